@@ -1,0 +1,111 @@
+# sailsync: one plain Makefile.  `make`, `make check`, `make demo`,
+# `make bench`, `make install PREFIX=... DESTDIR=...`.
+# Objects of each flag set live in their own build directory, so a
+# sanitizer build never mixes with a plain one.
+
+CC	?= cc
+PREFIX	?= /usr/local
+OPT	?= -O2 -g
+SANITIZE ?=
+
+comma	:= ,
+ifeq ($(strip $(SANITIZE)),)
+B	:= build/default
+SANFLAGS :=
+else
+B	:= build/san-$(subst $(comma),-,$(SANITIZE))
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+WARN	:= -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wformat=2 -Wvla
+DEFS	:= -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+PKGS	:= libzmq msgpack lmdb libcurl jansson openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lm
+MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
+
+ALL_CFLAGS = $(WARN) $(DEFS) $(OPT) $(SANFLAGS) $(PKG_CFLAGS) $(MHD_CFLAGS) \
+	     -Icommon -MMD -MP $(CFLAGS)
+ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
+
+PROCS	:= fetcher mapper writer exporter
+
+COMMON_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard common/*.c))
+SIM_OBJ	   := $(patsubst %.c,$(B)/%.o,$(wildcard tests/sim/*.c))
+TOOLS	   := $(patsubst tests/tools/%.c,$(B)/bin/%,$(wildcard tests/tools/*.c))
+UNIT	   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/t_*.c))
+PROC_LIBS  := $(foreach p,$(PROCS),$(B)/lib$(p).a)
+BINS	   := $(foreach p,$(PROCS),$(B)/bin/sailsync-$(p))
+
+all: $(BINS) $(B)/bin/sailthru-sim $(TOOLS) $(UNIT)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/libcommon.a: $(COMMON_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# Each process: main.c only wires things; the rest is lib<proc>.a so that
+# unit tests can link the logic.
+define proc_rules
+$(1)_OBJ := $$(patsubst %.c,$$(B)/%.o,$$(filter-out $(1)/main.c,$$(wildcard $(1)/*.c)))
+$$(B)/lib$(1).a: $$($(1)_OBJ)
+	@mkdir -p $$(dir $$@)
+	@rm -f $$@
+	ar rcs $$@ $$^
+$$(B)/bin/sailsync-$(1): $$(B)/$(1)/main.o $$(B)/lib$(1).a $$(B)/libcommon.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(PKG_LIBS)
+endef
+$(foreach p,$(PROCS),$(eval $(call proc_rules,$(p))))
+
+$(B)/bin/sailthru-sim: $(SIM_OBJ) $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MHD_LIBS) $(PKG_LIBS)
+
+$(B)/bin/%: tests/tools/%.c $(PROC_LIBS) $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PROC_LIBS) $(B)/libcommon.a $(PKG_LIBS)
+
+$(B)/tests/%: tests/unit/%.c tests/unit/tap.h $(PROC_LIBS) $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(PROC_LIBS) $(B)/libcommon.a $(PKG_LIBS)
+
+# Dependencies come from Debian; deploy/deps.sh installs what is missing.
+deps:
+	@sh deploy/deps.sh
+
+# The targets below run deps first, then re-enter make so that pkg-config
+# sees freshly installed packages.
+check: deps
+	@$(MAKE) --no-print-directory check-run
+
+check-run: all
+	@SAILSYNC_BIN=$(CURDIR)/$(B)/bin SAILSYNC_TOP=$(CURDIR) \
+	  prove --exec '' $(PROVEFLAGS) $(UNIT) $(sort $(wildcard tests/t/[0-9]*.sh))
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@SAILSYNC_BIN=$(CURDIR)/$(B)/bin sh deploy/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all OPT="-O2 -g -DNDEBUG"
+	@SAILSYNC_BIN=$(CURDIR)/$(B)/bin sh tests/bench/run.sh $(BENCHFLAGS)
+
+install: $(BINS)
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/sailsync
+	for b in $(BINS); do install -m 0755 $$b $(DESTDIR)$(PREFIX)/bin/; done
+	install -m 0755 deploy/sailsync $(DESTDIR)$(PREFIX)/bin/sailsync
+	install -m 0644 deploy/sailsync.json $(DESTDIR)$(PREFIX)/share/sailsync/sailsync.example.json
+
+clean:
+	rm -rf build
+
+.PHONY: all deps check check-run demo bench install clean
+.SECONDARY:
+
+-include $(shell find build -name '*.d' 2>/dev/null)

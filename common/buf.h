@@ -1,0 +1,41 @@
+/* common/buf.h: growable byte buffer with a hard cap, and a bump arena. */
+#ifndef SAILSYNC_BUF_H
+#define SAILSYNC_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf {
+	char	*data;		/* always NUL-terminated when non-NULL */
+	size_t	 len;
+	size_t	 cap;
+	size_t	 max;		/* a buf never grows past this many bytes */
+};
+
+void	 buf_init(struct buf *b, size_t max);
+/* Returns 0, or -1 (errno E2BIG past max, ENOMEM) leaving b unchanged. */
+int	 buf_add(struct buf *b, const void *p, size_t n);
+int	 buf_addstr(struct buf *b, const char *s);
+int	 buf_printf(struct buf *b, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 buf_reset(struct buf *b);	/* len = 0, keeps memory */
+void	 buf_clear(struct buf *b);	/* frees, back to buf_init state */
+/* Hands the bytes to the caller (free() them); b is left empty. */
+char	*buf_detach(struct buf *b, size_t *len);
+
+/*
+ * An arena hands out memory that is all freed at once by arena_clear().
+ * Used for decoded batches: everything reachable from one batch lives in
+ * its arena.  Allocation failure is fatal (out of memory is environment).
+ */
+struct arena_chunk;
+struct arena {
+	struct arena_chunk *head;
+	size_t	 total;
+};
+void	 arena_init(struct arena *a);
+void	*arena_alloc(struct arena *a, size_t n);	/* 16-byte aligned, zeroed */
+char	*arena_strndup(struct arena *a, const char *s, size_t n);
+void	 arena_clear(struct arena *a);
+
+#endif

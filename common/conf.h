@@ -1,0 +1,115 @@
+/*
+ * common/conf.h: the configuration file (JSON), loaded and validated once.
+ *
+ * Every error is one line naming the file, line and column and the JSON
+ * path, e.g.
+ *   sailsync.json:41:24: connections[0].goals[1].mappings[3].rule: unknown
+ *   rule "summ" (expected set, set_if_empty, add, sum)
+ * The full format, with an example, is in README.md and deploy/sailsync.json.
+ */
+#ifndef SAILSYNC_CONF_H
+#define SAILSYNC_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "val.h"
+
+struct conf_prop {
+	char		*name;
+	enum val_type	 type;
+	int		 multi;		/* multi-valued */
+	int		 unique;	/* a unique identifier: indexed in `ident` */
+};
+
+struct conf_store {
+	char		*path;		/* directory; lane L lives in PATH/lane-L */
+	uint64_t	 map_size;	/* initial LMDB map size, bytes */
+	unsigned	 lanes;		/* writer lanes (>= 1) */
+	size_t		 nprops;
+	struct conf_prop *props;	/* declared + built-in ($segments, ...) */
+	size_t		 nmerge;
+	char		**merge;	/* unique identifiers whose matches merge profiles */
+	uint32_t	 commit_rows;	/* group commit: at most this many rows ... */
+	uint32_t	 commit_ms;	/* ... or this long since the first uncommitted */
+	int		 durable;	/* fsync each commit (default 1) */
+};
+
+struct conf_pipeline {
+	char		*users;		/* fetcher -> mappers (fetcher binds) */
+	char		*acks;		/* writers -> fetcher (fetcher binds) */
+	size_t		 nlanes;
+	char		**lanes;	/* mappers -> writer lane i (writer binds) */
+	unsigned	 batch_rows;	/* records per batch (default 1000) */
+	unsigned	 window;	/* unacknowledged batches per lane (default 64) */
+	unsigned	 resend_ms;	/* resend when acks stall this long (default 5000) */
+	char		*state_dir;	/* fetcher's spool and run ledger */
+};
+
+enum map_rule { RULE_SET = 1, RULE_SET_IF_EMPTY = 2, RULE_ADD = 3, RULE_SUM = 4 };
+
+struct conf_mapping {
+	char		*column;	/* source column (CSV header / JSON key) */
+	char		*property;
+	int		 rule;		/* enum map_rule == enum patch_op */
+};
+
+enum goal_kind { GOAL_IMPORT = 1, GOAL_FILE = 2, GOAL_EXPORT = 3 };
+enum file_format { FMT_CSV = 1, FMT_JSONL = 2 };
+
+struct conf_goal {
+	char		*name;		/* unique within its connection */
+	int		 kind;		/* enum goal_kind */
+	/* GOAL_IMPORT */
+	size_t		 nlists;
+	char		**lists;
+	/* GOAL_FILE */
+	char		*path;
+	int		 format;	/* enum file_format */
+	/* GOAL_IMPORT and GOAL_FILE */
+	int		 create;	/* create profiles for unmatched rows */
+	char		*list_property;	/* NULL, or property that collects list names */
+	char		*link_column;
+	char		*link_property;
+	size_t		 nmaps;
+	struct conf_mapping *maps;
+};
+
+struct conf_conn {
+	char		*name;
+	char		*api_key;
+	char		*secret;	/* resolved from secret / secret_file / secret_env */
+	char		*timezone;	/* Sailthru account time zone, e.g. America/New_York */
+	int		 enabled;
+	char		*base_url;	/* default https://api.sailthru.com */
+	char		*ca_file;	/* NULL: the system CAs */
+	size_t		 nnotify;
+	char		**notify;
+	size_t		 nobjectives;
+	char		**objectives;	/* consent objectives; none: everyone */
+	char		*schedule;	/* NULL, or e.g. "daily 02:00" */
+	unsigned	 poll_cap_s;	/* job polling gives up after this (default 7200) */
+	size_t		 ngoals;
+	struct conf_goal *goals;
+};
+
+struct conf {
+	char		*file;
+	struct conf_store store;
+	struct conf_pipeline pipe;
+	size_t		 nconns;
+	struct conf_conn *conns;
+};
+
+/*
+ * Loads and validates path into c.  Returns 0, or -1 with the one-line
+ * error described above in err.  On error c holds nothing to free.
+ */
+int	 conf_load(const char *path, struct conf *c, char *err, size_t errlen);
+void	 conf_clear(struct conf *c);
+
+const struct conf_prop	*conf_prop_find(const struct conf_store *s, const char *name, size_t len);
+const struct conf_conn	*conf_conn_find(const struct conf *c, const char *name, size_t len);
+const struct conf_goal	*conf_goal_find(const struct conf_conn *cn, const char *name, size_t len);
+
+#endif

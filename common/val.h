@@ -1,0 +1,38 @@
+/* common/val.h: typed property values, shared by config, messages and store. */
+#ifndef SAILSYNC_VAL_H
+#define SAILSYNC_VAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum val_type {
+	VAL_NIL = 0,
+	VAL_TEXT = 1,
+	VAL_NUMBER = 2,		/* int64 */
+	VAL_DECIMAL = 3,	/* double */
+	VAL_DATETIME = 4,	/* int64 milliseconds since the UNIX epoch, UTC */
+	VAL_BOOL = 5,
+};
+
+/* A length-counted string; p need not be NUL-terminated. */
+struct str {
+	const char	*p;
+	uint32_t	 len;
+};
+
+struct val {
+	enum val_type	 type;
+	union {
+		struct str	 s;
+		int64_t		 i;	/* NUMBER, DATETIME */
+		double		 d;
+		int		 b;
+	} u;
+};
+
+/* "text", "number", ...; NULL for an unknown type. */
+const char	*val_type_name(enum val_type t);
+/* Returns -1 on an unknown name. */
+int		 val_type_parse(const char *name, enum val_type *out);
+
+#endif

@@ -1,0 +1,115 @@
+# tests/lib.sh: shared by the numbered integration scripts in tests/t/.
+#
+#   . "$(dirname "$0")/../lib.sh"
+#   test_expect_success 'title' 'shell commands'
+#   test_done
+#
+# Every script gets its own scratch directory ($SCRATCH, also the cwd of
+# each test) and kills, on exit, only the processes it started with spawn.
+# Output is TAP, for prove.
+
+set -u
+
+SAILSYNC_TOP=${SAILSYNC_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+SAILSYNC_BIN=${SAILSYNC_BIN:-$SAILSYNC_TOP/build/default/bin}
+PATH=$SAILSYNC_BIN:$SAILSYNC_TOP/deploy:$PATH
+export SAILSYNC_TOP SAILSYNC_BIN PATH
+
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/sailsync-$(basename "$0" .sh).XXXXXX")
+export SCRATCH
+test_count=0
+test_failed=0
+SPAWNED=""
+
+cleanup() {
+	for pid in $SPAWNED; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in $SPAWNED; do
+		# Give each a moment, then make sure.
+		i=0
+		while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do
+			sleep 0.1; i=$((i + 1))
+		done
+		kill -KILL "$pid" 2>/dev/null
+	done
+	if [ "$test_failed" -eq 0 ] && [ -z "${KEEP_SCRATCH:-}" ]; then
+		rm -rf "$SCRATCH"
+	else
+		echo "# scratch kept: $SCRATCH"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# spawn NAME CMD...: runs CMD in the background with output in
+# $SCRATCH/NAME.log; sets $! and remembers the pid for cleanup.
+spawn() {
+	name=$1; shift
+	"$@" >>"$SCRATCH/$name.log" 2>&1 &
+	SPAWNED="$SPAWNED $!"
+	eval "PID_$(echo "$name" | tr -c 'A-Za-z0-9_\n' '_')=$!"
+}
+
+# pid_of NAME: the pid spawn gave NAME.
+pid_of() {
+	eval "echo \${PID_$(echo "$1" | tr -c 'A-Za-z0-9_\n' '_')}"
+}
+
+# wait_for SECONDS CMD...: retries CMD every 0.1 s until it succeeds.
+wait_for() {
+	limit=$(($1 * 10)); shift
+	i=0
+	until "$@" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -ge $limit ] && return 1
+		sleep 0.1
+	done
+	return 0
+}
+
+# start_sim [ARGS...]: starts the Sailthru simulator on a free loopback
+# port with key $SIM_KEY and secret $SIM_SECRET; sets SIM_URL and SIM_PID.
+SIM_KEY=${SIM_KEY:-testkey}
+SIM_SECRET=${SIM_SECRET:-testsecret}
+start_sim() {
+	rm -f "$SCRATCH/sim.port"
+	spawn sim sailthru-sim --listen 127.0.0.1:0 --port-file "$SCRATCH/sim.port" \
+		--key "$SIM_KEY" --secret "$SIM_SECRET" "$@"
+	SIM_PID=$!
+	wait_for 10 test -s "$SCRATCH/sim.port" || {
+		echo "# simulator did not start:"; sed 's/^/# /' "$SCRATCH/sim.log"; return 1; }
+	SIM_URL="http://127.0.0.1:$(cat "$SCRATCH/sim.port")"
+	export SIM_URL SIM_PID
+}
+
+test_expect_success() {
+	test_count=$((test_count + 1))
+	if (cd "$SCRATCH" && eval "$2") >"$SCRATCH/test-$test_count.out" 2>&1; then
+		echo "ok $test_count - $1"
+	else
+		test_failed=$((test_failed + 1))
+		echo "not ok $test_count - $1"
+		sed -e 's/^/#   /' "$SCRATCH/test-$test_count.out" | tail -n 40
+	fi
+}
+
+test_expect_failure_exit() {
+	# test_expect_failure_exit 'title' CODE 'commands': commands must exit CODE.
+	test_count=$((test_count + 1))
+	(cd "$SCRATCH" && eval "$3") >"$SCRATCH/test-$test_count.out" 2>&1
+	rc=$?
+	if [ "$rc" -eq "$2" ]; then
+		echo "ok $test_count - $1"
+	else
+		test_failed=$((test_failed + 1))
+		echo "not ok $test_count - $1 (exit $rc, expected $2)"
+		sed -e 's/^/#   /' "$SCRATCH/test-$test_count.out" | tail -n 40
+	fi
+}
+
+test_done() {
+	echo "1..$test_count"
+	[ "$test_failed" -eq 0 ]
+	exit $?
+}

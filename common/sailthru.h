@@ -122,4 +122,32 @@ struct sailthru_rate {
 void	 sailthru_rate_get(struct sailthru *c, const char *method, const char *endpoint,
 	    struct sailthru_rate *r);
 
+/*
+ * Pure helpers, exposed so that the unit tests can check them.
+ *
+ * sailthru_classify: the class of a response from its HTTP status (0 when
+ * there was none) and Sailthru error code (0 when none).
+ * sailthru_backoff_ms: the wait before retry number attempt (1-based): base
+ * doubled per attempt, capped at cap, with "equal jitter" drawn from rnd,
+ * so the result d' lies in [d/2, d].
+ * sailthru_pace_ms: how long to wait before the next request given the
+ * rate-limit headers last seen (0: go now).  Never more than a window and
+ * a little, so a skewed clock cannot stall a run.
+ * sailthru_url_check: 0 when url is https, or http to a loopback host
+ * (127.0.0.0/8, localhost, [::1]); otherwise -1 and a reason in err.
+ * sailthru_form: the signed parameters "api_key=..&format=json&json=..&sig=.."
+ * form-encoded; malloc'd (caller frees), NULL when out of memory.
+ * sailthru_body_error: 1 when body is a Sailthru error envelope
+ * ({"error": N, "errormsg": "..."}), filling code and msg; 0 otherwise.
+ * sailthru_redact: overwrites every occurrence of secret in s with "***".
+ */
+int	 sailthru_classify(long http, int code);
+long	 sailthru_backoff_ms(long base_ms, long cap_ms, int attempt, uint32_t rnd);
+long	 sailthru_pace_ms(const struct sailthru_rate *r, int64_t now_ms);
+int	 sailthru_url_check(const char *url, char *err, size_t errlen);
+char	*sailthru_form(const char *api_key, const char *secret, const char *json);
+int	 sailthru_body_error(const char *body, size_t len, int *code, char *msg,
+	    size_t msglen);
+void	 sailthru_redact(char *s, const char *secret);
+
 #endif

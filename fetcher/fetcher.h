@@ -1,0 +1,195 @@
+/*
+ * fetcher/fetcher.h: the fetcher's modules: source readers (CSV, JSON
+ * lines), the run ledger, and the run itself (jobs, spools, streaming).
+ */
+#ifndef SAILSYNC_FETCHER_H
+#define SAILSYNC_FETCHER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "msg.h"
+
+/* Exit codes of a run (sysexits.h values besides 0 and 1). */
+#define FETCHER_EXIT_OK		0
+#define FETCHER_EXIT_PARTIAL	1	/* some part (list) failed, the others done */
+
+/*
+ * Source readers.  A reader pulls one row at a time from a spool (a CSV
+ * export or a local CSV / JSON-lines file), parsing it in chunks of a fixed
+ * size so memory stays bounded however large the file is.
+ */
+#define FETCHER_CHUNK		(64u << 10)	/* default read size */
+#define FETCHER_FIELD_MAX	MSG_MAX_STR	/* longer field: row skipped */
+#define FETCHER_ROW_MAX		(8u << 20)	/* bigger row: row skipped */
+#define FETCHER_PARSE_MAX	(32u << 20)	/* one unterminated field: part fails */
+#define FETCHER_LINE_MAX	(1u << 20)	/* JSON-lines line: longer is skipped */
+
+struct fetcher_src;
+
+struct fetcher_row {
+	uint64_t	 line;		/* record number in the source (CSV header = 1) */
+	uint32_t	 nvals;
+	const struct str *vals;		/* NUL-terminated values, one per column */
+	const char	*skip;		/* FETCHER_SKIP: reason, e.g. "ragged_row" */
+	char		 detail[96];	/* FETCHER_SKIP: what was wrong, for the log */
+};
+
+#define FETCHER_ROW	1
+#define FETCHER_SKIP	2
+#define FETCHER_END	0
+#define FETCHER_ERR	(-1)
+
+/*
+ * Opens path (format FMT_CSV or FMT_JSONL) and reads the CSV header.
+ * chunk is the read size (0: FETCHER_CHUNK).  Returns NULL with a reason
+ * in err.  Free with fetcher_src_close().
+ */
+struct fetcher_src *fetcher_src_open(const char *path, int format, size_t chunk,
+		    char *err, size_t errlen);
+/* The columns rows carry (CSV: the header without later duplicates). */
+uint32_t	 fetcher_src_ncols(const struct fetcher_src *s);
+const struct str *fetcher_src_cols(const struct fetcher_src *s);
+/*
+ * Reads the next row into row; the values stay valid until the next call.
+ * Returns FETCHER_ROW, FETCHER_SKIP (a bad row, not sequence-numbered:
+ * row->skip and row->detail say why), FETCHER_END, or FETCHER_ERR (the
+ * rest of the source cannot be read; fetcher_src_error says why).
+ */
+int		 fetcher_src_next(struct fetcher_src *s, struct fetcher_row *row);
+const char	*fetcher_src_error(const struct fetcher_src *s);
+uint64_t	 fetcher_src_offset(const struct fetcher_src *s);	/* bytes read */
+void		 fetcher_src_close(struct fetcher_src **s);
+
+/*
+ * The run ledger: pipeline.state_dir/<conn>/ledger.json, rewritten whole
+ * (tmp file, fsync, rename, fsync of the directory) at every state change
+ * and about once a second while streaming.  What a crash at any point
+ * costs is spelled out in fetcher_ledger.c.
+ */
+enum part_status {
+	PART_NEW = 0,		/* nothing started */
+	PART_JOB,		/* export job started: job_id set */
+	PART_READY,		/* spool complete on disk (or the local file) */
+	PART_FAILED,		/* error set; the run goes on without it */
+};
+const char	*fetcher_part_status_name(int st);
+
+struct fetcher_reason {
+	char		*reason;
+	uint64_t	 n;
+};
+
+/* One goal's figures, as a writer lane acknowledged them (or summed). */
+struct fetcher_stats {
+	char		*goal;
+	uint64_t	 applied;	/* the ack these came with */
+	uint64_t	 created, updated, unchanged, skipped;
+	size_t		 nreasons;
+	struct fetcher_reason *reasons;
+	uint32_t	 nlast;
+	uint64_t	 last[MSG_LAST_IDS];
+	uint64_t	 unique;
+};
+
+struct fetcher_part {
+	char		*goal;
+	uint32_t	 index;		/* list number within the goal */
+	char		*list;		/* list name, or the file path of a file goal */
+	int		 file;		/* a file goal: the file is the spool */
+	int		 format;	/* FMT_CSV or FMT_JSONL */
+	int		 status;	/* enum part_status */
+	char		*job_id;
+	char		*spool;
+	char		*error;
+	uint32_t	 attempts;	/* export jobs started */
+	int64_t		 size;		/* spool size once ready */
+	int64_t		 mtime;		/* file goals: the file's mtime (s) */
+	int64_t		 email_count;	/* the list's size, -1 unknown */
+	/* Not kept in the ledger: counted again on every read of the spool. */
+	uint64_t	 rows;		/* sequence-numbered rows */
+	uint64_t	 skipped;
+	int64_t		 job_started_ms, next_poll_ms, poll_wait_ms;
+};
+
+struct fetcher_lane {
+	uint64_t	 acked;		/* writer's applied for (run, lane) */
+	uint64_t	 total;		/* rows numbered for the lane (when known) */
+	uint64_t	 received;	/* not kept: the writer's highest seen */
+	size_t		 nstats;
+	struct fetcher_stats *stats;
+};
+
+struct fetcher_ledger {
+	char		*conn;
+	uint64_t	 last_run;	/* highest run id this connection has used */
+	/* The current run; run == 0 when there is none. */
+	uint64_t	 run;
+	char		 state[16];	/* "fetching", "streaming", "done", "failed" */
+	int64_t		 started_ms;
+	int		 totals_known;	/* all parts were read: lane totals final */
+	size_t		 nparts;
+	struct fetcher_part *parts;
+	size_t		 nlanes;
+	struct fetcher_lane *lanes;
+};
+
+/* Returns 0, or -1 with errno set (ENOENT: no ledger yet; EINVAL: corrupt). */
+int	 fetcher_ledger_load(const char *path, struct fetcher_ledger *l, char *err,
+	    size_t errlen);
+/* Durably replaces path.  Returns 0, or -1 with errno set. */
+int	 fetcher_ledger_save(const char *path, const struct fetcher_ledger *l);
+void	 fetcher_ledger_clear(struct fetcher_ledger *l);
+void	 fetcher_stats_clear(struct fetcher_stats *s);
+/* Deep-copies an ACK's goal stats into s (cleared first). */
+void	 fetcher_stats_from_msg(struct fetcher_stats *s, const struct msg_goal_stats *m,
+	    uint64_t applied);
+void	 fetcher_stats_copy(struct fetcher_stats *dst, const struct fetcher_stats *src);
+/* Adds n to reason (created on first use). */
+void	 fetcher_stats_reason_add(struct fetcher_stats *s, const char *reason, uint64_t n);
+
+/*
+ * Writes data (len bytes) to path durably: path.tmp, fsync, rename, fsync
+ * of the directory.  Returns 0, or -1 with errno set.
+ */
+int	 fetcher_write_file(const char *path, const void *data, size_t len);
+/*
+ * Takes the next run id from the counter file in state_dir (shared by
+ * every connection, under a lock).  Returns 0, or -1 with errno set.
+ */
+int	 fetcher_run_id_next(const char *state_dir, uint64_t *id);
+/* mkdir -p for dir.  Returns 0, or -1 with errno set. */
+int	 fetcher_mkdirs(const char *dir);
+/* A file-name-safe copy of s ([A-Za-z0-9._-], others '_') into out. */
+void	 fetcher_safe_name(const char *s, char *out, size_t outlen);
+
+/*
+ * Merges stats of one goal from several lanes into out: counts and
+ * reasons summed, last ids merged newest first (by id) without
+ * duplicates, unique summed.
+ */
+void	 fetcher_stats_merge(struct fetcher_stats *out, const struct fetcher_stats *in);
+
+/* One `run` invocation. */
+struct fetcher_opts {
+	const char	*users;		/* NULL: pipeline.users */
+	const char	*acks;		/* NULL: pipeline.acks */
+	const char	*summary_json;	/* NULL: none */
+	int		 progress;	/* show a progress line when stderr is a tty */
+	size_t		 chunk;		/* source read size (0: default) */
+};
+
+/*
+ * Runs the import goals of connection conn now (or resumes its unfinished
+ * run) and waits until they are fully acknowledged.  Returns an exit code:
+ * 0, 1 (some part failed), 65 (a local file changed under a resumed run),
+ * 69, 74, 75 (interrupted), 77, 78.
+ */
+int	 fetcher_run(const struct conf *c, const struct conf_conn *cn,
+	    const struct fetcher_opts *o);
+
+/* Set from a signal handler: stop reading, checkpoint, exit 75. */
+extern volatile int fetcher_stop;
+
+#endif

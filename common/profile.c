@@ -1,0 +1,788 @@
+/* common/profile.c: owns the profile model, its msgpack and JSON forms and the import rules. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "log.h"
+#include "profile.h"
+#include "timefmt.h"
+
+#define PROFILE_FORMAT	1	/* first element of the stored array */
+
+void
+profile_init(struct profile *p)
+{
+	memset(p, 0, sizeof(*p));
+}
+
+static struct str
+str_dup_arena(struct arena *a, struct str s)
+{
+	struct str r;
+
+	r.p = arena_strndup(a, s.p ? s.p : "", s.len);
+	r.len = s.len;
+	return r;
+}
+
+static void
+vals_copy(struct val *dst, const struct val *src, uint32_t n, struct arena *a)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		dst[i] = src[i];
+		if (src[i].type == VAL_TEXT)
+			dst[i].u.s = str_dup_arena(a, src[i].u.s);
+	}
+}
+
+void
+profile_copy(struct profile *dst, const struct profile *src, struct arena *a)
+{
+	*dst = *src;
+	dst->cap = src->nprops;
+	dst->props = NULL;
+	if (src->nprops == 0)
+		return;
+	dst->props = arena_alloc(a, sizeof(*dst->props) * src->nprops);
+	for (uint32_t i = 0; i < src->nprops; i++) {
+		const struct profile_prop *sp = &src->props[i];
+		struct profile_prop *dp = &dst->props[i];
+
+		*dp = *sp;
+		dp->name = str_dup_arena(a, sp->name);
+		dp->vals = NULL;
+		if (sp->nvals) {
+			dp->vals = arena_alloc(a, sizeof(*dp->vals) * sp->nvals);
+			vals_copy(dp->vals, sp->vals, sp->nvals, a);
+		}
+	}
+}
+
+static int
+name_cmp(struct str a, const char *name, size_t len)
+{
+	size_t	 n = a.len < len ? a.len : len;
+	int	 c = n ? memcmp(a.p, name, n) : 0;
+
+	if (c)
+		return c;
+	return a.len < len ? -1 : a.len > len ? 1 : 0;
+}
+
+/* Index of name, or -(insertion point) - 1. */
+static long
+prop_search(const struct profile *p, const char *name, size_t len)
+{
+	long	 lo = 0, hi = (long)p->nprops - 1;
+
+	while (lo <= hi) {
+		long mid = (lo + hi) / 2;
+		int c = name_cmp(p->props[mid].name, name, len);
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -lo - 1;
+}
+
+struct profile_prop *
+profile_prop_find(const struct profile *p, const char *name, size_t len)
+{
+	long	 i = prop_search(p, name, len);
+
+	return i >= 0 ? &p->props[i] : NULL;
+}
+
+struct profile_prop *
+profile_prop_get(struct profile *p, struct arena *a, const char *name, size_t len,
+    enum val_type type, int multi)
+{
+	long	 i = prop_search(p, name, len);
+	size_t	 at;
+
+	if (i >= 0)
+		return &p->props[i];
+	at = (size_t)(-i - 1);
+	if (p->nprops == p->cap) {
+		uint32_t cap = p->cap ? p->cap * 2 : 8;
+		struct profile_prop *np = arena_alloc(a, sizeof(*np) * cap);
+
+		if (p->nprops)
+			memcpy(np, p->props, sizeof(*np) * p->nprops);
+		p->props = np;
+		p->cap = cap;
+	}
+	memmove(&p->props[at + 1], &p->props[at], sizeof(*p->props) * (p->nprops - at));
+	p->nprops++;
+	memset(&p->props[at], 0, sizeof(p->props[at]));
+	p->props[at].name.p = arena_strndup(a, name, len);
+	p->props[at].name.len = (uint32_t)len;
+	p->props[at].type = type;
+	p->props[at].multi = multi ? 1 : 0;
+	return &p->props[at];
+}
+
+void
+profile_prop_del(struct profile *p, const char *name, size_t len)
+{
+	long	 i = prop_search(p, name, len);
+
+	if (i < 0)
+		return;
+	memmove(&p->props[i], &p->props[i + 1],
+	    sizeof(*p->props) * (p->nprops - (size_t)i - 1));
+	p->nprops--;
+}
+
+int
+val_equal(const struct val *a, const struct val *b)
+{
+	if (a->type != b->type)
+		return 0;
+	switch (a->type) {
+	case VAL_TEXT:
+		return a->u.s.len == b->u.s.len &&
+		    (a->u.s.len == 0 || memcmp(a->u.s.p, b->u.s.p, a->u.s.len) == 0);
+	case VAL_NUMBER:
+	case VAL_DATETIME:
+		return a->u.i == b->u.i;
+	case VAL_DECIMAL:
+		return a->u.d == b->u.d ||
+		    (isnan(a->u.d) && isnan(b->u.d));
+	case VAL_BOOL:
+		return !a->u.b == !b->u.b;
+	default:
+		return 1;
+	}
+}
+
+int
+profile_equal(const struct profile *a, const struct profile *b)
+{
+	if (a->redirect != b->redirect || a->nprops != b->nprops)
+		return 0;
+	for (uint32_t i = 0; i < a->nprops; i++) {
+		const struct profile_prop *x = &a->props[i], *y = &b->props[i];
+
+		if (name_cmp(x->name, y->name.p, y->name.len) != 0 ||
+		    x->multi != y->multi || x->nvals != y->nvals)
+			return 0;
+		for (uint32_t j = 0; j < x->nvals; j++)
+			if (!val_equal(&x->vals[j], &y->vals[j]))
+				return 0;
+	}
+	return 1;
+}
+
+/* msgpack form */
+
+struct pack_out {
+	struct buf	*b;
+	int		 err;
+};
+
+static int
+pack_write(void *data, const char *p, size_t len)
+{
+	struct pack_out *o = data;
+
+	if (o->err || buf_add(o->b, p, len) == -1) {
+		o->err = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+pack_str(msgpack_packer *pk, const char *p, size_t len)
+{
+	msgpack_pack_str(pk, len);
+	msgpack_pack_str_body(pk, p, len);
+}
+
+static void
+pack_val(msgpack_packer *pk, const struct val *v)
+{
+	switch (v->type) {
+	case VAL_TEXT:
+		pack_str(pk, v->u.s.p, v->u.s.len);
+		break;
+	case VAL_NUMBER:
+	case VAL_DATETIME:
+		msgpack_pack_int64(pk, v->u.i);
+		break;
+	case VAL_DECIMAL:
+		msgpack_pack_double(pk, v->u.d);
+		break;
+	case VAL_BOOL:
+		if (v->u.b)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
+		break;
+	default:
+		msgpack_pack_nil(pk);
+		break;
+	}
+}
+
+/*
+ * Stored form: [1, id, created, updated, redirect,
+ *		 [[name, type, multi, [values...]], ...]]
+ * Properties are in name order; values in their type's native msgpack form.
+ */
+int
+profile_encode(const struct profile *p, struct buf *out)
+{
+	struct pack_out	 o = { out, 0 };
+	msgpack_packer	 pk;
+
+	msgpack_packer_init(&pk, &o, pack_write);
+	msgpack_pack_array(&pk, 6);
+	msgpack_pack_uint8(&pk, PROFILE_FORMAT);
+	msgpack_pack_uint64(&pk, p->id);
+	msgpack_pack_int64(&pk, p->created);
+	msgpack_pack_int64(&pk, p->updated);
+	msgpack_pack_uint64(&pk, p->redirect);
+	msgpack_pack_array(&pk, p->nprops);
+	for (uint32_t i = 0; i < p->nprops && !o.err; i++) {
+		const struct profile_prop *pp = &p->props[i];
+
+		msgpack_pack_array(&pk, 4);
+		pack_str(&pk, pp->name.p, pp->name.len);
+		msgpack_pack_uint8(&pk, (uint8_t)pp->type);
+		msgpack_pack_uint8(&pk, pp->multi);
+		msgpack_pack_array(&pk, pp->nvals);
+		for (uint32_t j = 0; j < pp->nvals; j++)
+			pack_val(&pk, &pp->vals[j]);
+	}
+	return o.err ? -1 : 0;
+}
+
+static int
+obj_int(const msgpack_object *o, int64_t *v)
+{
+	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+		if (o->via.u64 > INT64_MAX)
+			return -1;
+		*v = (int64_t)o->via.u64;
+		return 0;
+	}
+	if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+		*v = o->via.i64;
+		return 0;
+	}
+	return -1;
+}
+
+static int
+obj_u64(const msgpack_object *o, uint64_t *v)
+{
+	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return -1;
+	*v = o->via.u64;
+	return 0;
+}
+
+static int
+decode_val(const msgpack_object *o, enum val_type type, struct val *v, struct arena *a)
+{
+	v->type = type;
+	switch (type) {
+	case VAL_TEXT:
+		if (o->type != MSGPACK_OBJECT_STR)
+			return -1;
+		v->u.s.p = arena_strndup(a, o->via.str.ptr, o->via.str.size);
+		v->u.s.len = o->via.str.size;
+		return 0;
+	case VAL_NUMBER:
+	case VAL_DATETIME:
+		return obj_int(o, &v->u.i);
+	case VAL_DECIMAL:
+		if (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32) {
+			v->u.d = o->via.f64;
+			return 0;
+		}
+		return -1;
+	case VAL_BOOL:
+		if (o->type != MSGPACK_OBJECT_BOOLEAN)
+			return -1;
+		v->u.b = o->via.boolean ? 1 : 0;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+static int
+decode_obj(const msgpack_object *root, struct profile *p, struct arena *a,
+    char *err, size_t errlen)
+{
+	const msgpack_object	*f, *props;
+	uint64_t		 fmt;
+
+	if (root->type != MSGPACK_OBJECT_ARRAY || root->via.array.size != 6) {
+		snprintf(err, errlen, "profile: not a 6-element array");
+		return -1;
+	}
+	f = root->via.array.ptr;
+	if (obj_u64(&f[0], &fmt) == -1 || fmt != PROFILE_FORMAT) {
+		snprintf(err, errlen, "profile: unknown format");
+		return -1;
+	}
+	if (obj_u64(&f[1], &p->id) == -1 || obj_int(&f[2], &p->created) == -1 ||
+	    obj_int(&f[3], &p->updated) == -1 || obj_u64(&f[4], &p->redirect) == -1) {
+		snprintf(err, errlen, "profile: bad header field");
+		return -1;
+	}
+	props = &f[5];
+	if (props->type != MSGPACK_OBJECT_ARRAY ||
+	    props->via.array.size > PROFILE_MAX_PROPS) {
+		snprintf(err, errlen, "profile: bad properties");
+		return -1;
+	}
+	p->nprops = p->cap = props->via.array.size;
+	p->props = p->cap ? arena_alloc(a, sizeof(*p->props) * p->cap) : NULL;
+	for (uint32_t i = 0; i < p->nprops; i++) {
+		const msgpack_object *e = &props->via.array.ptr[i], *pf, *vs;
+		struct profile_prop *pp = &p->props[i];
+		uint64_t type, multi;
+
+		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 4) {
+			snprintf(err, errlen, "profile: property %u malformed", i);
+			return -1;
+		}
+		pf = e->via.array.ptr;
+		vs = &pf[3];
+		if (pf[0].type != MSGPACK_OBJECT_STR || obj_u64(&pf[1], &type) == -1 ||
+		    type < VAL_TEXT || type > VAL_BOOL || obj_u64(&pf[2], &multi) == -1 ||
+		    vs->type != MSGPACK_OBJECT_ARRAY || vs->via.array.size > PROFILE_MAX_VALS) {
+			snprintf(err, errlen, "profile: property %u malformed", i);
+			return -1;
+		}
+		pp->name.p = arena_strndup(a, pf[0].via.str.ptr, pf[0].via.str.size);
+		pp->name.len = pf[0].via.str.size;
+		pp->type = (enum val_type)type;
+		pp->multi = multi ? 1 : 0;
+		pp->nvals = vs->via.array.size;
+		pp->vals = pp->nvals ? arena_alloc(a, sizeof(*pp->vals) * pp->nvals) : NULL;
+		for (uint32_t j = 0; j < pp->nvals; j++) {
+			if (decode_val(&vs->via.array.ptr[j], pp->type, &pp->vals[j], a) == -1) {
+				snprintf(err, errlen, "profile: property %u value %u malformed", i, j);
+				return -1;
+			}
+		}
+		if (i > 0 && name_cmp(p->props[i - 1].name, pp->name.p, pp->name.len) >= 0) {
+			snprintf(err, errlen, "profile: properties out of order");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+profile_decode(const void *data, size_t len, struct profile *p, struct arena *a,
+    char *err, size_t errlen)
+{
+	msgpack_zone	 zone;
+	msgpack_object	 root;
+	size_t		 off = 0;
+	int		 rc;
+
+	profile_init(p);
+	if (!msgpack_zone_init(&zone, 4096))
+		fatalx(70, "profile: out of memory");
+	rc = msgpack_unpack(data, len, &off, &zone, &root);
+	if (rc != MSGPACK_UNPACK_SUCCESS || off != len) {
+		snprintf(err, errlen, "profile: not msgpack (rc=%d)", rc);
+		rc = -1;
+	} else
+		rc = decode_obj(&root, p, a, err, errlen);
+	msgpack_zone_destroy(&zone);
+	if (rc == -1)
+		profile_init(p);
+	return rc;
+}
+
+/* JSON form */
+
+static int
+json_str(struct buf *out, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	char	 esc[6];
+	size_t	 run = 0;
+
+	if (buf_add(out, "\"", 1) == -1)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		const char *e = NULL;
+		size_t elen = 2;
+
+		if (c == '"')
+			e = "\\\"";
+		else if (c == '\\')
+			e = "\\\\";
+		else if (c == '\n')
+			e = "\\n";
+		else if (c == '\r')
+			e = "\\r";
+		else if (c == '\t')
+			e = "\\t";
+		else if (c < 0x20 || c == 0x7f) {
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			e = esc;
+			elen = 6;
+		}
+		if (e == NULL)
+			continue;
+		if (buf_add(out, s + run, i - run) == -1 || buf_add(out, e, elen) == -1)
+			return -1;
+		run = i + 1;
+	}
+	if (buf_add(out, s + run, len - run) == -1)
+		return -1;
+	return buf_add(out, "\"", 1);
+}
+
+/* The shortest %g form that reads back as the same double. */
+static int
+json_double(struct buf *out, double d)
+{
+	char	 tmp[40];
+
+	if (!isfinite(d))
+		return buf_addstr(out, "null");
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
+		if (strtod(tmp, NULL) == d)
+			break;
+	}
+	return buf_addstr(out, tmp);
+}
+
+int
+val_json(const struct val *v, struct buf *out)
+{
+	char	 t[40];
+
+	switch (v->type) {
+	case VAL_TEXT:
+		return json_str(out, v->u.s.p, v->u.s.len);
+	case VAL_NUMBER:
+		return buf_printf(out, "%" PRId64, v->u.i);
+	case VAL_DECIMAL:
+		return json_double(out, v->u.d);
+	case VAL_DATETIME:
+		time_fmt_iso_ms(v->u.i, t);
+		return json_str(out, t, strlen(t));
+	case VAL_BOOL:
+		return buf_addstr(out, v->u.b ? "true" : "false");
+	default:
+		return buf_addstr(out, "null");
+	}
+}
+
+char *
+profile_id_fmt(uint64_t id, char *out)
+{
+	snprintf(out, PROFILE_ID_HEX, "%016" PRIx64, id);
+	return out;
+}
+
+int
+profile_id_parse(const char *s, uint64_t *id)
+{
+	uint64_t v = 0;
+	size_t	 i;
+
+	for (i = 0; s[i]; i++) {
+		int c = s[i], d;
+
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			d = c - 'A' + 10;
+		else
+			return -1;
+		v = v << 4 | (uint64_t)d;
+	}
+	if (i != 16)
+		return -1;
+	*id = v;
+	return 0;
+}
+
+int
+profile_json(const struct profile *p, int with_ids, struct buf *out)
+{
+	char	 t[40], hex[PROFILE_ID_HEX];
+	int	 rc = 0;
+
+	rc |= buf_add(out, "{", 1);
+	if (with_ids) {
+		rc |= buf_addstr(out, "\"created\":");
+		rc |= json_str(out, time_fmt_iso_ms(p->created, t), strlen(t));
+		rc |= buf_addstr(out, ",\"id\":\"");
+		rc |= buf_addstr(out, profile_id_fmt(p->id, hex));
+		rc |= buf_addstr(out, "\",");
+	}
+	rc |= buf_addstr(out, "\"properties\":{");
+	for (uint32_t i = 0; i < p->nprops && rc == 0; i++) {
+		const struct profile_prop *pp = &p->props[i];
+
+		if (i)
+			rc |= buf_add(out, ",", 1);
+		rc |= json_str(out, pp->name.p, pp->name.len);
+		rc |= buf_add(out, ":", 1);
+		if (!pp->multi && pp->nvals == 1) {
+			rc |= val_json(&pp->vals[0], out);
+			continue;
+		}
+		if (!pp->multi && pp->nvals == 0) {
+			rc |= buf_addstr(out, "null");
+			continue;
+		}
+		rc |= buf_add(out, "[", 1);
+		for (uint32_t j = 0; j < pp->nvals; j++) {
+			if (j)
+				rc |= buf_add(out, ",", 1);
+			rc |= val_json(&pp->vals[j], out);
+		}
+		rc |= buf_add(out, "]", 1);
+	}
+	rc |= buf_add(out, "}", 1);
+	if (with_ids) {
+		rc |= buf_addstr(out, ",\"updated\":");
+		rc |= json_str(out, time_fmt_iso_ms(p->updated, t), strlen(t));
+	}
+	rc |= buf_add(out, "}", 1);
+	return rc ? -1 : 0;
+}
+
+/* Rules */
+
+static int
+vals_has(const struct val *vs, uint32_t n, const struct val *v)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (val_equal(&vs[i], v))
+			return 1;
+	return 0;
+}
+
+/* Replaces pp's values with vals (distinct; the last one when single). */
+static int
+prop_set(struct profile_prop *pp, struct arena *a, const struct val *vals, uint32_t n)
+{
+	struct val *nv;
+	uint32_t k = 0;
+
+	if (!pp->multi) {
+		nv = arena_alloc(a, sizeof(*nv));
+		nv[0] = vals[n - 1];
+		pp->vals = nv;
+		pp->nvals = 1;
+		return PROFILE_RULE_OK;
+	}
+	if (n > PROFILE_MAX_VALS)
+		return PROFILE_RULE_FULL;
+	nv = arena_alloc(a, sizeof(*nv) * n);
+	for (uint32_t i = 0; i < n; i++)
+		if (!vals_has(nv, k, &vals[i]))
+			nv[k++] = vals[i];
+	pp->vals = nv;
+	pp->nvals = k;
+	return PROFILE_RULE_OK;
+}
+
+static int
+prop_add(struct profile_prop *pp, struct arena *a, const struct val *vals, uint32_t n)
+{
+	struct val *nv;
+	uint32_t k = pp->nvals;
+
+	if ((size_t)pp->nvals + n > PROFILE_MAX_VALS) {
+		/* Only fails when something would really be appended. */
+		uint32_t fresh = 0;
+
+		for (uint32_t i = 0; i < n; i++)
+			if (!vals_has(pp->vals, pp->nvals, &vals[i]))
+				fresh++;
+		if ((size_t)pp->nvals + fresh > PROFILE_MAX_VALS)
+			return PROFILE_RULE_FULL;
+	}
+	nv = arena_alloc(a, sizeof(*nv) * ((size_t)pp->nvals + n));
+	if (pp->nvals)
+		memcpy(nv, pp->vals, sizeof(*nv) * pp->nvals);
+	for (uint32_t i = 0; i < n; i++)
+		if (!vals_has(nv, k, &vals[i]))
+			nv[k++] = vals[i];
+	pp->vals = nv;
+	pp->nvals = k;
+	return PROFILE_RULE_OK;
+}
+
+static int
+is_num(enum val_type t)
+{
+	return t == VAL_NUMBER || t == VAL_DECIMAL;
+}
+
+/* sum = cur + vals, in cur's type (or the values' type when cur is empty). */
+static int
+prop_sum(struct profile_prop *pp, struct arena *a, enum val_type type,
+    const struct val *vals, uint32_t n)
+{
+	enum val_type	 rt = pp->nvals ? pp->type : type;
+	int64_t		 acc = 0;
+	double		 dacc = 0;
+	struct val	*nv;
+
+	if (!is_num(rt) || !is_num(type))
+		return PROFILE_RULE_NAN;
+	if (pp->nvals) {
+		if (rt == VAL_NUMBER)
+			acc = pp->vals[0].u.i;
+		else
+			dacc = pp->vals[0].u.d;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const struct val *v = &vals[i];
+
+		if (!is_num(v->type))
+			return PROFILE_RULE_NAN;
+		if (rt == VAL_DECIMAL) {
+			dacc += v->type == VAL_NUMBER ? (double)v->u.i : v->u.d;
+			continue;
+		}
+		if (v->type == VAL_NUMBER) {
+			if (__builtin_add_overflow(acc, v->u.i, &acc))
+				return PROFILE_RULE_OVERFLOW;
+		} else {
+			double r = (double)acc + v->u.d;
+
+			/* 2^63 is exactly representable; anything at or past it overflows. */
+			if (!(r >= -9223372036854775808.0 && r < 9223372036854775808.0))
+				return PROFILE_RULE_OVERFLOW;
+			acc = (int64_t)llround(r);
+		}
+	}
+	nv = arena_alloc(a, sizeof(*nv));
+	nv->type = rt;
+	if (rt == VAL_NUMBER)
+		nv->u.i = acc;
+	else
+		nv->u.d = dacc;
+	pp->type = rt;
+	pp->vals = nv;
+	pp->nvals = 1;
+	return PROFILE_RULE_OK;
+}
+
+int
+profile_rule_apply(struct profile *p, struct arena *a, int rule, const char *name,
+    size_t len, enum val_type type, int multi, const struct val *vals, uint32_t n)
+{
+	struct profile_prop	*pp = profile_prop_find(p, name, len);
+	int			 rc;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (vals[i].type != type)
+			return PROFILE_RULE_TYPE;
+	if (rule == RULE_SET && n == 0) {
+		profile_prop_del(p, name, len);
+		return PROFILE_RULE_OK;
+	}
+	if (n == 0)
+		return PROFILE_RULE_OK;
+	if (rule == RULE_SET_IF_EMPTY && pp != NULL && pp->nvals > 0)
+		return PROFILE_RULE_OK;
+	if (rule == RULE_SUM) {
+		struct profile_prop tmp;
+
+		if (pp != NULL)
+			tmp = *pp;
+		else {
+			memset(&tmp, 0, sizeof(tmp));
+			tmp.type = type;
+		}
+		tmp.multi = 0;
+		if ((rc = prop_sum(&tmp, a, type, vals, n)) != PROFILE_RULE_OK)
+			return rc;
+		pp = profile_prop_get(p, a, name, len, tmp.type, 0);
+		pp->type = tmp.type;
+		pp->vals = tmp.vals;
+		pp->nvals = tmp.nvals;
+		return PROFILE_RULE_OK;
+	}
+	if (pp != NULL && pp->nvals > 0 && pp->type != type && rule != RULE_SET)
+		return PROFILE_RULE_TYPE;
+	if (pp == NULL)
+		pp = profile_prop_get(p, a, name, len, type, multi);
+	pp->type = type;
+	pp->multi = multi ? 1 : 0;
+	if (rule == RULE_ADD && pp->multi)
+		rc = prop_add(pp, a, vals, n);
+	else
+		rc = prop_set(pp, a, vals, n);
+	if (rc == PROFILE_RULE_OK && pp->nvals == 0)
+		profile_prop_del(p, name, len);
+	return rc;
+}
+
+void
+profile_merge(struct profile *survivor, const struct profile *loser, struct arena *a)
+{
+	for (uint32_t i = 0; i < loser->nprops; i++) {
+		const struct profile_prop *lp = &loser->props[i];
+		struct profile_prop *sp;
+
+		if (lp->nvals == 0)
+			continue;
+		sp = profile_prop_find(survivor, lp->name.p, lp->name.len);
+		if (sp == NULL || sp->nvals == 0) {
+			sp = profile_prop_get(survivor, a, lp->name.p, lp->name.len,
+			    lp->type, lp->multi);
+			sp->type = lp->type;
+			sp->vals = arena_alloc(a, sizeof(*sp->vals) * lp->nvals);
+			vals_copy(sp->vals, lp->vals, lp->nvals, a);
+			sp->nvals = lp->nvals;
+			continue;
+		}
+		if (sp->multi && sp->type == lp->type &&
+		    sp->nvals + lp->nvals <= PROFILE_MAX_VALS)
+			prop_add(sp, a, lp->vals, lp->nvals);
+	}
+}
+
+int
+profile_has_text(const struct profile *p, const char *name, char *const *want,
+    size_t nwant)
+{
+	const struct profile_prop *pp = profile_prop_find(p, name, strlen(name));
+
+	if (pp == NULL || pp->type != VAL_TEXT)
+		return 0;
+	for (uint32_t i = 0; i < pp->nvals; i++)
+		for (size_t j = 0; j < nwant; j++)
+			if (name_cmp(pp->vals[i].u.s, want[j], strlen(want[j])) == 0)
+				return 1;
+	return 0;
+}

@@ -1056,7 +1056,10 @@ sailthru_job_get(struct sailthru *c, const char *job_id, struct sailthru_job *j,
 	j->status = json_strdup(root, "status");
 	j->export_url = json_strdup(root, "export_url");
 	j->error_report_url = json_strdup(root, "error_report_url");
-	j->error = json_strdup(root, "error");
+	/* The job's own failure text has gone by several names. */
+	j->error = json_strdup(root, "error_message");
+	if (j->error == NULL)
+		j->error = json_strdup(root, "error");
 	if (j->error == NULL)
 		j->error = json_strdup(root, "errormsg");
 	json_decref(root);

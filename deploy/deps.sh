@@ -22,7 +22,7 @@ command -v mdb_stat >/dev/null 2>&1 || need="$need lmdb-utils"
 command -v prove >/dev/null 2>&1 || need="$need perl"
 command -v openssl >/dev/null 2>&1 || need="$need openssl"
 command -v curl >/dev/null 2>&1 || need="$need curl"
-command -v python3 >/dev/null 2>&1 || need="$need python3"
+command -v jq >/dev/null 2>&1 || need="$need jq"
 
 [ -z "$need" ] && exit 0
 

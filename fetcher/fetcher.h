@@ -156,7 +156,9 @@ void	 fetcher_stats_reason_add(struct fetcher_stats *s, const char *reason, uint
 int	 fetcher_write_file(const char *path, const void *data, size_t len);
 /*
  * Takes the next run id from the counter file in state_dir (shared by
- * every connection, under a lock).  Returns 0, or -1 with errno set.
+ * every connection, under a lock) into *id; on entry *id is a floor (the
+ * ledger's last run id), in case the counter file was lost.  Returns 0,
+ * or -1 with errno set.
  */
 int	 fetcher_run_id_next(const char *state_dir, uint64_t *id);
 /* mkdir -p for dir.  Returns 0, or -1 with errno set. */

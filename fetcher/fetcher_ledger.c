@@ -1,0 +1,594 @@
+/* fetcher/fetcher_ledger.c: the run ledger on disk, the run id counter, and durable file writes. */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "fetcher.h"
+#include "log.h"
+
+/*
+ * What a crash costs, step by step.  The ledger is only ever replaced
+ * whole, by rename, after the new bytes are fsynced; the directory is
+ * fsynced after the rename so the new name survives a power cut.  So a
+ * reader sees either the old ledger or the new one, never a mix.
+ *   - Crash before a job id is recorded: the rerun starts another export
+ *     job; the first one is simply never read.
+ *   - Crash after the job id is recorded: the rerun polls the same job.
+ *   - Crash during a download: the client resumes path.part; a spool that
+ *     exists under its final name is complete (it is renamed only after
+ *     fsync), so the rerun uses it even if the ledger missed the change.
+ *   - Crash while streaming: the acked sequence numbers in the ledger are
+ *     at most a second old; everything above them is sent again and the
+ *     writers drop what they already applied.
+ *   - Crash after runs/<id>.json but before the ledger says "done": the
+ *     rerun finds every lane acked, and writes the same summary again.
+ */
+
+static char *
+xstrdup(const char *s)
+{
+	char	*d;
+
+	if (s == NULL)
+		return NULL;
+	if ((d = strdup(s)) == NULL)
+		fatal(EX_OSERR, "out of memory");
+	return d;
+}
+
+const char *
+fetcher_part_status_name(int st)
+{
+	switch (st) {
+	case PART_NEW:		return "new";
+	case PART_JOB:		return "job";
+	case PART_READY:	return "ready";
+	case PART_FAILED:	return "failed";
+	}
+	return "unknown";
+}
+
+static int
+part_status_parse(const char *s)
+{
+	for (int st = PART_NEW; st <= PART_FAILED; st++)
+		if (strcmp(s, fetcher_part_status_name(st)) == 0)
+			return st;
+	return -1;
+}
+
+void
+fetcher_safe_name(const char *s, char *out, size_t outlen)
+{
+	size_t	 o = 0;
+
+	if (outlen == 0)
+		return;
+	for (; *s && o + 1 < outlen; s++) {
+		char c = *s;
+
+		out[o++] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' ?
+		    c : '_';
+	}
+	if (o == 0 && outlen > 1)
+		out[o++] = '_';
+	else if (o > 0 && out[0] == '.')
+		out[0] = '_';	/* never ".", ".." or a hidden file */
+	out[o] = '\0';
+}
+
+int
+fetcher_mkdirs(const char *dir)
+{
+	char	 p[4096];
+	size_t	 n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(p)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(p, dir, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (p[i] != '/' && p[i] != '\0')
+			continue;
+		p[i] = '\0';
+		if (mkdir(p, 0700) == -1 && errno != EEXIST)
+			return -1;
+		p[i] = i == n ? '\0' : '/';
+	}
+	return 0;
+}
+
+static int
+fsync_dir_of(const char *path)
+{
+	char	 d[4096];
+	int	 fd, rc;
+
+	snprintf(d, sizeof(d), "%s", path);
+	if ((fd = open(dirname(d), O_RDONLY | O_DIRECTORY)) == -1)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int
+fetcher_write_file(const char *path, const void *data, size_t len)
+{
+	char		 tmp[4096];
+	const char	*p = data;
+	int		 fd, e;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1)
+		return -1;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w == -1) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	/* The bytes must be on disk before the name points at them ... */
+	if (fsync(fd) == -1)
+		goto fail;
+	if (close(fd) == -1) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) == -1)
+		goto fail;
+	/* ... and the new name must be on disk before we act on it. */
+	return fsync_dir_of(path);
+fail:
+	e = errno;
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	errno = e;
+	return -1;
+}
+
+/*
+ * Run ids are unique across the whole state directory, so two connections
+ * never share one: the counter file holds the last id handed out and is
+ * read and replaced under an exclusive lock on a separate lock file (the
+ * counter file itself is replaced by rename, which a lock on it would not
+ * survive).
+ */
+int
+fetcher_run_id_next(const char *state_dir, uint64_t *id)
+{
+	char		 lock[4096], path[4096], buf[32];
+	unsigned long long last = 0;
+	FILE		*fp;
+	int		 fd, rc = -1, e;
+
+	snprintf(lock, sizeof(lock), "%s/run-id.lock", state_dir);
+	snprintf(path, sizeof(path), "%s/run-id", state_dir);
+	if ((fd = open(lock, O_RDWR | O_CREAT, 0600)) == -1)
+		return -1;
+	while (flock(fd, LOCK_EX) == -1)
+		if (errno != EINTR)
+			goto out;
+	if ((fp = fopen(path, "r")) != NULL) {
+		if (fscanf(fp, "%llu", &last) != 1) {
+			fclose(fp);
+			errno = EINVAL;
+			goto out;
+		}
+		fclose(fp);
+	} else if (errno != ENOENT)
+		goto out;
+	/* A ledger may already know a higher id (counter file lost). */
+	if (*id > last)
+		last = *id;
+	last++;
+	snprintf(buf, sizeof(buf), "%llu\n", last);
+	if (fetcher_write_file(path, buf, strlen(buf)) == -1)
+		goto out;
+	*id = last;
+	rc = 0;
+out:
+	e = errno;
+	close(fd);	/* releases the lock */
+	errno = e;
+	return rc;
+}
+
+void
+fetcher_stats_clear(struct fetcher_stats *s)
+{
+	free(s->goal);
+	for (size_t i = 0; i < s->nreasons; i++)
+		free(s->reasons[i].reason);
+	free(s->reasons);
+	memset(s, 0, sizeof(*s));
+}
+
+void
+fetcher_stats_reason_add(struct fetcher_stats *s, const char *reason, uint64_t n)
+{
+	struct fetcher_reason *r;
+
+	for (size_t i = 0; i < s->nreasons; i++)
+		if (strcmp(s->reasons[i].reason, reason) == 0) {
+			s->reasons[i].n += n;
+			return;
+		}
+	if ((r = realloc(s->reasons, (s->nreasons + 1) * sizeof(*r))) == NULL)
+		fatal(EX_OSERR, "out of memory");
+	s->reasons = r;
+	r[s->nreasons].reason = xstrdup(reason);
+	r[s->nreasons].n = n;
+	s->nreasons++;
+}
+
+void
+fetcher_stats_from_msg(struct fetcher_stats *s, const struct msg_goal_stats *m,
+    uint64_t applied)
+{
+	fetcher_stats_clear(s);
+	if ((s->goal = strndup(m->goal.p ? m->goal.p : "", m->goal.len)) == NULL)
+		fatal(EX_OSERR, "out of memory");
+	s->applied = applied;
+	s->created = m->created;
+	s->updated = m->updated;
+	s->unchanged = m->unchanged;
+	s->skipped = m->skipped;
+	for (uint32_t i = 0; i < m->nreasons; i++) {
+		char *r = strndup(m->reasons[i].reason.p ? m->reasons[i].reason.p : "",
+		    m->reasons[i].reason.len);
+
+		if (r == NULL)
+			fatal(EX_OSERR, "out of memory");
+		fetcher_stats_reason_add(s, r, m->reasons[i].n);
+		free(r);
+	}
+	s->nlast = m->nlast > MSG_LAST_IDS ? MSG_LAST_IDS : m->nlast;
+	memcpy(s->last, m->last, s->nlast * sizeof(s->last[0]));
+	s->unique = m->unique;
+}
+
+void
+fetcher_stats_copy(struct fetcher_stats *dst, const struct fetcher_stats *src)
+{
+	fetcher_stats_clear(dst);
+	dst->goal = xstrdup(src->goal);
+	dst->applied = src->applied;
+	dst->created = src->created;
+	dst->updated = src->updated;
+	dst->unchanged = src->unchanged;
+	dst->skipped = src->skipped;
+	for (size_t i = 0; i < src->nreasons; i++)
+		fetcher_stats_reason_add(dst, src->reasons[i].reason, src->reasons[i].n);
+	dst->nlast = src->nlast;
+	memcpy(dst->last, src->last, sizeof(dst->last));
+	dst->unique = src->unique;
+}
+
+void
+fetcher_stats_merge(struct fetcher_stats *out, const struct fetcher_stats *in)
+{
+	uint64_t	 all[2 * MSG_LAST_IDS];
+	uint32_t	 n = 0, k = 0;
+
+	out->created += in->created;
+	out->updated += in->updated;
+	out->unchanged += in->unchanged;
+	out->skipped += in->skipped;
+	out->unique += in->unique;
+	for (size_t i = 0; i < in->nreasons; i++)
+		fetcher_stats_reason_add(out, in->reasons[i].reason, in->reasons[i].n);
+	/* Ids are time-ordered: the largest is the newest. */
+	for (uint32_t i = 0; i < out->nlast; i++)
+		all[n++] = out->last[i];
+	for (uint32_t i = 0; i < in->nlast && i < MSG_LAST_IDS; i++)
+		all[n++] = in->last[i];
+	for (uint32_t i = 1; i < n; i++)
+		for (uint32_t j = i; j > 0 && all[j] > all[j - 1]; j--) {
+			uint64_t t = all[j];
+
+			all[j] = all[j - 1];
+			all[j - 1] = t;
+		}
+	for (uint32_t i = 0; i < n && k < MSG_LAST_IDS; i++)
+		if (k == 0 || all[i] != out->last[k - 1])
+			out->last[k++] = all[i];
+	out->nlast = k;
+}
+
+void
+fetcher_ledger_clear(struct fetcher_ledger *l)
+{
+	free(l->conn);
+	for (size_t i = 0; i < l->nparts; i++) {
+		struct fetcher_part *p = &l->parts[i];
+
+		free(p->goal);
+		free(p->list);
+		free(p->job_id);
+		free(p->spool);
+		free(p->error);
+	}
+	free(l->parts);
+	for (size_t i = 0; i < l->nlanes; i++) {
+		for (size_t j = 0; j < l->lanes[i].nstats; j++)
+			fetcher_stats_clear(&l->lanes[i].stats[j]);
+		free(l->lanes[i].stats);
+	}
+	free(l->lanes);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Ledger JSON: see the comment in fetcher_ledger_save. */
+static json_t *
+stats_json(const struct fetcher_stats *s)
+{
+	json_t	*o = json_object(), *r = json_object(), *last = json_array();
+
+	for (size_t i = 0; i < s->nreasons; i++)
+		json_object_set_new(r, s->reasons[i].reason,
+		    json_integer((json_int_t)s->reasons[i].n));
+	for (uint32_t i = 0; i < s->nlast; i++) {
+		char	 h[17];
+
+		snprintf(h, sizeof(h), "%016" PRIx64, s->last[i]);
+		json_array_append_new(last, json_string(h));
+	}
+	json_object_set_new(o, "goal", json_string(s->goal ? s->goal : ""));
+	json_object_set_new(o, "applied", json_integer((json_int_t)s->applied));
+	json_object_set_new(o, "created", json_integer((json_int_t)s->created));
+	json_object_set_new(o, "updated", json_integer((json_int_t)s->updated));
+	json_object_set_new(o, "unchanged", json_integer((json_int_t)s->unchanged));
+	json_object_set_new(o, "skipped", json_integer((json_int_t)s->skipped));
+	json_object_set_new(o, "reasons", r);
+	json_object_set_new(o, "last", last);
+	json_object_set_new(o, "unique", json_integer((json_int_t)s->unique));
+	return o;
+}
+
+static uint64_t
+ju64(json_t *o, const char *k)
+{
+	json_t	*v = json_object_get(o, k);
+
+	return json_is_integer(v) && json_integer_value(v) > 0 ?
+	    (uint64_t)json_integer_value(v) : 0;
+}
+
+static int64_t
+ji64(json_t *o, const char *k, int64_t dflt)
+{
+	json_t	*v = json_object_get(o, k);
+
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
+}
+
+static char *
+jstr(json_t *o, const char *k)
+{
+	json_t	*v = json_object_get(o, k);
+
+	return json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
+}
+
+static void
+stats_parse(json_t *o, struct fetcher_stats *s)
+{
+	json_t		*r, *v, *last;
+	const char	*k;
+	size_t		 i;
+
+	s->goal = jstr(o, "goal");
+	if (s->goal == NULL)
+		s->goal = xstrdup("");
+	s->applied = ju64(o, "applied");
+	s->created = ju64(o, "created");
+	s->updated = ju64(o, "updated");
+	s->unchanged = ju64(o, "unchanged");
+	s->skipped = ju64(o, "skipped");
+	s->unique = ju64(o, "unique");
+	if ((r = json_object_get(o, "reasons")) != NULL && json_is_object(r))
+		json_object_foreach(r, k, v)
+			if (json_is_integer(v))
+				fetcher_stats_reason_add(s, k, (uint64_t)json_integer_value(v));
+	if ((last = json_object_get(o, "last")) != NULL && json_is_array(last))
+		json_array_foreach(last, i, v)
+			if (json_is_string(v) && s->nlast < MSG_LAST_IDS)
+				s->last[s->nlast++] = strtoull(json_string_value(v), NULL, 16);
+}
+
+/*
+ * {"version":1, "connection":C, "last_run":N,
+ *  "run": {"id":N, "state":S, "started":MS, "totals_known":bool,
+ *    "parts":[{"goal","index","list","file","format","status","job_id",
+ *              "spool","error","attempts","size","mtime","email_count"}],
+ *    "lanes":[{"acked":N,"total":N,"stats":[{goal stats}]}]}}
+ * "run" is null when the connection has no run yet.
+ */
+int
+fetcher_ledger_save(const char *path, const struct fetcher_ledger *l)
+{
+	json_t	*root = json_object(), *run, *parts, *lanes;
+	char	*text;
+	int	 rc, e;
+
+	json_object_set_new(root, "version", json_integer(1));
+	json_object_set_new(root, "connection", json_string(l->conn ? l->conn : ""));
+	json_object_set_new(root, "last_run", json_integer((json_int_t)l->last_run));
+	if (l->run == 0) {
+		json_object_set_new(root, "run", json_null());
+		goto write;
+	}
+	run = json_object();
+	json_object_set_new(run, "id", json_integer((json_int_t)l->run));
+	json_object_set_new(run, "state", json_string(l->state));
+	json_object_set_new(run, "started", json_integer(l->started_ms));
+	json_object_set_new(run, "totals_known", json_boolean(l->totals_known));
+	parts = json_array();
+	for (size_t i = 0; i < l->nparts; i++) {
+		const struct fetcher_part *p = &l->parts[i];
+		json_t	*o = json_object();
+
+		json_object_set_new(o, "goal", json_string(p->goal));
+		json_object_set_new(o, "index", json_integer(p->index));
+		json_object_set_new(o, "list", json_string(p->list));
+		json_object_set_new(o, "file", json_boolean(p->file));
+		json_object_set_new(o, "format", json_string(p->format == FMT_JSONL ?
+		    "jsonl" : "csv"));
+		json_object_set_new(o, "status", json_string(
+		    fetcher_part_status_name(p->status)));
+		if (p->job_id)
+			json_object_set_new(o, "job_id", json_string(p->job_id));
+		if (p->spool)
+			json_object_set_new(o, "spool", json_string(p->spool));
+		if (p->error)
+			json_object_set_new(o, "error", json_string(p->error));
+		json_object_set_new(o, "attempts", json_integer(p->attempts));
+		json_object_set_new(o, "size", json_integer(p->size));
+		json_object_set_new(o, "mtime", json_integer(p->mtime));
+		json_object_set_new(o, "email_count", json_integer(p->email_count));
+		json_array_append_new(parts, o);
+	}
+	json_object_set_new(run, "parts", parts);
+	lanes = json_array();
+	for (size_t i = 0; i < l->nlanes; i++) {
+		json_t	*o = json_object(), *st = json_array();
+
+		json_object_set_new(o, "acked", json_integer((json_int_t)l->lanes[i].acked));
+		json_object_set_new(o, "total", json_integer((json_int_t)l->lanes[i].total));
+		for (size_t j = 0; j < l->lanes[i].nstats; j++)
+			json_array_append_new(st, stats_json(&l->lanes[i].stats[j]));
+		json_object_set_new(o, "stats", st);
+		json_array_append_new(lanes, o);
+	}
+	json_object_set_new(run, "lanes", lanes);
+	json_object_set_new(root, "run", run);
+write:
+	text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (text == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	rc = fetcher_write_file(path, text, strlen(text));
+	e = errno;
+	free(text);
+	errno = e;
+	return rc;
+}
+
+int
+fetcher_ledger_load(const char *path, struct fetcher_ledger *l, char *err, size_t errlen)
+{
+	json_error_t	 je;
+	json_t		*root, *run, *parts, *lanes, *v;
+	const char	*s;
+	size_t		 i;
+
+	memset(l, 0, sizeof(*l));
+	if ((root = json_load_file(path, 0, &je)) == NULL) {
+		if (access(path, F_OK) == -1 && errno == ENOENT) {
+			snprintf(err, errlen, "%s: no ledger", path);
+			errno = ENOENT;
+			return -1;
+		}
+		snprintf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+		errno = EINVAL;
+		return -1;
+	}
+	if (!json_is_object(root) || ji64(root, "version", 0) != 1) {
+		snprintf(err, errlen, "%s: not a version 1 ledger", path);
+		json_decref(root);
+		errno = EINVAL;
+		return -1;
+	}
+	l->conn = jstr(root, "connection");
+	l->last_run = ju64(root, "last_run");
+	run = json_object_get(root, "run");
+	if (!json_is_object(run))
+		goto done;
+	l->run = ju64(run, "id");
+	s = json_string_value(json_object_get(run, "state"));
+	snprintf(l->state, sizeof(l->state), "%s", s ? s : "failed");
+	l->started_ms = ji64(run, "started", 0);
+	l->totals_known = json_is_true(json_object_get(run, "totals_known"));
+	parts = json_object_get(run, "parts");
+	if (json_is_array(parts) && json_array_size(parts) > 0) {
+		l->nparts = json_array_size(parts);
+		if ((l->parts = calloc(l->nparts, sizeof(*l->parts))) == NULL)
+			fatal(EX_OSERR, "out of memory");
+		json_array_foreach(parts, i, v) {
+			struct fetcher_part *p = &l->parts[i];
+			const char *st = json_string_value(json_object_get(v, "status"));
+			const char *fmt = json_string_value(json_object_get(v, "format"));
+
+			p->goal = jstr(v, "goal");
+			p->list = jstr(v, "list");
+			if (p->goal == NULL || p->list == NULL || st == NULL ||
+			    (p->status = part_status_parse(st)) == -1) {
+				snprintf(err, errlen, "%s: run.parts[%zu]: bad part", path, i);
+				json_decref(root);
+				fetcher_ledger_clear(l);
+				errno = EINVAL;
+				return -1;
+			}
+			p->index = (uint32_t)ju64(v, "index");
+			p->file = json_is_true(json_object_get(v, "file"));
+			p->format = fmt && strcmp(fmt, "jsonl") == 0 ? FMT_JSONL : FMT_CSV;
+			p->job_id = jstr(v, "job_id");
+			p->spool = jstr(v, "spool");
+			p->error = jstr(v, "error");
+			p->attempts = (uint32_t)ju64(v, "attempts");
+			p->size = ji64(v, "size", 0);
+			p->mtime = ji64(v, "mtime", 0);
+			p->email_count = ji64(v, "email_count", -1);
+		}
+	}
+	lanes = json_object_get(run, "lanes");
+	if (json_is_array(lanes) && json_array_size(lanes) > 0) {
+		l->nlanes = json_array_size(lanes);
+		if ((l->lanes = calloc(l->nlanes, sizeof(*l->lanes))) == NULL)
+			fatal(EX_OSERR, "out of memory");
+		json_array_foreach(lanes, i, v) {
+			struct fetcher_lane *ln = &l->lanes[i];
+			json_t	*st = json_object_get(v, "stats"), *o;
+			size_t	 j;
+
+			ln->acked = ju64(v, "acked");
+			ln->total = ju64(v, "total");
+			if (!json_is_array(st) || json_array_size(st) == 0)
+				continue;
+			ln->nstats = json_array_size(st);
+			if ((ln->stats = calloc(ln->nstats, sizeof(*ln->stats))) == NULL)
+				fatal(EX_OSERR, "out of memory");
+			json_array_foreach(st, j, o)
+				stats_parse(o, &ln->stats[j]);
+		}
+	}
+done:
+	json_decref(root);
+	return 0;
+}

@@ -21,7 +21,12 @@ test_count=0
 test_failed=0
 SPAWNED=""
 
+STAGE_CONFS=""
+
 cleanup() {
+	for c in $STAGE_CONFS; do
+		SAILSYNC_RUN=$SCRATCH/sup-$(basename "$c" .json) sailsync -c "$c" stop >/dev/null 2>&1
+	done
 	for pid in $SPAWNED; do
 		kill -TERM "$pid" 2>/dev/null
 	done
@@ -81,6 +86,24 @@ start_sim() {
 		echo "# simulator did not start:"; sed 's/^/# /' "$SCRATCH/sim.log"; return 1; }
 	SIM_URL="http://127.0.0.1:$(cat "$SCRATCH/sim.port")"
 	export SIM_URL SIM_PID
+}
+
+# stages CONF ARGS...: the supervisor script for CONF, with its pid files
+# and logs in $SCRATCH/sup-NAME; `stages CONF start` is stopped at exit.
+stages() {
+	c=$1; shift
+	case " $STAGE_CONFS " in *" $c "*) ;; *) STAGE_CONFS="$STAGE_CONFS $c" ;; esac
+	SAILSYNC_RUN=$SCRATCH/sup-$(basename "$c" .json) sailsync -c "$c" "$@"
+}
+
+# stage_pid CONF NAME: pid of a supervised stage (writer-0, mapper-1, ...).
+stage_pid() {
+	cat "$SCRATCH/sup-$(basename "$1" .json)/$2.child"
+}
+
+# sim_fault JSON: arms a fault in the simulator.
+sim_fault() {
+	curl -sf -X POST -H 'Content-Type: application/json' -d "$1" "$SIM_URL/_sim/fault" >/dev/null
 }
 
 test_expect_success() {

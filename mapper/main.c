@@ -1,0 +1,143 @@
+/* mapper/main.c: sailsync-mapper's arguments, channels and signals. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan.h"
+#include "conf.h"
+#include "log.h"
+#include "mapper.h"
+
+static volatile sig_atomic_t stop;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: sailsync-mapper -c CONFIG [-n] [--in URI] [--out URI] "
+	    "[--log-level LEVEL]\n"
+	    "  -c CONFIG          configuration file\n"
+	    "  -n                 check the configuration and exit\n"
+	    "  --in URI           read USERS batches here instead of pipeline.users\n"
+	    "                     (file:PATH replays a capture)\n"
+	    "  --out URI          send every batch here instead of pipeline.lanes\n"
+	    "                     (file:PATH writes a capture)\n"
+	    "  --log-level LEVEL  debug, info, warn or error (default info)\n");
+}
+
+static const char *
+need_arg(int argc, char **argv, int *i)
+{
+	if (*i + 1 >= argc) {
+		fprintf(stderr, "sailsync-mapper: %s needs an argument\n", argv[*i]);
+		usage(stderr);
+		exit(64);
+	}
+	return argv[++*i];
+}
+
+static struct chan *
+open_or_die(const char *uri, enum chan_dir dir, enum chan_side side)
+{
+	struct chan	*c;
+	char		 err[256];
+
+	if ((c = chan_open(uri, dir, side, 0, err, sizeof(err))) == NULL)
+		fatalx(strncmp(uri, "file:", 5) == 0 ? 74 : 69,
+		    "cannot open channel uri=%s reason=\"%s\"", uri, err);
+	return c;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char	*cfile = NULL, *in_uri = NULL, *out_uri = NULL;
+	enum log_level	 level = LOG_INFO;
+	struct conf	 conf;
+	struct chan	*in, **outs;
+	struct mapper	*m;
+	struct sigaction sa;
+	size_t		 nouts, i;
+	int		 check = 0, rc;
+	char		 err[512];
+
+	for (int a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[a], "-c") == 0)
+			cfile = need_arg(argc, argv, &a);
+		else if (strcmp(argv[a], "-n") == 0)
+			check = 1;
+		else if (strcmp(argv[a], "--in") == 0)
+			in_uri = need_arg(argc, argv, &a);
+		else if (strcmp(argv[a], "--out") == 0)
+			out_uri = need_arg(argc, argv, &a);
+		else if (strcmp(argv[a], "--log-level") == 0) {
+			const char *l = need_arg(argc, argv, &a);
+
+			if (log_level_parse(l, &level) == -1) {
+				fprintf(stderr, "sailsync-mapper: unknown log level %s\n", l);
+				return 64;
+			}
+		} else {
+			fprintf(stderr, "sailsync-mapper: unknown argument %s\n", argv[a]);
+			usage(stderr);
+			return 64;
+		}
+	}
+	if (cfile == NULL) {
+		usage(stderr);
+		return 64;
+	}
+	log_init("mapper", level);
+	if (conf_load(cfile, &conf, err, sizeof(err)) == -1)
+		fatalx(78, "%s", err);
+	if (check) {
+		printf("%s: configuration ok\n", cfile);
+		conf_clear(&conf);
+		return 0;
+	}
+
+	/* No SA_RESTART: a blocked receive or send returns and sees `stop`. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	in = open_or_die(in_uri ? in_uri : conf.pipe.users, CHAN_IN, CHAN_CONNECT);
+	nouts = out_uri ? 1 : conf.pipe.nlanes;
+	if ((outs = calloc(nouts, sizeof(*outs))) == NULL)
+		fatal(70, "out of memory");
+	for (i = 0; i < nouts; i++)
+		outs[i] = open_or_die(out_uri ? out_uri : conf.pipe.lanes[i],
+		    CHAN_OUT, CHAN_CONNECT);
+	log_info("mapper started in=%s lanes=%zu out=%s", chan_uri(in),
+	    conf.pipe.nlanes, out_uri ? out_uri : "pipeline.lanes");
+
+	m = mapper_new(&conf);
+	rc = mapper_loop(m, in, outs, nouts, out_uri != NULL, &stop);
+	mapper_destroy(&m);
+
+	/* Closing a file: output seals the capture: every frame in it is whole. */
+	for (i = 0; i < nouts; i++)
+		if (chan_close(&outs[i]) == -1 && rc == 0) {
+			log_warn("cannot close output");
+			rc = 74;
+		}
+	free(outs);
+	chan_close(&in);
+	chan_shutdown();
+	conf_clear(&conf);
+	return rc;
+}

@@ -1,0 +1,399 @@
+/* tests/unit/t_conf.c: configuration loading and its error messages (common/conf.c). */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "tap.h"
+
+#define SECRET	"s3cr3t-VALUE"
+
+/*
+ * The base config is valid; each case below replaces one piece of text in
+ * it and expects one exact error line.  Line and column are those of the
+ * edited text below (1-based, the way an editor counts).
+ */
+static const char base[] =
+"{\n"								/* 1 */
+"  \"store\": {\"path\": \"var/store\", \"properties\": {\n"	/* 2 */
+"    \"email\": {\"type\": \"text\", \"unique\": true},\n"	/* 3 */
+"    \"first_name\": {\"type\": \"text\"},\n"			/* 4 */
+"    \"opens\": {\"type\": \"number\"},\n"			/* 5 */
+"    \"lists\": {\"type\": \"text\", \"multi\": true}},\n"	/* 6 */
+"    \"merge\": [\"email\", \"sailthru_profile_id\"]},\n"	/* 7 */
+"  \"pipeline\": {\"batch_rows\": 500, \"lanes\": [\"ipc://run/l0\", \"ipc://run/l1\"]},\n" /* 8 */
+"  \"connections\": [{\"name\": \"demo\", \"api_key\": \"k\", \"secret\": \"" SECRET "\",\n" /* 9 */
+"    \"timezone\": \"America/New_York\",\n"			/* 10 */
+"    \"goals\": [{\"name\": \"members\", \"type\": \"import\", \"lists\": [\"L\"],\n" /* 11 */
+"      \"list_property\": \"lists\",\n"				/* 12 */
+"      \"link\": {\"column\": \"Email\", \"property\": \"email\"},\n" /* 13 */
+"      \"mappings\": [\n"					/* 14 */
+"        {\"column\": \"First Name\", \"property\": \"first_name\", \"rule\": \"set\"},\n" /* 15 */
+"        {\"column\": \"Opens\", \"property\": \"opens\", \"rule\": \"sum\"}]},\n" /* 16 */
+"      {\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n" /* 17 */
+"       \"link\": {\"column\": \"email\", \"property\": \"email\"}}]}]\n" /* 18 */
+"}\n";
+
+struct ecase {
+	const char	*what;
+	const char	*from;		/* replaced (first occurrence) ... */
+	const char	*to;		/* ... by this */
+	const char	*want;		/* the whole error line */
+};
+
+static const struct ecase cases[] = {
+	{ "unknown rule", "\"rule\": \"sum\"", "\"rule\": \"summ\"",
+	  "sailsync.json:16:58: connections[0].goals[0].mappings[1].rule: unknown rule "
+	  "\"summ\" (expected set, set_if_empty, add, sum)" },
+	{ "unknown key", "\"mappings\": [", "\"mapings\": [",
+	  "sailsync.json:14:7: connections[0].goals[0].mapings: unknown key (expected "
+	  "name, type, lists, create_profiles, list_property, link, mappings)" },
+	{ "missing link", "\"link\": {\"column\": \"Email\", \"property\": \"email\"},", "",
+	  "sailsync.json:11:15: connections[0].goals[0]: missing required key \"link\"" },
+	{ "undeclared property", "\"property\": \"first_name\"", "\"property\": \"firstname\"",
+	  "sailsync.json:15:46: connections[0].goals[0].mappings[0].property: unknown "
+	  "property \"firstname\" (declare it in store.properties)" },
+	{ "sum on text", "\"rule\": \"set\"}", "\"rule\": \"sum\"}",
+	  "sailsync.json:15:68: connections[0].goals[0].mappings[0].rule: rule \"sum\" "
+	  "needs a single-valued number or decimal property (\"first_name\" is text)" },
+	{ "duplicate goal name", "{\"name\": \"crm\"", "{\"name\": \"members\"",
+	  "sailsync.json:17:16: connections[0].goals[1].name: duplicate goal name "
+	  "\"members\" (also goals[0])" },
+	{ "bad timezone", "America/New_York", "America/New_Yrok",
+	  "sailsync.json:10:17: connections[0].timezone: unknown time zone "
+	  "\"America/New_Yrok\" (expected an IANA name such as America/New_York, or UTC)" },
+	{ "secret_env unset", "\"secret\": \"" SECRET "\"",
+	  "\"secret_env\": \"SAILSYNC_T_CONF_UNSET\"",
+	  "sailsync.json:9:66: connections[0].secret_env: environment variable "
+	  "SAILSYNC_T_CONF_UNSET is not set" },
+	{ "missing secret", ", \"secret\": \"" SECRET "\"", "",
+	  "sailsync.json:9:19: connections[0]: missing secret (set one of secret, "
+	  "secret_file, secret_env)" },
+	{ "two secrets", "\"secret\": \"" SECRET "\"",
+	  "\"secret\": \"" SECRET "\", \"secret_env\": \"HOME\"",
+	  "sailsync.json:9:78: connections[0].secret_env: set only one of secret, "
+	  "secret_file, secret_env (secret is set too)" },
+	{ "syntax error", "\"opens\": {\"type\": \"number\"},", "\"opens\": {\"type\": number},",
+	  "sailsync.json:5:28: invalid token" },
+	{ "syntax error inside the secret", SECRET "\"", SECRET "\\q\"",
+	  "sailsync.json:9:76: invalid escape" },
+	{ "duplicate key", "\"lists\": [\"L\"]", "\"lists\": [\"L\"], \"name\": \"x\"",
+	  "sailsync.json:11:74: duplicate object key" },
+	{ "list_property not multi", "\"list_property\": \"lists\"",
+	  "\"list_property\": \"first_name\"",
+	  "sailsync.json:12:24: connections[0].goals[0].list_property: \"first_name\" "
+	  "must be a multi-valued text property to collect list names" },
+	{ "merge non-unique", "\"merge\": [\"email\", \"sailthru_profile_id\"]",
+	  "\"merge\": [\"email\", \"opens\"]",
+	  "sailsync.json:7:24: store.merge[1]: \"opens\" is not a unique identifier "
+	  "(only unique properties can merge profiles)" },
+	{ "merge unknown", "\"merge\": [\"email\"", "\"merge\": [\"mail\"",
+	  "sailsync.json:7:15: store.merge[0]: unknown property \"mail\"" },
+	{ "batch_rows too large", "\"batch_rows\": 500", "\"batch_rows\": 50000",
+	  "sailsync.json:8:30: pipeline.batch_rows: must be between 1 and 10000" },
+	{ "no lanes", "[\"ipc://run/l0\", \"ipc://run/l1\"]", "[]",
+	  "sailsync.json:8:44: pipeline.lanes: must be an array of 1 to 64 channels" },
+	{ "same lane twice", "\"ipc://run/l1\"", "\"ipc://./run/l0\"",
+	  "sailsync.json:8:61: pipeline.lanes[1]: \"ipc://./run/l0\" is also lanes[0]" },
+	{ "bad channel", "\"ipc://run/l1\"", "\"udp://x\"",
+	  "sailsync.json:8:61: pipeline.lanes[1]: unsupported channel \"udp://x\" "
+	  "(expected ipc://PATH, tcp://HOST:PORT or file:PATH)" },
+	{ "unique on multi", "\"multi\": true}", "\"multi\": true, \"unique\": true}",
+	  "sailsync.json:6:56: store.properties.lists.unique: only a single-valued text "
+	  "or number property can be a unique identifier" },
+	{ "unknown type", "{\"type\": \"number\"}", "{\"type\": \"integer\"}",
+	  "sailsync.json:5:23: store.properties.opens.type: unknown type \"integer\" "
+	  "(expected text, number, decimal, datetime, boolean)" },
+	{ "reserved property name", "\"opens\": {", "\"$opens\": {",
+	  "sailsync.json:5:5: store.properties.$opens: names starting with '$' are "
+	  "reserved for built-in properties" },
+	{ "base_url not http", "\"timezone\"", "\"base_url\": \"ftp://x\", \"timezone\"",
+	  "sailsync.json:10:17: connections[0].base_url: \"ftp://x\" is not an http:// "
+	  "or https:// URL" },
+	{ "import goal without lists", "\"lists\": [\"L\"]", "\"lists\": []",
+	  "sailsync.json:11:62: connections[0].goals[0].lists: must name at least one list" },
+	{ "file goal format unknown", "in/customers.csv", "in/customers.txt",
+	  "sailsync.json:17:47: connections[0].goals[1].path: cannot tell the format of "
+	  "\"in/customers.txt\" from its name; set \"format\" (csv or jsonl)" },
+	{ "link property not unique", "\"property\": \"email\"},\n",
+	  "\"property\": \"first_name\"},\n",
+	  "sailsync.json:13:47: connections[0].goals[0].link.property: \"first_name\" is "
+	  "not a unique identifier (set \"unique\": true on it to link by it)" },
+	{ "add on single-valued", "\"rule\": \"set\"}", "\"rule\": \"add\"}",
+	  "sailsync.json:15:68: connections[0].goals[0].mappings[0].rule: rule \"add\" "
+	  "needs a multi-valued property (\"first_name\" is single-valued)" },
+	{ "wrong type", "\"batch_rows\": 500", "\"batch_rows\": \"500\"",
+	  "sailsync.json:8:30: pipeline.batch_rows: must be an integer" },
+	{ "unknown top-level key", "\"pipeline\":", "\"pipelines\":",
+	  "sailsync.json:8:3: pipelines: unknown key (expected store, pipeline, connections)" },
+	{ "bad connection name", "\"name\": \"demo\"", "\"name\": \"my demo\"",
+	  "sailsync.json:9:28: connections[0].name: \"my demo\" is not a valid name "
+	  "(letters, digits, '_', '-', '.'; at most 64)" },
+	{ "export goals", "\"type\": \"file\"", "\"type\": \"export\"",
+	  "sailsync.json:17:31: connections[0].goals[1].type: export goals are not "
+	  "supported yet (expected import, file)" },
+	{ "bad notify", "\"timezone\"", "\"notify\": [\"ops@x\", \"ops\"], \"timezone\"",
+	  "sailsync.json:10:25: connections[0].notify[1]: \"ops\" is not an email address" },
+	{ "sailthru_profile_id redeclared", "\"opens\": {\"type\": \"number\"},",
+	  "\"opens\": {\"type\": \"number\"}, \"sailthru_profile_id\": {\"type\": \"text\"},",
+	  "sailsync.json:5:34: store.properties.sailthru_profile_id: sailthru_profile_id "
+	  "holds the Sailthru ID: it must be {\"type\": \"text\", \"unique\": true}" },
+};
+
+static char *
+replace(const char *s, const char *from, const char *to)
+{
+	const char	*at = strstr(s, from);
+	size_t		 n;
+	char		*out;
+
+	if (at == NULL) {
+		printf("# Bail out! \"%s\" is not in the base config\n", from);
+		exit(1);
+	}
+	n = strlen(s) - strlen(from) + strlen(to) + 1;
+	out = malloc(n);
+	snprintf(out, n, "%.*s%s%s", (int)(at - s), s, to, at + strlen(from));
+	return out;
+}
+
+static void
+write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE	*f = fopen(path, "w");
+
+	if (f == NULL || fputs(text, f) == EOF || fclose(f) == EOF) {
+		printf("# Bail out! cannot write %s\n", path);
+		exit(1);
+	}
+	chmod(path, mode);
+}
+
+/* Loads text as ./sailsync.json; returns conf_load's result. */
+static int
+load_text(const char *text, struct conf *c, char *err, size_t errlen)
+{
+	write_file("sailsync.json", text, 0644);
+	err[0] = '\0';
+	return conf_load("sailsync.json", c, err, errlen);
+}
+
+int
+main(void)
+{
+	char		 tmpl[] = "/tmp/t_conf.XXXXXX", *dir, err[1024], path[PATH_MAX];
+	char		 example[PATH_MAX], want[PATH_MAX + 64], *text;
+	const char	*top = getenv("SAILSYNC_TOP");
+	const struct conf_prop *p;
+	struct conf	 c;
+	size_t		 i;
+	int		 leaked = 0;
+
+	/* The shipped example, before leaving the source tree. */
+	snprintf(path, sizeof(path), "%s/deploy/sailsync.json", top ? top : ".");
+	if (realpath(path, example) == NULL) {
+		printf("# Bail out! cannot find %s\n", path);
+		return 1;
+	}
+	setenv("SAILTHRU_SECRET", "example-secret", 1);
+	unsetenv("SAILSYNC_T_CONF_UNSET");
+	is_int(conf_load(example, &c, err, sizeof(err)), 0, "deploy/sailsync.json loads");
+	if (err[0] != '\0' && c.file == NULL)
+		printf("# %s\n", err);
+	is_int(c.nconns, 1, "example: one connection");
+	is_int(c.store.lanes, 2, "example: two lanes");
+	if (c.nconns == 1) {
+		is_int(c.conns[0].ngoals, 2, "example: two goals");
+		is_str(c.conns[0].secret, "example-secret", "example: secret from secret_env");
+		is_int(c.conns[0].goals[1].format, FMT_JSONL, "example: jsonl goal");
+	}
+	conf_clear(&c);
+
+	if ((dir = mkdtemp(tmpl)) == NULL || chdir(dir) == -1) {
+		printf("# Bail out! cannot make a scratch directory\n");
+		return 1;
+	}
+
+	/* The base config loads, with built-ins, defaults and resolved paths. */
+	is_int(load_text(base, &c, err, sizeof(err)), 0, "base config loads");
+	if (err[0] != '\0')
+		printf("# %s\n", err);
+	is_str(c.file, "sailsync.json", "file name kept");
+	snprintf(want, sizeof(want), "%s/var/store", dir);
+	is_str(c.store.path, want, "store.path resolved against the config directory");
+	snprintf(want, sizeof(want), "ipc://%s/run/l1", dir);
+	is_str(c.pipe.lanes[1], want, "ipc lane resolved");
+	snprintf(want, sizeof(want), "ipc://%s/var/run/users", dir);
+	is_str(c.pipe.users, want, "default users channel");
+	snprintf(want, sizeof(want), "ipc://%s/var/run/acks", dir);
+	is_str(c.pipe.acks, want, "default acks channel");
+	snprintf(want, sizeof(want), "%s/var/fetcher", dir);
+	is_str(c.pipe.state_dir, want, "default state_dir");
+	is_int(c.store.lanes, 2, "store.lanes from pipeline.lanes");
+	is_int(c.pipe.batch_rows, 500, "batch_rows");
+	is_int(c.pipe.window, 64, "default window");
+	is_int(c.pipe.resend_ms, 5000, "default resend_ms");
+	is_int(c.store.map_size, 1024ULL << 20, "default map size");
+	is_int(c.store.commit_rows, 100000, "default commit_rows");
+	is_int(c.store.commit_ms, 300, "default commit_ms");
+	is_int(c.store.durable, 1, "default durable");
+	is_int(c.store.nmerge, 2, "merge entries");
+	is_int(c.store.nprops, 4 + 6, "declared + built-in properties");
+	for (i = 1; i < c.store.nprops; i++)
+		if (strcmp(c.store.props[i - 1].name, c.store.props[i].name) >= 0)
+			break;
+	ok(i == c.store.nprops, "properties sorted by name");
+	p = conf_prop_find(&c.store, "sailthru_profile_id", 19);
+	ok(p != NULL && p->type == VAL_TEXT && p->unique && !p->multi,
+	    "sailthru_profile_id built in: unique text");
+	ok((p = conf_prop_find(&c.store, "$segments", 9)) != NULL && p->multi &&
+	    p->type == VAL_TEXT, "$segments built in: multi text");
+	ok((p = conf_prop_find(&c.store, "$consents", 9)) != NULL && p->multi, "$consents");
+	ok((p = conf_prop_find(&c.store, "$refused", 8)) != NULL && p->multi, "$refused");
+	ok((p = conf_prop_find(&c.store, "$interactions", 13)) != NULL && p->multi,
+	    "$interactions");
+	ok((p = conf_prop_find(&c.store, "$permission", 11)) != NULL && !p->multi,
+	    "$permission single-valued");
+	ok((p = conf_prop_find(&c.store, "opens,first_name", 5)) != NULL &&
+	    strcmp(p->name, "opens") == 0 && p->type == VAL_NUMBER,
+	    "prop lookup by length, not NUL");
+	ok(conf_prop_find(&c.store, "email", 4) == NULL, "prefix is not a match");
+	ok(conf_prop_find(&c.store, "emails", 6) == NULL, "longer name is not a match");
+	ok(conf_prop_find(&c.store, "aaa", 3) == NULL && conf_prop_find(&c.store, "zzz", 3)
+	    == NULL, "names before the first and after the last");
+	ok(conf_conn_find(&c, "demox", 4) == &c.conns[0], "connection by name and length");
+	ok(conf_conn_find(&c, "dem", 3) == NULL, "no connection for a prefix");
+	if (c.nconns == 1) {
+		const struct conf_conn *cn = &c.conns[0];
+		const struct conf_goal *g;
+
+		is_str(cn->secret, SECRET, "literal secret");
+		is_str(cn->timezone, "America/New_York", "timezone");
+		is_str(cn->base_url, "https://api.sailthru.com", "default base_url");
+		is_int(cn->enabled, 1, "enabled by default");
+		is_int(cn->poll_cap_s, 7200, "default poll_cap_s");
+		ok(cn->ca_file == NULL && cn->schedule == NULL && cn->nnotify == 0 &&
+		    cn->nobjectives == 0, "optional fields empty");
+		ok((g = conf_goal_find(cn, "crm!", 3)) == &cn->goals[1], "goal by name");
+		ok(conf_goal_find(cn, "member", 6) == NULL, "no goal for a prefix");
+		g = &cn->goals[0];
+		is_int(g->kind, GOAL_IMPORT, "import goal");
+		is_int(g->nlists, 1, "one list");
+		is_str(g->list_property, "lists", "list_property");
+		is_str(g->link_column, "Email", "link column");
+		is_str(g->link_property, "email", "link property");
+		is_int(g->create, 0, "create_profiles off by default");
+		is_int(g->nmaps, 2, "two mappings");
+		is_int(g->maps[1].rule, RULE_SUM, "sum rule");
+		is_str(g->maps[0].column, "First Name", "mapping column");
+		g = &cn->goals[1];
+		is_int(g->kind, GOAL_FILE, "file goal");
+		is_int(g->format, FMT_CSV, "csv by extension");
+		snprintf(want, sizeof(want), "%s/in/customers.csv", dir);
+		is_str(g->path, want, "goal path resolved");
+	}
+	conf_clear(&c);
+
+	/* Each mistake gives exactly one line, and never the secret. */
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		text = replace(base, cases[i].from, cases[i].to);
+		is_int(load_text(text, &c, err, sizeof(err)), -1, "%s: rejected",
+		    cases[i].what);
+		is_str(err, cases[i].want, "%s: message", cases[i].what);
+		ok(c.file == NULL && c.conns == NULL && c.store.props == NULL,
+		    "%s: nothing left to free", cases[i].what);
+		if (strstr(err, "s3cr3t") != NULL)
+			leaked++;
+		free(text);
+	}
+	is_int(leaked, 0, "no error message shows the secret");
+
+	/* The secret from a file: mode and ownership are checked. */
+	write_file("secret.txt", "  from-a-file\n", 0644);
+	text = replace(base, "\"secret\": \"" SECRET "\"", "\"secret_file\": \"secret.txt\"");
+	is_int(load_text(text, &c, err, sizeof(err)), -1, "secret_file 0644 rejected");
+	snprintf(want, sizeof(want), "sailsync.json:9:67: connections[0].secret_file: "
+	    "\"%s/secret.txt\": mode 0644 is too open (must be 0600)", dir);
+	is_str(err, want, "secret_file too open: message");
+	chmod("secret.txt", 0640);
+	is_int(load_text(text, &c, err, sizeof(err)), -1, "secret_file 0640 rejected");
+	ok(strstr(err, "mode 0640 is too open") != NULL, "0640 is too open too");
+	ok(strstr(err, "from-a-file") == NULL, "file contents not shown");
+	chmod("secret.txt", 0600);
+	is_int(load_text(text, &c, err, sizeof(err)), 0, "secret_file 0600 accepted");
+	if (c.nconns == 1)
+		is_str(c.conns[0].secret, "from-a-file", "secret read and trimmed");
+	conf_clear(&c);
+	chmod("secret.txt", 0400);
+	is_int(load_text(text, &c, err, sizeof(err)), 0, "secret_file 0400 accepted");
+	conf_clear(&c);
+	unlink("secret.txt");
+	is_int(load_text(text, &c, err, sizeof(err)), -1, "missing secret_file rejected");
+	snprintf(want, sizeof(want), "sailsync.json:9:67: connections[0].secret_file: "
+	    "cannot open \"%s/secret.txt\": No such file or directory", dir);
+	is_str(err, want, "missing secret_file: message");
+	free(text);
+
+	/* The secret from the environment. */
+	text = replace(base, "\"secret\": \"" SECRET "\"", "\"secret_env\": \"SAILSYNC_T_SECRET\"");
+	setenv("SAILSYNC_T_SECRET", "from-env", 1);
+	is_int(load_text(text, &c, err, sizeof(err)), 0, "secret_env accepted");
+	if (c.nconns == 1)
+		is_str(c.conns[0].secret, "from-env", "secret from the environment");
+	conf_clear(&c);
+	free(text);
+
+	/* A connection that is switched off, or has no goals, is still valid config. */
+	text = replace(base, "\"timezone\": \"America/New_York\",",
+	    "\"timezone\": \"UTC\", \"enabled\": false, \"goals\": []},\n"
+	    "{\"name\": \"idle\", \"api_key\": \"k2\", \"secret\": \"x\",");
+	is_int(load_text(text, &c, err, sizeof(err)), 0, "disabled and goal-less connections load");
+	if (err[0] != '\0')
+		printf("# %s\n", err);
+	if (c.nconns == 2) {
+		is_int(c.conns[0].enabled, 0, "enabled=false kept");
+		is_int(c.conns[0].ngoals, 0, "no goals");
+		is_str(c.conns[1].timezone, "UTC", "default timezone UTC");
+		is_int(c.conns[1].ngoals, 2, "second connection keeps the goals");
+	}
+	conf_clear(&c);
+	free(text);
+
+	/* Loaded from elsewhere, relative paths still mean the config's directory. */
+	ok(chdir("/") == 0, "cd /");
+	snprintf(path, sizeof(path), "%s/sailsync.json", dir);
+	write_file(path, base, 0644);
+	is_int(conf_load(path, &c, err, sizeof(err)), 0, "load by absolute path from /");
+	snprintf(want, sizeof(want), "%s/var/store", dir);
+	is_str(c.store.path, want, "same store.path from another cwd");
+	conf_clear(&c);
+
+	/* Errors that are not about the JSON. */
+	snprintf(path, sizeof(path), "%s/nonexistent.json", dir);
+	is_int(conf_load(path, &c, err, sizeof(err)), -1, "missing file");
+	snprintf(want, sizeof(want), "%s: cannot open: No such file or directory", path);
+	is_str(err, want, "missing file: message");
+	snprintf(path, sizeof(path), "%s/empty.json", dir);
+	write_file(path, "", 0644);
+	is_int(conf_load(path, &c, err, sizeof(err)), -1, "empty file");
+	snprintf(want, sizeof(want), "%s:1:0: '[' or '{' expected near end of file", path);
+	is_str(err, want, "empty file: message");
+	write_file(path, "[1, 2]", 0644);
+	is_int(conf_load(path, &c, err, sizeof(err)), -1, "not an object");
+	snprintf(want, sizeof(want), "%s:1:1: (top level): must be an object", path);
+	is_str(err, want, "not an object: message");
+	write_file(path, "{}", 0644);
+	is_int(conf_load(path, &c, err, sizeof(err)), 0, "an empty object is a valid config");
+	is_int(c.store.lanes, 1, "one lane by default");
+	ok(conf_prop_find(&c.store, "sailthru_profile_id", 19) != NULL, "built-ins by default");
+	conf_clear(&c);
+	unlink(path);
+
+	snprintf(path, sizeof(path), "%s/sailsync.json", dir);
+	unlink(path);
+	rmdir(dir);
+	return done_testing();
+}

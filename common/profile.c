@@ -538,7 +538,8 @@ profile_json(const struct profile *p, int with_ids, struct buf *out)
 	rc |= buf_add(out, "{", 1);
 	if (with_ids) {
 		rc |= buf_addstr(out, "\"created\":");
-		rc |= json_str(out, time_fmt_iso_ms(p->created, t), strlen(t));
+		time_fmt_iso_ms(p->created, t);
+		rc |= json_str(out, t, strlen(t));
 		rc |= buf_addstr(out, ",\"id\":\"");
 		rc |= buf_addstr(out, profile_id_fmt(p->id, hex));
 		rc |= buf_addstr(out, "\",");
@@ -570,7 +571,8 @@ profile_json(const struct profile *p, int with_ids, struct buf *out)
 	rc |= buf_add(out, "}", 1);
 	if (with_ids) {
 		rc |= buf_addstr(out, ",\"updated\":");
-		rc |= json_str(out, time_fmt_iso_ms(p->updated, t), strlen(t));
+		time_fmt_iso_ms(p->updated, t);
+		rc |= json_str(out, t, strlen(t));
 	}
 	rc |= buf_add(out, "}", 1);
 	return rc ? -1 : 0;

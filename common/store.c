@@ -1,0 +1,978 @@
+/* common/store.c: owns the LMDB environments of the profile store (the only file that sees LMDB). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <lmdb.h>
+#include <msgpack.h>
+
+#include "buf.h"
+#include "log.h"
+#include "profile.h"
+#include "store.h"
+
+#define STORE_DEFAULT_MAP	(1ull << 30)
+#define STORE_KEY_MAX		480	/* below LMDB's 511-byte key limit */
+#define STORE_EPOCH_MS		1577836800000LL	/* 2020-01-01T00:00:00Z */
+
+struct store {
+	const struct conf_store	*cs;
+	unsigned		 lane;
+	int			 rdonly;
+	MDB_env			*env;
+	MDB_dbi			 profiles, ident, applied, runstats, exchange, meta;
+	MDB_txn			*txn;
+	int			 txn_write;
+	uint64_t		 idctr;		/* last id handed out */
+	uint64_t		 idctr_stored;	/* as in meta */
+	struct buf		 enc;		/* encoded values, reused */
+	struct buf		 key;		/* built keys, reused */
+	struct arena		 scratch;	/* for iteration */
+	char			 path[4096];
+};
+
+static void
+be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static uint64_t
+get_be64(const void *vp)
+{
+	const unsigned char *p = vp;
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void
+be32(unsigned char *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+/* Maps an LMDB return code to ours, logging what is not expected. */
+static int
+store_rc(struct store *s, int rc, const char *what)
+{
+	if (rc == 0)
+		return 0;
+	if (rc == MDB_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc == MDB_MAP_FULL)
+		return STORE_FULL;
+	log_warnx("store: %s failed lane=%u error=\"%s\"", what, s->lane, mdb_strerror(rc));
+	return STORE_ERR;
+}
+
+static int
+mkdir_p(const char *path)
+{
+	char	 tmp[4096];
+	size_t	 len = strlen(path);
+
+	if (len >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(tmp, path, len + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static int
+txn_begin(struct store *s, unsigned flags, MDB_txn **txn)
+{
+	int	 rc;
+
+	rc = mdb_txn_begin(s->env, NULL, flags, txn);
+	if (rc == MDB_MAP_RESIZED) {
+		/* Another process grew the map: adopt its size and retry. */
+		mdb_env_set_mapsize(s->env, 0);
+		rc = mdb_txn_begin(s->env, NULL, flags, txn);
+	}
+	return rc;
+}
+
+static int
+open_dbis(struct store *s, char *err, size_t errlen)
+{
+	struct {
+		const char	*name;
+		MDB_dbi		*dbi;
+	} dbs[] = {
+		{ "profiles", &s->profiles }, { "ident", &s->ident },
+		{ "applied", &s->applied }, { "runstats", &s->runstats },
+		{ "exchange", &s->exchange }, { "meta", &s->meta },
+	};
+	MDB_txn	*txn;
+	MDB_val	 k, v;
+	uint32_t schema = STORE_SCHEMA;
+	unsigned char sb[4];
+	int	 rc;
+
+	if ((rc = txn_begin(s, s->rdonly ? MDB_RDONLY : 0, &txn)) != 0) {
+		snprintf(err, errlen, "store: %s: begin: %s", s->path, mdb_strerror(rc));
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+		rc = mdb_dbi_open(txn, dbs[i].name, s->rdonly ? 0 : MDB_CREATE, dbs[i].dbi);
+		if (rc != 0) {
+			snprintf(err, errlen, "store: %s: database %s: %s", s->path,
+			    dbs[i].name, mdb_strerror(rc));
+			mdb_txn_abort(txn);
+			if (rc == MDB_NOTFOUND)
+				errno = ENOENT;
+			return -1;
+		}
+	}
+	k.mv_data = "schema";
+	k.mv_size = 6;
+	rc = mdb_get(txn, s->meta, &k, &v);
+	if (rc == 0) {
+		if (v.mv_size != 4 || memcmp(v.mv_data, (be32(sb, schema), sb), 4) != 0) {
+			snprintf(err, errlen, "store: %s: unknown schema version", s->path);
+			mdb_txn_abort(txn);
+			return -1;
+		}
+	} else if (!s->rdonly) {
+		be32(sb, schema);
+		v.mv_data = sb;
+		v.mv_size = 4;
+		if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0) {
+			snprintf(err, errlen, "store: %s: meta: %s", s->path, mdb_strerror(rc));
+			mdb_txn_abort(txn);
+			return -1;
+		}
+	}
+	k.mv_data = "idctr";
+	k.mv_size = 5;
+	if (mdb_get(txn, s->meta, &k, &v) == 0 && v.mv_size == 8)
+		s->idctr = s->idctr_stored = get_be64(v.mv_data);
+	/* Committing (a read-only one too) keeps the database handles open. */
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		snprintf(err, errlen, "store: %s: commit: %s", s->path, mdb_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+struct store *
+store_open(const struct conf_store *cs, unsigned lane, int flags, char *err, size_t errlen)
+{
+	struct store	*s;
+	struct stat	 st;
+	unsigned	 eflags = MDB_NORDAHEAD;
+	int		 rc, dead = 0;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		snprintf(err, errlen, "store: out of memory");
+		return NULL;
+	}
+	s->cs = cs;
+	s->lane = lane;
+	s->rdonly = (flags & STORE_RDONLY) != 0;
+	buf_init(&s->enc, 64u << 20);
+	buf_init(&s->key, 64u << 10);
+	arena_init(&s->scratch);
+	if ((size_t)snprintf(s->path, sizeof(s->path), "%s/lane-%u", cs->path, lane) >=
+	    sizeof(s->path)) {
+		snprintf(err, errlen, "store: path too long");
+		goto fail;
+	}
+	if (s->rdonly) {
+		char	 data[4200];
+
+		snprintf(data, sizeof(data), "%s/data.mdb", s->path);
+		if (stat(data, &st) == -1) {
+			snprintf(err, errlen, "store: %s: %s", s->path, strerror(errno));
+			goto fail;
+		}
+		eflags |= MDB_RDONLY;
+	} else {
+		if (mkdir_p(s->path) == -1) {
+			snprintf(err, errlen, "store: mkdir %s: %s", s->path, strerror(errno));
+			goto fail;
+		}
+		/*
+		 * Durable by default: every commit is fsynced before the
+		 * writer acknowledges it.  Without that, a crash could lose
+		 * records the fetcher already dropped from its window.
+		 */
+		if (!cs->durable)
+			eflags |= MDB_NOSYNC;
+	}
+	if ((rc = mdb_env_create(&s->env)) != 0) {
+		snprintf(err, errlen, "store: env: %s", mdb_strerror(rc));
+		goto fail;
+	}
+	mdb_env_set_maxdbs(s->env, 8);
+	mdb_env_set_mapsize(s->env, cs->map_size ? cs->map_size : STORE_DEFAULT_MAP);
+	if ((rc = mdb_env_open(s->env, s->path, eflags, 0644)) != 0) {
+		snprintf(err, errlen, "store: open %s: %s", s->path, mdb_strerror(rc));
+		if (rc == ENOENT)
+			errno = ENOENT;
+		goto fail;
+	}
+	/* Slots of readers that died (kill -9 of a dump) would pin old pages. */
+	if (mdb_reader_check(s->env, &dead) == 0 && dead > 0)
+		log_info("store: cleared stale readers lane=%u n=%d", lane, dead);
+	if (open_dbis(s, err, errlen) == -1)
+		goto fail;
+	return s;
+fail:
+	store_close(&s);
+	return NULL;
+}
+
+void
+store_close(struct store **sp)
+{
+	struct store *s = *sp;
+
+	if (s == NULL)
+		return;
+	if (s->txn)
+		mdb_txn_abort(s->txn);
+	if (s->env)
+		mdb_env_close(s->env);
+	buf_clear(&s->enc);
+	buf_clear(&s->key);
+	arena_clear(&s->scratch);
+	free(s);
+	*sp = NULL;
+}
+
+unsigned
+store_lane(const struct store *s)
+{
+	return s->lane;
+}
+
+uint64_t
+store_map_size(const struct store *s)
+{
+	MDB_envinfo info;
+
+	if (mdb_env_info(s->env, &info) != 0)
+		return 0;
+	return info.me_mapsize;
+}
+
+int
+store_begin(struct store *s)
+{
+	int	 rc;
+
+	if (s->txn)
+		panic("store: begin with a transaction open lane=%u", s->lane);
+	if (s->rdonly)
+		panic("store: write transaction on a read-only store");
+	if ((rc = txn_begin(s, 0, &s->txn)) != 0) {
+		s->txn = NULL;
+		return store_rc(s, rc, "begin");
+	}
+	s->txn_write = 1;
+	s->idctr = s->idctr_stored;
+	return 0;
+}
+
+int
+store_commit(struct store *s)
+{
+	unsigned char	 b[8];
+	MDB_val		 k, v;
+	int		 rc;
+
+	if (s->txn == NULL || !s->txn_write)
+		panic("store: commit without a write transaction");
+	if (s->idctr != s->idctr_stored) {
+		be64(b, s->idctr);
+		k.mv_data = "idctr";
+		k.mv_size = 5;
+		v.mv_data = b;
+		v.mv_size = 8;
+		if ((rc = mdb_put(s->txn, s->meta, &k, &v, 0)) != 0) {
+			store_abort(s);
+			return store_rc(s, rc, "put meta");
+		}
+	}
+	/* LMDB fsyncs here (unless durable=false) before returning. */
+	rc = mdb_txn_commit(s->txn);
+	s->txn = NULL;
+	if (rc != 0) {
+		s->idctr = s->idctr_stored;
+		return store_rc(s, rc, "commit");
+	}
+	s->idctr_stored = s->idctr;
+	return 0;
+}
+
+void
+store_abort(struct store *s)
+{
+	if (s->txn)
+		mdb_txn_abort(s->txn);
+	s->txn = NULL;
+	s->idctr = s->idctr_stored;
+}
+
+int
+store_grow(struct store *s)
+{
+	uint64_t	 cur = store_map_size(s), next;
+	int		 rc;
+
+	if (s->txn)
+		panic("store: grow with a transaction open");
+	next = cur ? cur * 2 : STORE_DEFAULT_MAP;
+	if ((rc = mdb_env_set_mapsize(s->env, next)) != 0)
+		return store_rc(s, rc, "grow");
+	log_info("store: map grown lane=%u from=%" PRIu64 " to=%" PRIu64, s->lane, cur,
+	    store_map_size(s));
+	return 0;
+}
+
+int
+store_read_begin(struct store *s)
+{
+	int	 rc;
+
+	if (s->txn)
+		panic("store: read with a transaction open");
+	if ((rc = txn_begin(s, MDB_RDONLY, &s->txn)) != 0) {
+		s->txn = NULL;
+		return store_rc(s, rc, "read begin");
+	}
+	s->txn_write = 0;
+	return 0;
+}
+
+void
+store_read_end(struct store *s)
+{
+	if (s->txn)
+		mdb_txn_abort(s->txn);
+	s->txn = NULL;
+}
+
+static void
+need_txn(struct store *s, int write)
+{
+	if (s->txn == NULL || (write && !s->txn_write))
+		panic("store: no %s transaction lane=%u", write ? "write" : "", s->lane);
+}
+
+uint64_t
+store_id_next(struct store *s)
+{
+	struct timespec	 ts;
+	int64_t		 ms;
+	uint64_t	 id;
+
+	need_txn(s, 1);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - STORE_EPOCH_MS;
+	if (ms < 0)
+		ms = 0;
+	id = (uint64_t)(s->lane & 0xff) << 56 |
+	    ((uint64_t)ms & ((1ull << 40) - 1)) << 16;
+	/* Several per millisecond, or a clock stepped back: count up. */
+	if (id <= s->idctr)
+		id = s->idctr + 1;
+	s->idctr = id;
+	return id;
+}
+
+/* Profiles */
+
+int
+store_profile_get_raw(struct store *s, uint64_t id, struct profile *p, struct arena *a)
+{
+	unsigned char	 kb[8];
+	MDB_val		 k, v;
+	char		 err[128], hex[PROFILE_ID_HEX];
+	int		 rc;
+
+	need_txn(s, 0);
+	be64(kb, id);
+	k.mv_data = kb;
+	k.mv_size = 8;
+	if ((rc = mdb_get(s->txn, s->profiles, &k, &v)) != 0)
+		return store_rc(s, rc, "get profile");
+	if (profile_decode(v.mv_data, v.mv_size, p, a, err, sizeof(err)) == -1) {
+		log_warnx("store: undecodable profile lane=%u id=%s reason=\"%s\"", s->lane,
+		    profile_id_fmt(id, hex), err);
+		return STORE_ERR;
+	}
+	return 0;
+}
+
+int
+store_profile_get(struct store *s, uint64_t id, struct profile *p, struct arena *a)
+{
+	int	 rc;
+
+	for (int depth = 0; depth <= STORE_REDIRECT_DEPTH; depth++) {
+		if ((rc = store_profile_get_raw(s, id, p, a)) != 0)
+			return rc;
+		if (p->redirect == 0)
+			return 0;
+		id = p->redirect;
+	}
+	return STORE_NOTFOUND;
+}
+
+int
+store_profile_put(struct store *s, const struct profile *p)
+{
+	unsigned char	 kb[8];
+	MDB_val		 k, v;
+
+	need_txn(s, 1);
+	buf_reset(&s->enc);
+	if (profile_encode(p, &s->enc) == -1) {
+		log_warnx("store: profile too large lane=%u", s->lane);
+		return STORE_ERR;
+	}
+	be64(kb, p->id);
+	k.mv_data = kb;
+	k.mv_size = 8;
+	v.mv_data = s->enc.data;
+	v.mv_size = s->enc.len;
+	return store_rc(s, mdb_put(s->txn, s->profiles, &k, &v, 0), "put profile");
+}
+
+int
+store_profile_each(struct store *s, int (*fn)(const struct profile *, void *), void *arg)
+{
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	struct profile	 p;
+	char		 err[128];
+	int		 rc, r = 0;
+
+	need_txn(s, 0);
+	if ((rc = mdb_cursor_open(s->txn, s->profiles, &c)) != 0)
+		return store_rc(s, rc, "cursor");
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (profile_decode(v.mv_data, v.mv_size, &p, &s->scratch, err,
+		    sizeof(err)) == -1) {
+			log_warnx("store: undecodable profile lane=%u reason=\"%s\"",
+			    s->lane, err);
+			continue;
+		}
+		r = fn(&p, arg);
+		if (s->scratch.total > (4u << 20))
+			arena_clear(&s->scratch);
+		if (r)
+			break;
+	}
+	mdb_cursor_close(c);
+	arena_clear(&s->scratch);
+	if (r)
+		return r;
+	return rc == MDB_NOTFOUND ? 0 : store_rc(s, rc, "cursor next");
+}
+
+/* ident */
+
+static uint64_t
+fnv64(const char *p, size_t n, uint64_t h)
+{
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/*
+ * prop \x1f value.  A key past LMDB's limit keeps a prefix and ends in
+ * two 64-bit hashes of the whole, so long values still index.
+ */
+static int
+ident_key(struct store *s, const char *prop, size_t plen, const char *val, size_t vlen,
+    MDB_val *k)
+{
+	unsigned char	 h[16];
+	uint64_t	 h1, h2;
+
+	buf_reset(&s->key);
+	if (buf_add(&s->key, prop, plen) == -1 || buf_add(&s->key, "\x1f", 1) == -1 ||
+	    buf_add(&s->key, val, vlen) == -1)
+		return STORE_ERR;
+	if (s->key.len > STORE_KEY_MAX) {
+		h1 = fnv64(s->key.data, s->key.len, 1469598103934665603ULL);
+		h2 = fnv64(s->key.data, s->key.len, 0x9e3779b97f4a7c15ULL);
+		be64(h, h1);
+		be64(h + 8, h2);
+		s->key.len = STORE_KEY_MAX - 17;
+		buf_add(&s->key, "\0", 1);
+		buf_add(&s->key, h, 16);
+	}
+	k->mv_data = s->key.data;
+	k->mv_size = s->key.len;
+	return 0;
+}
+
+int
+store_ident_get(struct store *s, const char *prop, size_t plen, const char *val,
+    size_t vlen, uint64_t *id)
+{
+	MDB_val	 k, v;
+	int	 rc;
+
+	need_txn(s, 0);
+	if (ident_key(s, prop, plen, val, vlen, &k) != 0)
+		return STORE_ERR;
+	if ((rc = mdb_get(s->txn, s->ident, &k, &v)) != 0)
+		return store_rc(s, rc, "get ident");
+	if (v.mv_size != 8)
+		return STORE_NOTFOUND;
+	*id = get_be64(v.mv_data);
+	return 0;
+}
+
+int
+store_ident_put(struct store *s, const char *prop, size_t plen, const char *val,
+    size_t vlen, uint64_t id)
+{
+	unsigned char	 b[8];
+	MDB_val		 k, v;
+
+	need_txn(s, 1);
+	if (ident_key(s, prop, plen, val, vlen, &k) != 0)
+		return STORE_ERR;
+	be64(b, id);
+	v.mv_data = b;
+	v.mv_size = 8;
+	return store_rc(s, mdb_put(s->txn, s->ident, &k, &v, 0), "put ident");
+}
+
+int
+store_ident_del(struct store *s, const char *prop, size_t plen, const char *val,
+    size_t vlen)
+{
+	MDB_val	 k;
+
+	need_txn(s, 1);
+	if (ident_key(s, prop, plen, val, vlen, &k) != 0)
+		return STORE_ERR;
+	return store_rc(s, mdb_del(s->txn, s->ident, &k, NULL), "del ident");
+}
+
+/* applied */
+
+static void
+run_key(struct store *s, uint64_t run, unsigned char kb[12])
+{
+	be64(kb, run);
+	be32(kb + 8, s->lane);
+}
+
+int
+store_applied_get(struct store *s, uint64_t run, uint64_t *seq)
+{
+	unsigned char	 kb[12];
+	MDB_val		 k, v;
+	int		 rc;
+
+	need_txn(s, 0);
+	run_key(s, run, kb);
+	k.mv_data = kb;
+	k.mv_size = sizeof(kb);
+	*seq = 0;
+	rc = mdb_get(s->txn, s->applied, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_rc(s, rc, "get applied");
+	if (v.mv_size == 8)
+		*seq = get_be64(v.mv_data);
+	return 0;
+}
+
+int
+store_applied_put(struct store *s, uint64_t run, uint64_t seq)
+{
+	unsigned char	 kb[12], vb[8];
+	MDB_val		 k, v;
+
+	need_txn(s, 1);
+	run_key(s, run, kb);
+	be64(vb, seq);
+	k.mv_data = kb;
+	k.mv_size = sizeof(kb);
+	v.mv_data = vb;
+	v.mv_size = 8;
+	return store_rc(s, mdb_put(s->txn, s->applied, &k, &v, 0), "put applied");
+}
+
+/* runstats */
+
+static char *
+xstrndup(const char *p, size_t n)
+{
+	char *r = malloc(n + 1);
+
+	if (r == NULL)
+		fatalx(70, "store: out of memory");
+	if (n)
+		memcpy(r, p, n);
+	r[n] = '\0';
+	return r;
+}
+
+void
+store_stats_init(struct store_stats *st, const char *conn, size_t clen, const char *goal,
+    size_t glen)
+{
+	memset(st, 0, sizeof(*st));
+	st->conn = xstrndup(conn, clen);
+	st->goal = xstrndup(goal, glen);
+}
+
+void
+store_stats_clear(struct store_stats *st)
+{
+	free(st->conn);
+	free(st->goal);
+	for (size_t i = 0; i < st->nreasons; i++)
+		free(st->reasons[i].reason);
+	free(st->reasons);
+	memset(st, 0, sizeof(*st));
+}
+
+void
+store_stats_reason(struct store_stats *st, const char *reason, size_t len, uint64_t n)
+{
+	size_t	 lo = 0, hi = st->nreasons;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const char *r = st->reasons[mid].reason;
+		size_t rl = strlen(r);
+		int c = memcmp(r, reason, rl < len ? rl : len);
+
+		if (c == 0)
+			c = rl < len ? -1 : rl > len ? 1 : 0;
+		if (c == 0) {
+			st->reasons[mid].n += n;
+			return;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (st->nreasons == st->capreasons) {
+		size_t cap = st->capreasons ? st->capreasons * 2 : 8;
+		struct store_reason *r = realloc(st->reasons, cap * sizeof(*r));
+
+		if (r == NULL)
+			fatalx(70, "store: out of memory");
+		st->reasons = r;
+		st->capreasons = cap;
+	}
+	memmove(&st->reasons[lo + 1], &st->reasons[lo],
+	    (st->nreasons - lo) * sizeof(*st->reasons));
+	st->reasons[lo].reason = xstrndup(reason, len);
+	st->reasons[lo].n = n;
+	st->nreasons++;
+}
+
+void
+store_stats_last(struct store_stats *st, uint64_t id)
+{
+	uint32_t i, n = st->nlast;
+
+	for (i = 0; i < n; i++)
+		if (st->last[i] == id)
+			break;
+	if (i == n && n < STORE_LAST_IDS)
+		st->nlast = ++n;
+	if (i == n)
+		i = n - 1;
+	memmove(&st->last[1], &st->last[0], i * sizeof(st->last[0]));
+	st->last[0] = id;
+}
+
+static int
+stats_key(struct store *s, uint64_t run, const char *conn, size_t clen, const char *goal,
+    size_t glen, MDB_val *k)
+{
+	unsigned char	 kb[12];
+
+	run_key(s, run, kb);
+	buf_reset(&s->key);
+	if (buf_add(&s->key, kb, 12) == -1 || buf_add(&s->key, conn, clen) == -1 ||
+	    buf_add(&s->key, "\x1f", 1) == -1 || buf_add(&s->key, goal, glen) == -1 ||
+	    s->key.len > STORE_KEY_MAX)
+		return STORE_ERR;
+	k->mv_data = s->key.data;
+	k->mv_size = s->key.len;
+	return 0;
+}
+
+static int
+stats_decode(const MDB_val *k, const MDB_val *v, struct store_stats *st)
+{
+	msgpack_zone	 zone;
+	msgpack_object	 o, *f;
+	size_t		 off = 0;
+	const char	*name = (const char *)k->mv_data + 12, *sep;
+	size_t		 nlen = k->mv_size - 12;
+	int		 rc = -1;
+
+	if ((sep = memchr(name, 0x1f, nlen)) == NULL)
+		return -1;
+	store_stats_init(st, name, (size_t)(sep - name), sep + 1,
+	    nlen - (size_t)(sep - name) - 1);
+	if (!msgpack_zone_init(&zone, 1024))
+		fatalx(70, "store: out of memory");
+	if (msgpack_unpack(v->mv_data, v->mv_size, &off, &zone, &o) != MSGPACK_UNPACK_SUCCESS ||
+	    o.type != MSGPACK_OBJECT_ARRAY || o.via.array.size != 6)
+		goto out;
+	f = o.via.array.ptr;
+	for (int i = 0; i < 4; i++)
+		if (f[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+			goto out;
+	st->created = f[0].via.u64;
+	st->updated = f[1].via.u64;
+	st->unchanged = f[2].via.u64;
+	st->skipped = f[3].via.u64;
+	if (f[4].type != MSGPACK_OBJECT_MAP || f[5].type != MSGPACK_OBJECT_ARRAY)
+		goto out;
+	for (uint32_t i = 0; i < f[4].via.map.size; i++) {
+		msgpack_object_kv *kv = &f[4].via.map.ptr[i];
+
+		if (kv->key.type != MSGPACK_OBJECT_STR ||
+		    kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+			goto out;
+		store_stats_reason(st, kv->key.via.str.ptr, kv->key.via.str.size,
+		    kv->val.via.u64);
+	}
+	for (uint32_t i = 0; i < f[5].via.array.size && i < STORE_LAST_IDS; i++) {
+		if (f[5].via.array.ptr[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+			goto out;
+		st->last[st->nlast++] = f[5].via.array.ptr[i].via.u64;
+	}
+	rc = 0;
+out:
+	msgpack_zone_destroy(&zone);
+	if (rc == -1)
+		store_stats_clear(st);
+	return rc;
+}
+
+int
+store_stats_load(struct store *s, uint64_t run, struct store_stats **out, size_t *n)
+{
+	unsigned char	 kb[12];
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	struct store_stats *arr = NULL;
+	size_t		 cnt = 0, cap = 0;
+	int		 rc;
+
+	need_txn(s, 0);
+	*out = NULL;
+	*n = 0;
+	run_key(s, run, kb);
+	if ((rc = mdb_cursor_open(s->txn, s->runstats, &c)) != 0)
+		return store_rc(s, rc, "cursor");
+	k.mv_data = kb;
+	k.mv_size = 12;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < 12 || memcmp(k.mv_data, kb, 12) != 0)
+			break;
+		if (cnt == cap) {
+			struct store_stats *na;
+
+			cap = cap ? cap * 2 : 4;
+			if ((na = realloc(arr, cap * sizeof(*na))) == NULL)
+				fatalx(70, "store: out of memory");
+			arr = na;
+		}
+		if (stats_decode(&k, &v, &arr[cnt]) == -1) {
+			log_warnx("store: undecodable run stats lane=%u run=%" PRIu64,
+			    s->lane, run);
+			continue;
+		}
+		cnt++;
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		store_stats_free(arr, cnt);
+		return store_rc(s, rc, "cursor next");
+	}
+	*out = arr;
+	*n = cnt;
+	return 0;
+}
+
+void
+store_stats_free(struct store_stats *sts, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		store_stats_clear(&sts[i]);
+	free(sts);
+}
+
+struct pack_out {
+	struct buf	*b;
+	int		 err;
+};
+
+static int
+pack_write(void *data, const char *p, size_t len)
+{
+	struct pack_out *o = data;
+
+	if (o->err || buf_add(o->b, p, len) == -1) {
+		o->err = 1;
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_stats_put(struct store *s, uint64_t run, const struct store_stats *st)
+{
+	struct pack_out	 o = { &s->enc, 0 };
+	msgpack_packer	 pk;
+	MDB_val		 k, v;
+
+	need_txn(s, 1);
+	buf_reset(&s->enc);
+	if (stats_key(s, run, st->conn, strlen(st->conn), st->goal, strlen(st->goal), &k) != 0) {
+		log_warnx("store: run stats key too long lane=%u", s->lane);
+		return STORE_ERR;
+	}
+	msgpack_packer_init(&pk, &o, pack_write);
+	msgpack_pack_array(&pk, 6);
+	msgpack_pack_uint64(&pk, st->created);
+	msgpack_pack_uint64(&pk, st->updated);
+	msgpack_pack_uint64(&pk, st->unchanged);
+	msgpack_pack_uint64(&pk, st->skipped);
+	msgpack_pack_map(&pk, st->nreasons);
+	for (size_t i = 0; i < st->nreasons; i++) {
+		size_t rl = strlen(st->reasons[i].reason);
+
+		msgpack_pack_str(&pk, rl);
+		msgpack_pack_str_body(&pk, st->reasons[i].reason, rl);
+		msgpack_pack_uint64(&pk, st->reasons[i].n);
+	}
+	msgpack_pack_array(&pk, st->nlast);
+	for (uint32_t i = 0; i < st->nlast; i++)
+		msgpack_pack_uint64(&pk, st->last[i]);
+	if (o.err)
+		return STORE_ERR;
+	v.mv_data = s->enc.data;
+	v.mv_size = s->enc.len;
+	return store_rc(s, mdb_put(s->txn, s->runstats, &k, &v, 0), "put run stats");
+}
+
+/* exchange */
+
+static int
+exchange_key(struct store *s, const char *conn, size_t clen, const char *goal, size_t glen,
+    const uint64_t *id, MDB_val *k)
+{
+	unsigned char	 ib[8];
+
+	buf_reset(&s->key);
+	if (buf_add(&s->key, conn, clen) == -1 || buf_add(&s->key, "\x1f", 1) == -1 ||
+	    buf_add(&s->key, goal, glen) == -1)
+		return STORE_ERR;
+	if (id != NULL) {
+		be64(ib, *id);
+		if (buf_add(&s->key, "\x1f", 1) == -1 || buf_add(&s->key, ib, 8) == -1)
+			return STORE_ERR;
+	}
+	if (s->key.len > STORE_KEY_MAX)
+		return STORE_ERR;
+	k->mv_data = s->key.data;
+	k->mv_size = s->key.len;
+	return 0;
+}
+
+int
+store_exchange_mark(struct store *s, const char *conn, size_t clen, const char *goal,
+    size_t glen, uint64_t id, int64_t ms)
+{
+	unsigned char	 vb[8];
+	MDB_val		 k, v;
+	int		 rc;
+
+	need_txn(s, 1);
+	if (exchange_key(s, conn, clen, goal, glen, &id, &k) != 0)
+		return STORE_ERR;
+	be64(vb, (uint64_t)ms);
+	v.mv_data = vb;
+	v.mv_size = 8;
+	rc = mdb_put(s->txn, s->exchange, &k, &v, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST)
+		return 0;
+	if (rc != 0)
+		return store_rc(s, rc, "put exchange");
+	return 1;
+}
+
+int
+store_exchange_count_get(struct store *s, const char *conn, size_t clen, const char *goal,
+    size_t glen, uint64_t *count)
+{
+	MDB_val	 k, v;
+	int	 rc;
+
+	need_txn(s, 0);
+	*count = 0;
+	if (exchange_key(s, conn, clen, goal, glen, NULL, &k) != 0)
+		return STORE_ERR;
+	rc = mdb_get(s->txn, s->exchange, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_rc(s, rc, "get exchange count");
+	if (v.mv_size == 8)
+		*count = get_be64(v.mv_data);
+	return 0;
+}
+
+int
+store_exchange_count_put(struct store *s, const char *conn, size_t clen, const char *goal,
+    size_t glen, uint64_t count)
+{
+	unsigned char	 vb[8];
+	MDB_val		 k, v;
+
+	need_txn(s, 1);
+	if (exchange_key(s, conn, clen, goal, glen, NULL, &k) != 0)
+		return STORE_ERR;
+	be64(vb, count);
+	v.mv_data = vb;
+	v.mv_size = 8;
+	return store_rc(s, mdb_put(s->txn, s->exchange, &k, &v, 0), "put exchange count");
+}

@@ -1,0 +1,163 @@
+/*
+ * common/store.h: the profile store, one LMDB environment per writer lane
+ * at <store.path>/lane-<L>.
+ *
+ * Named databases:
+ *   profiles	8-byte big-endian id -> msgpack profile (profile.h)
+ *   ident	prop \x1f normalized value -> 8-byte big-endian id
+ *   applied	8-byte run, 4-byte lane (big-endian) -> 8-byte last applied seq
+ *   runstats	8-byte run, 4-byte lane, conn \x1f goal -> msgpack
+ *		[created, updated, unchanged, skipped, {reason: n}, [last ids]]
+ *   exchange	conn \x1f goal \x1f 8-byte id -> 8-byte first time (ms), and
+ *		conn \x1f goal -> 8-byte count of such ids (kept in step)
+ *   meta	"schema" -> 4-byte version, "idctr" -> 8-byte last profile id
+ *
+ * One write transaction at a time per store (LMDB allows one writer), and
+ * any number of read-only stores in other processes while it runs.  Every
+ * call below that reads or writes data needs an open transaction: a write
+ * one (store_begin) or a read one (store_read_begin).
+ *
+ * Return codes: 0, STORE_NOTFOUND, STORE_FULL (the map is full: abort,
+ * store_grow, redo the work, commit again), STORE_ERR (logged).
+ */
+#ifndef SAILSYNC_STORE_H
+#define SAILSYNC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "profile.h"
+
+#define STORE_NOTFOUND	1
+#define STORE_ERR	(-1)
+#define STORE_FULL	(-2)
+
+#define STORE_SCHEMA		1
+#define STORE_REDIRECT_DEPTH	16	/* redirects followed before giving up */
+#define STORE_LAST_IDS		5
+
+/* store_open flags */
+#define STORE_RDONLY	1
+
+struct store;
+
+/*
+ * Opens (creating the directories and databases unless STORE_RDONLY) the
+ * environment of lane under cs->path, clears stale reader slots.  Read-only
+ * opening of a lane that was never written fails with errno ENOENT.
+ * Returns NULL with a one-line reason in err.  cs must outlive the store.
+ */
+struct store	*store_open(const struct conf_store *cs, unsigned lane, int flags,
+		    char *err, size_t errlen);
+/* Aborts any open transaction, closes, frees and NULLs *s. */
+void		 store_close(struct store **s);
+unsigned	 store_lane(const struct store *s);
+uint64_t	 store_map_size(const struct store *s);
+
+/* Write transactions. */
+int		 store_begin(struct store *s);
+/*
+ * Writes the id counter and commits; durable (fsync) unless
+ * conf.store.durable is 0.  On STORE_FULL or STORE_ERR the transaction is
+ * gone (aborted).
+ */
+int		 store_commit(struct store *s);
+void		 store_abort(struct store *s);
+/* Doubles the map size; only with no transaction open. */
+int		 store_grow(struct store *s);
+
+/* A read snapshot (for dump, show, stats; also in a read-only store). */
+int		 store_read_begin(struct store *s);
+void		 store_read_end(struct store *s);
+
+/*
+ * A new profile id, time-ordered and strictly increasing:
+ * (lane << 56) | (ms since 2020-01-01 << 16) | counter.  Needs a write
+ * transaction; the counter is stored by store_commit.
+ */
+uint64_t	 store_id_next(struct store *s);
+
+/*
+ * Reads profile id into p, following redirects (at most
+ * STORE_REDIRECT_DEPTH): p->id is then the survivor's id.  Strings are
+ * copied into a.  Returns 0, STORE_NOTFOUND (no such id, or a redirect
+ * chain that ends nowhere or is too long), STORE_ERR (undecodable bytes,
+ * logged with the id).
+ */
+int		 store_profile_get(struct store *s, uint64_t id, struct profile *p,
+		    struct arena *a);
+/* Reads exactly the record of id (a redirect stays a redirect). */
+int		 store_profile_get_raw(struct store *s, uint64_t id, struct profile *p,
+		    struct arena *a);
+/* Stores p under p->id. */
+int		 store_profile_put(struct store *s, const struct profile *p);
+/*
+ * Calls fn for every record in id order (redirects included; check
+ * p->redirect).  The profile and its strings live until fn returns.
+ * Stops early when fn returns non-zero and returns that value.
+ */
+int		 store_profile_each(struct store *s,
+		    int (*fn)(const struct profile *p, void *arg), void *arg);
+
+/* ident: prop \x1f value -> id. */
+int		 store_ident_get(struct store *s, const char *prop, size_t plen,
+		    const char *val, size_t vlen, uint64_t *id);
+int		 store_ident_put(struct store *s, const char *prop, size_t plen,
+		    const char *val, size_t vlen, uint64_t id);
+/* Deletes the entry; STORE_NOTFOUND when there was none. */
+int		 store_ident_del(struct store *s, const char *prop, size_t plen,
+		    const char *val, size_t vlen);
+
+/* applied: last applied sequence number of (run, this lane); 0 when none. */
+int		 store_applied_get(struct store *s, uint64_t run, uint64_t *seq);
+int		 store_applied_put(struct store *s, uint64_t run, uint64_t seq);
+
+/* Per-goal stats of one run in this lane. */
+struct store_reason {
+	char		*reason;	/* malloc'd */
+	uint64_t	 n;
+};
+struct store_stats {
+	char		*conn;		/* malloc'd */
+	char		*goal;		/* malloc'd */
+	uint64_t	 created, updated, unchanged, skipped;
+	size_t		 nreasons, capreasons;
+	struct store_reason *reasons;	/* malloc'd, sorted by reason */
+	uint32_t	 nlast;
+	uint64_t	 last[STORE_LAST_IDS];	/* newest first, distinct */
+};
+/* Sets conn and goal (copied); counters zero. */
+void		 store_stats_init(struct store_stats *st, const char *conn, size_t clen,
+		    const char *goal, size_t glen);
+void		 store_stats_clear(struct store_stats *st);
+/* Adds n to reason (copied when new). */
+void		 store_stats_reason(struct store_stats *st, const char *reason, size_t len,
+		    uint64_t n);
+/* Puts id first among the last ids (moving it when already there). */
+void		 store_stats_last(struct store_stats *st, uint64_t id);
+/*
+ * Loads every goal's stats of run in this lane into a malloc'd array
+ * (*out, *n); free with store_stats_free.  Returns 0 or STORE_ERR.
+ */
+int		 store_stats_load(struct store *s, uint64_t run, struct store_stats **out,
+		    size_t *n);
+void		 store_stats_free(struct store_stats *sts, size_t n);
+int		 store_stats_put(struct store *s, uint64_t run, const struct store_stats *st);
+
+/*
+ * Data exchange.  store_exchange_mark records (conn, goal, id) with first
+ * time ms; returns 1 when it was new, 0 when already there, <0 on error.
+ * The count of distinct ids per (conn, goal) is read and written with
+ * store_exchange_count_get/put in the same transaction, so callers can
+ * keep it in memory for a group of records and write it once.
+ */
+int		 store_exchange_mark(struct store *s, const char *conn, size_t clen,
+		    const char *goal, size_t glen, uint64_t id, int64_t ms);
+int		 store_exchange_count_get(struct store *s, const char *conn, size_t clen,
+		    const char *goal, size_t glen, uint64_t *count);
+int		 store_exchange_count_put(struct store *s, const char *conn, size_t clen,
+		    const char *goal, size_t glen, uint64_t count);
+
+#endif

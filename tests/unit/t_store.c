@@ -1,0 +1,415 @@
+/* tests/unit/t_store.c: the LMDB profile store and the profile model. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tap.h"
+
+#include "buf.h"
+#include "conf.h"
+#include "log.h"
+#include "profile.h"
+#include "store.h"
+
+static char	 tmpdir[] = "/tmp/t_store.XXXXXX";
+
+static void
+text(struct val *v, const char *s)
+{
+	v->type = VAL_TEXT;
+	v->u.s = (struct str){ s, (uint32_t)strlen(s) };
+}
+
+static void
+number(struct val *v, int64_t i)
+{
+	v->type = VAL_NUMBER;
+	v->u.i = i;
+}
+
+static int
+rule(struct profile *p, struct arena *a, int r, const char *name, enum val_type t,
+    int multi, const struct val *v, uint32_t n)
+{
+	return profile_rule_apply(p, a, r, name, strlen(name), t, multi, v, n);
+}
+
+static const char *
+json(const struct profile *p, int ids)
+{
+	static struct buf b;
+
+	buf_init(&b, 1 << 20);
+	buf_clear(&b);
+	profile_json(p, ids, &b);
+	return b.data ? b.data : "";
+}
+
+static void
+test_profile(void)
+{
+	struct arena	 a;
+	struct profile	 p, q;
+	struct val	 v[3];
+	struct buf	 enc;
+	char		 err[128], hex[PROFILE_ID_HEX];
+	uint64_t	 id;
+
+	arena_init(&a);
+	profile_init(&p);
+	p.id = 0x0100000000010002ull;
+	p.created = 1626189720000LL;	/* 2021-07-13T15:22:00Z */
+	p.updated = p.created;
+
+	text(&v[0], "a@x.org");
+	is_int(rule(&p, &a, RULE_SET, "email", VAL_TEXT, 0, v, 1), PROFILE_RULE_OK, "set");
+	text(&v[0], "b@x.org");
+	rule(&p, &a, RULE_SET_IF_EMPTY, "email", VAL_TEXT, 0, v, 1);
+	is_str(json(&p, 0), "{\"properties\":{\"email\":\"a@x.org\"}}", "set_if_empty keeps");
+	text(&v[0], "l1");
+	text(&v[1], "l2");
+	text(&v[2], "l1");
+	rule(&p, &a, RULE_ADD, "lists", VAL_TEXT, 1, v, 3);
+	rule(&p, &a, RULE_ADD, "lists", VAL_TEXT, 1, v + 1, 1);
+	number(&v[0], 5);
+	rule(&p, &a, RULE_SUM, "opens", VAL_NUMBER, 0, v, 1);
+	rule(&p, &a, RULE_SUM, "opens", VAL_NUMBER, 0, v, 1);
+	v[0].type = VAL_DATETIME;
+	v[0].u.i = 1626189720000LL;
+	rule(&p, &a, RULE_SET, "last_open", VAL_DATETIME, 0, v, 1);
+	v[0].type = VAL_DECIMAL;
+	v[0].u.d = 2.5;
+	rule(&p, &a, RULE_SET, "score", VAL_DECIMAL, 0, v, 1);
+	v[0].type = VAL_BOOL;
+	v[0].u.b = 1;
+	rule(&p, &a, RULE_SET, "vip", VAL_BOOL, 0, v, 1);
+	text(&v[0], "q\"\n");
+	rule(&p, &a, RULE_SET, "note", VAL_TEXT, 0, v, 1);
+	is_str(json(&p, 0), "{\"properties\":{\"email\":\"a@x.org\","
+	    "\"last_open\":\"2021-07-13T15:22:00.000Z\",\"lists\":[\"l1\",\"l2\"],"
+	    "\"note\":\"q\\\"\\n\",\"opens\":10,\"score\":2.5,\"vip\":true}}",
+	    "rules and canonical JSON");
+	is_str(json(&p, 1), "{\"created\":\"2021-07-13T15:22:00.000Z\","
+	    "\"id\":\"0100000000010002\",\"properties\":{\"email\":\"a@x.org\","
+	    "\"last_open\":\"2021-07-13T15:22:00.000Z\",\"lists\":[\"l1\",\"l2\"],"
+	    "\"note\":\"q\\\"\\n\",\"opens\":10,\"score\":2.5,\"vip\":true},"
+	    "\"updated\":\"2021-07-13T15:22:00.000Z\"}", "JSON with ids");
+
+	number(&v[0], INT64_MAX);
+	is_int(rule(&p, &a, RULE_SUM, "opens", VAL_NUMBER, 0, v, 1), PROFILE_RULE_OVERFLOW,
+	    "sum overflow is reported");
+	is_int(profile_prop_find(&p, "opens", 5)->vals[0].u.i, 10, "overflow leaves the value");
+	is_int(rule(&p, &a, RULE_SUM, "email", VAL_NUMBER, 0, v, 1), PROFILE_RULE_NAN,
+	    "sum on text");
+
+	buf_init(&enc, 1 << 20);
+	ok(profile_encode(&p, &enc) == 0, "encode");
+	ok(profile_decode(enc.data, enc.len, &q, &a, err, sizeof(err)) == 0, "decode");
+	ok(profile_equal(&p, &q), "round trip equal");
+	{
+		char *pj = strdup(json(&p, 1));
+
+		is_str(json(&q, 1), pj, "round trip JSON");
+		free(pj);
+	}
+	ok(profile_decode(enc.data, enc.len - 1, &q, &a, err, sizeof(err)) == -1,
+	    "truncated bytes rejected");
+	text(&v[0], "c@x.org");
+	rule(&q, &a, RULE_SET, "email", VAL_TEXT, 0, v, 1);
+	ok(!profile_equal(&p, &q), "changed is not equal");
+
+	ok(profile_id_parse(profile_id_fmt(0xabcdef0123456789ull, hex), &id) == 0 &&
+	    id == 0xabcdef0123456789ull, "id hex round trip %s", hex);
+	ok(profile_id_parse("xyz", &id) == -1, "bad id rejected");
+	buf_clear(&enc);
+	arena_clear(&a);
+}
+
+static struct conf_store
+conf_for(const char *sub, uint64_t map)
+{
+	struct conf_store cs;
+	static char path[8][256];
+	static int n;
+
+	memset(&cs, 0, sizeof(cs));
+	snprintf(path[n % 8], sizeof(path[0]), "%s/%s", tmpdir, sub);
+	cs.path = path[n++ % 8];
+	cs.map_size = map;
+	cs.lanes = 1;
+	cs.durable = 0;
+	return cs;
+}
+
+static int
+collect(const struct profile *p, void *arg)
+{
+	uint64_t *ids = arg;
+
+	ids[++ids[0]] = p->id;
+	return 0;
+}
+
+static void
+test_store(void)
+{
+	struct conf_store cs = conf_for("s1", 0);
+	struct store	*s, *r;
+	struct arena	 a;
+	struct profile	 p, q;
+	struct val	 v;
+	uint64_t	 ids[8] = { 0 }, got[16] = { 0 }, id, seq;
+	char		 err[256];
+
+	arena_init(&a);
+	s = store_open(&cs, 3, 0, err, sizeof(err));
+	ok(s != NULL, "open lane 3: %s", s ? "" : err);
+	if (s == NULL)
+		return;
+	ok(store_begin(s) == 0, "begin");
+	for (int i = 0; i < 5; i++) {
+		ids[i] = store_id_next(s);
+		is_int(ids[i] >> 56, 3, "id carries the lane");
+		if (i)
+			ok(ids[i] > ids[i - 1], "ids increase");
+	}
+	/* Put in reverse so iteration order is not insertion order. */
+	for (int i = 4; i >= 0; i--) {
+		profile_init(&p);
+		p.id = ids[i];
+		p.created = p.updated = 1000 + i;
+		number(&v, i);
+		profile_rule_apply(&p, &a, RULE_SET, "n", 1, VAL_NUMBER, 0, &v, 1);
+		is_int(store_profile_put(s, &p), 0, "put %d", i);
+	}
+	ok(store_profile_get(s, ids[2], &q, &a) == 0 &&
+	    profile_prop_find(&q, "n", 1)->vals[0].u.i == 2, "get");
+	is_int(store_profile_get(s, ids[4] + 1, &q, &a), STORE_NOTFOUND, "missing id");
+
+	is_int(store_ident_put(s, "email", 5, "a@x.org", 7, ids[1]), 0, "ident put");
+	ok(store_ident_get(s, "email", 5, "a@x.org", 7, &id) == 0 && id == ids[1], "ident get");
+	is_int(store_ident_get(s, "email", 5, "b@x.org", 7, &id), STORE_NOTFOUND, "ident miss");
+	{
+		char long_v[2000];
+
+		memset(long_v, 'x', sizeof(long_v));
+		long_v[1999] = 'y';
+		is_int(store_ident_put(s, "extid", 5, long_v, sizeof(long_v), ids[0]), 0,
+		    "long ident value put");
+		long_v[1999] = 'z';
+		is_int(store_ident_get(s, "extid", 5, long_v, sizeof(long_v), &id),
+		    STORE_NOTFOUND, "long values differing at the end differ");
+		long_v[1999] = 'y';
+		ok(store_ident_get(s, "extid", 5, long_v, sizeof(long_v), &id) == 0 &&
+		    id == ids[0], "long ident value get");
+	}
+	is_int(store_ident_del(s, "email", 5, "a@x.org", 7), 0, "ident del");
+	is_int(store_ident_get(s, "email", 5, "a@x.org", 7, &id), STORE_NOTFOUND, "deleted");
+	is_int(store_ident_del(s, "email", 5, "a@x.org", 7), STORE_NOTFOUND, "del again");
+
+	/* ids[3] merged into ids[1]; ids[4] into ids[3]: a chain. */
+	profile_init(&p);
+	p.id = ids[3];
+	p.redirect = ids[1];
+	store_profile_put(s, &p);
+	p.id = ids[4];
+	p.redirect = ids[3];
+	store_profile_put(s, &p);
+	ok(store_profile_get(s, ids[4], &q, &a) == 0 && q.id == ids[1],
+	    "redirect chain resolves to the survivor");
+	ok(store_profile_get_raw(s, ids[4], &q, &a) == 0 && q.redirect == ids[3],
+	    "raw get sees the redirect");
+	/* A loop must not hang. */
+	p.id = ids[0];
+	p.redirect = ids[0];
+	store_profile_put(s, &p);
+	is_int(store_profile_get(s, ids[0], &q, &a), STORE_NOTFOUND, "redirect loop bounded");
+
+	store_applied_get(s, 7, &seq);
+	is_int(seq, 0, "applied starts at 0");
+	store_applied_put(s, 7, 1234);
+	store_applied_get(s, 7, &seq);
+	is_int(seq, 1234, "applied read back");
+
+	{
+		struct store_stats st, *all;
+		size_t n;
+
+		store_stats_init(&st, "c1", 2, "g1", 2);
+		st.created = 3;
+		st.skipped = 2;
+		store_stats_reason(&st, "no_match", 8, 1);
+		store_stats_reason(&st, "invalid_json", 12, 1);
+		store_stats_reason(&st, "no_match", 8, 4);
+		for (uint64_t i = 1; i <= 7; i++)
+			store_stats_last(&st, i);
+		store_stats_last(&st, 5);
+		is_int(st.nlast, 5, "five last ids");
+		ok(st.last[0] == 5 && st.last[1] == 7 && st.last[2] == 6 && st.last[3] == 4 &&
+		    st.last[4] == 3, "last ids newest first, distinct");
+		is_int(store_stats_put(s, 7, &st), 0, "stats put");
+		store_stats_clear(&st);
+		store_stats_init(&st, "c1", 2, "g2", 2);
+		st.updated = 9;
+		store_stats_put(s, 7, &st);
+		store_stats_put(s, 8, &st);
+		store_stats_clear(&st);
+		ok(store_stats_load(s, 7, &all, &n) == 0 && n == 2, "stats of run 7: 2 goals");
+		if (n == 2) {
+			is_str(all[0].goal, "g1", "goal order");
+			is_int(all[0].created, 3, "created");
+			is_int(all[0].nreasons, 2, "reasons");
+			is_str(all[0].reasons[1].reason, "no_match", "reasons sorted");
+			is_int(all[0].reasons[1].n, 5, "reason count");
+			is_int(all[0].last[0], 5, "last ids stored");
+			is_int(all[1].updated, 9, "second goal");
+		}
+		store_stats_free(all, n);
+	}
+
+	is_int(store_exchange_mark(s, "c1", 2, "g1", 2, ids[1], 5), 1, "exchange first");
+	is_int(store_exchange_mark(s, "c1", 2, "g1", 2, ids[1], 6), 0, "exchange again");
+	is_int(store_exchange_mark(s, "c1", 2, "g2", 2, ids[1], 6), 1, "other goal");
+	store_exchange_count_put(s, "c1", 2, "g1", 2, 1);
+	store_exchange_count_get(s, "c1", 2, "g1", 2, &seq);
+	is_int(seq, 1, "exchange count");
+
+	ok(store_commit(s) == 0, "commit");
+
+	/* A read-only store sees the committed data while the writer is open. */
+	ok(store_begin(s) == 0, "second txn");
+	profile_init(&p);
+	p.id = store_id_next(s);
+	ok(p.id > ids[4], "ids keep increasing across transactions");
+	store_profile_put(s, &p);
+	store_abort(s);
+
+	store_read_begin(s);
+	ok(store_profile_each(s, collect, got) == 0, "iterate");
+	store_read_end(s);
+	is_int(got[0], 5, "aborted put is gone");
+	ok(got[1] == ids[0] && got[2] == ids[1] && got[3] == ids[2] && got[4] == ids[3] &&
+	    got[5] == ids[4], "iteration in id order");
+	store_close(&s);
+	ok(s == NULL, "close nulls");
+
+	r = store_open(&cs, 3, STORE_RDONLY, err, sizeof(err));
+	ok(r != NULL, "read-only open: %s", r ? "" : err);
+	if (r) {
+		store_read_begin(r);
+		ok(store_ident_get(r, "extid", 5, "xy", 2, &id) == STORE_NOTFOUND,
+		    "read-only ident miss");
+		store_applied_get(r, 7, &seq);
+		is_int(seq, 1234, "read-only applied");
+		store_read_end(r);
+		store_close(&r);
+	}
+	errno = 0;
+	r = store_open(&cs, 9, STORE_RDONLY, err, sizeof(err));
+	ok(r == NULL && errno == ENOENT, "read-only open of an unwritten lane: ENOENT");
+
+	/* A reader killed inside a transaction leaves a stale slot; open clears it. */
+	s = store_open(&cs, 3, 0, err, sizeof(err));
+	{
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			struct store *c = store_open(&cs, 3, STORE_RDONLY, err, sizeof(err));
+
+			if (c)
+				store_read_begin(c);
+			_exit(c ? 0 : 1);	/* no close: the slot stays */
+		}
+		int st = 0;
+
+		waitpid(pid, &st, 0);
+		ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child reader held a snapshot");
+	}
+	store_close(&s);
+	s = store_open(&cs, 3, 0, err, sizeof(err));
+	ok(s != NULL, "reopen after a dead reader");
+	store_close(&s);
+	arena_clear(&a);
+}
+
+static void
+test_map_full(void)
+{
+	struct conf_store cs = conf_for("full", 64 << 10);
+	struct store	*s;
+	struct arena	 a;
+	struct profile	 p;
+	struct val	 v;
+	char		 err[256], big[900];
+	int		 i, rc = 0, grown = 0, n = 3000;
+	uint64_t	 first = 0, map0;
+
+	arena_init(&a);
+	memset(big, 'b', sizeof(big));
+	s = store_open(&cs, 0, 0, err, sizeof(err));
+	ok(s != NULL, "open tiny map");
+	if (s == NULL)
+		return;
+	map0 = store_map_size(s);
+	/* Each attempt redoes the whole batch, as the writer does. */
+	for (;;) {
+		rc = store_begin(s);
+		for (i = 0; i < n && rc == 0; i++) {
+			profile_init(&p);
+			p.id = store_id_next(s);
+			if (i == 0)
+				first = p.id;
+			v.type = VAL_TEXT;
+			v.u.s = (struct str){ big, sizeof(big) };
+			profile_rule_apply(&p, &a, RULE_SET, "blob", 4, VAL_TEXT, 0, &v, 1);
+			rc = store_profile_put(s, &p);
+			if (rc == 0)
+				rc = store_ident_put(s, "k", 1, (char *)&i, sizeof(i), p.id);
+		}
+		if (rc == 0)
+			rc = store_commit(s);
+		if (rc != STORE_FULL)
+			break;
+		store_abort(s);
+		if (store_grow(s) != 0 || ++grown > 20)
+			break;
+	}
+	is_int(rc, 0, "batch committed after growing");
+	ok(grown > 0, "the map grew %d times", grown);
+	ok(store_map_size(s) > map0, "map size %llu > %llu",
+	    (unsigned long long)store_map_size(s), (unsigned long long)map0);
+	store_read_begin(s);
+	{
+		uint64_t cnt[4096] = { 0 }, id;
+
+		store_profile_each(s, collect, cnt);
+		is_int(cnt[0], n, "all %d profiles stored once", n);
+		ok(cnt[1] >= first, "ids from the last attempt");
+		i = n - 1;
+		ok(store_ident_get(s, "k", 1, (char *)&i, sizeof(i), &id) == 0 && id == cnt[n],
+		    "last ident entry");
+	}
+	store_read_end(s);
+	store_close(&s);
+	arena_clear(&a);
+}
+
+int
+main(void)
+{
+	char cmd[300];
+
+	log_init("t_store", LOG_WARN);
+	if (mkdtemp(tmpdir) == NULL)
+		return 1;
+	test_profile();
+	test_store();
+	test_map_full();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", tmpdir);
+	return done_testing();
+}

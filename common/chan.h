@@ -20,6 +20,7 @@
 #define SAILSYNC_CHAN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 
@@ -60,6 +61,8 @@ int		 chan_recv(struct chan *c, struct buf *out, int timeout_ms);
  */
 int		 chan_poll(struct chan **c, int n, int timeout_ms);
 const char	*chan_uri(const struct chan *c);
+/* Messages sent or received so far; for a replay, the whole frames read. */
+uint64_t	 chan_count(const struct chan *c);
 int		 chan_is_file(const struct chan *c);
 /* Closes and frees; for a file: output, seals the capture (see above). */
 int		 chan_close(struct chan **c);

@@ -1,0 +1,639 @@
+/* common/chan.c: owns the process's zmq context, PUSH/PULL sockets and file: captures. */
+/*
+ * Two kinds of channel behind one interface.
+ *
+ * zmq (ipc://, tcp://): PUSH for output, PULL for input.  Every socket gets
+ * an explicit HWM (never 0: an unbounded queue is unbounded memory) and a
+ * LINGER so that close and zmq_ctx_term cannot hang forever on a dead peer.
+ * Connecting PUSH sockets set ZMQ_IMMEDIATE: without it zmq queues messages
+ * for a peer that is not there yet and they die with the process, while
+ * the caller believes them sent.  PULL sockets set ZMQ_MAXMSGSIZE so a
+ * peer cannot make us buffer more than one batch may be.
+ *
+ * file: (captures and replays): see chan.h for the layout.  An output is
+ * written to PATH.tmp; chan_close appends the END frame, fsyncs the file,
+ * renames it to PATH and fsyncs the directory so the rename itself is
+ * durable.  A process that dies before that leaves only PATH.tmp, so a file
+ * named PATH is always whole.  An input stops at the END frame (CHAN_EOF)
+ * or, when the file ends early or a length does not fit, at the last whole
+ * frame (CHAN_ETRUNC, logged once with the number of frames read).
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "chan.h"
+#include "log.h"
+#include "msg.h"
+
+#define CHAN_HWM_DEFAULT	1000
+#define CHAN_LINGER_MS		2000
+#define CHAN_POLL_MAX		64
+
+static const char cap_magic[16] = "SAILSYNC-CAP-01\n";
+#define CAP_END		0xffffffffu
+
+struct chan {
+	char		*uri;		/* as given, for logs */
+	enum chan_dir	 dir;
+	int		 is_file;
+	uint64_t	 count;		/* messages moved; replay: whole frames */
+
+	void		*sock;		/* zmq */
+
+	FILE		*fp;		/* file: */
+	char		*path, *tmp;
+	off_t		 size, pos;	/* replay: file size, offset read */
+	int		 state;		/* replay: 0, CHAN_EOF or CHAN_ETRUNC */
+};
+
+static void	*chan_ctx;
+
+static int	 chan_fail(char *, size_t, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+chan_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static void
+chan_free(struct chan *c)
+{
+	free(c->uri);
+	free(c->path);
+	free(c->tmp);
+	free(c);
+}
+
+/* Milliseconds left until deadline (CLOCK_MONOTONIC ms), never negative. */
+static long long
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+ms_left(long long deadline)
+{
+	long long	 d = deadline - now_ms();
+
+	return d < 0 ? 0 : d > INT_MAX ? INT_MAX : (int)d;
+}
+
+/* file: channels */
+
+static void
+be32_put(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static uint32_t
+be32_get(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+static int
+file_open(struct chan *c, const char *path, char *err, size_t errlen)
+{
+	struct stat	 st;
+	unsigned char	 hdr[sizeof(cap_magic)];
+	size_t		 n;
+	int		 fd;
+
+	if (*path == '\0')
+		return chan_fail(err, errlen, "file: needs a path");
+	if ((c->path = strdup(path)) == NULL)
+		return chan_fail(err, errlen, "out of memory");
+	if (c->dir == CHAN_OUT) {
+		if ((c->tmp = malloc(strlen(path) + 5)) == NULL)
+			return chan_fail(err, errlen, "out of memory");
+		memcpy(c->tmp, path, strlen(path));
+		memcpy(c->tmp + strlen(path), ".tmp", 5);
+		/* A PATH.tmp left by a process that died is garbage: truncate. */
+		fd = open(c->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+		if (fd == -1 || (c->fp = fdopen(fd, "w")) == NULL) {
+			if (fd != -1)
+				close(fd);
+			return chan_fail(err, errlen, "open %s: %s", c->tmp,
+			    strerror(errno));
+		}
+		setvbuf(c->fp, NULL, _IOFBF, 1 << 20);
+		if (fwrite(cap_magic, sizeof(cap_magic), 1, c->fp) != 1)
+			return chan_fail(err, errlen, "write %s: %s", c->tmp,
+			    strerror(errno));
+		return 0;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return chan_fail(err, errlen, "open %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) == -1 || (c->fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return chan_fail(err, errlen, "open %s: %s", path, strerror(errno));
+	}
+	setvbuf(c->fp, NULL, _IOFBF, 1 << 20);
+	c->size = st.st_size;
+	n = fread(hdr, 1, sizeof(hdr), c->fp);
+	/* A file cut inside the header is a truncated capture, not a stranger. */
+	if (memcmp(hdr, cap_magic, n) != 0)
+		return chan_fail(err, errlen, "%s: not a sailsync capture", path);
+	c->pos = (off_t)n;
+	if (n < sizeof(hdr))
+		c->state = CHAN_ETRUNC;
+	return 0;
+}
+
+static int
+file_send(struct chan *c, const void *p, size_t len)
+{
+	unsigned char	 hdr[4];
+
+	if (len >= CAP_END) {
+		errno = E2BIG;
+		return CHAN_ERR;
+	}
+	be32_put(hdr, (uint32_t)len);
+	if (fwrite(hdr, 4, 1, c->fp) != 1 ||
+	    (len > 0 && fwrite(p, len, 1, c->fp) != 1))
+		return CHAN_ERR;
+	c->count++;
+	return 0;
+}
+
+/* The replay stops here: logs why, once, and stays stopped. */
+static int
+file_cut(struct chan *c, const char *why)
+{
+	if (c->state != CHAN_ETRUNC)
+		log_warnx("chan: capture cut short uri=%s frames=%llu offset=%lld "
+		    "reason=\"%s\"", c->uri, (unsigned long long)c->count,
+		    (long long)c->pos, why);
+	c->state = CHAN_ETRUNC;
+	return CHAN_ETRUNC;
+}
+
+static int
+file_read(struct chan *c, void *p, size_t n)
+{
+	if (n > 0 && fread(p, n, 1, c->fp) != 1)
+		return -1;
+	c->pos += (off_t)n;
+	return 0;
+}
+
+static int
+file_recv(struct chan *c, struct buf *out)
+{
+	unsigned char	 hdr[8], chunk[1 << 16];
+	uint32_t	 len;
+	uint64_t	 total;
+	size_t		 n;
+
+	if (c->state != 0)
+		return c->state;
+	if (c->size - c->pos < 4)
+		return file_cut(c, c->size == c->pos ? "no END frame" :
+		    "cut inside a frame length");
+	if (file_read(c, hdr, 4) == -1)
+		return file_cut(c, "read error");
+	len = be32_get(hdr);
+	if (len == CAP_END) {
+		if (c->size - c->pos < 8 || file_read(c, hdr, 8) == -1)
+			return file_cut(c, "cut inside the END frame");
+		total = (uint64_t)be32_get(hdr) << 32 | be32_get(hdr + 4);
+		if (total != c->count)
+			return file_cut(c, "END frame count does not match");
+		if (c->pos != c->size)
+			return file_cut(c, "bytes after the END frame");
+		c->state = CHAN_EOF;
+		return CHAN_EOF;
+	}
+	if ((off_t)len > c->size - c->pos) {
+		c->pos -= 4;
+		return file_cut(c, "cut inside a frame");
+	}
+	if (len > out->max) {
+		/* Skip it; the frames after it are still good. */
+		if (fseeko(c->fp, (off_t)len, SEEK_CUR) == -1)
+			return file_cut(c, "seek error");
+		c->pos += len;
+		c->count++;
+		errno = E2BIG;
+		return CHAN_ERR;
+	}
+	buf_reset(out);
+	while (len > 0) {
+		n = len < sizeof(chunk) ? len : sizeof(chunk);
+		if (file_read(c, chunk, n) == -1)
+			return file_cut(c, "read error");
+		if (buf_add(out, chunk, n) == -1)
+			return CHAN_ERR;	/* ENOMEM */
+		len -= (uint32_t)n;
+	}
+	c->count++;
+	return 0;
+}
+
+/* fsyncs the directory holding path, so a rename into it is durable. */
+static int
+fsync_dir(const char *path)
+{
+	char	*copy, *dir;
+	int	 fd, rc = 0;
+
+	if ((copy = strdup(path)) == NULL)
+		return -1;
+	dir = dirname(copy);
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fsync(fd) == -1)
+		rc = -1;
+	if (fd != -1)
+		close(fd);
+	free(copy);
+	return rc;
+}
+
+/* Seals an output capture; see the top of the file for the order. */
+static int
+file_seal(struct chan *c)
+{
+	unsigned char	 end[12];
+	int		 e;
+
+	be32_put(end, CAP_END);
+	be32_put(end + 4, (uint32_t)(c->count >> 32));
+	be32_put(end + 8, (uint32_t)c->count);
+	if (fwrite(end, sizeof(end), 1, c->fp) != 1 || fflush(c->fp) == EOF ||
+	    fsync(fileno(c->fp)) == -1) {
+		e = errno;
+		fclose(c->fp);
+		c->fp = NULL;
+		errno = e;
+		log_warn("chan: cannot write capture path=%s", c->tmp);
+		return -1;
+	}
+	if (fclose(c->fp) == EOF) {
+		c->fp = NULL;
+		log_warn("chan: cannot close capture path=%s", c->tmp);
+		return -1;
+	}
+	c->fp = NULL;
+	if (rename(c->tmp, c->path) == -1) {
+		log_warn("chan: cannot publish capture path=%s", c->path);
+		return -1;
+	}
+	if (fsync_dir(c->path) == -1) {
+		log_warn("chan: cannot fsync directory of path=%s", c->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* zmq channels */
+
+static void *
+chan_context(void)
+{
+	if (chan_ctx == NULL)
+		chan_ctx = zmq_ctx_new();
+	return chan_ctx;
+}
+
+/* mkdir -p of the directory part of path. */
+static int
+mkdir_parents(const char *path)
+{
+	char	 d[PATH_MAX];
+	size_t	 n;
+	char	*p;
+
+	if ((n = strlen(path)) >= sizeof(d)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(d, path, n + 1);
+	if ((p = strrchr(d, '/')) == NULL || p == d)
+		return 0;
+	*p = '\0';
+	for (p = d + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(d, 0755) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(d, 0755) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/*
+ * Before binding ipc://PATH: create the directory, and remove a socket file
+ * left by a process that died (nobody accepts on it).  A live one is left
+ * alone and the bind then fails with "address in use".
+ */
+static int
+ipc_prepare(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sun;
+	struct stat	 st;
+	int		 s, rc;
+
+	if (*path == '@' || *path == '\0')	/* abstract namespace */
+		return 0;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return chan_fail(err, errlen, "ipc path too long: %s", path);
+	if (mkdir_parents(path) == -1)
+		return chan_fail(err, errlen, "mkdir for %s: %s", path, strerror(errno));
+	if (lstat(path, &st) == -1)
+		return 0;
+	if (!S_ISSOCK(st.st_mode))
+		return chan_fail(err, errlen, "%s exists and is not a socket", path);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return chan_fail(err, errlen, "socket: %s", strerror(errno));
+	rc = connect(s, (struct sockaddr *)&sun, sizeof(sun));
+	close(s);
+	if (rc == 0)
+		return chan_fail(err, errlen, "%s: in use by a running process", path);
+	if (errno == ECONNREFUSED && unlink(path) == -1 && errno != ENOENT)
+		return chan_fail(err, errlen, "unlink stale %s: %s", path,
+		    strerror(errno));
+	return 0;
+}
+
+static int
+zmq_open_chan(struct chan *c, const char *ep, enum chan_side side, int hwm,
+    char *err, size_t errlen)
+{
+	void	*ctx;
+	int	 linger = CHAN_LINGER_MS, one = 1;
+	int64_t	 maxsize = MSG_MAX_BYTES;
+
+	if (strncmp(ep, "ipc://", 6) != 0 && strncmp(ep, "tcp://", 6) != 0 &&
+	    strncmp(ep, "inproc://", 9) != 0)
+		return chan_fail(err, errlen, "%s: not an ipc://, tcp:// or file: uri", ep);
+	if ((ctx = chan_context()) == NULL)
+		return chan_fail(err, errlen, "zmq context: %s", zmq_strerror(errno));
+	c->sock = zmq_socket(ctx, c->dir == CHAN_OUT ? ZMQ_PUSH : ZMQ_PULL);
+	if (c->sock == NULL)
+		return chan_fail(err, errlen, "zmq socket: %s", zmq_strerror(errno));
+	if (zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger)) == -1 ||
+	    zmq_setsockopt(c->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) == -1 ||
+	    zmq_setsockopt(c->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm)) == -1 ||
+	    (c->dir == CHAN_IN && zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE,
+	    &maxsize, sizeof(maxsize)) == -1) ||
+	    (c->dir == CHAN_OUT && side == CHAN_CONNECT &&
+	    zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof(one)) == -1))
+		return chan_fail(err, errlen, "zmq options: %s", zmq_strerror(errno));
+	if (side == CHAN_BIND) {
+		if (strncmp(ep, "ipc://", 6) == 0 &&
+		    ipc_prepare(ep + 6, err, errlen) == -1)
+			return -1;
+		if (zmq_bind(c->sock, ep) == -1)
+			return chan_fail(err, errlen, "bind %s: %s", ep,
+			    zmq_strerror(errno));
+	} else if (zmq_connect(c->sock, ep) == -1)
+		return chan_fail(err, errlen, "connect %s: %s", ep, zmq_strerror(errno));
+	return 0;
+}
+
+struct chan *
+chan_open(const char *uri, enum chan_dir dir, enum chan_side side, int hwm,
+    char *err, size_t errlen)
+{
+	struct chan	*c;
+	const char	*ep = uri;
+	int		 rc;
+
+	if (hwm <= 0)
+		hwm = CHAN_HWM_DEFAULT;
+	if (*ep == '@') {
+		side = CHAN_BIND;
+		ep++;
+	} else if (*ep == '>') {
+		side = CHAN_CONNECT;
+		ep++;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->uri = strdup(uri)) == NULL) {
+		free(c);
+		chan_fail(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->dir = dir;
+	if (strncmp(ep, "file:", 5) == 0) {
+		c->is_file = 1;
+		rc = file_open(c, ep + 5, err, errlen);
+	} else
+		rc = zmq_open_chan(c, ep, side, hwm, err, errlen);
+	if (rc == -1) {
+		if (c->sock)
+			zmq_close(c->sock);
+		if (c->fp)
+			fclose(c->fp);
+		if (c->tmp)
+			unlink(c->tmp);
+		chan_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+int
+chan_send(struct chan *c, const void *p, size_t len, int timeout_ms)
+{
+	zmq_pollitem_t	 it;
+	long long	 deadline = 0;
+	int		 wait;
+
+	if (c->dir != CHAN_OUT) {
+		errno = EBADF;
+		return CHAN_ERR;
+	}
+	if (c->is_file)
+		return file_send(c, p, len);
+	if (timeout_ms > 0)
+		deadline = now_ms() + timeout_ms;
+	for (;;) {
+		if (zmq_send(c->sock, p, len, ZMQ_DONTWAIT) >= 0) {
+			c->count++;
+			return 0;
+		}
+		if (errno == EINTR)
+			return CHAN_TIMEOUT;
+		if (errno != EAGAIN)
+			return CHAN_ERR;
+		if (timeout_ms == 0)
+			return CHAN_TIMEOUT;
+		wait = timeout_ms < 0 ? -1 : ms_left(deadline);
+		if (timeout_ms > 0 && wait == 0)
+			return CHAN_TIMEOUT;
+		it = (zmq_pollitem_t){ .socket = c->sock, .events = ZMQ_POLLOUT };
+		if (zmq_poll(&it, 1, wait) == -1)
+			return errno == EINTR ? CHAN_TIMEOUT : CHAN_ERR;
+	}
+}
+
+int
+chan_recv(struct chan *c, struct buf *out, int timeout_ms)
+{
+	zmq_pollitem_t	 it;
+	zmq_msg_t	 m;
+	long long	 deadline = 0;
+	size_t		 n;
+	int		 wait, rc;
+
+	if (c->dir != CHAN_IN) {
+		errno = EBADF;
+		return CHAN_ERR;
+	}
+	if (c->is_file)
+		return file_recv(c, out);
+	if (timeout_ms > 0)
+		deadline = now_ms() + timeout_ms;
+	zmq_msg_init(&m);
+	for (;;) {
+		if (zmq_msg_recv(&m, c->sock, ZMQ_DONTWAIT) >= 0)
+			break;
+		rc = errno == EINTR ? CHAN_TIMEOUT : errno == EAGAIN ? 0 : CHAN_ERR;
+		if (rc == 0 && timeout_ms == 0)
+			rc = CHAN_TIMEOUT;
+		wait = timeout_ms < 0 ? -1 : ms_left(deadline);
+		if (rc == 0 && timeout_ms > 0 && wait == 0)
+			rc = CHAN_TIMEOUT;
+		if (rc == 0) {
+			it = (zmq_pollitem_t){ .socket = c->sock, .events = ZMQ_POLLIN };
+			if (zmq_poll(&it, 1, wait) == -1)
+				rc = errno == EINTR ? CHAN_TIMEOUT : CHAN_ERR;
+		}
+		if (rc != 0) {
+			zmq_msg_close(&m);
+			return rc;
+		}
+	}
+	c->count++;
+	n = zmq_msg_size(&m);
+	if (n > out->max) {
+		zmq_msg_close(&m);
+		errno = E2BIG;
+		return CHAN_ERR;
+	}
+	buf_reset(out);
+	rc = buf_add(out, zmq_msg_data(&m), n) == -1 ? CHAN_ERR : 0;
+	zmq_msg_close(&m);
+	return rc;
+}
+
+int
+chan_poll(struct chan **c, int n, int timeout_ms)
+{
+	static unsigned	 next;	/* where the scan starts: no channel starves */
+	zmq_pollitem_t	 it[CHAN_POLL_MAX];
+	int		 i, k, rc;
+
+	if (n <= 0 || n > CHAN_POLL_MAX)
+		panic("chan_poll: %d channels", n);
+	for (i = 0; i < n; i++) {
+		if (c[i]->is_file)
+			return i;	/* a replay never waits */
+		it[i] = (zmq_pollitem_t){ .socket = c[i]->sock,
+		    .events = c[i]->dir == CHAN_IN ? ZMQ_POLLIN : ZMQ_POLLOUT };
+	}
+	if ((rc = zmq_poll(it, n, timeout_ms)) == -1) {
+		if (errno == EINTR)
+			return -2;
+		panic("chan_poll: zmq_poll: %s", zmq_strerror(errno));
+	}
+	if (rc == 0)
+		return -1;
+	for (k = 0; k < n; k++) {
+		i = (int)((next + (unsigned)k) % (unsigned)n);
+		if (it[i].revents & (ZMQ_POLLIN | ZMQ_POLLOUT)) {
+			next = (unsigned)i + 1;
+			return i;
+		}
+	}
+	return -1;
+}
+
+const char *
+chan_uri(const struct chan *c)
+{
+	return c->uri;
+}
+
+int
+chan_is_file(const struct chan *c)
+{
+	return c->is_file;
+}
+
+uint64_t
+chan_count(const struct chan *c)
+{
+	return c->count;
+}
+
+int
+chan_close(struct chan **cp)
+{
+	struct chan	*c = *cp;
+	int		 rc = 0;
+
+	if (c == NULL)
+		return 0;
+	*cp = NULL;
+	if (c->sock != NULL)
+		zmq_close(c->sock);	/* LINGER bounds how long this waits */
+	if (c->fp != NULL) {
+		if (c->dir == CHAN_OUT)
+			rc = file_seal(c);
+		else
+			fclose(c->fp);
+	}
+	chan_free(c);
+	return rc;
+}
+
+void
+chan_shutdown(void)
+{
+	if (chan_ctx == NULL)
+		return;
+	while (zmq_ctx_term(chan_ctx) == -1 && errno == EINTR)
+		;
+	chan_ctx = NULL;
+}

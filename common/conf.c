@@ -891,9 +891,10 @@ load_pipeline(struct cctx *cx, json_t *pl, struct conf_pipeline *pp)
 		pp->lanes = xcalloc(1, sizeof(char *));
 		pp->nlanes = 1;
 		push_key(cx, "lanes");
-		j = (size_t)resolve_chan(cx, "ipc://var/run/lane-0", &pp->lanes[0]);
+		if (resolve_chan(cx, "ipc://var/run/lane-0", &pp->lanes[0]) == -1)
+			return -1;
 		pop(cx);
-		return (int)j;
+		return 0;
 	}
 	push_key(cx, "lanes");
 	if (!json_is_array(lanes) || json_array_size(lanes) < 1 ||

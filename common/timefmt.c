@@ -14,7 +14,7 @@
  * no locale, no TZ).  Only "what is the UTC offset of zone Z at instant T"
  * needs the TZ database; that is answered from a transition table built
  * once per zone (see tz_load) so that millions of parses never touch the
- * environment.
+ * environment.  The tables live for the life of the process.
  */
 
 static int64_t
@@ -91,7 +91,13 @@ struct tz_table {
 };
 
 static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tz_table tz_cache;	/* the last zone used */
+/*
+ * A few zones stay loaded: one mapper serves every connection, and
+ * connections in different zones take turns.  Replaced round-robin.
+ */
+#define TZ_SLOTS	8
+static struct tz_table tz_slots[TZ_SLOTS];
+static unsigned tz_next;
 
 static int
 tz_exists(const char *name)
@@ -123,10 +129,15 @@ tz_probe(int64_t t)
 	return (int32_t)tm.tm_gmtoff;
 }
 
-/* Builds tz_cache for name; tz_lock held.  Returns 0, or -1. */
-static int
+/*
+ * Builds the table of name into a slot; tz_lock held.  Returns the table,
+ * or NULL for an unknown zone (or no memory).  TZ is changed only for the
+ * duration of the sampling, once per zone per process.
+ */
+static struct tz_table *
 tz_load(const char *name)
 {
+	struct tz_table	*z;
 	char		*saved = NULL, *old;
 	struct tz_trans	*t = NULL, *nt;
 	size_t		 n = 0, cap = 0;
@@ -135,13 +146,13 @@ tz_load(const char *name)
 	int		 oom = 0;
 
 	if (!tz_exists(name))
-		return -1;
+		return NULL;
 	/* Swap TZ in, sample, and put the caller's TZ back. */
 	if ((old = getenv("TZ")) != NULL && (saved = strdup(old)) == NULL)
-		return -1;
+		return NULL;
 	if (setenv("TZ", name, 1) == -1) {
 		free(saved);
-		return -1;
+		return NULL;
 	}
 	tzset();
 	off0 = prev = tz_probe(TZ_FIRST);
@@ -180,31 +191,42 @@ tz_load(const char *name)
 	free(saved);
 	if (oom) {
 		free(t);
-		return -1;
+		return NULL;
 	}
-	free(tz_cache.t);
-	snprintf(tz_cache.name, sizeof(tz_cache.name), "%s", name);
-	tz_cache.off0 = off0;
-	tz_cache.n = n;
-	tz_cache.t = t;
-	return 0;
+	z = &tz_slots[tz_next++ % TZ_SLOTS];
+	free(z->t);
+	snprintf(z->name, sizeof(z->name), "%s", name);
+	z->off0 = off0;
+	z->n = n;
+	z->t = t;
+	return z;
+}
+
+/* The loaded table of name, loading it on first use; tz_lock held. */
+static const struct tz_table *
+tz_get(const char *name)
+{
+	for (size_t i = 0; i < TZ_SLOTS; i++)
+		if (tz_slots[i].name[0] != '\0' && strcmp(tz_slots[i].name, name) == 0)
+			return &tz_slots[i];
+	return tz_load(name);
 }
 
 /* Offset in effect at UTC second t; tz_lock held. */
 static int32_t
-tz_offset_at(int64_t t)
+tz_offset_at(const struct tz_table *z, int64_t t)
 {
-	size_t	 lo = 0, hi = tz_cache.n, mid;
+	size_t	 lo = 0, hi = z->n, mid;
 
 	/* The last transition with at <= t. */
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (tz_cache.t[mid].at <= t)
+		if (z->t[mid].at <= t)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo == 0 ? tz_cache.off0 : tz_cache.t[lo - 1].off;
+	return lo == 0 ? z->off0 : z->t[lo - 1].off;
 }
 
 /*
@@ -217,6 +239,7 @@ tz_offset_at(int64_t t)
 static int
 tz_local_to_utc(const char *tz, int64_t local, int64_t *utc)
 {
+	const struct tz_table *z;
 	int32_t	 before, after;
 	int	 okb, oka;
 
@@ -225,15 +248,15 @@ tz_local_to_utc(const char *tz, int64_t local, int64_t *utc)
 		return 0;
 	}
 	pthread_mutex_lock(&tz_lock);
-	if (strcmp(tz_cache.name, tz) != 0 && tz_load(tz) == -1) {
+	if ((z = tz_get(tz)) == NULL) {
 		pthread_mutex_unlock(&tz_lock);
 		return -1;
 	}
 	/* Offsets are < 1 day and transitions are > 2 days apart. */
-	before = tz_offset_at(local - 86400);
-	after = tz_offset_at(local + 86400);
-	okb = tz_offset_at(local - before) == before;
-	oka = tz_offset_at(local - after) == after;
+	before = tz_offset_at(z, local - 86400);
+	after = tz_offset_at(z, local + 86400);
+	okb = tz_offset_at(z, local - before) == before;
+	oka = tz_offset_at(z, local - after) == after;
 	pthread_mutex_unlock(&tz_lock);
 	if (okb && oka)
 		*utc = local - (before > after ? before : after);

@@ -112,6 +112,25 @@ main(void)
 	    "parse with TZ unset");
 	ok(getenv("TZ") == NULL, "TZ still unset");
 
+	/* More zones than the cache holds, twice round: evicted zones reload. */
+	{
+		static const struct { const char *tz; int off; } z[] = {
+			{ "Asia/Tokyo", 9 * 60 }, { "Asia/Kolkata", 5 * 60 + 30 },
+			{ "Asia/Dubai", 4 * 60 }, { "Africa/Nairobi", 3 * 60 },
+			{ "Asia/Karachi", 5 * 60 }, { "Asia/Bangkok", 7 * 60 },
+			{ "Asia/Shanghai", 8 * 60 }, { "Pacific/Honolulu", -10 * 60 },
+			{ "America/Phoenix", -7 * 60 }, { "Asia/Kathmandu", 5 * 60 + 45 },
+		};
+		int	 wrong = 0;
+
+		for (int round = 0; round < 2; round++)
+			for (i = 0; i < sizeof(z) / sizeof(z[0]); i++)
+				if (time_parse("2021-06-01 00:00", 16, z[i].tz, &ms) == -1 ||
+				    ms != (1622505600LL - z[i].off * 60LL) * 1000)
+					wrong++;
+		is_int(wrong, 0, "ten zones, twice round");
+	}
+
 	/* Formatting. */
 	is_str(time_fmt_iso_ms(1626189720000LL, buf), "2021-07-13T15:22:00.000Z", "iso_ms");
 	is_str(time_fmt_iso_ms(1617254107123LL, buf), "2021-04-01T05:15:07.123Z",

@@ -138,12 +138,14 @@ mapper_loop(struct mapper *m, struct chan *in, struct chan **outs, size_t nouts,
 		if (r == CHAN_TIMEOUT)
 			continue;
 		if (r == CHAN_EOF) {
-			log_info("replay finished uri=%s", chan_uri(in));
+			log_info("replay finished uri=%s frames=%" PRIu64,
+			    chan_uri(in), chan_count(in));
 			break;
 		}
 		if (r == CHAN_ETRUNC) {
 			log_warnx("replay cut short, mapped every whole batch before "
-			    "the cut uri=%s", chan_uri(in));
+			    "the cut uri=%s frames=%" PRIu64, chan_uri(in),
+			    chan_count(in));
 			rc = 65;
 			break;
 		}

@@ -48,6 +48,22 @@ static const struct ecase cases[] = {
 	{ "unknown rule", "\"rule\": \"sum\"", "\"rule\": \"summ\"",
 	  "sailsync.json:16:58: connections[0].goals[0].mappings[1].rule: unknown rule "
 	  "\"summ\" (expected set, set_if_empty, add, sum)" },
+	{ "located past strings with escapes and brackets",
+	  "\"First Name\", \"property\": \"first_name\", \"rule\": \"set\"},\n"
+	  "        {\"column\": \"Opens\", \"property\": \"opens\", \"rule\": \"sum\"}",
+	  "\"Fi\\\"rst} ]\\\\Name\", \"property\": \"first_name\", \"rule\": \"set\"},\n"
+	  "        {\"column\": \"Opens\", \"property\": \"opens\", \"rule\": \"summ\"}",
+	  "sailsync.json:16:58: connections[0].goals[0].mappings[1].rule: unknown rule "
+	  "\"summ\" (expected set, set_if_empty, add, sum)" },
+	{ "columns count characters, not bytes",
+	  "\"First Name\", \"property\": \"first_name\", \"rule\": \"set\"}",
+	  "\"F\xc3\xafrst N\xc3\xa2me\", \"property\": \"first_name\", \"rule\": \"sum\"}",
+	  "sailsync.json:15:68: connections[0].goals[0].mappings[0].rule: rule \"sum\" "
+	  "needs a single-valued number or decimal property (\"first_name\" is text)" },
+	{ "located through an escaped key", "\"opens\": {\"type\": \"number\"}",
+	  "\"op\\u0065ns\": {\"type\": \"integer\"}",
+	  "sailsync.json:5:28: store.properties.opens.type: unknown type \"integer\" "
+	  "(expected text, number, decimal, datetime, boolean)" },
 	{ "unknown key", "\"mappings\": [", "\"mapings\": [",
 	  "sailsync.json:14:7: connections[0].goals[0].mapings: unknown key (expected "
 	  "name, type, lists, create_profiles, list_property, link, mappings)" },

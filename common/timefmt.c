@@ -103,8 +103,10 @@ static int
 tz_exists(const char *name)
 {
 	const char	*dir = getenv("TZDIR");
-	char		 path[512];
+	char		 path[512], magic[4];
 	struct stat	 st;
+	FILE		*f;
+	size_t		 n;
 
 	if (strcmp(name, "UTC") == 0)
 		return 1;
@@ -115,7 +117,17 @@ tz_exists(const char *name)
 		dir = "/usr/share/zoneinfo";
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
 		return 0;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	if (stat(path, &st) == -1 || !S_ISREG(st.st_mode))
+		return 0;
+	/*
+	 * The C library silently falls back to UTC on a file that is not
+	 * zone data (zone.tab, tzdata.zi), so look at the magic ourselves.
+	 */
+	if ((f = fopen(path, "rb")) == NULL)
+		return 0;
+	n = fread(magic, 1, sizeof(magic), f);
+	fclose(f);
+	return n == sizeof(magic) && memcmp(magic, "TZif", 4) == 0;
 }
 
 static int32_t

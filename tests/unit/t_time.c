@@ -97,6 +97,12 @@ main(void)
 	is_int(ms, 1617148800000LL, "length-counted value");
 	is_int(time_parse("2021-03-31", 10, "No/Such_Zone", &ms), -1,
 	    "unknown zone is an error");
+	is_int(time_parse("2021-03-31", 10, "zone.tab", &ms), -1,
+	    "a file in the zone directory that is not zone data is no zone");
+	is_int(time_parse("2021-03-31", 10, "America", &ms), -1,
+	    "a directory is no zone");
+	is_int(time_parse("2021-03-31", 10, "Etc/UTC", &ms), 0, "Etc/UTC is a zone");
+	is_int(ms, 1617148800000LL, "Etc/UTC value");
 	is_int(time_parse("2021-03-31", 10, "../../etc/passwd", &ms), -1,
 	    "zone names cannot leave the zoneinfo directory");
 	is_int(time_parse("2021-03-31T00:00Z", 17, "No/Such_Zone", &ms), 0,

@@ -15,7 +15,7 @@ awk 'BEGIN { print "Profile Id,Email,Signup";
 		printf "%024x,user%d@example.com,2021-03-31 22:15:07\n", i, i }' \
 	>"$SCRATCH/big.csv"
 start_sim --seed "$SCRATCH/seed.json" --job-delay-ms 100 \
-	--export-file "Big=$SCRATCH/big.csv" || exit 1
+	--export-file "Big=$SCRATCH/big.csv" --log-requests || exit 1
 
 cli() {
 	sailthru-cli --base "$SIM_URL" --key "$SIM_KEY" --secret-env SIM_SECRET \
@@ -38,6 +38,7 @@ test_expect_success 'a cut download resumes with a range and ends byte-identical
 	cat err &&
 	grep -q "download interrupted, resuming have=[1-9]" err &&
 	grep -q "download recovered" err &&
+	grep -q "path=/_export/.* status=206" "$SCRATCH/sim.log" &&
 	cmp cut.csv "$SCRATCH/big.csv" &&
 	test ! -e cut.csv.part
 '

@@ -360,6 +360,88 @@ test_live(void)
 	sailthru_destroy(&c);
 }
 
+static char *
+slurp(const char *path)
+{
+	static char	 data[256];
+	FILE		*f = fopen(path, "r");
+	size_t		 n;
+
+	if (f == NULL)
+		return NULL;
+	n = fread(data, 1, sizeof(data) - 1, f);
+	data[n] = '\0';
+	fclose(f);
+	return data;
+}
+
+static void
+test_download(void)
+{
+	/* Cut after 5 of 10 bytes; then a server that ignores the range. */
+	static const char *const r1[] = {
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n01234",
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789",
+	};
+	/* Cut; then a 206 that starts elsewhere; then a clean restart. */
+	static const char *const r2[] = {
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabcd",
+		("HTTP/1.1 206 Partial\r\nContent-Range: bytes 2-9/10\r\nContent-Length: 8\r\n"
+		"Connection: close\r\n\r\ncdefghij"),
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabcdefghij",
+	};
+	static const char *const r3[] = {
+		"HTTP/1.1 410 Gone\r\nContent-Length: 5\r\nConnection: close\r\n\r\ngone\n",
+	};
+	struct sailthru_opts	 o;
+	struct sailthru_error	 e;
+	struct sailthru		*c;
+	char			 dir[] = "/tmp/t_sailthru.XXXXXX", path[64], part[80];
+	char			 url[64], err[256];
+	pid_t			 pid;
+	int			 st;
+
+	if (mkdtemp(dir) == NULL) {
+		ok(0, "mkdtemp");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/out.csv", dir);
+	snprintf(part, sizeof(part), "%s.part", path);
+	memset(&o, 0, sizeof(o));
+	o.base_url = "https://api.example.com";
+	o.api_key = "key";
+	o.secret = "TOPSECRET";
+	o.max_attempts = 4;
+	o.backoff_base_ms = 10;
+	o.backoff_cap_ms = 20;
+	o.timeout_ms = 5000;
+	c = sailthru_new(&o, err, sizeof(err));
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x.csv", serve(r1, 2, &pid));
+	is_int(sailthru_download(c, url, path, NULL, NULL, &e), 0,
+	    "cut, then range ignored: restarted from zero");
+	is_str(slurp(path), "0123456789", "file holds the whole body once");
+	ok(access(part, F_OK) == -1, "no .part left");
+	waitpid(pid, &st, 0);
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x.csv", serve(r2, 3, &pid));
+	is_int(sailthru_download(c, url, path, NULL, NULL, &e), 0,
+	    "206 from the wrong offset is not appended");
+	is_str(slurp(path), "abcdefghij", "file is exact after the restart");
+	waitpid(pid, &st, 0);
+
+	unlink(path);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x.csv", serve(r3, 1, &pid));
+	is_int(sailthru_download(c, url, path, NULL, NULL, &e), -1, "410 fails");
+	is_int(e.cls, SAILTHRU_ENOTFOUND, "as not found (expired URL)");
+	is_int(e.http, 410, "with the status");
+	ok(strstr(e.msg, "expired") != NULL, "message says expired: %s", e.msg);
+	ok(access(path, F_OK) == -1 && access(part, F_OK) == -1, "no file, no .part");
+	waitpid(pid, &st, 0);
+	sailthru_destroy(&c);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -375,5 +457,6 @@ main(void)
 	test_redact();
 	test_new();
 	test_live();
+	test_download();
 	return done_testing();
 }

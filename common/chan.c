@@ -168,8 +168,6 @@ file_open(struct chan *c, const char *path, char *err, size_t errlen)
 	if (memcmp(hdr, cap_magic, n) != 0)
 		return chan_fail(err, errlen, "%s: not a sailsync capture", path);
 	c->pos = (off_t)n;
-	if (n < sizeof(hdr))
-		c->state = CHAN_ETRUNC;
 	return 0;
 }
 
@@ -221,6 +219,8 @@ file_recv(struct chan *c, struct buf *out)
 
 	if (c->state != 0)
 		return c->state;
+	if (c->pos < (off_t)sizeof(cap_magic))
+		return file_cut(c, "cut inside the header");
 	if (c->size - c->pos < 4)
 		return file_cut(c, c->size == c->pos ? "no END frame" :
 		    "cut inside a frame length");

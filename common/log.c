@@ -66,6 +66,9 @@ log_quote(const char *s, char *out, size_t outlen)
 	return out;
 }
 
+static void log_vline(enum log_level, const char *, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 log_vline(enum log_level lv, const char *suffix, const char *fmt, va_list ap)
 {

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "conf.h"
 #include "msg.h"
@@ -190,6 +191,45 @@ struct fetcher_opts {
  */
 int	 fetcher_run(const struct conf *c, const struct conf_conn *cn,
 	    const struct fetcher_opts *o);
+
+/*
+ * One run in progress, shared by the modules of the run: fetcher.c
+ * (the whole run and its Sailthru jobs), fetcher_stream.c (USERS out, ACKs
+ * in) and fetcher_summary.c.
+ */
+struct fetcher_ctx {
+	const struct conf	*conf;
+	const struct conf_conn	*cn;
+	const struct fetcher_opts *opts;
+	char			 dir[2048];	/* state_dir/<conn> */
+	char			 ledger_path[2200];
+	struct fetcher_ledger	 led;
+	struct sailthru		*api;
+	int64_t			 start_mono;	/* this process's start of the run */
+	uint64_t		 rows;		/* rows numbered by this process */
+	/* Rows the fetcher itself set aside, per goal (ragged rows, ...). */
+	size_t			 nfskip;
+	struct fetcher_stats	*fskip;
+};
+
+/* Saves the ledger; an I/O failure is fatal (74): a run cannot go on blind. */
+void	 fetcher_ctx_checkpoint(struct fetcher_ctx *x);
+/* The goal's fetcher-side skip counters (created on first use). */
+struct fetcher_stats *fetcher_ctx_fskip(struct fetcher_ctx *x, const char *goal);
+
+/*
+ * Streams every ready part to pipeline.users (or a capture) and waits
+ * until every lane acknowledged its total.  Returns 0, 75 when stopped,
+ * or another exit code after a one-line log.
+ */
+int	 fetcher_stream(struct fetcher_ctx *x);
+
+/*
+ * The run's summary, printed on stdout, returned as JSON text (malloc'd,
+ * caller frees) for runs/<id>.json and --summary-json.  *status is set to
+ * "ok", "partial" or "failed".
+ */
+char	*fetcher_summary(struct fetcher_ctx *x, const char **status, FILE *out);
 
 /* Set from a signal handler: stop reading, checkpoint, exit 75. */
 extern volatile int fetcher_stop;

@@ -1,0 +1,692 @@
+/* fetcher/fetcher.c: one run of a connection's import goals: ledger, authorization, export jobs, spools. */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fetcher.h"
+#include "log.h"
+#include "sailthru.h"
+#include "timefmt.h"
+
+volatile int fetcher_stop;
+
+#define JOB_ATTEMPTS	3		/* export jobs per list (expired URLs) */
+#define POLL_FIRST_MS	1000
+#define POLL_MAX_MS	30000
+
+static char *
+xstrdup(const char *s)
+{
+	char	*d;
+
+	if ((d = strdup(s)) == NULL)
+		fatal(EX_OSERR, "out of memory");
+	return d;
+}
+
+void
+fetcher_ctx_checkpoint(struct fetcher_ctx *x)
+{
+	if (fetcher_ledger_save(x->ledger_path, &x->led) == -1)
+		fatal(EX_IOERR, "cannot write ledger path=%s", x->ledger_path);
+}
+
+struct fetcher_stats *
+fetcher_ctx_fskip(struct fetcher_ctx *x, const char *goal)
+{
+	struct fetcher_stats *s;
+
+	for (size_t i = 0; i < x->nfskip; i++)
+		if (strcmp(x->fskip[i].goal, goal) == 0)
+			return &x->fskip[i];
+	if ((s = realloc(x->fskip, (x->nfskip + 1) * sizeof(*s))) == NULL)
+		fatal(EX_OSERR, "out of memory");
+	x->fskip = s;
+	s = &x->fskip[x->nfskip++];
+	memset(s, 0, sizeof(*s));
+	s->goal = xstrdup(goal);
+	return s;
+}
+
+static void
+part_fail(struct fetcher_ctx *x, struct fetcher_part *p, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void
+part_fail(struct fetcher_ctx *x, struct fetcher_part *p, const char *fmt, ...)
+{
+	char	 msg[600], qg[300], ql[300], qm[700];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	free(p->error);
+	p->error = xstrdup(msg);
+	p->status = PART_FAILED;
+	log_warnx("part failed run=%" PRIu64 " goal=%s list=%s error=%s", x->led.run,
+	    log_quote(p->goal, qg, sizeof(qg)), log_quote(p->list, ql, sizeof(ql)),
+	    log_quote(msg, qm, sizeof(qm)));
+	fetcher_ctx_checkpoint(x);
+}
+
+/*
+ * Maps a Sailthru failure that concerns the whole run to an exit code
+ * (after one line), or returns 0 when it concerns only the item at hand.
+ */
+static int
+api_fatal(const char *what, const struct sailthru_error *e)
+{
+	char	 q[600];
+
+	switch (e->cls) {
+	case SAILTHRU_EAUTH:
+		log_warnx("authorization failed for %s: %s", what,
+		    log_quote(e->msg, q, sizeof(q)));
+		return EX_NOPERM;
+	case SAILTHRU_ERATE:
+	case SAILTHRU_ERETRY:
+		log_warnx("Sailthru unavailable at %s (%s): %s", what,
+		    sailthru_class_name(e->cls), log_quote(e->msg, q, sizeof(q)));
+		return EX_UNAVAILABLE;
+	case SAILTHRU_ECONFIG:
+		log_warnx("Sailthru client configuration: %s: %s", what,
+		    log_quote(e->msg, q, sizeof(q)));
+		return EX_CONFIG;
+	}
+	return 0;
+}
+
+/*
+ * The key must reach list, user and job.  A "not found" answer from user
+ * and job proves the endpoint was reached and the signature accepted.
+ */
+static int
+auth_check(struct fetcher_ctx *x)
+{
+	static const struct {
+		const char *endpoint, *json;
+	} probes[] = {
+		{ "list", "{}" },
+		{ "user", "{\"id\":\"authcheck@sailsync.invalid\"}" },
+		{ "job", "{\"job_id\":\"000000000000000000000000\"}" },
+	};
+	struct sailthru_error e;
+	char	*body;
+	int	 rc;
+
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		body = NULL;
+		memset(&e, 0, sizeof(e));
+		if (sailthru_call(x->api, "GET", probes[i].endpoint, probes[i].json,
+		    &body, &e) == 0) {
+			free(body);
+			continue;
+		}
+		if (e.cls == SAILTHRU_ENOTFOUND || e.cls == SAILTHRU_EPERM)
+			continue;
+		if ((rc = api_fatal(probes[i].endpoint, &e)) != 0)
+			return rc;
+	}
+	log_info("authorized connection=%s endpoints=list,user,job", x->cn->name);
+	return 0;
+}
+
+static void
+spool_path(struct fetcher_ctx *x, const struct fetcher_part *p, char *out, size_t outlen)
+{
+	char	 g[256];
+
+	fetcher_safe_name(p->goal, g, sizeof(g));
+	snprintf(out, outlen, "%s/spool/%" PRIu64 "-%s-%u.csv", x->dir, x->led.run, g,
+	    p->index);
+}
+
+/* Starts an export job for p.  Returns 0 or an exit code. */
+static int
+job_start(struct fetcher_ctx *x, struct fetcher_part *p)
+{
+	struct sailthru_error e;
+	char	*id = NULL, q[300];
+	int	 rc;
+
+	if (p->attempts >= JOB_ATTEMPTS) {
+		part_fail(x, p, "list \"%s\": gave up after %u export jobs (export URL "
+		    "expired or job vanished each time)", p->list, p->attempts);
+		return 0;
+	}
+	memset(&e, 0, sizeof(e));
+	if (sailthru_job_export_list(x->api, p->list, &id, &e) == -1) {
+		if ((rc = api_fatal("job", &e)) != 0)
+			return rc;
+		part_fail(x, p, "list \"%s\": export job: %s", p->list, e.msg);
+		return 0;
+	}
+	free(p->job_id);
+	p->job_id = id;
+	p->attempts++;
+	p->status = PART_JOB;
+	p->job_started_ms = time_mono_ms();
+	p->next_poll_ms = p->job_started_ms + POLL_FIRST_MS;
+	p->poll_wait_ms = POLL_FIRST_MS;
+	/* Recorded before polling: a rerun polls this job instead of a new one. */
+	fetcher_ctx_checkpoint(x);
+	log_info("export job started run=%" PRIu64 " list=%s job_id=%s attempt=%u",
+	    x->led.run, log_quote(p->list, q, sizeof(q)), id, p->attempts);
+	return 0;
+}
+
+static int
+part_ready(struct fetcher_ctx *x, struct fetcher_part *p, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1)
+		return -1;
+	if (p->spool == NULL || strcmp(p->spool, path) != 0) {
+		free(p->spool);
+		p->spool = xstrdup(path);
+	}
+	p->size = (int64_t)st.st_size;
+	p->status = PART_READY;
+	fetcher_ctx_checkpoint(x);
+	return 0;
+}
+
+/* One poll of p's job, and the download once it is done.  0 or an exit code. */
+static int
+job_poll(struct fetcher_ctx *x, struct fetcher_part *p)
+{
+	struct sailthru_job j;
+	struct sailthru_error e;
+	char	 path[4096], q[300];
+	int	 rc = 0;
+
+	memset(&j, 0, sizeof(j));
+	memset(&e, 0, sizeof(e));
+	if (sailthru_job_get(x->api, p->job_id, &j, &e) == -1) {
+		if ((rc = api_fatal("job", &e)) != 0)
+			return rc;
+		if (e.cls == SAILTHRU_ENOTFOUND) {
+			log_warnx("export job vanished run=%" PRIu64 " list=%s job_id=%s",
+			    x->led.run, log_quote(p->list, q, sizeof(q)), p->job_id);
+			return job_start(x, p);
+		}
+		part_fail(x, p, "list \"%s\": job %s: %s", p->list, p->job_id, e.msg);
+		return 0;
+	}
+	if (j.status && strcmp(j.status, "completed") == 0 && j.export_url) {
+		spool_path(x, p, path, sizeof(path));
+		memset(&e, 0, sizeof(e));
+		if (sailthru_download(x->api, j.export_url, path, NULL, NULL, &e) == 0) {
+			if (part_ready(x, p, path) == -1)
+				fatal(EX_IOERR, "spool vanished path=%s", path);
+			log_info("spool ready run=%" PRIu64 " list=%s bytes=%" PRId64,
+			    x->led.run, log_quote(p->list, q, sizeof(q)), p->size);
+		} else if (e.cls == SAILTHRU_ENOTFOUND) {
+			log_warnx("export URL expired run=%" PRIu64 " list=%s; starting a "
+			    "new job", x->led.run, log_quote(p->list, q, sizeof(q)));
+			rc = job_start(x, p);
+		} else if ((rc = api_fatal("download", &e)) == 0)
+			part_fail(x, p, "list \"%s\": download: %s", p->list, e.msg);
+	} else if (j.status && strcmp(j.status, "error") == 0) {
+		part_fail(x, p, "list \"%s\": export job failed: %s", p->list,
+		    j.error ? j.error : "no reason given");
+	} else if (j.status && strcmp(j.status, "completed") == 0) {
+		part_fail(x, p, "list \"%s\": export job completed without export_url",
+		    p->list);
+	} else if (time_mono_ms() - p->job_started_ms >=
+	    (int64_t)x->cn->poll_cap_s * 1000) {
+		part_fail(x, p, "list \"%s\": export job %s not done after %u s",
+		    p->list, p->job_id, x->cn->poll_cap_s);
+	} else {
+		p->next_poll_ms = time_mono_ms() + p->poll_wait_ms;
+		p->poll_wait_ms = p->poll_wait_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS :
+		    p->poll_wait_ms * 2;
+	}
+	sailthru_job_clear(&j);
+	return rc;
+}
+
+/* Sleeps ms in short slices so that a signal stops it promptly. */
+static void
+nap(int64_t ms)
+{
+	while (ms > 0 && !fetcher_stop) {
+		struct timespec ts;
+		int64_t	 d = ms > 100 ? 100 : ms;
+
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)d * 1000000L;
+		nanosleep(&ts, NULL);
+		ms -= d;
+	}
+}
+
+/*
+ * Brings every list part to READY or FAILED: resolves the names, starts
+ * all export jobs, then polls them with backoff and downloads each export
+ * once its job is done.  Returns 0 or an exit code.
+ */
+static int
+fetch_lists(struct fetcher_ctx *x)
+{
+	struct sailthru_list *lists = NULL;
+	struct sailthru_error e;
+	size_t	 nlists = 0;
+	int	 rc, pending;
+
+	memset(&e, 0, sizeof(e));
+	if (sailthru_list_all(x->api, &lists, &nlists, &e) == -1)
+		return (rc = api_fatal("list", &e)) ? rc : EX_UNAVAILABLE;
+	for (size_t i = 0; i < x->led.nparts; i++) {
+		struct fetcher_part *p = &x->led.parts[i];
+		size_t	 k;
+
+		if (p->file || p->status == PART_READY || p->status == PART_FAILED)
+			continue;
+		for (k = 0; k < nlists; k++)
+			if (strcmp(lists[k].name, p->list) == 0)
+				break;
+		if (k == nlists) {
+			p->email_count = 0;
+			part_fail(x, p, "list \"%s\": unknown list", p->list);
+			continue;
+		}
+		p->email_count = lists[k].email_count;
+	}
+	sailthru_lists_free(lists, nlists);
+
+	/* Start every job first, so Sailthru works on them in parallel. */
+	for (size_t i = 0; i < x->led.nparts; i++) {
+		struct fetcher_part *p = &x->led.parts[i];
+
+		if (fetcher_stop)
+			return EX_TEMPFAIL;
+		if (!p->file && p->status == PART_NEW && (rc = job_start(x, p)) != 0)
+			return rc;
+		if (p->status == PART_JOB && p->job_started_ms == 0) {
+			char	 path[4096];
+
+			/* A spool under its final name is whole (see the ledger). */
+			spool_path(x, p, path, sizeof(path));
+			if (part_ready(x, p, path) == 0)
+				continue;
+			/* Resumed: poll the job recorded by the killed run. */
+			p->job_started_ms = time_mono_ms();
+			p->next_poll_ms = p->job_started_ms;
+			p->poll_wait_ms = POLL_FIRST_MS;
+		}
+	}
+	for (;;) {
+		int64_t	 now = time_mono_ms(), next = INT64_MAX;
+
+		pending = 0;
+		for (size_t i = 0; i < x->led.nparts; i++) {
+			struct fetcher_part *p = &x->led.parts[i];
+
+			if (fetcher_stop)
+				return EX_TEMPFAIL;
+			if (p->file || p->status != PART_JOB)
+				continue;
+			if (p->next_poll_ms <= now && (rc = job_poll(x, p)) != 0)
+				return rc;
+			if (p->status == PART_JOB) {
+				pending++;
+				if (p->next_poll_ms < next)
+					next = p->next_poll_ms;
+			}
+		}
+		if (pending == 0)
+			return 0;
+		nap(next - time_mono_ms());
+	}
+}
+
+/*
+ * A file goal's file is its own spool.  Its size and mtime are recorded
+ * when the run starts; if a resumed run finds them changed, the sequence
+ * numbers already sent no longer describe the file, so the run fails.
+ * Returns 0, or EX_DATAERR after one line.
+ */
+static int
+check_files(struct fetcher_ctx *x)
+{
+	for (size_t i = 0; i < x->led.nparts; i++) {
+		struct fetcher_part *p = &x->led.parts[i];
+		struct stat st;
+
+		if (!p->file || p->status == PART_FAILED)
+			continue;
+		if (stat(p->list, &st) == -1) {
+			if (p->status == PART_READY) {
+				log_warnx("file vanished under run=%" PRIu64 " path=%s",
+				    x->led.run, p->list);
+				return EX_DATAERR;
+			}
+			part_fail(x, p, "file \"%s\": %s", p->list, strerror(errno));
+			continue;
+		}
+		if (p->status == PART_READY) {
+			if ((int64_t)st.st_size != p->size ||
+			    (int64_t)st.st_mtime != p->mtime) {
+				log_warnx("file changed since run %" PRIu64 " started path=%s "
+				    "size=%" PRId64 "->%lld mtime=%" PRId64 "->%lld; the run "
+				    "cannot be resumed", x->led.run, p->list, p->size,
+				    (long long)st.st_size, p->mtime, (long long)st.st_mtime);
+				return EX_DATAERR;
+			}
+			continue;
+		}
+		p->size = (int64_t)st.st_size;
+		p->mtime = (int64_t)st.st_mtime;
+		free(p->spool);
+		p->spool = xstrdup(p->list);
+		p->status = PART_READY;
+	}
+	fetcher_ctx_checkpoint(x);
+	return 0;
+}
+
+/* The parts the configuration asks for, in order. */
+static void
+parts_from_conf(const struct conf_conn *cn, struct fetcher_part **out, size_t *n)
+{
+	struct fetcher_part *v = NULL;
+	size_t	 k = 0, cap = 0;
+
+	for (size_t g = 0; g < cn->ngoals; g++) {
+		const struct conf_goal *goal = &cn->goals[g];
+		size_t	 m = goal->kind == GOAL_IMPORT ? goal->nlists :
+		    goal->kind == GOAL_FILE ? 1 : 0;
+
+		for (size_t i = 0; i < m; i++) {
+			if (k == cap) {
+				cap = cap ? cap * 2 : 8;
+				if ((v = realloc(v, cap * sizeof(*v))) == NULL)
+					fatal(EX_OSERR, "out of memory");
+			}
+			memset(&v[k], 0, sizeof(v[k]));
+			v[k].goal = xstrdup(goal->name);
+			v[k].index = (uint32_t)i;
+			v[k].file = goal->kind == GOAL_FILE;
+			v[k].list = xstrdup(v[k].file ? goal->path : goal->lists[i]);
+			v[k].format = v[k].file && goal->format == FMT_JSONL ?
+			    FMT_JSONL : FMT_CSV;
+			v[k].email_count = -1;
+			k++;
+		}
+	}
+	*out = v;
+	*n = k;
+}
+
+/* Does the ledger's unfinished run still match the configuration? */
+static int
+run_matches(const struct fetcher_ledger *l, const struct fetcher_part *p, size_t n,
+    size_t nlanes)
+{
+	if (l->nparts != n || l->nlanes != nlanes)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(l->parts[i].goal, p[i].goal) != 0 ||
+		    strcmp(l->parts[i].list, p[i].list) != 0 ||
+		    l->parts[i].file != p[i].file || l->parts[i].index != p[i].index)
+			return 0;
+	return 1;
+}
+
+static void
+parts_free(struct fetcher_part *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(p[i].goal);
+		free(p[i].list);
+	}
+	free(p);
+}
+
+/* Removes spools of earlier runs (a run only ever reads its own). */
+static void
+spool_sweep(struct fetcher_ctx *x, int keep_current)
+{
+	char	 d[2200], f[4400], pfx[32];
+	DIR	*dp;
+	struct dirent *de;
+
+	snprintf(d, sizeof(d), "%s/spool", x->dir);
+	snprintf(pfx, sizeof(pfx), "%" PRIu64 "-", x->led.run);
+	if ((dp = opendir(d)) == NULL)
+		return;
+	while ((de = readdir(dp)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (keep_current && strncmp(de->d_name, pfx, strlen(pfx)) == 0)
+			continue;
+		snprintf(f, sizeof(f), "%s/%s", d, de->d_name);
+		if (unlink(f) == 0)
+			log_debug("spool removed path=%s", f);
+	}
+	closedir(dp);
+}
+
+/* Starts a new run, or resumes the unfinished one.  0 or an exit code. */
+static int
+run_open(struct fetcher_ctx *x)
+{
+	struct fetcher_part *want;
+	size_t	 nwant;
+	char	 err[600];
+	unsigned nlanes = (unsigned)x->conf->pipe.nlanes;
+
+	if (fetcher_ledger_load(x->ledger_path, &x->led, err, sizeof(err)) == -1) {
+		if (errno != ENOENT) {
+			log_warnx("cannot read ledger: %s", err);
+			return EX_IOERR;
+		}
+		memset(&x->led, 0, sizeof(x->led));
+		x->led.conn = xstrdup(x->cn->name);
+	}
+	parts_from_conf(x->cn, &want, &nwant);
+	if (x->led.run != 0 && (strcmp(x->led.state, "fetching") == 0 ||
+	    strcmp(x->led.state, "streaming") == 0)) {
+		if (run_matches(&x->led, want, nwant, nlanes)) {
+			log_info("run resumed run=%" PRIu64 " connection=%s state=%s",
+			    x->led.run, x->cn->name, x->led.state);
+			parts_free(want, nwant);
+			return 0;
+		}
+		log_warnx("run %" PRIu64 " abandoned: the goals, lists or lanes changed "
+		    "since it started", x->led.run);
+	}
+	/* A new run. */
+	{
+		uint64_t id = x->led.last_run;
+		char	*conn = x->led.conn;
+
+		x->led.conn = NULL;
+		fetcher_ledger_clear(&x->led);
+		x->led.conn = conn;
+		if (fetcher_run_id_next(x->conf->pipe.state_dir, &id) == -1) {
+			log_warn("cannot take a run id state_dir=%s",
+			    x->conf->pipe.state_dir);
+			parts_free(want, nwant);
+			return EX_IOERR;
+		}
+		x->led.run = x->led.last_run = id;
+	}
+	snprintf(x->led.state, sizeof(x->led.state), "fetching");
+	x->led.started_ms = time_now_ms();
+	x->led.parts = want;
+	x->led.nparts = nwant;
+	x->led.nlanes = nlanes;
+	if ((x->led.lanes = calloc(nlanes, sizeof(*x->led.lanes))) == NULL)
+		fatal(EX_OSERR, "out of memory");
+	fetcher_ctx_checkpoint(x);
+	spool_sweep(x, 1);
+	log_info("run started run=%" PRIu64 " connection=%s parts=%zu lanes=%u",
+	    x->led.run, x->cn->name, nwant, nlanes);
+	return 0;
+}
+
+/* Records the summary and closes the run.  Returns the exit code. */
+static int
+run_close(struct fetcher_ctx *x)
+{
+	const char *status;
+	char	*json, path[2400];
+	FILE	*fp;
+
+	json = fetcher_summary(x, &status, stdout);
+	snprintf(path, sizeof(path), "%s/runs/%" PRIu64 ".json", x->dir, x->led.run);
+	/* History first: a crash before the ledger says "done" redoes this. */
+	if (fetcher_write_file(path, json, strlen(json)) == -1)
+		fatal(EX_IOERR, "cannot write run history path=%s", path);
+	snprintf(x->led.state, sizeof(x->led.state), "done");
+	fetcher_ctx_checkpoint(x);
+	spool_sweep(x, 0);
+	if (x->opts->summary_json) {
+		if ((fp = fopen(x->opts->summary_json, "w")) == NULL ||
+		    fputs(json, fp) == EOF || fputc('\n', fp) == EOF ||
+		    fclose(fp) == EOF)
+			fatal(EX_IOERR, "cannot write summary path=%s",
+			    x->opts->summary_json);
+	}
+	free(json);
+	log_info("run finished run=%" PRIu64 " connection=%s status=%s", x->led.run,
+	    x->cn->name, status);
+	return strcmp(status, "ok") == 0 ? FETCHER_EXIT_OK : FETCHER_EXIT_PARTIAL;
+}
+
+static int
+needs_api(const struct fetcher_ledger *l)
+{
+	for (size_t i = 0; i < l->nparts; i++)
+		if (!l->parts[i].file && (l->parts[i].status == PART_NEW ||
+		    l->parts[i].status == PART_JOB))
+			return 1;
+	return 0;
+}
+
+/* Takes the connection's lock; a second run of it waits (runs queue). */
+static int
+conn_lock(struct fetcher_ctx *x)
+{
+	char	 path[2200];
+	int	 fd;
+
+	snprintf(path, sizeof(path), "%s/lock", x->dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		fatal(EX_IOERR, "cannot open lock path=%s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return fd;
+	log_info("waiting for the current run of connection=%s", x->cn->name);
+	while (flock(fd, LOCK_EX) == -1) {
+		if (errno != EINTR)
+			fatal(EX_IOERR, "cannot lock path=%s", path);
+		if (fetcher_stop)
+			fatalx(EX_TEMPFAIL, "interrupted while waiting for the lock");
+	}
+	return fd;
+}
+
+static int
+has_import(const struct conf_conn *cn)
+{
+	for (size_t g = 0; g < cn->ngoals; g++)
+		if (cn->goals[g].kind == GOAL_IMPORT || cn->goals[g].kind == GOAL_FILE)
+			return 1;
+	return 0;
+}
+
+int
+fetcher_run(const struct conf *c, const struct conf_conn *cn, const struct fetcher_opts *o)
+{
+	struct fetcher_ctx x;
+	struct sailthru_opts so;
+	char	 err[600], name[256], d[2200];
+	int	 rc, lockfd;
+
+	if (!cn->enabled) {
+		log_warnx("connection %s is disabled; not running it", cn->name);
+		return EX_CONFIG;
+	}
+	if (!has_import(cn)) {
+		log_warnx("connection %s has no import or file goal; nothing to run",
+		    cn->name);
+		return EX_CONFIG;
+	}
+	if (c->pipe.state_dir == NULL || c->pipe.nlanes == 0) {
+		log_warnx("pipeline.state_dir and pipeline.lanes are needed to run");
+		return EX_CONFIG;
+	}
+	memset(&x, 0, sizeof(x));
+	x.conf = c;
+	x.cn = cn;
+	x.opts = o;
+	x.start_mono = time_mono_ms();
+	fetcher_safe_name(cn->name, name, sizeof(name));
+	snprintf(x.dir, sizeof(x.dir), "%s/%s", c->pipe.state_dir, name);
+	snprintf(x.ledger_path, sizeof(x.ledger_path), "%s/ledger.json", x.dir);
+	snprintf(d, sizeof(d), "%s/spool", x.dir);
+	if (fetcher_mkdirs(d) == -1)
+		fatal(EX_CANTCREAT, "cannot create directory path=%s", d);
+	snprintf(d, sizeof(d), "%s/runs", x.dir);
+	if (fetcher_mkdirs(d) == -1)
+		fatal(EX_CANTCREAT, "cannot create directory path=%s", d);
+	lockfd = conn_lock(&x);
+
+	if ((rc = run_open(&x)) != 0)
+		goto out;
+	if ((rc = check_files(&x)) != 0) {
+		if (rc == EX_DATAERR) {
+			/* This run can never finish: close it as failed. */
+			snprintf(x.led.state, sizeof(x.led.state), "failed");
+			fetcher_ctx_checkpoint(&x);
+		}
+		goto out;
+	}
+	if (strcmp(x.led.state, "fetching") == 0 && needs_api(&x.led)) {
+		memset(&so, 0, sizeof(so));
+		so.base_url = cn->base_url;
+		so.api_key = cn->api_key;
+		so.secret = cn->secret;
+		so.ca_file = cn->ca_file;
+		if ((x.api = sailthru_new(&so, err, sizeof(err))) == NULL) {
+			log_warnx("connection %s: %s", cn->name, err);
+			rc = EX_CONFIG;
+			goto out;
+		}
+		if ((rc = auth_check(&x)) != 0 || (rc = fetch_lists(&x)) != 0)
+			goto out;
+	}
+	snprintf(x.led.state, sizeof(x.led.state), "streaming");
+	fetcher_ctx_checkpoint(&x);
+	if ((rc = fetcher_stream(&x)) != 0)
+		goto out;
+	rc = run_close(&x);
+out:
+	if (rc == EX_TEMPFAIL || fetcher_stop) {
+		if (x.led.run != 0)
+			fetcher_ctx_checkpoint(&x);
+		log_warnx("interrupted; rerun to resume run=%" PRIu64, x.led.run);
+		rc = EX_TEMPFAIL;
+	}
+	sailthru_destroy(&x.api);
+	for (size_t i = 0; i < x.nfskip; i++)
+		fetcher_stats_clear(&x.fskip[i]);
+	free(x.fskip);
+	fetcher_ledger_clear(&x.led);
+	close(lockfd);
+	return rc;
+}

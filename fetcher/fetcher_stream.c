@@ -1,0 +1,650 @@
+/* fetcher/fetcher_stream.c: numbers spool rows per lane, sends USERS batches in a window, follows ACKs. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "chan.h"
+#include "fetcher.h"
+#include "ident.h"
+#include "log.h"
+#include "timefmt.h"
+
+#define WAKE_MS		100		/* longest blocking step: signals are seen this fast */
+#define CKPT_MS		1000		/* acked seqs reach the ledger this often */
+#define TTY_MS		500
+#define LOG_MS		5000
+#define BATCH_BYTES	(8u << 20)	/* flush a batch that grows past this */
+#define SKIP_LOGS	10		/* bad rows logged one by one per part */
+#define RESEND_MULT_MAX	8
+
+/* One encoded batch waiting for its acknowledgement. */
+struct went {
+	uint64_t	 first, last;
+	char		*data;
+	size_t		 len;
+};
+
+struct slane {
+	uint64_t	 seq;		/* last sequence number given out */
+	/* The batch being filled: per row u64 line, u32 n, n x (u32 len, bytes). */
+	uint64_t	 pfirst;
+	uint32_t	 prows;
+	struct buf	 pdata;
+	/* Sent, not yet acknowledged, oldest first. */
+	struct went	*win;
+	size_t		 nwin;
+	int64_t		 stall_since;	/* last ack progress (or first send) */
+	unsigned	 mult;		/* resend interval multiplier while stalled */
+};
+
+struct stream {
+	struct fetcher_ctx *x;
+	struct chan	*users, *acks;
+	int		 capture;	/* users is a file: no acks, no window */
+	unsigned	 nlanes;
+	unsigned	 window;
+	struct slane	*lanes;
+	const struct fetcher_part *part;	/* being read */
+	const struct conf_goal *goal;
+	uint32_t	 ncols;
+	const struct str *cols;
+	int		 link;		/* link column index, -1 none */
+	char		*norm;		/* normalized link value */
+	struct buf	 enc, rx;
+	uint64_t	 bytes_before;	/* spool bytes of parts already read */
+	uint64_t	 bytes_total;
+	uint64_t	 bytes_now;	/* of the part being read */
+	int64_t		 next_ckpt, next_progress;
+	int		 dirty, tty, shown;
+};
+
+static void
+stream_checkpoint(struct stream *s, int force)
+{
+	struct fetcher_ledger *l = &s->x->led;
+
+	if (!force && (!s->dirty || time_mono_ms() < s->next_ckpt))
+		return;
+	for (unsigned i = 0; i < s->nlanes; i++)
+		l->lanes[i].total = s->lanes[i].seq > l->lanes[i].total ?
+		    s->lanes[i].seq : l->lanes[i].total;
+	fetcher_ctx_checkpoint(s->x);
+	s->dirty = 0;
+	s->next_ckpt = time_mono_ms() + CKPT_MS;
+}
+
+static void
+progress(struct stream *s, int final)
+{
+	struct fetcher_ledger *l = &s->x->led;
+	uint64_t mapped = 0, written = 0, done;
+	int64_t	 now = time_mono_ms(), el = now - s->x->start_mono;
+	double	 rate;
+	char	 eta[32] = "-";
+
+	if (!final && now < s->next_progress)
+		return;
+	if (final && !s->shown)
+		return;
+	s->next_progress = now + (s->tty ? TTY_MS : LOG_MS);
+	for (unsigned i = 0; i < s->nlanes; i++) {
+		mapped += l->lanes[i].received > l->lanes[i].acked ?
+		    l->lanes[i].received : l->lanes[i].acked;
+		written += l->lanes[i].acked;
+	}
+	rate = el > 0 ? (double)s->x->rows * 1000.0 / (double)el : 0;
+	done = s->bytes_before + s->bytes_now;
+	if (done > 0 && s->bytes_total > done && el > 0)
+		snprintf(eta, sizeof(eta), "%llds", (long long)((double)el / 1000.0 *
+		    (double)(s->bytes_total - done) / (double)done));
+	if (s->tty) {
+		fprintf(stderr, "\rfetched %" PRIu64 "  mapped %" PRIu64 "  written %"
+		    PRIu64 "  %.0f rows/s  ETA %s   %s", s->x->rows, mapped, written,
+		    rate, eta, final ? "\n" : "");
+		fflush(stderr);
+		s->shown = 1;
+	} else if (!final)
+		log_info("progress run=%" PRIu64 " fetched=%" PRIu64 " mapped=%" PRIu64
+		    " written=%" PRIu64 " rate=%.0f eta=%s", l->run, s->x->rows, mapped,
+		    written, rate, eta);
+}
+
+/* Sends one frame, servicing nothing; 0, CHAN_TIMEOUT, or -1. */
+static int
+send_frame(struct stream *s, const char *p, size_t len, int timeout_ms)
+{
+	int	 r = chan_send(s->users, p, len, timeout_ms);
+
+	if (r == CHAN_ERR) {
+		if (errno == EINTR)
+			return CHAN_TIMEOUT;
+		log_warn("send failed uri=%s", chan_uri(s->users));
+		return -1;
+	}
+	return r;
+}
+
+/* END for lane: no records past its total (once every part is read). */
+static void
+send_end(struct stream *s, unsigned lane)
+{
+	struct msg_batch b;
+	char	 err[200];
+
+	memset(&b, 0, sizeof(b));
+	b.kind = MSG_END;
+	b.v = MSG_VERSION;
+	b.run = s->x->led.run;
+	b.lane = lane;
+	b.src.conn = (struct str){ s->x->cn->name, (uint32_t)strlen(s->x->cn->name) };
+	b.u.end.total = s->lanes[lane].seq;
+	buf_reset(&s->enc);
+	if (msg_encode(&b, &s->enc, err, sizeof(err)) == -1)
+		panic("END does not encode: %s", err);
+	(void)send_frame(s, s->enc.data, s->enc.len, WAKE_MS);
+}
+
+/* Sends the lane's unacknowledged batches again, oldest first. */
+static void
+resend(struct stream *s, unsigned lane, const char *why)
+{
+	struct slane *ln = &s->lanes[lane];
+	size_t	 n = 0;
+
+	if (ln->nwin == 0)
+		return;
+	log_info("resend lane=%u from_seq=%" PRIu64 " batches=%zu reason=%s", lane,
+	    ln->win[0].first, ln->nwin, why);
+	for (size_t i = 0; i < ln->nwin; i++, n++)
+		if (send_frame(s, ln->win[i].data, ln->win[i].len, WAKE_MS) != 0)
+			break;	/* the rest goes on the next stall */
+	if (n == ln->nwin && s->x->led.totals_known)
+		send_end(s, lane);
+}
+
+static struct fetcher_stats *
+lane_stats(struct fetcher_lane *l, const struct str *goal)
+{
+	struct fetcher_stats *st;
+
+	for (size_t i = 0; i < l->nstats; i++)
+		if (strlen(l->stats[i].goal) == goal->len &&
+		    memcmp(l->stats[i].goal, goal->p, goal->len) == 0)
+			return &l->stats[i];
+	if ((st = realloc(l->stats, (l->nstats + 1) * sizeof(*st))) == NULL)
+		fatal(EX_OSERR, "out of memory");
+	l->stats = st;
+	st = &l->stats[l->nstats++];
+	memset(st, 0, sizeof(*st));
+	return st;
+}
+
+static void
+handle_ack(struct stream *s, const struct msg_batch *b)
+{
+	struct fetcher_lane *l;
+	struct slane *ln;
+	const struct msg_ack *a = &b->u.ack;
+	size_t	 k;
+
+	if (b->run != s->x->led.run) {
+		log_debug("ack of another run ignored run=%" PRIu64 " lane=%u", b->run,
+		    b->lane);
+		return;
+	}
+	if (b->lane >= s->nlanes) {
+		log_warnx("ack for an unknown lane ignored lane=%u lanes=%u", b->lane,
+		    s->nlanes);
+		return;
+	}
+	l = &s->x->led.lanes[b->lane];
+	ln = &s->lanes[b->lane];
+	if (a->received > l->received)
+		l->received = a->received;
+	for (uint32_t i = 0; i < a->nstats; i++) {
+		struct fetcher_stats *st = lane_stats(l, &a->stats[i].goal);
+
+		/* Stats are cumulative: keep the newest. */
+		if (st->goal == NULL || a->applied >= st->applied) {
+			fetcher_stats_from_msg(st, &a->stats[i], a->applied);
+			s->dirty = 1;
+		}
+	}
+	if (a->applied <= l->acked)
+		return;
+	l->acked = a->applied;
+	s->dirty = 1;
+	ln->stall_since = time_mono_ms();
+	ln->mult = 1;
+	for (k = 0; k < ln->nwin && ln->win[k].last <= l->acked; k++)
+		free(ln->win[k].data);
+	if (k > 0) {
+		memmove(ln->win, ln->win + k, (ln->nwin - k) * sizeof(*ln->win));
+		ln->nwin -= k;
+	}
+}
+
+static void
+handle(struct stream *s, const struct buf *m)
+{
+	struct msg_batch b;
+	char	 err[300];
+
+	if (msg_decode(m->data, m->len, &b, err, sizeof(err)) == -1) {
+		log_warnx("bad message on acks dropped bytes=%zu reason=%s", m->len, err);
+		return;
+	}
+	switch (b.kind) {
+	case MSG_ACK:
+		handle_ack(s, &b);
+		break;
+	case MSG_HELLO:
+		if (b.lane < s->nlanes)
+			resend(s, b.lane, "hello");
+		break;
+	default:
+		log_warnx("unexpected message on acks dropped kind=%s",
+		    msg_kind_name(b.kind) ? msg_kind_name(b.kind) : "?");
+		break;
+	}
+	msg_batch_clear(&b);
+}
+
+/*
+ * Waits up to timeout_ms for ACKs and HELLOs and handles every one that
+ * came; resends stalled lanes; checkpoints; shows progress.
+ */
+static void
+service(struct stream *s, int timeout_ms)
+{
+	int64_t	 now;
+
+	if (s->acks) {
+		int r = chan_poll(&s->acks, 1, timeout_ms);
+
+		if (r == 0)
+			for (int i = 0; i < 1000; i++) {
+				r = chan_recv(s->acks, &s->rx, 0);
+				if (r == 0)
+					handle(s, &s->rx);
+				else if (r == CHAN_ERR && errno == E2BIG)
+					log_warnx("oversized message on acks dropped");
+				else
+					break;
+			}
+	} else if (timeout_ms > 0 && !s->capture) {
+		usleep((useconds_t)timeout_ms * 1000);
+	}
+	now = time_mono_ms();
+	for (unsigned i = 0; i < s->nlanes && !s->capture; i++) {
+		struct slane *ln = &s->lanes[i];
+		int64_t	 wait = (int64_t)s->x->conf->pipe.resend_ms * ln->mult;
+
+		if (ln->nwin == 0 || now - ln->stall_since < wait)
+			continue;
+		resend(s, i, "stalled");
+		ln->stall_since = now;
+		if (ln->mult < RESEND_MULT_MAX)
+			ln->mult *= 2;
+	}
+	stream_checkpoint(s, 0);
+	progress(s, 0);
+}
+
+/* Encodes lane's pending batch and sends it (after waiting for room). */
+static int
+flush(struct stream *s, unsigned lane)
+{
+	struct slane	*ln = &s->lanes[lane];
+	struct msg_batch b;
+	struct msg_row	*rows;
+	struct str	*vals;
+	struct went	 w;
+	const char	*p;
+	char		 err[300];
+	uint64_t	 acked;
+	uint32_t	 nv = 0;
+	int		 r;
+
+	if (ln->prows == 0)
+		return 0;
+	if ((rows = calloc(ln->prows, sizeof(*rows))) == NULL ||
+	    (vals = calloc((size_t)ln->prows * (s->ncols ? s->ncols : 1),
+	    sizeof(*vals))) == NULL)
+		fatal(EX_OSERR, "out of memory");
+	p = ln->pdata.data;
+	for (uint32_t i = 0; i < ln->prows; i++) {
+		uint32_t n;
+
+		memcpy(&rows[i].line, p, 8);
+		memcpy(&n, p + 8, 4);
+		p += 12;
+		rows[i].nvals = n;
+		rows[i].vals = vals + nv;
+		for (uint32_t j = 0; j < n; j++, nv++) {
+			memcpy(&vals[nv].len, p, 4);
+			vals[nv].p = p + 4;
+			p += 4 + vals[nv].len + 1;
+		}
+	}
+	memset(&b, 0, sizeof(b));
+	b.kind = MSG_USERS;
+	b.v = MSG_VERSION;
+	b.run = s->x->led.run;
+	b.lane = lane;
+	b.seq_first = ln->pfirst;
+	b.src.conn = (struct str){ s->x->cn->name, (uint32_t)strlen(s->x->cn->name) };
+	b.src.goal = (struct str){ s->part->goal, (uint32_t)strlen(s->part->goal) };
+	b.src.list = (struct str){ s->part->list, (uint32_t)strlen(s->part->list) };
+	b.u.users.ncols = s->ncols;
+	b.u.users.cols = (struct str *)(uintptr_t)s->cols;
+	b.u.users.nrows = ln->prows;
+	b.u.users.rows = rows;
+	buf_reset(&s->enc);
+	r = msg_encode(&b, &s->enc, err, sizeof(err));
+	free(rows);
+	free(vals);
+	w.first = ln->pfirst;
+	w.last = ln->pfirst + ln->prows - 1;
+	ln->prows = 0;
+	buf_reset(&ln->pdata);
+	if (r == -1)
+		panic("USERS batch does not encode lane=%u seq=%" PRIu64 ": %s", lane,
+		    w.first, err);
+	acked = s->x->led.lanes[lane].acked;
+	/* Already applied before a restart: numbered again, never re-sent. */
+	if (!s->capture && w.last <= acked)
+		return 0;
+	while (!s->capture && ln->nwin >= s->window) {
+		if (fetcher_stop)
+			return EX_TEMPFAIL;
+		service(s, WAKE_MS);
+	}
+	if (!s->capture) {
+		if ((w.data = malloc(s->enc.len)) == NULL)
+			fatal(EX_OSERR, "out of memory");
+		memcpy(w.data, s->enc.data, s->enc.len);
+		w.len = s->enc.len;
+		if (ln->nwin == 0)
+			ln->stall_since = time_mono_ms();
+		ln->win[ln->nwin++] = w;
+	}
+	for (;;) {
+		if (fetcher_stop)
+			return EX_TEMPFAIL;
+		r = send_frame(s, s->enc.data, s->enc.len, WAKE_MS);
+		if (r == 0)
+			break;
+		if (r == -1)
+			return EX_IOERR;
+		/* No mapper takes it yet: keep following acks meanwhile. */
+		if (!s->capture) {
+			struct buf keep = s->enc;
+
+			/* service() may resend, which reuses enc: keep ours aside. */
+			buf_init(&s->enc, MSG_MAX_BYTES);
+			service(s, 0);
+			buf_clear(&s->enc);
+			s->enc = keep;
+		}
+	}
+	return 0;
+}
+
+/* The value of the row's link, normalized; len 0 when it has none. */
+static size_t
+link_value(struct stream *s, const struct fetcher_row *row)
+{
+	const char *prop = s->goal->link_property ? s->goal->link_property : "";
+	size_t	 n = 0;
+
+	if (s->part->format == FMT_JSONL) {
+		json_t	*o, *v;
+		char	 num[64];
+
+		if (s->goal->link_column == NULL || (o = json_loadb(row->vals[0].p,
+		    row->vals[0].len, JSON_DECODE_ANY, NULL)) == NULL)
+			return 0;
+		v = json_is_object(o) ? json_object_get(o, s->goal->link_column) : NULL;
+		if (json_is_array(v))
+			v = json_array_get(v, 0);
+		if (json_is_string(v))
+			n = ident_normalize(prop, json_string_value(v), json_string_length(v),
+			    s->norm, FETCHER_FIELD_MAX + 1);
+		else if (json_is_integer(v)) {
+			snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+			    json_integer_value(v));
+			n = ident_normalize(prop, num, strlen(num), s->norm,
+			    FETCHER_FIELD_MAX + 1);
+		}
+		json_decref(o);
+	} else if (s->link >= 0)
+		n = ident_normalize(prop, row->vals[s->link].p, row->vals[s->link].len,
+		    s->norm, FETCHER_FIELD_MAX + 1);
+	return n == (size_t)-1 ? 0 : n;
+}
+
+static int
+add_row(struct stream *s, const struct fetcher_row *row)
+{
+	struct slane *ln;
+	unsigned lane;
+	size_t	 n;
+	uint32_t nv = row->nvals;
+
+	n = link_value(s, row);
+	lane = n ? ident_lane(s->norm, n, s->nlanes) : 0;
+	ln = &s->lanes[lane];
+	if (ln->prows == 0)
+		ln->pfirst = ln->seq + 1;
+	ln->seq++;
+	s->x->rows++;
+	if (buf_add(&ln->pdata, &row->line, 8) == -1 || buf_add(&ln->pdata, &nv, 4) == -1)
+		fatal(EX_OSERR, "out of memory");
+	for (uint32_t i = 0; i < nv; i++) {
+		uint32_t l = row->vals[i].len;
+
+		if (buf_add(&ln->pdata, &l, 4) == -1 ||
+		    buf_add(&ln->pdata, row->vals[i].p, l) == -1 ||
+		    buf_add(&ln->pdata, "", 1) == -1)
+			fatal(EX_OSERR, "out of memory");
+	}
+	ln->prows++;
+	if (ln->prows >= s->x->conf->pipe.batch_rows || ln->pdata.len >= BATCH_BYTES)
+		return flush(s, lane);
+	return 0;
+}
+
+static int
+stream_part(struct stream *s, struct fetcher_part *p)
+{
+	struct fetcher_src *src;
+	struct fetcher_row row;
+	struct fetcher_stats *fs;
+	char	 err[600], qg[300], ql[300], qd[200];
+	int	 r, rc = 0;
+
+	s->part = p;
+	s->goal = conf_goal_find(s->x->cn, p->goal, strlen(p->goal));
+	if (s->goal == NULL)
+		panic("part of an unknown goal %s", p->goal);
+	log_quote(p->goal, qg, sizeof(qg));
+	log_quote(p->list, ql, sizeof(ql));
+	if ((src = fetcher_src_open(p->spool, p->format, s->x->opts->chunk, err,
+	    sizeof(err))) == NULL) {
+		free(p->error);
+		if ((p->error = strdup(err)) == NULL)
+			fatal(EX_OSERR, "out of memory");
+		p->status = PART_FAILED;
+		log_warnx("part failed run=%" PRIu64 " goal=%s list=%s error=%s",
+		    s->x->led.run, qg, ql, log_quote(err, qd, sizeof(qd)));
+		return 0;
+	}
+	s->ncols = fetcher_src_ncols(src);
+	s->cols = fetcher_src_cols(src);
+	s->link = -1;
+	for (uint32_t i = 0; s->goal->link_column && i < s->ncols; i++)
+		if (strcmp(s->cols[i].p, s->goal->link_column) == 0) {
+			s->link = (int)i;
+			break;
+		}
+	if (p->format == FMT_CSV && s->link < 0 && s->ncols > 0)
+		log_warnx("link column missing run=%" PRIu64 " goal=%s list=%s column=%s;"
+		    " every row goes to lane 0 and is skipped", s->x->led.run, qg, ql,
+		    s->goal->link_column ? s->goal->link_column : "-");
+	fs = fetcher_ctx_fskip(s->x, p->goal);
+	p->rows = p->skipped = 0;
+	s->bytes_now = 0;
+	while ((r = fetcher_src_next(src, &row)) != FETCHER_END) {
+		if (fetcher_stop) {
+			rc = EX_TEMPFAIL;
+			break;
+		}
+		s->bytes_now = fetcher_src_offset(src);
+		if (r == FETCHER_ERR) {
+			/* What was read stands; the rest of the part is lost. */
+			free(p->error);
+			snprintf(err, sizeof(err), "%s: %s", p->spool, fetcher_src_error(src));
+			if ((p->error = strdup(err)) == NULL)
+				fatal(EX_OSERR, "out of memory");
+			p->status = PART_FAILED;
+			log_warnx("part failed run=%" PRIu64 " goal=%s list=%s rows=%" PRIu64
+			    " error=%s", s->x->led.run, qg, ql, p->rows,
+			    log_quote(err, qd, sizeof(qd)));
+			break;
+		}
+		if (r == FETCHER_SKIP) {
+			if (p->skipped++ < SKIP_LOGS)
+				log_warnx("row skipped run=%" PRIu64 " goal=%s list=%s row=%"
+				    PRIu64 " reason=%s %s", s->x->led.run, qg, ql, row.line,
+				    row.skip, row.detail);
+			fetcher_stats_reason_add(fs, row.skip, 1);
+			fs->skipped++;
+			continue;
+		}
+		p->rows++;
+		if ((rc = add_row(s, &row)) != 0)
+			break;
+		if ((s->x->rows & 1023) == 0)
+			service(s, 0);
+	}
+	for (unsigned i = 0; rc == 0 && i < s->nlanes; i++)
+		rc = flush(s, i);
+	if (rc == 0) {
+		s->bytes_before += (uint64_t)(p->size > 0 ? p->size : 0);
+		s->bytes_now = 0;
+		log_info("part read run=%" PRIu64 " goal=%s list=%s rows=%" PRIu64
+		    " skipped=%" PRIu64, s->x->led.run, qg, ql, p->rows, p->skipped);
+	}
+	fetcher_src_close(&src);
+	return rc;
+}
+
+static int
+done(const struct stream *s)
+{
+	for (unsigned i = 0; i < s->nlanes; i++)
+		if (s->x->led.lanes[i].acked < s->lanes[i].seq)
+			return 0;
+	return 1;
+}
+
+int
+fetcher_stream(struct fetcher_ctx *x)
+{
+	struct stream s;
+	const struct conf_pipeline *pp = &x->conf->pipe;
+	const char *uusers = x->opts->users ? x->opts->users : pp->users;
+	const char *uacks = x->opts->acks ? x->opts->acks : pp->acks;
+	char	 err[300];
+	int	 rc = 0;
+
+	memset(&s, 0, sizeof(s));
+	s.x = x;
+	s.nlanes = (unsigned)x->led.nlanes;
+	s.window = pp->window ? pp->window : 64;
+	s.capture = strncmp(uusers, "file:", 5) == 0;
+	s.tty = x->opts->progress && isatty(2);
+	buf_init(&s.enc, MSG_MAX_BYTES);
+	buf_init(&s.rx, MSG_MAX_BYTES);
+	if ((s.lanes = calloc(s.nlanes, sizeof(*s.lanes))) == NULL ||
+	    (s.norm = malloc(FETCHER_FIELD_MAX + 1)) == NULL)
+		fatal(EX_OSERR, "out of memory");
+	for (unsigned i = 0; i < s.nlanes; i++) {
+		buf_init(&s.lanes[i].pdata, BATCH_BYTES + FETCHER_ROW_MAX + 64);
+		if ((s.lanes[i].win = calloc(s.window, sizeof(struct went))) == NULL)
+			fatal(EX_OSERR, "out of memory");
+		s.lanes[i].mult = 1;
+	}
+	for (size_t i = 0; i < x->led.nparts; i++)
+		if (x->led.parts[i].status == PART_READY)
+			s.bytes_total += (uint64_t)(x->led.parts[i].size > 0 ?
+			    x->led.parts[i].size : 0);
+	/* Acks first: writers reconnect to it and say HELLO. */
+	if (!s.capture && (s.acks = chan_open(uacks, CHAN_IN, CHAN_BIND, 0, err,
+	    sizeof(err))) == NULL) {
+		log_warnx("cannot open acks uri=%s: %s", uacks, err);
+		rc = EX_UNAVAILABLE;
+		goto out;
+	}
+	if ((s.users = chan_open(uusers, CHAN_OUT, CHAN_BIND, 0, err, sizeof(err))) == NULL) {
+		log_warnx("cannot open users uri=%s: %s", uusers, err);
+		rc = EX_UNAVAILABLE;
+		goto out;
+	}
+	s.next_ckpt = time_mono_ms() + CKPT_MS;
+	s.next_progress = time_mono_ms() + (s.tty ? TTY_MS : LOG_MS);
+	for (size_t i = 0; i < x->led.nparts && rc == 0; i++)
+		if (x->led.parts[i].status == PART_READY)
+			rc = stream_part(&s, &x->led.parts[i]);
+	if (rc != 0)
+		goto out;
+	x->led.totals_known = 1;
+	for (unsigned i = 0; i < s.nlanes; i++) {
+		x->led.lanes[i].total = s.lanes[i].seq;
+		send_end(&s, i);
+	}
+	stream_checkpoint(&s, 1);
+	if (s.capture) {
+		/* A capture is whole only once sealed. */
+		if (chan_close(&s.users) == -1) {
+			log_warn("cannot seal capture uri=%s", uusers);
+			rc = EX_IOERR;
+		}
+		goto out;
+	}
+	log_info("all parts read run=%" PRIu64 " rows=%" PRIu64 "; waiting for "
+	    "acknowledgements", x->led.run, x->rows);
+	while (!done(&s)) {
+		if (fetcher_stop) {
+			rc = EX_TEMPFAIL;
+			goto out;
+		}
+		service(&s, WAKE_MS);
+	}
+out:
+	progress(&s, 1);
+	if (rc == 0 || rc == EX_TEMPFAIL)
+		stream_checkpoint(&s, 1);
+	if (s.users)
+		chan_close(&s.users);
+	if (s.acks)
+		chan_close(&s.acks);
+	for (unsigned i = 0; i < s.nlanes; i++) {
+		for (size_t k = 0; k < s.lanes[i].nwin; k++)
+			free(s.lanes[i].win[k].data);
+		free(s.lanes[i].win);
+		buf_clear(&s.lanes[i].pdata);
+	}
+	free(s.lanes);
+	free(s.norm);
+	buf_clear(&s.enc);
+	buf_clear(&s.rx);
+	return rc;
+}

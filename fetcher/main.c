@@ -1,0 +1,138 @@
+/* fetcher/main.c: sailsync-fetcher's arguments and signals. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "chan.h"
+#include "conf.h"
+#include "fetcher.h"
+#include "log.h"
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	fetcher_stop = 1;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: sailsync-fetcher -c CONFIG [-n] [--log-level LEVEL] run CONNECTION\n"
+	    "           [--users URI] [--acks URI] [--no-progress] [--summary-json FILE]\n"
+	    "  -c CONFIG            configuration file\n"
+	    "  -n                   check the configuration and exit\n"
+	    "  run CONNECTION       run the connection's import goals now (or resume\n"
+	    "                       its interrupted run) and wait until they are written\n"
+	    "  --users URI          send USERS batches here instead of pipeline.users\n"
+	    "                       (file:PATH writes a capture and does not wait for acks)\n"
+	    "  --acks URI           receive acknowledgements here instead of pipeline.acks\n"
+	    "  --no-progress        no progress line on a terminal\n"
+	    "  --summary-json FILE  also write the run summary as JSON to FILE\n"
+	    "  --log-level LEVEL    debug, info, warn or error (default info)\n"
+	    "exit: 0 done, 1 some lists failed, 64 usage, 65 a local file changed under\n"
+	    "a resumed run, 69 Sailthru unavailable, 74 I/O, 75 interrupted (rerun to\n"
+	    "resume), 77 authorization failed, 78 configuration\n");
+}
+
+static const char *
+need_arg(int argc, char **argv, int *i)
+{
+	if (*i + 1 >= argc) {
+		fprintf(stderr, "sailsync-fetcher: %s needs an argument\n", argv[*i]);
+		usage(stderr);
+		exit(EX_USAGE);
+	}
+	return argv[++*i];
+}
+
+int
+main(int argc, char **argv)
+{
+	const char		*cfile = NULL, *cmd = NULL, *conn = NULL;
+	enum log_level		 level = LOG_INFO;
+	struct fetcher_opts	 o;
+	struct conf		 conf;
+	const struct conf_conn	*cn;
+	struct sigaction	 sa;
+	char			 err[1024];
+	int			 check = 0, rc;
+
+	memset(&o, 0, sizeof(o));
+	o.progress = 1;
+	for (int a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[a], "-c") == 0)
+			cfile = need_arg(argc, argv, &a);
+		else if (strcmp(argv[a], "-n") == 0)
+			check = 1;
+		else if (strcmp(argv[a], "--users") == 0)
+			o.users = need_arg(argc, argv, &a);
+		else if (strcmp(argv[a], "--acks") == 0)
+			o.acks = need_arg(argc, argv, &a);
+		else if (strcmp(argv[a], "--summary-json") == 0)
+			o.summary_json = need_arg(argc, argv, &a);
+		else if (strcmp(argv[a], "--no-progress") == 0)
+			o.progress = 0;
+		else if (strcmp(argv[a], "--log-level") == 0) {
+			const char *l = need_arg(argc, argv, &a);
+
+			if (log_level_parse(l, &level) == -1) {
+				fprintf(stderr, "sailsync-fetcher: unknown log level %s\n", l);
+				return EX_USAGE;
+			}
+		} else if (argv[a][0] == '-') {
+			fprintf(stderr, "sailsync-fetcher: unknown argument %s\n", argv[a]);
+			usage(stderr);
+			return EX_USAGE;
+		} else if (cmd == NULL)
+			cmd = argv[a];
+		else if (conn == NULL)
+			conn = argv[a];
+		else {
+			fprintf(stderr, "sailsync-fetcher: unexpected argument %s\n", argv[a]);
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (cfile == NULL || (!check && (cmd == NULL || strcmp(cmd, "run") != 0 ||
+	    conn == NULL))) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	log_init("fetcher", level);
+	if (conf_load(cfile, &conf, err, sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "%s", err);
+	if (check && conn == NULL) {
+		printf("%s: configuration ok\n", cfile);
+		conf_clear(&conf);
+		return 0;
+	}
+	if ((cn = conf_conn_find(&conf, conn, strlen(conn))) == NULL) {
+		conf_clear(&conf);
+		fatalx(EX_CONFIG, "%s: no connection named \"%s\"", cfile, conn);
+	}
+	if (check) {
+		printf("%s: configuration ok\n", cfile);
+		conf_clear(&conf);
+		return 0;
+	}
+
+	/* No SA_RESTART: a blocked wait returns and sees fetcher_stop. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = fetcher_run(&conf, cn, &o);
+	chan_shutdown();
+	conf_clear(&conf);
+	return rc;
+}

@@ -122,7 +122,7 @@ main(int argc, char **argv)
 	for (i = 0; i < nouts; i++)
 		outs[i] = open_or_die(out_uri ? out_uri : conf.pipe.lanes[i],
 		    CHAN_OUT, CHAN_CONNECT);
-	log_info("mapper started in=%s lanes=%zu out=%s", chan_uri(in),
+	log_info("started in=%s lanes=%zu out=%s", chan_uri(in),
 	    conf.pipe.nlanes, out_uri ? out_uri : "pipeline.lanes");
 
 	m = mapper_new(&conf);

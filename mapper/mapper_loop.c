@@ -181,7 +181,7 @@ mapper_loop(struct mapper *m, struct chan *in, struct chan **outs, size_t nouts,
 			break;
 		}
 	}
-	log_info("mapper stopping batches=%" PRIu64 " rows=%" PRIu64
+	log_info("stopping batches=%" PRIu64 " rows=%" PRIu64
 	    " forwarded=%" PRIu64 " dropped=%" PRIu64, st.batches, st.rows,
 	    st.forwarded, st.dropped);
 	buf_clear(&rx);

@@ -2,14 +2,16 @@
  * tests/tools/mkusers.c: writes USERS captures from simple CSV or JSON-lines
  * text, and dumps captures one record per line, for the mapper's tests.
  *
- *   mkusers write [-j] [-b ROWS] [-n LANES -k LINKCOL -p LINKPROP]
+ *   mkusers write [-j] [-g] [-b ROWS] [-n LANES -k LINKCOL -p LINKPROP]
  *           OUT-URI CONN GOAL LIST RUN < input
  *	CSV (no quoting: commas split) with a header line, or with -j one
  *	JSON object per line (cols ["json"]).  Rows are numbered per lane from
  *	1, batches hold ROWS rows (default 1000), and each lane ends with END.
  *	With -n, a row's lane is ident_lane() of its normalized link value.
+ *	-g first writes one frame that is not a batch.
  *   mkusers dump URI
  *	One line per batch and one per record; exits 65 on a cut capture.
+ *	From a zmq channel it stops after the first END.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -107,12 +109,13 @@ write_main(int argc, char **argv)
 	unsigned	 nlanes = 1;
 	uint32_t	 rows = 1000, nrow = 0;
 	uint64_t	 lineno = 0;
-	int		 json = 0, linkidx = -1, opt;
+	int		 json = 0, garbage = 0, linkidx = -1, opt;
 	char		 err[256];
 
-	while ((opt = getopt(argc, argv, "jb:n:k:p:")) != -1) {
+	while ((opt = getopt(argc, argv, "jgb:n:k:p:")) != -1) {
 		switch (opt) {
 		case 'j': json = 1; break;
+		case 'g': garbage = 1; break;
 		case 'b': rows = (uint32_t)atoi(optarg); break;
 		case 'n': nlanes = (unsigned)atoi(optarg); break;
 		case 'k': linkcol = optarg; break;
@@ -133,6 +136,8 @@ write_main(int argc, char **argv)
 	if ((out = chan_open(argv[0], CHAN_OUT, CHAN_BIND, 0, err, sizeof(err))) == NULL)
 		die("%s: %s", argv[0], err);
 	buf_init(&enc, MSG_MAX_BYTES);
+	if (garbage && chan_send(out, "\x93not a batch", 13, -1) != 0)
+		die("send: %s", strerror(errno));
 
 	if (json) {
 		ncols = 1;
@@ -297,7 +302,7 @@ dump_main(int argc, char **argv)
 		die("%s: %s", argv[1], err);
 	buf_init(&rx, MSG_MAX_BYTES);
 	for (;;) {
-		r = chan_recv(in, &rx, 5000);
+		r = chan_recv(in, &rx, 30000);
 		if (r == CHAN_EOF)
 			break;
 		if (r == CHAN_ETRUNC) {
@@ -327,7 +332,11 @@ dump_main(int argc, char **argv)
 				printf("seq=%" PRIu64 " line=%" PRIu64 " vals=%" PRIu32 "\n",
 				    b.seq_first + i, b.u.users.rows[i].line,
 				    b.u.users.rows[i].nvals);
+		r = b.kind == MSG_END && !chan_is_file(in);
 		msg_batch_clear(&b);
+		fflush(stdout);
+		if (r)
+			break;
 	}
 	chan_close(&in);
 	chan_shutdown();

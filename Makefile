@@ -31,6 +31,7 @@ ALL_CFLAGS = $(WARN) $(DEFS) $(OPT) $(SANFLAGS) $(PKG_CFLAGS) $(MHD_CFLAGS) \
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 
 PROCS	:= fetcher mapper writer exporter
+PROC_INC := $(foreach p,$(PROCS),-I$(p))
 
 COMMON_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard common/*.c))
 SIM_OBJ	   := $(patsubst %.c,$(B)/%.o,$(wildcard tests/sim/*.c))
@@ -69,11 +70,11 @@ $(B)/bin/sailthru-sim: $(SIM_OBJ) $(B)/libcommon.a
 
 $(B)/bin/%: tests/tools/%.c $(PROC_LIBS) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PROC_LIBS) $(B)/libcommon.a $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) $(PROC_INC) $(ALL_LDFLAGS) -o $@ $< $(PROC_LIBS) $(B)/libcommon.a $(PKG_LIBS)
 
 $(B)/tests/%: tests/unit/%.c tests/unit/tap.h $(PROC_LIBS) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(PROC_LIBS) $(B)/libcommon.a $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) $(PROC_INC) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(PROC_LIBS) $(B)/libcommon.a $(PKG_LIBS)
 
 # Dependencies come from Debian; deploy/deps.sh installs what is missing.
 deps:

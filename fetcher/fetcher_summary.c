@@ -36,8 +36,7 @@ goal_stats(struct fetcher_ctx *x, const char *goal, struct fetcher_stats *out)
 		if (p->rows == 0 && p->email_count > 0) {
 			out->skipped += (uint64_t)p->email_count;
 			fetcher_stats_reason_add(out, "list_failed", (uint64_t)p->email_count);
-		} else
-			fetcher_stats_reason_add(out, "list_failed", 0);
+		}
 	}
 }
 

@@ -1,0 +1,1140 @@
+/* writer/writer.c: owns applying PATCHES to a lane's store in sequence order, group commits and ACKs. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "ident.h"
+#include "log.h"
+#include "msg.h"
+#include "profile.h"
+#include "store.h"
+#include "timefmt.h"
+#include "writer.h"
+
+#define WRITER_MAX_MATCH	16	/* distinct profiles one record may match */
+#define WRITER_MAX_NOTES	64	/* notes one record may add */
+#define WRITER_MAX_RUNS		64	/* runs whose state is cached */
+#define WRITER_SCRATCH_MAX	(8u << 20)	/* record arena is cleared past this */
+
+/* Stats of one goal in one run, as in the open transaction. */
+struct wgoal {
+	struct store_stats	 st;
+	int			 dirty;
+};
+
+/* State of one run in this lane. */
+struct wrun {
+	uint64_t	 run;
+	uint64_t	 applied;	/* in the open transaction */
+	uint64_t	 committed;	/* durable */
+	uint64_t	 received;	/* highest seq seen */
+	char		*conn;		/* for ACKs */
+	int		 loaded;	/* applied and goals read from the store */
+	int		 touched;	/* changed in the open transaction */
+	int		 ack_due;
+	size_t		 ngoals;
+	struct wgoal	*goals;
+};
+
+/* Data exchange count of one (conn, goal), as in the open transaction. */
+struct wxchg {
+	char		*conn, *goal;
+	uint64_t	 count;
+	int		 dirty;
+};
+
+struct writer {
+	const struct conf	*conf;
+	unsigned		 lane;
+	struct store		*st;
+	int			 txn;		/* a write transaction is open */
+
+	struct wrun		*runs;
+	size_t			 nruns;
+	struct wxchg		*xc;
+	size_t			 nxc;
+
+	/* Batches applied in the open transaction, kept to redo the group. */
+	struct msg_batch	**group;
+	size_t			 ngroup, capgroup;
+	/* Batches ahead of applied + 1, waiting for the gap to fill. */
+	struct msg_batch	**held;
+	size_t			 nheld, maxheld;
+
+	uint64_t		 rows;		/* uncommitted records */
+	int64_t			 first_ms;	/* mono time of the first of them */
+
+	const char		**uniq;		/* unique identifier properties */
+	size_t			 nuniq;
+
+	struct arena		 scratch;	/* per-record profiles */
+	struct writer_counters	 cnt;
+};
+
+static char *
+xstrndup(const char *p, size_t n)
+{
+	char	*r = malloc(n + 1);
+
+	if (r == NULL)
+		fatalx(70, "writer: out of memory");
+	if (n)
+		memcpy(r, p, n);
+	r[n] = '\0';
+	return r;
+}
+
+static void *
+xreallocarray(void *p, size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size)
+		fatalx(70, "writer: out of memory");
+	if ((p = realloc(p, n * size)) == NULL && n)
+		fatalx(70, "writer: out of memory");
+	return p;
+}
+
+static int
+streq(const char *s, struct str t)
+{
+	return strlen(s) == t.len && (t.len == 0 || memcmp(s, t.p, t.len) == 0);
+}
+
+struct writer *
+writer_open(const struct conf *c, unsigned lane, char *err, size_t errlen)
+{
+	struct writer	*w;
+
+	if (lane >= c->store.lanes || lane > 255) {
+		snprintf(err, errlen, "writer: lane %u out of range (store.lanes %u)", lane,
+		    c->store.lanes);
+		return NULL;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		snprintf(err, errlen, "writer: out of memory");
+		return NULL;
+	}
+	w->conf = c;
+	w->lane = lane;
+	if ((w->st = store_open(&c->store, lane, 0, err, errlen)) == NULL) {
+		free(w);
+		return NULL;
+	}
+	w->maxheld = (size_t)WRITER_HOLD_FACTOR * (c->pipe.window ? c->pipe.window : 64);
+	w->held = xreallocarray(NULL, w->maxheld, sizeof(*w->held));
+	w->uniq = xreallocarray(NULL, c->store.nprops + 1, sizeof(*w->uniq));
+	for (size_t i = 0; i < c->store.nprops; i++)
+		if (c->store.props[i].unique)
+			w->uniq[w->nuniq++] = c->store.props[i].name;
+	arena_init(&w->scratch);
+	return w;
+}
+
+static void
+batch_free(struct msg_batch **bp)
+{
+	if (*bp == NULL)
+		return;
+	msg_batch_clear(*bp);
+	free(*bp);
+	*bp = NULL;
+}
+
+static void
+run_unload(struct wrun *r)
+{
+	for (size_t i = 0; i < r->ngoals; i++)
+		store_stats_clear(&r->goals[i].st);
+	free(r->goals);
+	r->goals = NULL;
+	r->ngoals = 0;
+	r->loaded = 0;
+	r->touched = 0;
+	r->applied = r->committed;
+}
+
+static void
+xc_reset(struct writer *w)
+{
+	for (size_t i = 0; i < w->nxc; i++) {
+		free(w->xc[i].conn);
+		free(w->xc[i].goal);
+	}
+	free(w->xc);
+	w->xc = NULL;
+	w->nxc = 0;
+}
+
+static void
+group_reset(struct writer *w)
+{
+	for (size_t i = 0; i < w->ngroup; i++)
+		batch_free(&w->group[i]);
+	w->ngroup = 0;
+}
+
+void
+writer_close(struct writer **wp)
+{
+	struct writer *w = *wp;
+
+	if (w == NULL)
+		return;
+	if (w->txn)
+		store_abort(w->st);
+	store_close(&w->st);
+	for (size_t i = 0; i < w->nruns; i++) {
+		run_unload(&w->runs[i]);
+		free(w->runs[i].conn);
+	}
+	free(w->runs);
+	xc_reset(w);
+	group_reset(w);
+	free(w->group);
+	for (size_t i = 0; i < w->nheld; i++)
+		batch_free(&w->held[i]);
+	free(w->held);
+	free(w->uniq);
+	arena_clear(&w->scratch);
+	free(w);
+	*wp = NULL;
+}
+
+const struct writer_counters *
+writer_counters(const struct writer *w)
+{
+	return &w->cnt;
+}
+
+uint64_t
+writer_uncommitted(const struct writer *w)
+{
+	return w->rows;
+}
+
+int64_t
+writer_due_in(const struct writer *w)
+{
+	int64_t	 left;
+
+	if (w->rows == 0)
+		return -1;
+	if (w->rows >= w->conf->store.commit_rows)
+		return 0;
+	left = w->first_ms + (int64_t)w->conf->store.commit_ms - time_mono_ms();
+	return left < 0 ? 0 : left;
+}
+
+/* Opens the write transaction when none is. */
+static int
+txn_ensure(struct writer *w)
+{
+	int	 rc;
+
+	if (w->txn)
+		return 0;
+	if ((rc = store_begin(w->st)) != 0)
+		return rc;
+	w->txn = 1;
+	return 0;
+}
+
+/* Reads a run's applied point and goal stats (in whatever txn is open). */
+static int
+run_load(struct writer *w, struct wrun *r)
+{
+	struct store_stats	*sts;
+	size_t			 n;
+	int			 rc;
+
+	if (r->loaded)
+		return 0;
+	if ((rc = store_applied_get(w->st, r->run, &r->committed)) != 0)
+		return rc;
+	r->applied = r->committed;
+	if ((rc = store_stats_load(w->st, r->run, &sts, &n)) != 0)
+		return rc;
+	r->goals = xreallocarray(NULL, n ? n : 1, sizeof(*r->goals));
+	for (size_t i = 0; i < n; i++) {
+		r->goals[i].st = sts[i];
+		r->goals[i].dirty = 0;
+	}
+	free(sts);	/* contents moved into r->goals */
+	r->ngoals = n;
+	r->loaded = 1;
+	return 0;
+}
+
+/* The run's state, loaded; NULL with *rc set on a store failure. */
+static struct wrun *
+run_get(struct writer *w, uint64_t run, struct str conn, int *rc)
+{
+	struct wrun	*r = NULL;
+
+	for (size_t i = 0; i < w->nruns; i++)
+		if (w->runs[i].run == run) {
+			r = &w->runs[i];
+			break;
+		}
+	if (r == NULL) {
+		if (w->nruns >= WRITER_MAX_RUNS) {
+			/* Forget the oldest run that has nothing pending. */
+			for (size_t i = 0; i < w->nruns; i++) {
+				struct wrun *o = &w->runs[i];
+
+				if (o->touched || o->ack_due)
+					continue;
+				run_unload(o);
+				free(o->conn);
+				memmove(o, o + 1, (w->nruns - i - 1) * sizeof(*o));
+				w->nruns--;
+				break;
+			}
+		}
+		w->runs = xreallocarray(w->runs, w->nruns + 1, sizeof(*w->runs));
+		r = &w->runs[w->nruns++];
+		memset(r, 0, sizeof(*r));
+		r->run = run;
+	}
+	if (r->conn == NULL && conn.len)
+		r->conn = xstrndup(conn.p, conn.len);
+	*rc = run_load(w, r);
+	return *rc ? NULL : r;
+}
+
+static struct wgoal *
+run_goal(struct wrun *r, struct str conn, struct str goal)
+{
+	for (size_t i = 0; i < r->ngoals; i++)
+		if (streq(r->goals[i].st.conn, conn) && streq(r->goals[i].st.goal, goal))
+			return &r->goals[i];
+	r->goals = xreallocarray(r->goals, r->ngoals + 1, sizeof(*r->goals));
+	store_stats_init(&r->goals[r->ngoals].st, conn.p, conn.len, goal.p, goal.len);
+	r->goals[r->ngoals].dirty = 0;
+	return &r->goals[r->ngoals++];
+}
+
+static struct wxchg *
+xc_get(struct writer *w, const char *conn, size_t clen, const char *goal, size_t glen,
+    int *rc)
+{
+	struct wxchg	*x;
+
+	*rc = 0;
+	for (size_t i = 0; i < w->nxc; i++) {
+		x = &w->xc[i];
+		if (strlen(x->conn) == clen && memcmp(x->conn, conn, clen) == 0 &&
+		    strlen(x->goal) == glen && memcmp(x->goal, goal, glen) == 0)
+			return x;
+	}
+	w->xc = xreallocarray(w->xc, w->nxc + 1, sizeof(*w->xc));
+	x = &w->xc[w->nxc];
+	memset(x, 0, sizeof(*x));
+	if ((*rc = store_exchange_count_get(w->st, conn, clen, goal, glen, &x->count)) != 0)
+		return NULL;
+	x->conn = xstrndup(conn, clen);
+	x->goal = xstrndup(goal, glen);
+	w->nxc++;
+	return x;
+}
+
+/* Everything about one record being applied. */
+struct rec {
+	struct writer		*w;
+	const struct msg_batch	*b;
+	const struct msg_patch	*p;
+	struct wgoal		*g;
+	const struct conf_conn	*conn;
+	uint32_t		 nm;
+	struct profile		 m[WRITER_MAX_MATCH];	/* matched, as stored */
+	uint32_t		 nnotes;
+	char			*notes[WRITER_MAX_NOTES];
+};
+
+static void
+rec_note(struct rec *x, const char *reason, struct str prop)
+{
+	char	*n;
+	size_t	 rl = strlen(reason);
+
+	if (x->nnotes >= WRITER_MAX_NOTES)
+		return;
+	n = arena_alloc(&x->w->scratch, rl + 1 + prop.len + 1);
+	memcpy(n, reason, rl);
+	n[rl] = ':';
+	if (prop.len)
+		memcpy(n + rl + 1, prop.p, prop.len);
+	n[rl + 1 + prop.len] = '\0';
+	x->notes[x->nnotes++] = n;
+}
+
+static void
+rec_skip(struct rec *x, const char *reason, size_t len)
+{
+	x->g->st.skipped++;
+	store_stats_reason(&x->g->st, reason, len, 1);
+	x->g->dirty = 1;
+}
+
+static int
+in_merge(const struct conf *c, struct str prop)
+{
+	for (size_t i = 0; i < c->store.nmerge; i++)
+		if (streq(c->store.merge[i], prop))
+			return 1;
+	return 0;
+}
+
+/*
+ * 1 when unique property value v may be given to the profile being
+ * written: the index has no entry, or one that resolves to it or to a
+ * profile merged into it now.
+ */
+static int
+ident_free(struct rec *x, uint64_t self, const char *prop, const struct val *v, int *rc)
+{
+	struct writer	*w = x->w;
+	struct profile	 o;
+	uint64_t	 id;
+
+	*rc = 0;
+	if (v->type != VAL_TEXT)
+		return 1;
+	*rc = store_ident_get(w->st, prop, strlen(prop), v->u.s.p, v->u.s.len, &id);
+	if (*rc == STORE_NOTFOUND) {
+		*rc = 0;
+		return 1;
+	}
+	if (*rc)
+		return 0;
+	for (uint32_t i = 0; i < x->nm; i++)
+		if (x->m[i].id == id)
+			return 1;
+	if (self && id == self)
+		return 1;
+	*rc = store_profile_get(w->st, id, &o, &w->scratch);
+	if (*rc == STORE_NOTFOUND) {
+		*rc = 0;	/* dangling entry: it may be taken over */
+		return 1;
+	}
+	if (*rc)
+		return 0;
+	for (uint32_t i = 0; i < x->nm; i++)
+		if (x->m[i].id == o.id)
+			return 1;
+	return self && o.id == self;
+}
+
+static int
+vals_has(const struct profile_prop *pp, const struct val *v)
+{
+	if (pp == NULL)
+		return 0;
+	for (uint32_t i = 0; i < pp->nvals; i++)
+		if (val_equal(&pp->vals[i], v))
+			return 1;
+	return 0;
+}
+
+/*
+ * Brings the ident index in step for unique property prop: values the
+ * survivor gained (or took over from a loser) point to it; values a `set`
+ * removed lose their entry when it still points to the survivor.
+ */
+static int
+ident_sync(struct rec *x, const char *prop, const struct profile *before,
+    const struct profile *after)
+{
+	struct writer		*w = x->w;
+	size_t			 plen = strlen(prop);
+	const struct profile_prop *bp = before ? profile_prop_find(before, prop, plen) : NULL;
+	const struct profile_prop *ap = profile_prop_find(after, prop, plen);
+	uint64_t		 id;
+	int			 rc;
+
+	for (uint32_t i = 0; ap && i < ap->nvals; i++) {
+		const struct val *v = &ap->vals[i];
+
+		if (v->type != VAL_TEXT || vals_has(bp, v))
+			continue;
+		if ((rc = store_ident_put(w->st, prop, plen, v->u.s.p, v->u.s.len,
+		    after->id)) != 0)
+			return rc;
+	}
+	/* Losers' values, kept by the survivor or not, resolve to it now. */
+	for (uint32_t k = 0; k < x->nm; k++) {
+		const struct profile_prop *lp;
+
+		if (x->m[k].id == after->id)
+			continue;
+		lp = profile_prop_find(&x->m[k], prop, plen);
+		for (uint32_t i = 0; lp && i < lp->nvals; i++) {
+			const struct val *v = &lp->vals[i];
+
+			if (v->type != VAL_TEXT || vals_has(ap, v))
+				continue;
+			if ((rc = store_ident_put(w->st, prop, plen, v->u.s.p, v->u.s.len,
+			    after->id)) != 0)
+				return rc;
+		}
+	}
+	for (uint32_t i = 0; bp && i < bp->nvals; i++) {
+		const struct val *v = &bp->vals[i];
+
+		if (v->type != VAL_TEXT || vals_has(ap, v))
+			continue;
+		rc = store_ident_get(w->st, prop, plen, v->u.s.p, v->u.s.len, &id);
+		if (rc == STORE_NOTFOUND || (rc == 0 && id != after->id))
+			continue;
+		if (rc != 0 || (rc = store_ident_del(w->st, prop, plen, v->u.s.p,
+		    v->u.s.len)) != 0)
+			return rc == STORE_NOTFOUND ? 0 : rc;
+	}
+	return 0;
+}
+
+/* A shallow copy whose property array may change without touching src's. */
+static void
+profile_work(struct profile *dst, const struct profile *src, struct arena *a)
+{
+	*dst = *src;
+	dst->cap = src->nprops + 4;
+	dst->props = arena_alloc(a, sizeof(*dst->props) * dst->cap);
+	if (src->nprops)
+		memcpy(dst->props, src->props, sizeof(*dst->props) * src->nprops);
+}
+
+static int
+apply_ops(struct rec *x, struct profile *work, uint64_t self)
+{
+	const struct conf_store	*cs = &x->w->conf->store;
+	int			 rc;
+
+	for (uint32_t i = 0; i < x->p->nops; i++) {
+		const struct msg_op	*op = &x->p->ops[i];
+		const struct conf_prop	*cp = conf_prop_find(cs, op->prop.p, op->prop.len);
+		enum val_type		 type;
+		int			 taken = 0;
+
+		if (cp == NULL) {
+			rec_note(x, "unknown_property", op->prop);
+			continue;
+		}
+		type = op->nvals ? op->vals[0].type : cp->type;
+		if (type != cp->type && op->op != OP_SUM) {
+			rec_note(x, "type_mismatch", op->prop);
+			continue;
+		}
+		if (cp->unique && op->op != OP_SUM) {
+			for (uint32_t j = 0; j < op->nvals && !taken; j++) {
+				taken = !ident_free(x, self, cp->name, &op->vals[j], &rc);
+				if (rc)
+					return rc;
+			}
+			if (taken) {
+				rec_note(x, "identifier_taken", op->prop);
+				continue;
+			}
+		}
+		switch (profile_rule_apply(work, &x->w->scratch, op->op, op->prop.p,
+		    op->prop.len, type, cp->multi, op->vals, op->nvals)) {
+		case PROFILE_RULE_OK:
+			break;
+		case PROFILE_RULE_TYPE:
+			rec_note(x, "type_mismatch", op->prop);
+			break;
+		case PROFILE_RULE_NAN:
+			rec_note(x, "sum_not_a_number", op->prop);
+			break;
+		case PROFILE_RULE_OVERFLOW:
+			rec_note(x, "sum_overflow", op->prop);
+			break;
+		default:
+			rec_note(x, "too_many_values", op->prop);
+			break;
+		}
+	}
+	return 0;
+}
+
+static int
+consented(const struct rec *x, const struct profile *p)
+{
+	if (x->conn == NULL || x->conn->nobjectives == 0)
+		return 1;
+	return profile_has_text(p, "$consents", x->conn->objectives, x->conn->nobjectives);
+}
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct profile *)a)->id, y = ((const struct profile *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Applies one record.  Returns 0, or a store code (STORE_FULL, STORE_ERR). */
+static int
+apply_record(struct writer *w, struct rec *x)
+{
+	const struct msg_patch	*p = x->p;
+	struct profile		 work, red;
+	const struct profile	*before = NULL;
+	const char		*matched[WRITER_MAX_MATCH];
+	uint32_t		 nmatched = 0;
+	int64_t			 now;
+	int			 rc, created = 0, changed;
+
+	x->nm = 0;
+	x->nnotes = 0;
+	if (p->skip.len) {
+		rec_skip(x, p->skip.p, p->skip.len);
+		return 0;
+	}
+	/* Resolve every identifier to a distinct (surviving) profile. */
+	for (uint32_t i = 0; i < p->nids; i++) {
+		const struct msg_ident *id = &p->ids[i];
+		struct profile	*m;
+		uint64_t	 pid;
+		uint32_t	 k;
+
+		if (id->value.len == 0)
+			continue;
+		rc = store_ident_get(w->st, id->prop.p, id->prop.len, id->value.p,
+		    id->value.len, &pid);
+		if (rc == STORE_NOTFOUND)
+			continue;
+		if (rc)
+			return rc;
+		if (x->nm == WRITER_MAX_MATCH) {
+			rec_skip(x, "identifier_conflict", 19);
+			return 0;
+		}
+		m = &x->m[x->nm];
+		rc = store_profile_get(w->st, pid, m, &w->scratch);
+		if (rc == STORE_NOTFOUND)
+			continue;
+		if (rc)
+			return rc;
+		if (nmatched < WRITER_MAX_MATCH)
+			matched[nmatched++] = arena_strndup(&w->scratch, id->prop.p,
+			    id->prop.len);
+		for (k = 0; k < x->nm; k++)
+			if (x->m[k].id == m->id)
+				break;
+		if (k == x->nm)
+			x->nm++;
+	}
+	if (x->nm == 0 && !p->create) {
+		rec_skip(x, "no_match", 8);
+		return 0;
+	}
+	if (x->nm > 1) {
+		for (uint32_t i = 0; i < nmatched; i++)
+			if (!in_merge(w->conf, str_c(matched[i]))) {
+				rec_skip(x, "identifier_conflict", 19);
+				return 0;
+			}
+		qsort(x->m, x->nm, sizeof(x->m[0]), id_cmp);
+	}
+
+	if (x->nm == 0) {
+		profile_init(&work);
+		created = 1;
+	} else {
+		before = &x->m[0];	/* the survivor: smallest, oldest id */
+		profile_work(&work, before, &w->scratch);
+		for (uint32_t i = 1; i < x->nm; i++)
+			profile_merge(&work, &x->m[i], &w->scratch);
+	}
+	if ((rc = apply_ops(x, &work, before ? before->id : 0)) != 0)
+		return rc;
+	if (!consented(x, &work)) {
+		rec_skip(x, "no_consent", 10);
+		return 0;
+	}
+	for (uint32_t i = 0; i < x->nnotes; i++)
+		store_stats_reason(&x->g->st, x->notes[i], strlen(x->notes[i]), 1);
+	if (x->nnotes)
+		x->g->dirty = 1;
+
+	changed = created || x->nm > 1 || !profile_equal(before, &work);
+	if (!changed) {
+		x->g->st.unchanged++;
+		x->g->dirty = 1;
+		return 0;
+	}
+	now = time_now_ms();
+	if (created) {
+		work.id = store_id_next(w->st);
+		work.created = now;
+	}
+	work.updated = now;
+	if ((rc = store_profile_put(w->st, &work)) != 0)
+		return rc;
+	for (uint32_t i = 1; i < x->nm; i++) {
+		/* The loser stays as a redirect so its id still resolves. */
+		profile_init(&red);
+		red.id = x->m[i].id;
+		red.created = x->m[i].created;
+		red.updated = now;
+		red.redirect = work.id;
+		if ((rc = store_profile_put(w->st, &red)) != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < w->nuniq; i++)
+		if ((rc = ident_sync(x, w->uniq[i], before, &work)) != 0)
+			return rc;
+	rc = store_exchange_mark(w->st, x->b->src.conn.p, x->b->src.conn.len,
+	    x->b->src.goal.p, x->b->src.goal.len, work.id, now);
+	if (rc < 0)
+		return rc;
+	if (rc == 1) {
+		struct wxchg *xc = xc_get(w, x->b->src.conn.p, x->b->src.conn.len,
+		    x->b->src.goal.p, x->b->src.goal.len, &rc);
+
+		if (xc == NULL)
+			return rc;
+		xc->count++;
+		xc->dirty = 1;
+	}
+	if (created)
+		x->g->st.created++;
+	else
+		x->g->st.updated++;
+	store_stats_last(&x->g->st, work.id);
+	x->g->dirty = 1;
+	return 0;
+}
+
+/* Applies the records of b past the run's applied point, in order. */
+static int
+apply_batch(struct writer *w, const struct msg_batch *b)
+{
+	struct wrun	*r;
+	struct rec	*x;
+	uint32_t	 n = msg_batch_count(b);
+	int		 rc;
+
+	if ((rc = txn_ensure(w)) != 0)
+		return rc;
+	if ((r = run_get(w, b->run, b->src.conn, &rc)) == NULL)
+		return rc;
+	if ((x = calloc(1, sizeof(*x))) == NULL)
+		fatalx(70, "writer: out of memory");
+	x->w = w;
+	x->b = b;
+	x->g = run_goal(r, b->src.conn, b->src.goal);
+	x->conn = conf_conn_find(w->conf, b->src.conn.p, b->src.conn.len);
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t seq = b->seq_first + i;
+
+		if (seq <= r->applied)
+			continue;
+		if (seq != r->applied + 1)
+			panic("writer: applying seq %" PRIu64 " after %" PRIu64, seq, r->applied);
+		if (w->scratch.total > WRITER_SCRATCH_MAX)
+			arena_clear(&w->scratch);
+		x->p = &b->u.patches.recs[i];
+		if ((rc = apply_record(w, x)) != 0) {
+			free(x);
+			return rc;
+		}
+		r->applied = seq;
+		r->touched = 1;
+		if (w->rows++ == 0)
+			w->first_ms = time_mono_ms();
+		w->cnt.records++;
+	}
+	free(x);
+	return 0;
+}
+
+/* Forgets everything of the aborted transaction that was only in memory. */
+static void
+state_abort(struct writer *w)
+{
+	if (w->txn)
+		store_abort(w->st);
+	w->txn = 0;
+	for (size_t i = 0; i < w->nruns; i++)
+		run_unload(&w->runs[i]);
+	xc_reset(w);
+	arena_clear(&w->scratch);
+	w->rows = 0;
+}
+
+/*
+ * The map was full: abort, grow it and apply the whole group again into a
+ * new transaction (the aborted one left nothing behind).
+ */
+static int
+redo(struct writer *w)
+{
+	int	 rc = STORE_FULL;
+
+	for (int tries = 0; rc == STORE_FULL && tries < 24; tries++) {
+		state_abort(w);
+		if ((rc = store_grow(w->st)) != 0)
+			return rc;
+		w->cnt.redos++;
+		rc = 0;
+		for (size_t i = 0; i < w->ngroup && rc == 0; i++)
+			rc = apply_batch(w, w->group[i]);
+	}
+	return rc;
+}
+
+static int
+apply_or_redo(struct writer *w, const struct msg_batch *b)
+{
+	int	 rc = apply_batch(w, b);
+
+	if (rc == STORE_FULL)
+		rc = redo(w);
+	return rc;
+}
+
+static void
+group_push(struct writer *w, struct msg_batch *b)
+{
+	if (w->ngroup == w->capgroup) {
+		w->capgroup = w->capgroup ? w->capgroup * 2 : 64;
+		w->group = xreallocarray(w->group, w->capgroup, sizeof(*w->group));
+	}
+	w->group[w->ngroup++] = b;
+}
+
+static int
+fail(struct writer *w, int rc)
+{
+	log_warnx("writer: store failed lane=%u rc=%d: uncommitted work dropped", w->lane, rc);
+	state_abort(w);
+	group_reset(w);
+	return -1;
+}
+
+/* Applies held batches that the applied point has reached. */
+static int
+drain_held(struct writer *w, struct wrun *r)
+{
+	int	 again = 1, rc;
+
+	while (again) {
+		again = 0;
+		for (size_t i = 0; i < w->nheld; i++) {
+			struct msg_batch *h = w->held[i];
+			uint64_t last = h->seq_first + msg_batch_count(h) - 1;
+
+			if (h->run != r->run || h->seq_first > r->applied + 1)
+				continue;
+			w->held[i] = w->held[--w->nheld];
+			if (last <= r->applied) {
+				batch_free(&h);
+				again = 1;
+				break;
+			}
+			group_push(w, h);
+			if ((rc = apply_or_redo(w, h)) != 0)
+				return rc;
+			/* A redo reloaded the run: find it again. */
+			if ((r = run_get(w, h->run, h->src.conn, &rc)) == NULL)
+				return rc;
+			again = 1;
+			break;
+		}
+	}
+	return 0;
+}
+
+int
+writer_submit(struct writer *w, struct msg_batch *in)
+{
+	struct msg_batch	*b;
+	struct wrun		*r;
+	uint32_t		 n;
+	uint64_t		 last;
+	int			 rc;
+
+	if (!msg_kind_accepts(in->kind, STAGE_WRITER) || in->kind != MSG_PATCHES) {
+		if (in->kind != MSG_END) {
+			log_warnx("writer: dropped batch kind=%s run=%" PRIu64 " lane=%u"
+			    " reason=not_for_writer", msg_kind_name(in->kind) ?
+			    msg_kind_name(in->kind) : "unknown", in->run, in->lane);
+			w->cnt.dropped++;
+		}
+		msg_batch_clear(in);
+		return 0;
+	}
+	n = msg_batch_count(in);
+	if (in->lane != w->lane || n == 0 || in->seq_first == 0 || in->run == 0 ||
+	    in->seq_first > UINT64_MAX - n) {
+		log_warnx("writer: dropped batch run=%" PRIu64 " lane=%u seq_first=%" PRIu64
+		    " n=%u reason=%s", in->run, in->lane, in->seq_first, n,
+		    in->lane != w->lane ? "wrong_lane" : "bad_sequence");
+		w->cnt.dropped++;
+		msg_batch_clear(in);
+		return 0;
+	}
+	if ((b = malloc(sizeof(*b))) == NULL)
+		fatalx(70, "writer: out of memory");
+	*b = *in;
+	memset(in, 0, sizeof(*in));
+	arena_init(&in->arena);
+
+	if ((rc = txn_ensure(w)) != 0 || (r = run_get(w, b->run, b->src.conn, &rc)) == NULL) {
+		batch_free(&b);
+		return fail(w, rc);
+	}
+	last = b->seq_first + n - 1;
+	if (last > r->received)
+		r->received = last;
+	if (last <= r->applied) {
+		/* A resend of what is done: say so now unless a commit will. */
+		w->cnt.duplicates++;
+		if (r->applied == r->committed)
+			r->ack_due = 1;
+		batch_free(&b);
+		return 0;
+	}
+	if (b->seq_first > r->applied + 1) {
+		for (size_t i = 0; i < w->nheld; i++)
+			if (w->held[i]->run == b->run && w->held[i]->seq_first == b->seq_first) {
+				batch_free(&b);		/* already held */
+				return 0;
+			}
+		if (w->nheld == w->maxheld) {
+			/* The fetcher resends from the applied point anyway. */
+			log_warnx("writer: hold full, dropped batch run=%" PRIu64 " lane=%u"
+			    " seq_first=%" PRIu64 " applied=%" PRIu64, b->run, w->lane,
+			    b->seq_first, r->applied);
+			w->cnt.dropped++;
+			batch_free(&b);
+			return 0;
+		}
+		w->held[w->nheld++] = b;
+		return 0;
+	}
+	w->cnt.batches++;
+	group_push(w, b);
+	if ((rc = apply_or_redo(w, b)) != 0)
+		return fail(w, rc);
+	if ((r = run_get(w, b->run, b->src.conn, &rc)) == NULL)
+		return fail(w, rc);
+	if (w->nheld && (rc = drain_held(w, r)) != 0)
+		return fail(w, rc);
+	return 0;
+}
+
+int
+writer_input(struct writer *w, const void *p, size_t len)
+{
+	struct msg_batch	 b;
+	char			 err[256], q[300];
+
+	if (msg_decode(p, len, &b, err, sizeof(err)) == -1) {
+		log_warnx("writer: dropped malformed batch lane=%u bytes=%zu reason=%s", w->lane,
+		    len, log_quote(err, q, sizeof(q)));
+		w->cnt.dropped++;
+		return 0;
+	}
+	return writer_submit(w, &b);
+}
+
+/* Writes the in-memory state of the group into the transaction. */
+static int
+flush_state(struct writer *w)
+{
+	int	 rc;
+
+	for (size_t i = 0; i < w->nruns; i++) {
+		struct wrun *r = &w->runs[i];
+
+		if (!r->touched)
+			continue;
+		if ((rc = store_applied_put(w->st, r->run, r->applied)) != 0)
+			return rc;
+		for (size_t j = 0; j < r->ngoals; j++) {
+			if (!r->goals[j].dirty)
+				continue;
+			if ((rc = store_stats_put(w->st, r->run, &r->goals[j].st)) != 0)
+				return rc;
+		}
+	}
+	for (size_t i = 0; i < w->nxc; i++) {
+		struct wxchg *x = &w->xc[i];
+
+		if (!x->dirty)
+			continue;
+		if ((rc = store_exchange_count_put(w->st, x->conn, strlen(x->conn), x->goal,
+		    strlen(x->goal), x->count)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+writer_commit(struct writer *w)
+{
+	uint64_t	 rows = w->rows;
+	int		 rc;
+
+	if (!w->txn)
+		return 0;
+	for (;;) {
+		rc = flush_state(w);
+		if (rc == 0)
+			rc = store_commit(w->st);	/* durable before any ACK */
+		else
+			store_abort(w->st);
+		w->txn = 0;
+		if (rc != STORE_FULL)
+			break;
+		/* store_commit aborted; redo the group into a bigger map. */
+		if ((rc = redo(w)) != 0)
+			break;
+		rows = w->rows;
+	}
+	if (rc != 0)
+		return fail(w, rc);
+	for (size_t i = 0; i < w->nruns; i++) {
+		struct wrun *r = &w->runs[i];
+
+		if (r->touched) {
+			r->committed = r->applied;
+			r->ack_due = 1;
+			r->touched = 0;
+		}
+		for (size_t j = 0; j < r->ngoals; j++)
+			r->goals[j].dirty = 0;
+	}
+	for (size_t i = 0; i < w->nxc; i++)
+		w->xc[i].dirty = 0;
+	group_reset(w);
+	arena_clear(&w->scratch);
+	if (rows)
+		w->cnt.commits++;
+	w->rows = 0;
+	return 0;
+}
+
+static uint64_t
+xc_count(struct writer *w, const char *conn, const char *goal)
+{
+	struct wxchg	*x;
+	int		 rc, opened = 0;
+	uint64_t	 n = 0;
+
+	for (size_t i = 0; i < w->nxc; i++)
+		if (strcmp(w->xc[i].conn, conn) == 0 && strcmp(w->xc[i].goal, goal) == 0)
+			return w->xc[i].count;
+	if (!w->txn) {
+		if (store_read_begin(w->st) != 0)
+			return 0;
+		opened = 1;
+	}
+	x = xc_get(w, conn, strlen(conn), goal, strlen(goal), &rc);
+	if (x)
+		n = x->count;
+	if (opened)
+		store_read_end(w->st);
+	return n;
+}
+
+int
+writer_ack_next(struct writer *w, struct buf *out)
+{
+	struct msg_batch	 b;
+	struct wrun		*r = NULL;
+	char			 err[256];
+	int			 rc = 1;
+
+	for (size_t i = 0; i < w->nruns; i++)
+		if (w->runs[i].ack_due) {
+			r = &w->runs[i];
+			break;
+		}
+	if (r == NULL)
+		return 0;
+	r->ack_due = 0;
+	if (!r->loaded) {
+		int opened = 0;
+
+		if (!w->txn) {
+			if (store_read_begin(w->st) != 0)
+				return -1;
+			opened = 1;
+		}
+		rc = run_load(w, r);
+		if (opened)
+			store_read_end(w->st);
+		if (rc != 0)
+			return -1;
+		rc = 1;
+	}
+	memset(&b, 0, sizeof(b));
+	arena_init(&b.arena);
+	b.kind = MSG_ACK;
+	b.v = MSG_VERSION;
+	b.run = r->run;
+	b.lane = w->lane;
+	b.src.conn = str_c(r->conn);
+	b.u.ack.applied = r->committed;
+	b.u.ack.received = r->received > r->committed ? r->received : r->committed;
+	b.u.ack.nstats = (uint32_t)r->ngoals;
+	b.u.ack.stats = arena_alloc(&b.arena, sizeof(*b.u.ack.stats) * (r->ngoals + 1));
+	for (size_t i = 0; i < r->ngoals; i++) {
+		const struct store_stats *st = &r->goals[i].st;
+		struct msg_goal_stats *g = &b.u.ack.stats[i];
+
+		g->goal = str_c(st->goal);
+		g->created = st->created;
+		g->updated = st->updated;
+		g->unchanged = st->unchanged;
+		g->skipped = st->skipped;
+		g->nreasons = (uint32_t)st->nreasons;
+		g->reasons = arena_alloc(&b.arena, sizeof(*g->reasons) * (st->nreasons + 1));
+		for (size_t j = 0; j < st->nreasons; j++) {
+			g->reasons[j].reason = str_c(st->reasons[j].reason);
+			g->reasons[j].n = st->reasons[j].n;
+		}
+		g->nlast = st->nlast;
+		memcpy(g->last, st->last, sizeof(g->last[0]) * st->nlast);
+		g->unique = xc_count(w, st->conn, st->goal);
+	}
+	buf_reset(out);
+	if (msg_encode(&b, out, err, sizeof(err)) == -1) {
+		log_warnx("writer: ACK not encodable run=%" PRIu64 " lane=%u reason=\"%s\"",
+		    r->run, w->lane, err);
+		rc = -1;
+	}
+	arena_clear(&b.arena);
+	return rc;
+}
+
+int
+writer_hello(struct writer *w, struct buf *out)
+{
+	struct msg_batch	 b;
+	char			 err[256];
+
+	memset(&b, 0, sizeof(b));
+	b.kind = MSG_HELLO;
+	b.v = MSG_VERSION;
+	b.run = 0;
+	b.lane = w->lane;
+	b.u.hello.stage = str_c("writer");
+	b.u.hello.pid = (uint64_t)getpid();
+	b.u.hello.started = (uint64_t)time_now_ms();
+	buf_reset(out);
+	if (msg_encode(&b, out, err, sizeof(err)) == -1) {
+		log_warnx("writer: HELLO not encodable reason=\"%s\"", err);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,117 @@
+/*
+ * writer/writer.h: the writer stage, the only process that writes profiles.
+ *
+ * A writer owns one lane's store.  PATCHES batches go in (writer_submit or
+ * writer_input); it applies their records in sequence order per (run,
+ * lane) into one open write transaction, holding batches that arrive
+ * early and ignoring records at or below the applied point, which it
+ * stores in the same transaction as the profile changes (exactly once).
+ * writer_commit makes a group durable; only then do ACKs for it become
+ * available (writer_ack_next), so an ACK never covers a record a crash
+ * could still lose.
+ *
+ * Single-threaded: one struct writer per lane per process.
+ */
+#ifndef SAILSYNC_WRITER_H
+#define SAILSYNC_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "msg.h"
+
+/* Held (early) batches per lane: WRITER_HOLD_FACTOR x pipeline.window. */
+#define WRITER_HOLD_FACTOR	4
+/* Input idle this long with uncommitted records: commit. */
+#define WRITER_IDLE_MS		10
+
+struct writer;
+
+/* Running totals, for logs and benchmarks. */
+struct writer_counters {
+	uint64_t	 batches;	/* accepted PATCHES batches */
+	uint64_t	 records;	/* records applied (each seq once) */
+	uint64_t	 dropped;	/* malformed / misrouted / overflowing batches */
+	uint64_t	 duplicates;	/* batches entirely at or below applied */
+	uint64_t	 commits;
+	uint64_t	 redos;		/* groups redone after the map grew */
+};
+
+/*
+ * Opens lane's store (creating it).  c must outlive the writer.  Returns
+ * NULL with a one-line reason in err (an environment problem: exit 74 or
+ * 78).
+ */
+struct writer	*writer_open(const struct conf *c, unsigned lane, char *err,
+		    size_t errlen);
+/* Aborts uncommitted work (it will be resent), closes, frees, NULLs *w. */
+void		 writer_close(struct writer **w);
+
+/*
+ * Takes over the decoded batch *b (its arena and everything in it; *b is
+ * left empty, as after msg_batch_clear) and applies what is in order.
+ * A batch of the wrong kind or lane is logged and dropped.  Returns 0, or
+ * -1 when the store failed (environment: the caller exits; uncommitted
+ * work is lost and will be resent).
+ */
+int		 writer_submit(struct writer *w, struct msg_batch *b);
+/*
+ * Decodes one received frame p..p+len (not kept) and submits it; a
+ * malformed one is logged with its reason and dropped.  Returns as
+ * writer_submit.
+ */
+int		 writer_input(struct writer *w, const void *p, size_t len);
+
+/* Records applied in the open transaction, not yet committed. */
+uint64_t	 writer_uncommitted(const struct writer *w);
+/*
+ * Milliseconds until the group must be committed by conf.store.commit_ms,
+ * or by commit_rows (0 then); -1 when nothing is uncommitted.
+ */
+int64_t		 writer_due_in(const struct writer *w);
+/*
+ * Commits the open transaction (growing the map and redoing the group if
+ * it is full).  ACKs for every run it covered become available.  Returns
+ * 0 (also when there was nothing to commit) or -1 (store failure).
+ */
+int		 writer_commit(struct writer *w);
+
+/*
+ * Encodes the next ACK due into out (reset first): kind ACK for (run,
+ * lane) with applied (committed), received and this run's per-goal stats.
+ * Returns 1 when one was written, 0 when none is due, -1 on an encoding
+ * failure (logged; that ACK is dropped, acks are cumulative).
+ */
+int		 writer_ack_next(struct writer *w, struct buf *out);
+/* Encodes the HELLO this writer sends on start into out (reset first). */
+int		 writer_hello(struct writer *w, struct buf *out);
+
+const struct writer_counters *writer_counters(const struct writer *w);
+
+/*
+ * Read-only queries over every lane's store, safe while writers run
+ * (writer_query.c).  Each returns an exit code: 0, 65 (not found / bad
+ * argument), 74 (store unreadable).
+ *
+ * writer_dump: every profile (redirects excluded) as canonical JSON lines,
+ * sorted bytewise; no_ids drops id, created and updated.
+ * writer_show: one profile by 16-hex id (a merged-away id resolves to the
+ * survivor) or by PROP=VALUE through the ident index.
+ * writer_stats: the stored stats of run, summed over lanes, as JSON.
+ */
+int		 writer_dump(const struct conf *c, int no_ids, FILE *out);
+int		 writer_show(const struct conf *c, const char *what, FILE *out);
+int		 writer_stats(const struct conf *c, uint64_t run, FILE *out);
+
+/*
+ * The daemon (writer_serve.c): binds pipeline.lanes[lane] or reads in_uri,
+ * sends ACKs to pipeline.acks or acks_uri ("none": no ACKs), until SIGTERM
+ * or the end of a replay.  Returns the exit code.
+ */
+int		 writer_serve(const struct conf *c, unsigned lane, const char *in_uri,
+		    const char *acks_uri);
+
+#endif

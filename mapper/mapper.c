@@ -31,6 +31,7 @@ struct field {
 	size_t		 columnlen;
 	int		 col;		/* index in the header, -1: absent (CSV) */
 	const char	*prop;
+	struct str	 propstr;	/* prop with its length, for ops */
 	enum val_type	 type;
 	int		 multi;
 	int		 rule;		/* enum map_rule */
@@ -285,6 +286,7 @@ field_set_prop(const struct conf *c, struct field *f, const char *prop)
 	const struct conf_prop *cp = conf_prop_find(&c->store, prop, strlen(prop));
 
 	f->prop = prop;
+	f->propstr = str_c(prop);
 	f->type = cp ? cp->type : VAL_TEXT;
 	f->multi = cp ? cp->multi : 0;
 	/* sailthru_profile_id is a unique identifier even when undeclared. */
@@ -488,11 +490,11 @@ patch_list_op(struct rowctx *rc, struct msg_patch *pa, uint32_t capnotes)
 }
 
 static void
-patch_ident(struct msg_patch *pa, const char *prop, const char *v, size_t len)
+patch_ident(struct msg_patch *pa, struct str prop, const char *v, size_t len)
 {
 	struct msg_ident *id = &pa->ids[pa->nids++];
 
-	id->prop = str_c(prop);
+	id->prop = prop;
 	id->value.p = v;
 	id->value.len = (uint32_t)len;
 }
@@ -515,7 +517,7 @@ op_text(struct rowctx *rc, struct msg_patch *pa, uint32_t capnotes,
 	op->vals = arena_alloc(rc->a, sizeof(*op->vals));
 	op->vals[0] = v;
 	op->op = (uint8_t)f->rule;
-	op->prop = str_c(f->prop);
+	op->prop = f->propstr;
 	op->nvals = 1;
 	pa->nops++;
 }
@@ -547,7 +549,7 @@ map_row_cols(struct rowctx *rc, const struct msg_row *row, struct msg_patch *pa)
 	}
 	pa->ids = arena_alloc(rc->a, (pl->nident + 1) * sizeof(*pa->ids));
 	pa->ops = arena_alloc(rc->a, (pl->nfields + 1) * sizeof(*pa->ops));
-	patch_ident(pa, lf->prop, norm, n);
+	patch_ident(pa, lf->propstr, norm, n);
 
 	for (size_t i = 0; i < pl->nfields; i++) {
 		const struct field	*f = &pl->fields[i];
@@ -567,7 +569,7 @@ map_row_cols(struct rowctx *rc, const struct msg_row *row, struct msg_patch *pa)
 		if (f->ident) {
 			if ((len = ident_value(rc->a, f->prop, p, len, &p)) == 0)
 				continue;
-			patch_ident(pa, f->prop, p, len);
+			patch_ident(pa, f->propstr, p, len);
 		}
 		op_text(rc, pa, capnotes, f, p, len);
 	}
@@ -788,7 +790,7 @@ map_row_json(struct rowctx *rc, const struct msg_row *row, struct msg_patch *pa)
 	capnotes = 64;
 	pa->ids = arena_alloc(rc->a, (pl->nident + 1) * sizeof(*pa->ids));
 	pa->ops = arena_alloc(rc->a, capops * sizeof(*pa->ops));
-	patch_ident(pa, lf->prop, norm, n);
+	patch_ident(pa, lf->propstr, norm, n);
 
 	for (i = 0; i < pl->nfields; i++) {
 		const struct field	*f = &pl->fields[i];
@@ -807,7 +809,7 @@ map_row_json(struct rowctx *rc, const struct msg_row *row, struct msg_patch *pa)
 		if (f->ident) {
 			/* Identifiers are stored as they are matched: normalized. */
 			if ((len = json_ident(rc, f->prop, j, &id)) > 0) {
-				patch_ident(pa, f->prop, id, len);
+				patch_ident(pa, f->propstr, id, len);
 				op_text(rc, pa, capnotes, f, id, len);
 			}
 			continue;
@@ -870,13 +872,15 @@ mapper_map(struct mapper *m, const struct msg_batch *users, struct msg_batch *ou
 		snprintf(err, errlen, "not a users batch kind=%d", users->kind);
 		return -1;
 	}
-	if ((cn = conf_conn_find(m->c, users->src.conn.p, users->src.conn.len)) == NULL) {
+	if ((cn = conf_conn_find(m->c, users->src.conn.p ? users->src.conn.p : "",
+	    users->src.conn.len)) == NULL) {
 		snprintf(err, errlen, "unknown connection conn=%.*s",
 		    (int)(users->src.conn.len > 100 ? 100 : users->src.conn.len),
 		    users->src.conn.p ? users->src.conn.p : "");
 		return -1;
 	}
-	if ((g = conf_goal_find(cn, users->src.goal.p, users->src.goal.len)) == NULL ||
+	if ((g = conf_goal_find(cn, users->src.goal.p ? users->src.goal.p : "",
+	    users->src.goal.len)) == NULL ||
 	    g->kind == GOAL_EXPORT) {
 		snprintf(err, errlen, "%s goal conn=%s goal=%.*s",
 		    g ? "not an import" : "unknown", log_quote(cn->name, q, sizeof(q)),

@@ -467,6 +467,69 @@ test_parse(void)
 	ok(map_parse_bool("tru", 3, &b) == -1, "prefix is not a boolean");
 }
 
+/* A bad column in every row of three batches: two log lines, not 3000. */
+static void
+test_log_volume(void)
+{
+	static const char *const cols[] = { "Email", "Opens", NULL };
+	char		 path[] = "/tmp/t_mapper_log.XXXXXX", text[4096], email[32];
+	int		 fd, saved, lines = 0;
+	FILE		*f;
+
+	if ((fd = mkstemp(path)) == -1 || (saved = dup(2)) == -1) {
+		ok(0, "log capture");
+		return;
+	}
+	fflush(stderr);
+	dup2(fd, 2);
+	log_init("t_mapper", LOG_WARN);
+	for (int k = 0; k < 3; k++) {
+		struct msg_batch in, out;
+		char		 err[256];
+
+		users_new(&in, "members", cols);
+		in.run = 8;
+		in.u.users.rows = arena_alloc(&in.arena, 1000 * sizeof(struct msg_row));
+		for (int r = 0; r < 1000; r++) {
+			snprintf(email, sizeof(email), "u%d@x.org", r);
+			users_row(&in, (const char *[]){
+			    arena_strndup(&in.arena, email, strlen(email)), "many", NULL });
+		}
+		memset(&out, 0, sizeof(out));
+		mapper_map(m, &in, &out, err, sizeof(err));
+		msg_batch_clear(&out);
+		msg_batch_clear(&in);
+	}
+	mapper_flush_log(m, 8);
+	mapper_flush_log(m, 8);		/* nothing new: no line */
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	log_init("t_mapper", LOG_ERR);
+	text[0] = '\0';
+	if ((f = fdopen(fd, "r")) != NULL) {
+		char	 l[512];
+
+		rewind(f);
+		while (fgets(l, sizeof(l), f) != NULL) {
+			lines++;
+			if (strlen(text) + strlen(l) < sizeof(text))
+				strcat(text, l);
+		}
+		fclose(f);
+	}
+	unlink(path);
+	is_int(lines, 2, "3000 bad values: two log lines");
+	ok(strstr(text, "field problem run=8 conn=acme goal=members column=Opens "
+	    "reason=sum_not_a_number first_line=2 count=1000 total=1000") != NULL,
+	    "first sighting logged with its line and the batch count");
+	ok(strstr(text, "field problems run=8 conn=acme goal=members column=Opens "
+	    "reason=sum_not_a_number first_line=2 count=2000 total=3000") != NULL,
+	    "the rest summed when the run's END passes");
+	if (lines != 2)
+		printf("# log:\n%s", text);
+}
+
 /* rows/s of mapper_map on a 1000-row, 20-column batch; printed, not asserted. */
 static void
 bench(void)
@@ -531,6 +594,7 @@ main(void)
 	test_errors();
 	test_json();
 	test_parse();
+	test_log_volume();
 	bench();
 
 	mapper_destroy(&m);

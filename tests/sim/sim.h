@@ -126,6 +126,7 @@ struct sim {
 	size_t		 nrates;
 	json_t		*counters;	/* {"GET user": N, ...} */
 	char		*export_files[32][2];	/* list name, path */
+	long		 export_rows[32];	/* data lines in each file */
 	size_t		 nexport_files;
 	uint64_t	 seq;		/* feeds ids and tokens */
 };

@@ -260,6 +260,24 @@ seed_time(json_t *v, time_t *out)
 	return 0;
 }
 
+/* Lines after the header: GET /list's email_count for a --export-file list. */
+static long
+count_rows(const char *path)
+{
+	char	 b[65536];
+	size_t	 n, i;
+	long	 lines = 0;
+	FILE	*f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while ((n = fread(b, 1, sizeof(b), f)) > 0)
+		for (i = 0; i < n; i++)
+			lines += b[i] == '\n';
+	fclose(f);
+	return lines > 0 ? lines - 1 : 0;
+}
+
 void
 sim_init(const struct sim_opts *o)
 {
@@ -287,6 +305,7 @@ sim_init(const struct sim_opts *o)
 		sim.export_files[i][0] = xstrdup(o->export_files[i]);
 		sim.export_files[i][0][eq - o->export_files[i]] = '\0';
 		sim.export_files[i][1] = xstrdup(eq + 1);
+		sim.export_rows[i] = count_rows(eq + 1);
 		sim.nexport_files++;
 	}
 }
@@ -736,6 +755,12 @@ sim_list_counts(void)
 			continue;
 		for (j = 0; j < sim.users[i]->nlists; j++)
 			c[sim.users[i]->lists[j].list]++;
+	}
+	for (i = 0; i < sim.nexport_files; i++) {
+		ssize_t li = sim_list_find(sim.export_files[i][0]);
+
+		if (li >= 0 && c[li] == 0)
+			c[li] = sim.export_rows[i];
 	}
 	return c;
 }

@@ -208,7 +208,18 @@ static int
 enc_write(void *data, const char *p, size_t n)
 {
 	struct enc	*x = data;
+	struct buf	*b = x->out;
 
+	/*
+	 * The fast path: room in the buf, under both limits.  The buf's NUL
+	 * terminator is written once, when the batch is done.
+	 */
+	if (b->cap - b->len > n && b->len + n <= b->max &&
+	    b->len + n - x->start <= MSG_MAX_BYTES) {
+		memcpy(b->data + b->len, p, n);
+		b->len += n;
+		return 0;
+	}
 	if (x->full)
 		return -1;
 	if (n > MSG_MAX_BYTES || x->out->len - x->start > MSG_MAX_BYTES - n) {
@@ -505,8 +516,11 @@ msg_encode(const struct msg_batch *b, struct buf *out, char *err, size_t errlen)
 	}
 	if (enc_records(&x, b) == -1)
 		goto fail;
-	if (!x.full)
+	if (!x.full) {
+		if (out->data)
+			out->data[out->len] = '\0';
 		return 0;
+	}
 	if (x.full == 1)
 		ep_fail(&x.e, "batch over the limit of %u bytes", MSG_MAX_BYTES);
 	else if (x.full_errno == E2BIG)

@@ -114,6 +114,16 @@ struct arena_chunk {
 };
 
 #define ARENA_CHUNK	(64u << 10)
+#define ARENA_CACHE	32
+
+/*
+ * Standard-size chunks freed by arena_clear are kept for the next batch:
+ * a stage decodes and frees a batch every millisecond, and handing the
+ * chunks back to malloc made it fault fresh pages in each time.  The
+ * processes are single-threaded, so the cache needs no lock.
+ */
+static struct arena_chunk *arena_cache[ARENA_CACHE];
+static int arena_ncache;
 
 void
 arena_init(struct arena *a)
@@ -134,7 +144,9 @@ arena_alloc(struct arena *a, size_t n)
 		n = 16;
 	if (c == NULL || c->size - c->used < n) {
 		size = n > ARENA_CHUNK / 4 ? n : ARENA_CHUNK;
-		if ((c = malloc(sizeof(*c) + size)) == NULL)
+		if (size == ARENA_CHUNK && arena_ncache > 0)
+			c = arena_cache[--arena_ncache];
+		else if ((c = malloc(sizeof(*c) + size)) == NULL)
 			fatal(70, "arena: out of memory bytes=%zu", size);
 		c->used = 0;
 		c->size = size;
@@ -172,7 +184,10 @@ arena_clear(struct arena *a)
 
 	for (c = a->head; c; c = next) {
 		next = c->next;
-		free(c);
+		if (c->size == ARENA_CHUNK && arena_ncache < ARENA_CACHE)
+			arena_cache[arena_ncache++] = c;
+		else
+			free(c);
 	}
 	arena_init(a);
 }

@@ -210,6 +210,8 @@ enc_write(void *data, const char *p, size_t n)
 	struct enc	*x = data;
 	struct buf	*b = x->out;
 
+	if (n == 0)		/* an empty str body may come with p == NULL */
+		return 0;
 	/*
 	 * The fast path: room in the buf, under both limits.  The buf's NUL
 	 * terminator is written once, when the batch is done.

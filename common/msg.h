@@ -189,6 +189,8 @@ int	 msg_encode(const struct msg_batch *b, struct buf *out, char *err, size_t er
  * b->arena so b does not point into p.  Returns 0, or -1 with a one-line
  * reason in err ("truncated", "records[3].ops[1]: op 9 unknown", ...);
  * on error b holds nothing to free.  Release with msg_batch_clear().
+ * b is overwritten, so clear a batch before decoding into it again.
+ * Decoded strings are also NUL-terminated (not counted in len).
  */
 int	 msg_decode(const void *p, size_t len, struct msg_batch *b, char *err, size_t errlen);
 void	 msg_batch_clear(struct msg_batch *b);

@@ -82,7 +82,7 @@ xstrndup(const char *p, size_t n)
 	char	*r = malloc(n + 1);
 
 	if (r == NULL)
-		fatalx(70, "writer: out of memory");
+		fatalx(70, "out of memory");
 	if (n)
 		memcpy(r, p, n);
 	r[n] = '\0';
@@ -93,9 +93,9 @@ static void *
 xreallocarray(void *p, size_t n, size_t size)
 {
 	if (size && n > SIZE_MAX / size)
-		fatalx(70, "writer: out of memory");
+		fatalx(70, "out of memory");
 	if ((p = realloc(p, n * size)) == NULL && n)
-		fatalx(70, "writer: out of memory");
+		fatalx(70, "out of memory");
 	return p;
 }
 
@@ -111,12 +111,12 @@ writer_open(const struct conf *c, unsigned lane, char *err, size_t errlen)
 	struct writer	*w;
 
 	if (lane >= c->store.lanes || lane > 255) {
-		snprintf(err, errlen, "writer: lane %u out of range (store.lanes %u)", lane,
+		snprintf(err, errlen, "lane %u out of range (store.lanes %u)", lane,
 		    c->store.lanes);
 		return NULL;
 	}
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
-		snprintf(err, errlen, "writer: out of memory");
+		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	w->conf = c;
@@ -726,7 +726,7 @@ apply_batch(struct writer *w, const struct msg_batch *b)
 	if ((r = run_get(w, b->run, b->src.conn, &rc)) == NULL)
 		return rc;
 	if ((x = calloc(1, sizeof(*x))) == NULL)
-		fatalx(70, "writer: out of memory");
+		fatalx(70, "out of memory");
 	x->w = w;
 	x->b = b;
 	x->g = run_goal(r, b->src.conn, b->src.goal);
@@ -737,7 +737,7 @@ apply_batch(struct writer *w, const struct msg_batch *b)
 		if (seq <= r->applied)
 			continue;
 		if (seq != r->applied + 1)
-			panic("writer: applying seq %" PRIu64 " after %" PRIu64, seq, r->applied);
+			panic("applying seq %" PRIu64 " after %" PRIu64, seq, r->applied);
 		if (w->scratch.total > WRITER_SCRATCH_MAX)
 			arena_clear(&w->scratch);
 		x->p = &b->u.patches.recs[i];
@@ -813,7 +813,7 @@ group_push(struct writer *w, struct msg_batch *b)
 static int
 fail(struct writer *w, int rc)
 {
-	log_warnx("writer: store failed lane=%u rc=%d: uncommitted work dropped", w->lane, rc);
+	log_warnx("store failed lane=%u rc=%d: uncommitted work dropped", w->lane, rc);
 	state_abort(w);
 	group_reset(w);
 	return -1;
@@ -863,7 +863,7 @@ writer_submit(struct writer *w, struct msg_batch *in)
 
 	if (!msg_kind_accepts(in->kind, STAGE_WRITER) || in->kind != MSG_PATCHES) {
 		if (in->kind != MSG_END) {
-			log_warnx("writer: dropped batch kind=%s run=%" PRIu64 " lane=%u"
+			log_warnx("dropped batch kind=%s run=%" PRIu64 " lane=%u"
 			    " reason=not_for_writer", msg_kind_name(in->kind) ?
 			    msg_kind_name(in->kind) : "unknown", in->run, in->lane);
 			w->cnt.dropped++;
@@ -874,7 +874,7 @@ writer_submit(struct writer *w, struct msg_batch *in)
 	n = msg_batch_count(in);
 	if (in->lane != w->lane || n == 0 || in->seq_first == 0 || in->run == 0 ||
 	    in->seq_first > UINT64_MAX - n) {
-		log_warnx("writer: dropped batch run=%" PRIu64 " lane=%u seq_first=%" PRIu64
+		log_warnx("dropped batch run=%" PRIu64 " lane=%u seq_first=%" PRIu64
 		    " n=%u reason=%s", in->run, in->lane, in->seq_first, n,
 		    in->lane != w->lane ? "wrong_lane" : "bad_sequence");
 		w->cnt.dropped++;
@@ -882,7 +882,7 @@ writer_submit(struct writer *w, struct msg_batch *in)
 		return 0;
 	}
 	if ((b = malloc(sizeof(*b))) == NULL)
-		fatalx(70, "writer: out of memory");
+		fatalx(70, "out of memory");
 	*b = *in;
 	memset(in, 0, sizeof(*in));
 	arena_init(&in->arena);
@@ -910,7 +910,7 @@ writer_submit(struct writer *w, struct msg_batch *in)
 			}
 		if (w->nheld == w->maxheld) {
 			/* The fetcher resends from the applied point anyway. */
-			log_warnx("writer: hold full, dropped batch run=%" PRIu64 " lane=%u"
+			log_warnx("hold full, dropped batch run=%" PRIu64 " lane=%u"
 			    " seq_first=%" PRIu64 " applied=%" PRIu64, b->run, w->lane,
 			    b->seq_first, r->applied);
 			w->cnt.dropped++;
@@ -938,7 +938,7 @@ writer_input(struct writer *w, const void *p, size_t len)
 	char			 err[256], q[300];
 
 	if (msg_decode(p, len, &b, err, sizeof(err)) == -1) {
-		log_warnx("writer: dropped malformed batch lane=%u bytes=%zu reason=%s", w->lane,
+		log_warnx("dropped malformed batch lane=%u bytes=%zu reason=%s", w->lane,
 		    len, log_quote(err, q, sizeof(q)));
 		w->cnt.dropped++;
 		return 0;
@@ -1109,7 +1109,7 @@ writer_ack_next(struct writer *w, struct buf *out)
 	}
 	buf_reset(out);
 	if (msg_encode(&b, out, err, sizeof(err)) == -1) {
-		log_warnx("writer: ACK not encodable run=%" PRIu64 " lane=%u reason=\"%s\"",
+		log_warnx("ACK not encodable run=%" PRIu64 " lane=%u reason=\"%s\"",
 		    r->run, w->lane, err);
 		rc = -1;
 	}
@@ -1133,7 +1133,7 @@ writer_hello(struct writer *w, struct buf *out)
 	b.u.hello.started = (uint64_t)time_now_ms();
 	buf_reset(out);
 	if (msg_encode(&b, out, err, sizeof(err)) == -1) {
-		log_warnx("writer: HELLO not encodable reason=\"%s\"", err);
+		log_warnx("HELLO not encodable reason=\"%s\"", err);
 		return -1;
 	}
 	return 0;

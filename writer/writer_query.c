@@ -1,0 +1,315 @@
+/* writer/writer_query.c: owns the read-only views of the store: dump, show and stats. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "ident.h"
+#include "log.h"
+#include "profile.h"
+#include "store.h"
+#include "writer.h"
+
+#define QUERY_MAX_BYTES	(1ull << 34)	/* a dump held in memory for sorting */
+
+/*
+ * Opens lane read-only.  Returns the store, or NULL with *missing set when
+ * the lane was never written (an empty lane, not an error).
+ */
+static struct store *
+lane_open(const struct conf *c, unsigned lane, int *missing)
+{
+	struct store	*s;
+	char		 err[512];
+
+	*missing = 0;
+	errno = 0;
+	if ((s = store_open(&c->store, lane, STORE_RDONLY, err, sizeof(err))) != NULL)
+		return s;
+	if (errno == ENOENT)
+		*missing = 1;
+	else
+		log_warnx("%s", err);
+	return NULL;
+}
+
+struct dump {
+	char		**lines;
+	size_t		 n, cap, bytes;
+	int		 with_ids;
+	struct buf	 b;
+	int		 err;
+};
+
+static int
+dump_one(const struct profile *p, void *arg)
+{
+	struct dump	*d = arg;
+
+	if (p->redirect)
+		return 0;
+	buf_reset(&d->b);
+	if (profile_json(p, d->with_ids, &d->b) == -1 ||
+	    (d->bytes += d->b.len + 1) > QUERY_MAX_BYTES) {
+		log_warnx("dump too large");
+		d->err = 1;
+		return 1;
+	}
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 1024;
+		char **nl = realloc(d->lines, cap * sizeof(*nl));
+
+		if (nl == NULL)
+			fatalx(EX_SOFTWARE, "out of memory");
+		d->lines = nl;
+		d->cap = cap;
+	}
+	if ((d->lines[d->n++] = strdup(d->b.data)) == NULL)
+		fatalx(EX_SOFTWARE, "out of memory");
+	return 0;
+}
+
+static int
+line_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+writer_dump(const struct conf *c, int no_ids, FILE *out)
+{
+	struct dump	 d;
+	struct store	*s;
+	int		 missing, rc = 0;
+
+	memset(&d, 0, sizeof(d));
+	d.with_ids = !no_ids;
+	buf_init(&d.b, 64u << 20);
+	for (unsigned lane = 0; lane < c->store.lanes && rc == 0; lane++) {
+		if ((s = lane_open(c, lane, &missing)) == NULL) {
+			if (!missing)
+				rc = EX_IOERR;
+			continue;
+		}
+		if (store_read_begin(s) != 0 || store_profile_each(s, dump_one, &d) < 0 ||
+		    d.err)
+			rc = EX_IOERR;
+		store_read_end(s);
+		store_close(&s);
+	}
+	/* Bytewise order: the same store built any way dumps the same. */
+	if (rc == 0)
+		qsort(d.lines, d.n, sizeof(*d.lines), line_cmp);
+	for (size_t i = 0; i < d.n; i++) {
+		if (rc == 0 && fprintf(out, "%s\n", d.lines[i]) < 0)
+			rc = EX_IOERR;
+		free(d.lines[i]);
+	}
+	free(d.lines);
+	buf_clear(&d.b);
+	if (rc == 0 && fflush(out) != 0)
+		rc = EX_IOERR;
+	return rc;
+}
+
+static int
+show_profile(const struct profile *p, FILE *out)
+{
+	struct buf	 b;
+	int		 rc = 0;
+
+	buf_init(&b, 64u << 20);
+	if (profile_json(p, 1, &b) == -1 || fprintf(out, "%s\n", b.data) < 0)
+		rc = EX_IOERR;
+	buf_clear(&b);
+	return rc;
+}
+
+int
+writer_show(const struct conf *c, const char *what, FILE *out)
+{
+	struct store	*s;
+	struct profile	 p;
+	struct arena	 a;
+	const char	*eq = strchr(what, '=');
+	char		 norm[4096], prop[512];
+	size_t		 nlen = 0;
+	uint64_t	 id;
+	int		 missing, rc = 0, found = 0;
+
+	arena_init(&a);
+	if (eq != NULL) {
+		if ((size_t)(eq - what) >= sizeof(prop) || eq == what) {
+			log_warnx("show: bad PROP=VALUE");
+			return EX_USAGE;
+		}
+		memcpy(prop, what, (size_t)(eq - what));
+		prop[eq - what] = '\0';
+		nlen = ident_normalize(prop, eq + 1, strlen(eq + 1), norm, sizeof(norm));
+		if (nlen == 0 || nlen == (size_t)-1) {
+			log_warnx("show: empty or too long value");
+			return EX_USAGE;
+		}
+	} else if (profile_id_parse(what, &id) == -1) {
+		log_warnx("show: not a profile id (16 hex digits) or PROP=VALUE");
+		return EX_USAGE;
+	}
+	for (unsigned lane = 0; lane < c->store.lanes && !found; lane++) {
+		if (eq == NULL && (id >> 56) != lane)
+			continue;
+		if ((s = lane_open(c, lane, &missing)) == NULL) {
+			if (!missing)
+				rc = EX_IOERR;
+			continue;
+		}
+		if (store_read_begin(s) == 0) {
+			int r = 0;
+
+			if (eq != NULL)
+				r = store_ident_get(s, prop, strlen(prop), norm, nlen, &id);
+			if (r == 0 && store_profile_get(s, id, &p, &a) == 0) {
+				found = 1;
+				rc = show_profile(&p, out);
+			}
+		}
+		store_read_end(s);
+		store_close(&s);
+	}
+	arena_clear(&a);
+	if (rc == 0 && !found) {
+		log_warnx("show: no profile for %s", what);
+		rc = EX_DATAERR;
+	}
+	return rc;
+}
+
+/* Stats of one (conn, goal), summed over lanes. */
+struct qgoal {
+	struct store_stats	 st;
+	uint64_t		 unique;
+	uint64_t		 last[64];
+	size_t			 nlast;
+};
+
+static int
+qgoal_cmp(const void *a, const void *b)
+{
+	const struct qgoal *x = a, *y = b;
+	int c = strcmp(x->st.conn, y->st.conn);
+
+	return c ? c : strcmp(x->st.goal, y->st.goal);
+}
+
+/* Newest first across lanes: compare the time and counter bits, not the lane. */
+static int
+id_newer(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a & ((1ull << 56) - 1);
+	uint64_t y = *(const uint64_t *)b & ((1ull << 56) - 1);
+
+	return x > y ? -1 : x < y;
+}
+
+static void
+json_text(struct buf *b, const char *s)
+{
+	struct val v;
+
+	v.type = VAL_TEXT;
+	v.u.s.p = s;
+	v.u.s.len = (uint32_t)strlen(s);
+	val_json(&v, b);
+}
+
+int
+writer_stats(const struct conf *c, uint64_t run, FILE *out)
+{
+	struct qgoal	*g = NULL;
+	size_t		 ng = 0;
+	struct store	*s;
+	struct buf	 b;
+	char		 hex[PROFILE_ID_HEX];
+	int		 missing, rc = 0;
+
+	for (unsigned lane = 0; lane < c->store.lanes && rc == 0; lane++) {
+		struct store_stats *sts = NULL;
+		size_t n = 0;
+
+		if ((s = lane_open(c, lane, &missing)) == NULL) {
+			if (!missing)
+				rc = EX_IOERR;
+			continue;
+		}
+		if (store_read_begin(s) != 0 || store_stats_load(s, run, &sts, &n) != 0)
+			rc = EX_IOERR;
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			struct qgoal *q = NULL;
+			uint64_t u = 0;
+
+			for (size_t j = 0; j < ng; j++)
+				if (strcmp(g[j].st.conn, sts[i].conn) == 0 &&
+				    strcmp(g[j].st.goal, sts[i].goal) == 0)
+					q = &g[j];
+			if (q == NULL) {
+				if ((g = realloc(g, (ng + 1) * sizeof(*g))) == NULL)
+					fatalx(EX_SOFTWARE, "out of memory");
+				q = &g[ng++];
+				memset(q, 0, sizeof(*q));
+				store_stats_init(&q->st, sts[i].conn, strlen(sts[i].conn),
+				    sts[i].goal, strlen(sts[i].goal));
+			}
+			q->st.created += sts[i].created;
+			q->st.updated += sts[i].updated;
+			q->st.unchanged += sts[i].unchanged;
+			q->st.skipped += sts[i].skipped;
+			for (size_t k = 0; k < sts[i].nreasons; k++)
+				store_stats_reason(&q->st, sts[i].reasons[k].reason,
+				    strlen(sts[i].reasons[k].reason), sts[i].reasons[k].n);
+			for (uint32_t k = 0; k < sts[i].nlast && q->nlast < 64; k++)
+				q->last[q->nlast++] = sts[i].last[k];
+			store_exchange_count_get(s, sts[i].conn, strlen(sts[i].conn),
+			    sts[i].goal, strlen(sts[i].goal), &u);
+			q->unique += u;
+		}
+		store_stats_free(sts, n);
+		store_read_end(s);
+		store_close(&s);
+	}
+	buf_init(&b, 64u << 20);
+	if (ng)
+		qsort(g, ng, sizeof(*g), qgoal_cmp);
+	buf_printf(&b, "{\"run\":%" PRIu64 ",\"goals\":[", run);
+	for (size_t i = 0; i < ng; i++) {
+		struct qgoal *q = &g[i];
+
+		qsort(q->last, q->nlast, sizeof(q->last[0]), id_newer);
+		buf_addstr(&b, i ? ",{\"conn\":" : "{\"conn\":");
+		json_text(&b, q->st.conn);
+		buf_addstr(&b, ",\"goal\":");
+		json_text(&b, q->st.goal);
+		buf_printf(&b, ",\"created\":%" PRIu64 ",\"updated\":%" PRIu64
+		    ",\"unchanged\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"reasons\":{",
+		    q->st.created, q->st.updated, q->st.unchanged, q->st.skipped);
+		for (size_t k = 0; k < q->st.nreasons; k++) {
+			if (k)
+				buf_addstr(&b, ",");
+			json_text(&b, q->st.reasons[k].reason);
+			buf_printf(&b, ":%" PRIu64, q->st.reasons[k].n);
+		}
+		buf_addstr(&b, "},\"last\":[");
+		for (size_t k = 0; k < q->nlast && k < STORE_LAST_IDS; k++)
+			buf_printf(&b, "%s\"%s\"", k ? "," : "", profile_id_fmt(q->last[k], hex));
+		buf_printf(&b, "],\"unique\":%" PRIu64 "}", q->unique);
+		store_stats_clear(&q->st);
+	}
+	buf_addstr(&b, "]}");
+	free(g);
+	if (rc == 0 && (b.data == NULL || fprintf(out, "%s\n", b.data) < 0 || fflush(out) != 0))
+		rc = EX_IOERR;
+	buf_clear(&b);
+	return rc;
+}

@@ -1,0 +1,173 @@
+/* writer/writer_serve.c: owns the writer daemon loop: input channel, group commit timing, ACK sends, signals. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "buf.h"
+#include "chan.h"
+#include "conf.h"
+#include "log.h"
+#include "msg.h"
+#include "writer.h"
+
+static volatile sig_atomic_t stop;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/*
+ * Sends every ACK that is due.  Never blocks: ACKs are cumulative, so one
+ * dropped at a full queue is covered by the next.
+ */
+static void
+send_acks(struct writer *w, struct chan *acks, struct buf *b)
+{
+	int	 rc;
+
+	while ((rc = writer_ack_next(w, b)) != 0) {
+		if (rc < 0 || acks == NULL)
+			continue;
+		if (chan_send(acks, b->data, b->len, 0) == CHAN_ERR)
+			log_warn("cannot send ack uri=%s", chan_uri(acks));
+	}
+}
+
+/* Commits, then acknowledges: never an ACK for what a crash could lose. */
+static int
+commit_and_ack(struct writer *w, struct chan *acks, struct buf *b, const char *why)
+{
+	uint64_t	 n = writer_uncommitted(w);
+
+	if (writer_commit(w) != 0)
+		return -1;
+	if (n)
+		log_debug("committed rows=%" PRIu64 " why=%s", n, why);
+	send_acks(w, acks, b);
+	return 0;
+}
+
+int
+writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char *acks_uri)
+{
+	struct writer	*w;
+	struct chan	*in, *acks = NULL;
+	struct buf	 msg, ab;
+	struct sigaction sa;
+	char		 err[512];
+	int		 rc = 0, r;
+	const struct writer_counters *k;
+
+	if (in_uri == NULL && lane < c->pipe.nlanes)
+		in_uri = c->pipe.lanes[lane];
+	if (in_uri == NULL) {
+		log_warnx("no input: pipeline.lanes has no lane %u", lane);
+		return EX_CONFIG;
+	}
+	if (acks_uri == NULL)
+		acks_uri = c->pipe.acks;
+	if (acks_uri != NULL && strcmp(acks_uri, "none") == 0)
+		acks_uri = NULL;
+	if ((w = writer_open(c, lane, err, sizeof(err))) == NULL) {
+		log_warnx("%s", err);
+		return EX_IOERR;
+	}
+
+	/* No SA_RESTART: a blocked receive returns and sees `stop`. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((in = chan_open(in_uri, CHAN_IN, CHAN_BIND, 0, err, sizeof(err))) == NULL) {
+		log_warnx("cannot open input uri=%s reason=\"%s\"", in_uri, err);
+		writer_close(&w);
+		return strncmp(in_uri, "file:", 5) == 0 ? EX_NOINPUT : EX_UNAVAILABLE;
+	}
+	if (acks_uri != NULL &&
+	    (acks = chan_open(acks_uri, CHAN_OUT, CHAN_CONNECT, 0, err, sizeof(err))) == NULL) {
+		log_warnx("cannot open acks uri=%s reason=\"%s\"", acks_uri, err);
+		chan_close(&in);
+		writer_close(&w);
+		return EX_UNAVAILABLE;
+	}
+	buf_init(&msg, MSG_MAX_BYTES);
+	buf_init(&ab, MSG_MAX_BYTES);
+	/* HELLO: the fetcher resends whatever this lane has not acknowledged. */
+	if (acks != NULL && writer_hello(w, &ab) == 0 &&
+	    chan_send(acks, ab.data, ab.len, 0) == CHAN_ERR)
+		log_warn("cannot send hello uri=%s", acks_uri);
+	log_info("started lane=%u in=%s acks=%s", lane, in_uri, acks_uri ? acks_uri : "none");
+
+	while (!stop) {
+		int64_t	 due = writer_due_in(w);
+		int	 timeout;
+
+		if (due == 0) {
+			if (commit_and_ack(w, acks, &ab, "size_or_time") != 0) {
+				rc = EX_IOERR;
+				break;
+			}
+			continue;
+		}
+		/* With work pending, a short quiet spell means the input is idle. */
+		timeout = due < 0 ? 1000 : (int)(due < WRITER_IDLE_MS ? due : WRITER_IDLE_MS);
+		r = chan_recv(in, &msg, timeout);
+		if (r == 0) {
+			if (writer_input(w, msg.data, msg.len) != 0) {
+				rc = EX_IOERR;
+				break;
+			}
+			send_acks(w, acks, &ab);	/* answers to resends of applied batches */
+			continue;
+		}
+		if (r == CHAN_TIMEOUT) {
+			if (writer_uncommitted(w) && commit_and_ack(w, acks, &ab, "idle") != 0) {
+				rc = EX_IOERR;
+				break;
+			}
+			continue;
+		}
+		if (r == CHAN_EOF || r == CHAN_ETRUNC) {
+			/* A replay ends: keep what its whole frames gave. */
+			if (commit_and_ack(w, acks, &ab, "end") != 0)
+				rc = EX_IOERR;
+			else if (r == CHAN_ETRUNC) {
+				log_warnx("capture truncated uri=%s", in_uri);
+				rc = EX_DATAERR;
+			}
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == E2BIG) {
+			log_warnx("dropped oversized message lane=%u", lane);
+			continue;
+		}
+		log_warn("cannot receive uri=%s", in_uri);
+		rc = EX_IOERR;
+		break;
+	}
+	if (stop && rc == 0 && commit_and_ack(w, acks, &ab, "stop") != 0)
+		rc = EX_IOERR;
+	k = writer_counters(w);
+	log_info("stopped lane=%u batches=%" PRIu64 " records=%" PRIu64 " dropped=%" PRIu64
+	    " duplicates=%" PRIu64 " commits=%" PRIu64 " redos=%" PRIu64, lane, k->batches,
+	    k->records, k->dropped, k->duplicates, k->commits, k->redos);
+	writer_close(&w);
+	buf_clear(&msg);
+	buf_clear(&ab);
+	chan_close(&acks);
+	chan_close(&in);
+	chan_shutdown();
+	return rc;
+}

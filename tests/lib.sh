@@ -21,12 +21,15 @@ test_count=0
 test_failed=0
 SPAWNED=""
 
-STAGE_CONFS=""
+# Tests run in subshells, so what they start is remembered in files.
+: >"$SCRATCH/.spawned"
+: >"$SCRATCH/.stages"
 
 cleanup() {
-	for c in $STAGE_CONFS; do
+	while read -r c; do
 		SAILSYNC_RUN=$SCRATCH/sup-$(basename "$c" .json) sailsync -c "$c" stop >/dev/null 2>&1
-	done
+	done <"$SCRATCH/.stages"
+	SPAWNED="$SPAWNED $(cat "$SCRATCH/.spawned")"
 	for pid in $SPAWNED; do
 		kill -TERM "$pid" 2>/dev/null
 	done
@@ -53,6 +56,7 @@ spawn() {
 	name=$1; shift
 	"$@" >>"$SCRATCH/$name.log" 2>&1 &
 	SPAWNED="$SPAWNED $!"
+	echo "$!" >>"$SCRATCH/.spawned"
 	eval "PID_$(echo "$name" | tr -c 'A-Za-z0-9_\n' '_')=$!"
 }
 
@@ -92,13 +96,23 @@ start_sim() {
 # and logs in $SCRATCH/sup-NAME; `stages CONF start` is stopped at exit.
 stages() {
 	c=$1; shift
-	case " $STAGE_CONFS " in *" $c "*) ;; *) STAGE_CONFS="$STAGE_CONFS $c" ;; esac
+	case "$c" in /*) ;; *) c=$SCRATCH/$c ;; esac
+	grep -qxF "$c" "$SCRATCH/.stages" || echo "$c" >>"$SCRATCH/.stages"
 	SAILSYNC_RUN=$SCRATCH/sup-$(basename "$c" .json) sailsync -c "$c" "$@"
 }
 
 # stage_pid CONF NAME: pid of a supervised stage (writer-0, mapper-1, ...).
 stage_pid() {
 	cat "$SCRATCH/sup-$(basename "$1" .json)/$2.child"
+}
+
+# background NAME CMD...: like spawn, for use inside a test; the pid is in
+# $SCRATCH/NAME.pid and the process is killed at exit if still running.
+background() {
+	name=$1; shift
+	"$@" >"$SCRATCH/$name.out" 2>"$SCRATCH/$name.log" &
+	echo "$!" >"$SCRATCH/$name.pid"
+	echo "$!" >>"$SCRATCH/.spawned"
 }
 
 # sim_fault JSON: arms a fault in the simulator.

@@ -80,8 +80,8 @@ test_expect_success "undisturbed import of $ROWS rows" '
 
 test_expect_success 'SIGKILL of the fetcher mid-import, then the same command again' '
 	stages fetcher.json start --mappers 2 &&
-	sailsync-fetcher -c fetcher.json run big --no-progress >f1.out 2>f1.log &
-	fpid=$! &&
+	background f1 sailsync-fetcher -c fetcher.json run big --no-progress &&
+	fpid=$(cat f1.pid) &&
 	midway fetcher &&
 	kill -KILL $fpid && { wait $fpid; true; } &&
 	before=$(applied fetcher) && echo "killed at $before rows" &&
@@ -95,8 +95,8 @@ test_expect_success 'SIGKILL of the fetcher mid-import, then the same command ag
 
 test_expect_success 'SIGKILL of a mapper mid-import; the supervisor restarts it' '
 	stages mapper.json start --mappers 2 &&
-	sailsync-fetcher -c mapper.json run big --no-progress --summary-json mapper.sum >m.out 2>m.log &
-	fpid=$! &&
+	background m sailsync-fetcher -c mapper.json run big --no-progress --summary-json mapper.sum &&
+	fpid=$(cat m.pid) &&
 	midway mapper &&
 	old=$(stage_pid mapper.json mapper-1) &&
 	stages mapper.json kill mapper-1 &&
@@ -109,8 +109,8 @@ test_expect_success 'SIGKILL of a mapper mid-import; the supervisor restarts it'
 
 test_expect_success 'SIGKILL of a writer mid-import; the supervisor restarts it' '
 	stages writer.json start --mappers 2 &&
-	sailsync-fetcher -c writer.json run big --no-progress --summary-json writer.sum >w.out 2>w.log &
-	fpid=$! &&
+	background w sailsync-fetcher -c writer.json run big --no-progress --summary-json writer.sum &&
+	fpid=$(cat w.pid) &&
 	midway writer &&
 	stages writer.json kill writer-0 &&
 	stages writer.json kill writer-1 &&
@@ -124,7 +124,7 @@ test_expect_success 'SIGKILL of a writer mid-import; the supervisor restarts it'
 test_expect_success 'the disturbed runs report the same counts' '
 	for s in fetcher mapper writer; do
 		test "$(jq -c ".goals[0] | [.created, .updated, .unchanged, .skipped, .unique]" $s.sum)" = \
-		     "$(jq -c ".goals[0] | [.created, .updated, .unchanged, .skipped, .unique]" calm.sum)" || return 1
+		     "$(jq -c ".goals[0] | [.created, .updated, .unchanged, .skipped, .unique]" calm.sum)" || exit 1
 	done
 '
 

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 gen-seed --users 300 --lists "Newsletter,VIP" --seed 3 >"$SCRATCH/seed.json"
-start_sim --seed "$SCRATCH/seed.json" --job-delay-ms 50 || exit 1
+start_sim --seed "$SCRATCH/seed.json" --job-delay-ms 50 --rate-window-s 2 || exit 1
 members=$(jq '[.users[] | select(.lists | index("Newsletter"))] | length' "$SCRATCH/seed.json")
 
 # conf NAME SECRET LISTS [EXTRA]: one import goal over LISTS (a JSON array).

@@ -658,9 +658,13 @@ apply_record(struct writer *w, struct rec *x)
 		rec_skip(x, "no_consent", 10);
 		return 0;
 	}
+	/* Field-level skips, the mapper's and ours, counted by reason. */
+	for (uint32_t i = 0; i < p->nnotes; i++)
+		if (p->notes[i].len)
+			store_stats_reason(&x->g->st, p->notes[i].p, p->notes[i].len, 1);
 	for (uint32_t i = 0; i < x->nnotes; i++)
 		store_stats_reason(&x->g->st, x->notes[i], strlen(x->notes[i]), 1);
-	if (x->nnotes)
+	if (x->nnotes || p->nnotes)
 		x->g->dirty = 1;
 
 	changed = created || x->nm > 1 || !profile_equal(before, &work);

@@ -1,0 +1,704 @@
+/* tests/unit/t_writer.c: the writer in process: rules, create, merge, exactly-once, stats, consent. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tap.h"
+
+#include "buf.h"
+#include "conf.h"
+#include "log.h"
+#include "msg.h"
+#include "profile.h"
+#include "store.h"
+#include "timefmt.h"
+#include "writer.h"
+
+static char	 tmpdir[] = "/tmp/t_writer.XXXXXX";
+
+/* Properties sorted by name, as conf_load leaves them. */
+static struct conf_prop props[] = {
+	{ "$consents", VAL_TEXT, 1, 0 },
+	{ "email", VAL_TEXT, 0, 1 },
+	{ "extid", VAL_TEXT, 0, 1 },
+	{ "lists", VAL_TEXT, 1, 0 },
+	{ "name", VAL_TEXT, 0, 0 },
+	{ "opens", VAL_NUMBER, 0, 0 },
+	{ "sailthru_profile_id", VAL_TEXT, 0, 1 },
+	{ "score", VAL_DECIMAL, 0, 0 },
+};
+static char *merge[] = { "email", "sailthru_profile_id" };
+static char *objectives[] = { "marketing" };
+static struct conf_conn conns[2];
+static char paths[16][300];
+static int npaths;
+
+/* A configuration with its own store directory. */
+static void
+conf_make(struct conf *c, const char *name)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(paths[npaths], sizeof(paths[0]), "%s/%s", tmpdir, name);
+	c->store.path = paths[npaths++];
+	c->store.map_size = 1 << 20;	/* small: the import test must grow it */
+	c->store.lanes = 1;
+	c->store.nprops = sizeof(props) / sizeof(props[0]);
+	c->store.props = props;
+	c->store.nmerge = 2;
+	c->store.merge = merge;
+	c->store.commit_rows = 100000;
+	c->store.commit_ms = 300;
+	c->store.durable = 0;
+	c->pipe.window = 4;
+	conns[0].name = "c1";
+	conns[1].name = "c2";
+	conns[1].nobjectives = 1;
+	conns[1].objectives = objectives;
+	c->nconns = 2;
+	c->conns = conns;
+}
+
+/* Building batches by hand. */
+#define MAXREC 64
+
+static struct msg_batch *
+batch(uint64_t run, uint64_t seq_first, const char *conn, const char *goal)
+{
+	struct msg_batch *b = calloc(1, sizeof(*b));
+
+	arena_init(&b->arena);
+	b->kind = MSG_PATCHES;
+	b->v = MSG_VERSION;
+	b->run = run;
+	b->lane = 0;
+	b->seq_first = seq_first;
+	b->src.conn = str_c(conn);
+	b->src.goal = str_c(goal);
+	b->src.list = str_c("list1");
+	b->u.patches.recs = arena_alloc(&b->arena, sizeof(struct msg_patch) * MAXREC);
+	return b;
+}
+
+static struct msg_patch *
+rec(struct msg_batch *b, int create)
+{
+	struct msg_patch *p = &b->u.patches.recs[b->u.patches.n++];
+
+	p->line = b->u.patches.n + 1;
+	p->create = (uint8_t)create;
+	p->ids = arena_alloc(&b->arena, sizeof(*p->ids) * 4);
+	p->ops = arena_alloc(&b->arena, sizeof(*p->ops) * 8);
+	p->notes = arena_alloc(&b->arena, sizeof(*p->notes) * 4);
+	return p;
+}
+
+static void
+id(struct msg_patch *p, const char *prop, const char *v)
+{
+	p->ids[p->nids].prop = str_c(prop);
+	p->ids[p->nids++].value = str_c(v);
+}
+
+static struct msg_op *
+op(struct msg_batch *b, struct msg_patch *p, int o, const char *prop)
+{
+	struct msg_op *x = &p->ops[p->nops++];
+
+	x->op = (uint8_t)o;
+	x->prop = str_c(prop);
+	x->vals = arena_alloc(&b->arena, sizeof(struct val) * 4);
+	return x;
+}
+
+static void
+optext(struct msg_batch *b, struct msg_patch *p, int o, const char *prop, const char *v)
+{
+	struct msg_op *x = op(b, p, o, prop);
+
+	x->vals[0].type = VAL_TEXT;
+	x->vals[0].u.s = str_c(v);
+	x->nvals = 1;
+}
+
+static void
+opnum(struct msg_batch *b, struct msg_patch *p, int o, const char *prop, int64_t v)
+{
+	struct msg_op *x = op(b, p, o, prop);
+
+	x->vals[0].type = VAL_NUMBER;
+	x->vals[0].u.i = v;
+	x->nvals = 1;
+}
+
+/* A record that creates or finds a profile by email. */
+static struct msg_patch *
+by_email(struct msg_batch *b, const char *email, int create)
+{
+	struct msg_patch *p = rec(b, create);
+
+	id(p, "email", email);
+	optext(b, p, OP_SET, "email", email);
+	return p;
+}
+
+static void
+submit(struct writer *w, struct msg_batch *b)
+{
+	if (writer_submit(w, b) != 0)
+		ok(0, "submit failed");
+	free(b);
+}
+
+/* The dump as one string (the writer must be closed: one env per process). */
+static char *
+dump(struct conf *c, int no_ids)
+{
+	char	*s = NULL;
+	size_t	 n = 0;
+	FILE	*f = open_memstream(&s, &n);
+
+	if (writer_dump(c, no_ids, f) != 0)
+		ok(0, "dump failed");
+	fclose(f);
+	return s;
+}
+
+static char *
+show(struct conf *c, const char *what)
+{
+	char	*s = NULL;
+	size_t	 n = 0;
+	FILE	*f = open_memstream(&s, &n);
+	int	 rc = writer_show(c, what, f);
+
+	fclose(f);
+	if (rc != 0) {
+		free(s);
+		return strdup("(not found)");
+	}
+	s[strcspn(s, "\n")] = '\0';
+	return s;
+}
+
+/* The last ACK due, decoded into a (caller clears). */
+static int
+last_ack(struct writer *w, struct msg_batch *a)
+{
+	struct buf	 b;
+	char		 err[256];
+	int		 got = 0;
+
+	buf_init(&b, MSG_MAX_BYTES);
+	memset(a, 0, sizeof(*a));
+	while (writer_ack_next(w, &b) == 1) {
+		if (got)
+			msg_batch_clear(a);
+		if (msg_decode(b.data, b.len, a, err, sizeof(err)) != 0) {
+			ok(0, "ack decodes: %s", err);
+			break;
+		}
+		got = 1;
+	}
+	buf_clear(&b);
+	return got;
+}
+
+static const struct msg_goal_stats *
+goal_stats(const struct msg_batch *a, const char *goal)
+{
+	for (uint32_t i = 0; i < a->u.ack.nstats; i++)
+		if (str_eq(a->u.ack.stats[i].goal, goal))
+			return &a->u.ack.stats[i];
+	return NULL;
+}
+
+static uint64_t
+reason(const struct msg_goal_stats *g, const char *r)
+{
+	for (uint32_t i = 0; g && i < g->nreasons; i++)
+		if (str_eq(g->reasons[i].reason, r))
+			return g->reasons[i].n;
+	return 0;
+}
+
+static void
+test_rules(void)
+{
+	struct conf	 c;
+	struct writer	*w;
+	struct msg_batch *b, a;
+	struct msg_patch *p;
+	const struct msg_goal_stats *g;
+	char		 err[256], *d;
+
+	conf_make(&c, "rules");
+	w = writer_open(&c, 0, err, sizeof(err));
+	ok(w != NULL, "open: %s", w ? "" : err);
+	if (w == NULL)
+		return;
+
+	b = batch(1, 1, "c1", "g1");
+	p = by_email(b, "a@x.org", 1);				/* 1: create */
+	optext(b, p, OP_SET, "name", "Ann");
+	optext(b, p, OP_ADD, "lists", "l1");
+	opnum(b, p, OP_SUM, "opens", 2);
+	p = by_email(b, "a@x.org", 1);				/* 2: each rule again */
+	optext(b, p, OP_SET_IF_EMPTY, "name", "Bob");
+	optext(b, p, OP_ADD, "lists", "l2");
+	optext(b, p, OP_ADD, "lists", "l1");
+	opnum(b, p, OP_SUM, "opens", 3);
+	p = by_email(b, "a@x.org", 1);				/* 3: nothing new */
+	optext(b, p, OP_SET_IF_EMPTY, "name", "Cy");
+	optext(b, p, OP_ADD, "lists", "l2");
+	p = by_email(b, "b@x.org", 0);				/* 4: create off */
+	p = rec(b, 1);						/* 5: mapper skip */
+	p->skip = str_c("no_identifier");
+	p = by_email(b, "a@x.org", 1);				/* 6: notes */
+	p->notes[p->nnotes++] = str_c("sum_not_a_number:opens");
+	opnum(b, p, OP_SUM, "name", 1);				/* sum on text */
+	opnum(b, p, OP_SET, "nosuch", 1);
+	opnum(b, p, OP_SUM, "opens", INT64_MAX);		/* overflow */
+	p = by_email(b, "c@x.org", 1);				/* 7 */
+	optext(b, p, OP_SET, "name", "Cat");
+	p = by_email(b, "c@x.org", 1);				/* 8: set replaces */
+	optext(b, p, OP_SET, "name", "Cathy");
+	submit(w, b);
+	is_int(writer_uncommitted(w), 8, "8 records pending");
+	ok(writer_ack_next(w, &(struct buf){ 0 }) == 0, "no ACK before commit");
+	is_int(writer_commit(w), 0, "commit");
+	ok(last_ack(w, &a) == 1, "an ACK after commit");
+	is_int(a.kind, MSG_ACK, "kind ack");
+	is_int(a.run, 1, "ack run");
+	is_int(a.u.ack.applied, 8, "applied 8");
+	ok(str_eq(a.src.conn, "c1"), "ack names the connection");
+	g = goal_stats(&a, "g1");
+	ok(g != NULL, "stats of g1");
+	if (g) {
+		is_int(g->created, 2, "created");
+		is_int(g->updated, 2, "updated");
+		is_int(g->unchanged, 2, "unchanged");
+		is_int(g->skipped, 2, "skipped");
+		is_int(reason(g, "no_match"), 1, "no_match");
+		is_int(reason(g, "no_identifier"), 1, "mapper skip reason");
+		is_int(reason(g, "sum_not_a_number:opens"), 1, "mapper note");
+		is_int(reason(g, "sum_not_a_number:name"), 1, "writer note: sum on text");
+		is_int(reason(g, "unknown_property:nosuch"), 1, "unknown property");
+		is_int(reason(g, "sum_overflow:opens"), 1, "overflow note");
+		is_int(g->unique, 2, "data exchange: two profiles");
+		is_int(g->nlast, 2, "two last ids");
+	}
+	msg_batch_clear(&a);
+	writer_close(&w);
+
+	d = dump(&c, 0);
+	ok(strstr(d, "\"id\":\"00") != NULL && strstr(d, "\"created\":\"20") != NULL,
+	    "dump with ids");
+	free(d);
+	d = dump(&c, 1);
+	is_str(d,
+	    "{\"properties\":{\"email\":\"a@x.org\",\"lists\":[\"l1\",\"l2\"],"
+	    "\"name\":\"Ann\",\"opens\":5}}\n"
+	    "{\"properties\":{\"email\":\"c@x.org\",\"name\":\"Cathy\"}}\n",
+	    "dump after each rule");
+	free(d);
+	d = show(&c, "email= A@X.org ");
+	ok(strstr(d, "\"name\":\"Ann\"") != NULL, "show by normalized identifier");
+	free(d);
+	{
+		char *s = NULL;
+		size_t n = 0;
+		FILE *f = open_memstream(&s, &n);
+
+		is_int(writer_stats(&c, 1, f), 0, "stats");
+		fclose(f);
+		ok(strstr(s, "\"created\":2,\"updated\":2,\"unchanged\":2,\"skipped\":2") != NULL,
+		    "stats JSON: %s", s);
+		ok(strstr(s, "\"unique\":2") != NULL, "stats unique");
+		free(s);
+	}
+}
+
+static void
+test_merge(void)
+{
+	struct conf	 c;
+	struct writer	*w;
+	struct msg_batch *b, a;
+	struct msg_patch *p;
+	struct store	*s;
+	char		 err[256], *d, *sa, *sb, hexa[PROFILE_ID_HEX], hexb[PROFILE_ID_HEX];
+	uint64_t	 ida = 0, idb = 0, got;
+
+	conf_make(&c, "merge");
+	w = writer_open(&c, 0, err, sizeof(err));
+	if (w == NULL)
+		return;
+	b = batch(5, 1, "c1", "g1");
+	p = by_email(b, "a@x.org", 1);			/* A: email only */
+	optext(b, p, OP_ADD, "lists", "la");
+	p = rec(b, 1);					/* B: sid only, older email */
+	id(p, "sailthru_profile_id", "sid-b");
+	optext(b, p, OP_SET, "sailthru_profile_id", "sid-b");
+	optext(b, p, OP_SET, "email", "old@x.org");
+	optext(b, p, OP_ADD, "lists", "lb");
+	optext(b, p, OP_SET, "name", "Bee");
+	p = by_email(b, "d@x.org", 1);			/* C: extid X */
+	optext(b, p, OP_SET, "extid", "X");
+	p = by_email(b, "e@x.org", 1);			/* D */
+	submit(w, b);
+	writer_commit(w);
+	last_ack(w, &a);
+	if (a.u.ack.nstats == 1 && a.u.ack.stats[0].nlast == 4) {
+		idb = a.u.ack.stats[0].last[2];
+		ida = a.u.ack.stats[0].last[3];
+	}
+	msg_batch_clear(&a);
+	ok(ida && ida < idb, "A is older than B");
+
+	b = batch(5, 5, "c1", "g1");
+	p = rec(b, 1);					/* email -> A, sid -> B: merge */
+	id(p, "email", "a@x.org");
+	id(p, "sailthru_profile_id", "sid-b");
+	optext(b, p, OP_SET, "sailthru_profile_id", "sid-b");
+	opnum(b, p, OP_SUM, "opens", 1);
+	p = rec(b, 1);					/* email -> D, extid -> C: conflict */
+	id(p, "email", "e@x.org");
+	id(p, "extid", "X");
+	optext(b, p, OP_SET, "name", "Eve");
+	p = by_email(b, "e@x.org", 1);			/* extid X is C's */
+	optext(b, p, OP_SET, "extid", "X");
+	optext(b, p, OP_SET, "name", "Eve");
+	p = by_email(b, "d@x.org", 1);			/* C drops X: entry deleted */
+	optext(b, p, OP_SET, "extid", "Y");
+	p = by_email(b, "e@x.org", 1);			/* now X is free */
+	optext(b, p, OP_SET, "extid", "X");
+	submit(w, b);
+	writer_commit(w);
+	last_ack(w, &a);
+	{
+		const struct msg_goal_stats *g = goal_stats(&a, "g1");
+
+		ok(g && g->updated == 4 && g->skipped == 1, "merge run: 4 updated, 1 skipped");
+		is_int(reason(g, "identifier_conflict"), 1, "identifier_conflict");
+		is_int(reason(g, "identifier_taken:extid"), 1, "identifier_taken");
+		ok(g && g->last[0] != ida, "last ids newest first");
+	}
+	msg_batch_clear(&a);
+	writer_close(&w);
+
+	d = dump(&c, 1);
+	is_str(d,
+	    "{\"properties\":{\"email\":\"a@x.org\",\"lists\":[\"la\",\"lb\"],"
+	    "\"name\":\"Bee\",\"opens\":1,\"sailthru_profile_id\":\"sid-b\"}}\n"
+	    "{\"properties\":{\"email\":\"d@x.org\",\"extid\":\"Y\"}}\n"
+	    "{\"properties\":{\"email\":\"e@x.org\",\"extid\":\"X\",\"name\":\"Eve\"}}\n",
+	    "merged store: one profile for A and B, redirect not dumped");
+	free(d);
+	profile_id_fmt(ida, hexa);
+	profile_id_fmt(idb, hexb);
+	sa = show(&c, hexa);
+	sb = show(&c, hexb);
+	is_str(sb, sa, "B's id resolves to the survivor A");
+	ok(strstr(sb, hexa) != NULL, "shows A's id");
+	free(sa);
+	free(sb);
+
+	s = store_open(&c.store, 0, STORE_RDONLY, err, sizeof(err));
+	ok(s != NULL, "open store");
+	if (s) {
+		store_read_begin(s);
+		ok(store_ident_get(s, "sailthru_profile_id", 19, "sid-b", 5, &got) == 0 &&
+		    got == ida, "sid index repointed to A");
+		ok(store_ident_get(s, "email", 5, "old@x.org", 9, &got) == 0 && got == ida,
+		    "loser's other email repointed to A");
+		ok(store_ident_get(s, "extid", 5, "X", 1, &got) == 0 && got != ida,
+		    "extid X indexed for its new owner");
+		{
+			struct profile p2;
+			struct arena ar;
+
+			arena_init(&ar);
+			ok(store_profile_get_raw(s, idb, &p2, &ar) == 0 && p2.redirect == ida,
+			    "B stored as a redirect to A");
+			arena_clear(&ar);
+		}
+		store_read_end(s);
+		store_close(&s);
+	}
+}
+
+/* The same 40 records in 8 batches of 5, for the order tests. */
+static struct msg_batch *
+order_batch(int k)
+{
+	struct msg_batch *b = batch(9, (uint64_t)k * 5 + 1, "c1", "g1");
+	char e[32], l[32];
+
+	for (int i = 0; i < 5; i++) {
+		int n = k * 5 + i;
+		struct msg_patch *p;
+
+		snprintf(e, sizeof(e), "u%d@x.org", n % 7);
+		snprintf(l, sizeof(l), "list%d", n % 3);
+		p = by_email(b, arena_strndup(&b->arena, e, strlen(e)), 1);
+		opnum(b, p, OP_SUM, "opens", n);
+		optext(b, p, OP_ADD, "lists", arena_strndup(&b->arena, l, strlen(l)));
+		optext(b, p, OP_SET, "name", arena_strndup(&b->arena, l, strlen(l)));
+	}
+	return b;
+}
+
+static void
+test_order(void)
+{
+	struct conf	 c1, c2, c3;
+	struct writer	*w;
+	struct msg_batch a;
+	char		 err[256], *d1, *d2, *d3;
+	int		 order[] = { 3, 1, 0, 0, 2, 5, 4, 1, 7, 6, 6, 2, 7 };
+
+	conf_make(&c1, "inorder");
+	w = writer_open(&c1, 0, err, sizeof(err));
+	for (int k = 0; k < 8; k++) {
+		submit(w, order_batch(k));
+		if (k == 3)
+			writer_commit(w);
+	}
+	writer_commit(w);
+	writer_close(&w);
+	d1 = dump(&c1, 1);
+
+	/* Shuffled and duplicated, with commits in between. */
+	conf_make(&c2, "shuffled");
+	w = writer_open(&c2, 0, err, sizeof(err));
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		submit(w, order_batch(order[i]));
+		if (i == 4 || i == 9)
+			writer_commit(w);
+	}
+	writer_commit(w);
+	last_ack(w, &a);
+	is_int(a.u.ack.applied, 40, "all 40 applied");
+	msg_batch_clear(&a);
+	/* Everything again: all at or below applied, answered at once. */
+	for (int k = 0; k < 8; k++)
+		submit(w, order_batch(k));
+	is_int(writer_uncommitted(w), 0, "resends apply nothing");
+	ok(last_ack(w, &a) == 1 && a.u.ack.applied == 40, "resend answered with an ACK");
+	msg_batch_clear(&a);
+	is_int(writer_counters(w)->duplicates, 8 + 5, "duplicates counted");
+	writer_close(&w);
+	d2 = dump(&c2, 1);
+	is_str(d2, d1, "shuffled, duplicated batches give the same store");
+	ok(strstr(d1, "{\"properties\":{\"email\":\"u0@x.org\",\"lists\":[\"list0\","
+	    "\"list1\",\"list2\"],\"name\":\"list2\",\"opens\":105}}") != NULL,
+	    "sum applied once per record: 0+7+14+21+28+35 = 105");
+
+	/* Restart in the middle: uncommitted work is lost and resent. */
+	conf_make(&c3, "restart");
+	w = writer_open(&c3, 0, err, sizeof(err));
+	for (int k = 0; k < 4; k++)
+		submit(w, order_batch(k));
+	writer_commit(w);
+	submit(w, order_batch(4));
+	writer_close(&w);			/* batch 4 was never committed */
+	w = writer_open(&c3, 0, err, sizeof(err));
+	for (int k = 0; k < 8; k++)
+		submit(w, order_batch(k));
+	writer_commit(w);
+	writer_close(&w);
+	d3 = dump(&c3, 1);
+	is_str(d3, d1, "restart and resend from 1 gives the same store");
+	free(d1);
+	free(d2);
+	free(d3);
+}
+
+static void
+test_consent_exchange_last(void)
+{
+	struct conf	 c;
+	struct writer	*w;
+	struct msg_batch *b, a;
+	struct msg_patch *p;
+	const struct msg_goal_stats *g;
+	char		 err[256], e[32], *d;
+
+	conf_make(&c, "consent");
+	w = writer_open(&c, 0, err, sizeof(err));
+	b = batch(3, 1, "c2", "g2");
+	by_email(b, "no@x.org", 1);				/* no consent */
+	p = by_email(b, "yes@x.org", 1);
+	optext(b, p, OP_ADD, "$consents", "marketing");
+	p = by_email(b, "other@x.org", 1);
+	optext(b, p, OP_ADD, "$consents", "analytics");
+	p = by_email(b, "yes@x.org", 1);			/* existing, consented */
+	optext(b, p, OP_SET, "name", "Yes");
+	p = by_email(b, "yes@x.org", 1);			/* again: exchange once */
+	optext(b, p, OP_SET, "name", "Yes2");
+	submit(w, b);
+	writer_commit(w);
+	last_ack(w, &a);
+	g = goal_stats(&a, "g2");
+	ok(g && g->created == 1 && g->updated == 2 && g->skipped == 2,
+	    "consent: 1 created, 2 updated, 2 skipped");
+	is_int(reason(g, "no_consent"), 2, "no_consent counted");
+	is_int(g ? g->unique : 0, 1, "exchange counted once");
+	msg_batch_clear(&a);
+
+	/* A second run touching the same profile: still one unique. */
+	b = batch(4, 1, "c2", "g2");
+	p = by_email(b, "yes@x.org", 1);
+	optext(b, p, OP_SET, "name", "Yes3");
+	for (int i = 0; i < 7; i++) {
+		snprintf(e, sizeof(e), "n%d@x.org", i);
+		p = by_email(b, arena_strndup(&b->arena, e, strlen(e)), 1);
+		optext(b, p, OP_ADD, "$consents", "marketing");
+	}
+	submit(w, b);
+	writer_commit(w);
+	last_ack(w, &a);
+	g = goal_stats(&a, "g2");
+	is_int(g ? g->unique : 0, 8, "unique: 1 + 7 new profiles");
+	is_int(g ? g->nlast : 0, 5, "five last ids");
+	ok(g && g->last[0] > g->last[1] && g->last[1] > g->last[2] &&
+	    g->last[3] > g->last[4], "newest first");
+	msg_batch_clear(&a);
+	writer_close(&w);
+	d = dump(&c, 1);
+	ok(strstr(d, "no@x.org") == NULL, "no consent: nothing written");
+	ok(strstr(d, "other@x.org") == NULL, "other objective: nothing written");
+	free(d);
+}
+
+static void
+test_hostile(void)
+{
+	struct conf	 c;
+	struct writer	*w;
+	struct msg_batch *b;
+	char		 err[256];
+
+	conf_make(&c, "hostile");
+	w = writer_open(&c, 0, err, sizeof(err));
+	is_int(writer_input(w, "\x93\x01\x02", 3), 0, "garbage: no failure");
+	is_int(writer_input(w, "", 0), 0, "empty frame");
+	b = batch(1, 1, "c1", "g1");
+	b->lane = 3;
+	by_email(b, "a@x.org", 1);
+	submit(w, b);
+	b = batch(1, 1, "c1", "g1");
+	b->kind = MSG_USERS;
+	submit(w, b);
+	is_int(writer_counters(w)->dropped, 4, "four batches dropped");
+	is_int(writer_uncommitted(w), 0, "nothing applied");
+	/* More early batches than the hold allows (4 x window 4 = 16). */
+	for (int k = 2; k <= 20; k++) {
+		b = batch(1, (uint64_t)k, "c1", "g1");
+		by_email(b, "a@x.org", 1);
+		submit(w, b);
+	}
+	is_int(writer_counters(w)->dropped, 4 + 3, "hold overflow drops 3 batches");
+	b = batch(1, 1, "c1", "g1");
+	by_email(b, "a@x.org", 1);
+	submit(w, b);
+	is_int(writer_uncommitted(w), 17, "gap filled: 1 and the 16 held batches applied");
+	writer_commit(w);
+	writer_close(&w);
+}
+
+static void
+test_import(void)
+{
+	struct conf	 c;
+	struct writer	*w;
+	struct msg_batch *b, a;
+	char		 err[256], e[48];
+	int		 nb = 200, per = 1000;
+	struct timespec	 t0, t1;
+	double		 secs;
+
+	conf_make(&c, "import");
+	c.store.commit_rows = 50000;
+	w = writer_open(&c, 0, err, sizeof(err));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int k = 0; k < nb; k++) {
+		b = calloc(1, sizeof(*b));
+		arena_init(&b->arena);
+		b->kind = MSG_PATCHES;
+		b->run = 11;
+		b->seq_first = (uint64_t)k * per + 1;
+		b->src.conn = str_c("c1");
+		b->src.goal = str_c("imp");
+		b->u.patches.recs = arena_alloc(&b->arena, sizeof(struct msg_patch) * per);
+		for (int i = 0; i < per; i++) {
+			struct msg_patch *p = &b->u.patches.recs[b->u.patches.n++];
+			int n = k * per + i;
+
+			p->create = 1;
+			p->ids = arena_alloc(&b->arena, sizeof(*p->ids));
+			p->ops = arena_alloc(&b->arena, sizeof(*p->ops) * 3);
+			snprintf(e, sizeof(e), "user%d@example.com", (n * 7919) % (nb * per));
+			p->nids = 1;
+			p->ids[0].prop = str_c("email");
+			p->ids[0].value.p = arena_strndup(&b->arena, e, strlen(e));
+			p->ids[0].value.len = (uint32_t)strlen(e);
+			p->nops = 3;
+			p->ops[0].op = OP_SET;
+			p->ops[0].prop = str_c("email");
+			p->ops[0].nvals = 1;
+			p->ops[0].vals = arena_alloc(&b->arena, sizeof(struct val) * 3);
+			p->ops[0].vals[0].type = VAL_TEXT;
+			p->ops[0].vals[0].u.s = p->ids[0].value;
+			p->ops[1] = p->ops[0];
+			p->ops[1].op = OP_ADD;
+			p->ops[1].prop = str_c("lists");
+			p->ops[1].vals = p->ops[0].vals + 1;
+			p->ops[1].vals[0].type = VAL_TEXT;
+			p->ops[1].vals[0].u.s = str_c("newsletter");
+			p->ops[2] = p->ops[0];
+			p->ops[2].op = OP_SUM;
+			p->ops[2].prop = str_c("opens");
+			p->ops[2].vals = p->ops[0].vals + 2;
+			p->ops[2].vals[0].type = VAL_NUMBER;
+			p->ops[2].vals[0].u.i = n % 13;
+		}
+		submit(w, b);
+		if (writer_due_in(w) == 0)
+			writer_commit(w);
+	}
+	writer_commit(w);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	last_ack(w, &a);
+	is_int(a.u.ack.applied, nb * per, "import applied every record");
+	ok(a.u.ack.nstats == 1 && a.u.ack.stats[0].created == (uint64_t)(nb * per),
+	    "import created one profile per row");
+	msg_batch_clear(&a);
+	ok(writer_counters(w)->redos > 0, "the 1 MiB map grew during the import (%llu redos)",
+	    (unsigned long long)writer_counters(w)->redos);
+	printf("# import: %d rows in %.2f s = %.0f rows/s (commit_rows %u, durable off)\n",
+	    nb * per, secs, nb * per / secs, c.store.commit_rows);
+	writer_close(&w);
+}
+
+int
+main(void)
+{
+	char cmd[300];
+
+	log_init("t_writer", getenv("T_VERBOSE") ? LOG_DEBUG : LOG_ERR);
+	if (mkdtemp(tmpdir) == NULL)
+		return 1;
+	test_rules();
+	test_merge();
+	test_order();
+	test_consent_exchange_last();
+	test_hostile();
+	test_import();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", tmpdir);
+	return done_testing();
+}

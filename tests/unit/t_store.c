@@ -40,10 +40,9 @@ rule(struct profile *p, struct arena *a, int r, const char *name, enum val_type 
 static const char *
 json(const struct profile *p, int ids)
 {
-	static struct buf b;
+	static struct buf b = { NULL, 0, 0, 1 << 20 };
 
-	buf_init(&b, 1 << 20);
-	buf_clear(&b);
+	buf_reset(&b);
 	profile_json(p, ids, &b);
 	return b.data ? b.data : "";
 }

@@ -76,8 +76,8 @@ test_expect_success 'stages start under the supervisor' '
 '
 
 test_expect_success 'a file goal loads the existing profile' '
-	stages on.json run crm --no-progress --summary-json crm.json >crm.out &&
-	jq -e ".status == \"ok\" and .goals[0].created == 1" crm.json
+	stages on.json run crm --no-progress --summary-json crm.sum >crm.out &&
+	jq -e ".status == \"ok\" and .goals[0].created == 1" crm.sum
 '
 
 test_expect_success 'the import runs and reports what it did' '
@@ -93,46 +93,46 @@ test_expect_success 'the import runs and reports what it did' '
 test_expect_success 'set, set_if_empty, add and sum on an existing profile' '
 	stages on.json show email=ann@example.com >ann.json &&
 	cat ann.json &&
-	jq -e ".props.first_name == \"Ann\"" ann.json &&
-	jq -e ".props.city == \"London\"" ann.json &&
-	jq -e ".props.score == 20" ann.json &&
-	jq -e ".props.opens == 6" ann.json &&
-	jq -e ".props.tiers == [\"bronze\", \"gold\"]" ann.json &&
-	jq -e ".props.sailthru_lists == [\"Newsletter\", \"VIP\"]" ann.json &&
-	jq -e ".props.last_open == \"2021-03-31T22:15:07.000Z\"" ann.json &&
-	jq -e ".props.sailthru_profile_id | test(\"^[0-9a-f]{24}$\")" ann.json
+	jq -e ".properties.first_name == \"Ann\"" ann.json &&
+	jq -e ".properties.city == \"London\"" ann.json &&
+	jq -e ".properties.score == 20" ann.json &&
+	jq -e ".properties.opens == 6" ann.json &&
+	jq -e ".properties.tiers == [\"bronze\", \"gold\"]" ann.json &&
+	jq -e ".properties.sailthru_lists == [\"Newsletter\", \"VIP\"]" ann.json &&
+	jq -e ".properties.last_open == \"2021-03-31T22:15:07.000Z\"" ann.json &&
+	jq -e ".properties.sailthru_profile_id | test(\"^[0-9a-f]{24}$\")" ann.json
 '
 
 test_expect_success 'a created profile, an email normalized, a smart list' '
 	stages on.json show email=cara@example.com >cara.json &&
-	jq -e ".props.email == \"cara@example.com\" and .props.city == \"Rome\"" cara.json &&
-	jq -e ".props.sailthru_lists == [\"VIP\", \"Engaged\"]" cara.json
+	jq -e ".properties.email == \"cara@example.com\" and .properties.city == \"Rome\"" cara.json &&
+	jq -e ".properties.sailthru_lists == [\"VIP\", \"Engaged\"]" cara.json
 '
 
 test_expect_success 'a sum of a non-number is a counted skip, not a crash' '
 	stages on.json show email=bob@example.com >bob.json &&
-	jq -e "has(\"props\") and (.props | has(\"score\") | not) and .props.opens == 1" bob.json &&
+	jq -e "has(\"properties\") and (.properties | has(\"score\") | not) and .properties.opens == 1" bob.json &&
 	jq -e ".goals[0].reasons[\"sum_not_a_number:score\"] == 1" st.json
 '
 
 test_expect_success 'the Sailthru ID maps to sailthru_profile_id, which resolves' '
-	sid=$(jq -r .props.sailthru_profile_id ann.json) &&
-	stages on.json show "sailthru_profile_id=$sid" | jq -e ".props.email == \"ann@example.com\""
+	sid=$(jq -r .properties.sailthru_profile_id ann.json) &&
+	stages on.json show "sailthru_profile_id=$sid" | jq -e ".properties.email == \"ann@example.com\""
 '
 
 test_expect_success 'with create off, unmatched users are skipped' '
 	stages off.json start --mappers 1 &&
 	stages off.json run crm --no-progress >/dev/null &&
-	stages off.json run st --no-progress --summary-json off.json >off.out &&
-	jq -e ".goals[0].created == 0 and .goals[0].updated == 2" off.json &&
-	jq -e ".goals[0].reasons.no_match == 3" off.json &&
+	stages off.json run st --no-progress --summary-json off.sum >off.out &&
+	jq -e ".goals[0].created == 0 and .goals[0].updated == 2" off.sum &&
+	jq -e ".goals[0].reasons.no_match == 3" off.sum &&
 	test "$(stages off.json dump | wc -l)" -eq 1
 '
 
 test_expect_success 'a second run adds sums again but creates nothing' '
 	stages on.json run st --no-progress --summary-json st2.json >/dev/null &&
 	jq -e ".goals[0].created == 0 and .goals[0].unique == 3" st2.json &&
-	stages on.json show email=ann@example.com | jq -e ".props.opens == 12"
+	stages on.json show email=ann@example.com | jq -e ".properties.opens == 12"
 '
 
 test_done

@@ -60,9 +60,9 @@ test_expect_success 'a row that matches both merges them into the older one' '
 	stages m.json show email=max@example.com >max.json &&
 	cat max.json &&
 	test "$(jq -r .id max.json)" = "$(cat a.id)" &&
-	jq -e ".props.first_name == \"Max\" and .props.city == \"Oslo\" and .props.plan == \"pro\"" max.json &&
-	jq -e ".props.tiers == [\"a\", \"b\"]" max.json &&
-	jq -e ".props.sailthru_profile_id == \"'$SID'\"" max.json
+	jq -e ".properties.first_name == \"Max\" and .properties.city == \"Oslo\" and .properties.plan == \"pro\"" max.json &&
+	jq -e ".properties.tiers == [\"a\", \"b\"]" max.json &&
+	jq -e ".properties.sailthru_profile_id == \"'$SID'\"" max.json
 '
 
 test_expect_success 'both identifiers and the old id resolve to the survivor' '

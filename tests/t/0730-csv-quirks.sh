@@ -12,7 +12,7 @@ printf '%s\r\n' \
 	'5f0c00000000000000000001,ann@example.com,Ann,"Paris, France",Ignored,"she said ""hi"""' \
 	'5f0c00000000000000000002,bob@example.com,Bob,"Line one' \
 	'line two",Ignored,plain' \
-	'5f0c00000000000000000003,zoe@example.com,Zoë,Zürich,Ignored' \
+	'5f0c00000000000000000003,zoe@example.com,Zoë,Zürich,Ignored,ok' \
 	'5f0c00000000000000000004,ragged@example.com,Rag' \
 	'5f0c00000000000000000005,eve@example.com,Eve,Oslo,Ignored,' \
 	'' >>"$SCRATCH/quirks.csv"
@@ -48,19 +48,19 @@ test_expect_success 'the quirky export imports; the ragged row is reported and s
 
 test_expect_success 'quoted commas, doubled quotes, the first of a repeated header' '
 	stages q.json show email=ann@example.com >ann &&
-	jq -e ".props.city == \"Paris, France\" and .props.first_name == \"Ann\"" ann &&
-	jq -e ".props.note == \"she said \\\"hi\\\"\"" ann &&
-	jq -e ".props.sailthru_profile_id == \"5f0c00000000000000000001\"" ann
+	jq -e ".properties.city == \"Paris, France\" and .properties.first_name == \"Ann\"" ann &&
+	jq -e ".properties.note == \"she said \\\"hi\\\"\"" ann &&
+	jq -e ".properties.sailthru_profile_id == \"5f0c00000000000000000001\"" ann
 '
 
 test_expect_success 'an embedded newline and UTF-8 survive; the BOM does not' '
-	stages q.json show email=bob@example.com | jq -e ".props.city == \"Line one\nline two\"" &&
-	stages q.json show email=zoe@example.com | jq -e ".props.first_name == \"Zoë\" and .props.city == \"Zürich\"" &&
-	stages q.json show sailthru_profile_id=5f0c00000000000000000001 | jq -e ".props.email == \"ann@example.com\""
+	stages q.json show email=bob@example.com | jq -e ".properties.city == \"Line one\r\nline two\"" &&
+	stages q.json show email=zoe@example.com | jq -e ".properties.first_name == \"Zoë\" and .properties.city == \"Zürich\"" &&
+	stages q.json show sailthru_profile_id=5f0c00000000000000000001 | jq -e ".properties.email == \"ann@example.com\""
 '
 
 test_expect_success 'an empty last field is no value, not an empty one' '
-	stages q.json show email=eve@example.com | jq -e ".props | has(\"note\") | not"
+	stages q.json show email=eve@example.com | jq -e ".properties | has(\"note\") | not"
 '
 
 test_done

@@ -211,6 +211,12 @@ writer_counters(const struct writer *w)
 	return &w->cnt;
 }
 
+size_t
+writer_held(const struct writer *w)
+{
+	return w->nheld;
+}
+
 uint64_t
 writer_uncommitted(const struct writer *w)
 {

@@ -90,6 +90,8 @@ int		 writer_ack_next(struct writer *w, struct buf *out);
 int		 writer_hello(struct writer *w, struct buf *out);
 
 const struct writer_counters *writer_counters(const struct writer *w);
+/* Batches held, waiting for a gap before them to fill. */
+size_t		 writer_held(const struct writer *w);
 
 /*
  * Read-only queries over every lane's store, safe while writers run

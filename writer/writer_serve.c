@@ -139,6 +139,9 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 		}
 		if (r == CHAN_EOF || r == CHAN_ETRUNC) {
 			/* A replay ends: keep what its whole frames gave. */
+			if (writer_held(w))
+				log_warnx("replay ended with batches waiting for a gap"
+				    " lane=%u held=%zu", lane, writer_held(w));
 			if (commit_and_ack(w, acks, &ab, "end") != 0)
 				rc = EX_IOERR;
 			else if (r == CHAN_ETRUNC) {

@@ -131,7 +131,8 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 			continue;
 		}
 		if (r == CHAN_TIMEOUT) {
-			if (writer_uncommitted(w) && commit_and_ack(w, acks, &ab, "idle") != 0) {
+			/* Also ends a transaction that only answered resends. */
+			if (commit_and_ack(w, acks, &ab, "idle") != 0) {
 				rc = EX_IOERR;
 				break;
 			}

@@ -16,7 +16,7 @@ conf() {
     "properties": {"email": {"type": "text", "unique": true}, "first_name": {"type": "text"}}},
   "pipeline": {"users": "ipc://run-$1/users", "acks": "ipc://run-$1/acks",
                "lanes": ["ipc://run-$1/lane-0"], "state_dir": "fetcher-$1", "resend_ms": 1000},
-  "connections": [{"name": "st", "api_key": "$SIM_KEY", "secret": "$2", "base_url": "$SIM_URL" $4,
+  "connections": [{"name": "st", "api_key": "$SIM_KEY", "secret": "$2", "base_url": "$SIM_URL" ${4:-},
     "goals": [{"name": "members", "type": "import", "lists": $3, "create_profiles": true,
                "link": {"column": "Email", "property": "email"},
                "mappings": [{"column": "first_name", "property": "first_name", "rule": "set"}]}]}]
@@ -70,6 +70,7 @@ test_expect_success 'a 429 storm slows the run down but loses nothing' '
 	stages storm.json start --mappers 1 &&
 	stages storm.json run st --no-progress --summary-json storm.sum >/dev/null 2>storm.err &&
 	jq -e ".status == \"ok\"" storm.sum &&
+	grep -q "pacing method=POST endpoint=job" storm.err &&
 	test "$(stages storm.json dump | wc -l)" -eq "$(jq ".users | length" seed.json)"
 '
 
@@ -80,6 +81,7 @@ test_expect_success 'a download cut half-way resumes and imports every row' '
 	stages cut.json start --mappers 1 &&
 	stages cut.json run st --no-progress --summary-json cut.sum >/dev/null 2>cut.err &&
 	jq -e ".status == \"ok\" and .goals[0].created == '$members'" cut.sum &&
+	grep -q "download interrupted, resuming" cut.err &&
 	test "$(stages cut.json dump | wc -l)" -eq "'$members'"
 '
 

@@ -93,18 +93,21 @@ test_expect_success 'SIGKILL of the fetcher mid-import, then the same command ag
 	jq -e ".run == 1" fetcher.sum
 '
 
-test_expect_success 'SIGKILL of a mapper mid-import; the supervisor restarts it' '
-	stages mapper.json start --mappers 2 &&
+test_expect_success 'SIGKILL of the only mapper mid-import; the supervisor restarts it' '
+	stages mapper.json start --mappers 1 &&
 	background m sailsync-fetcher -c mapper.json run big --no-progress --summary-json mapper.sum &&
 	fpid=$(cat m.pid) &&
 	midway mapper &&
 	old=$(stage_pid mapper.json mapper-1) &&
 	stages mapper.json kill mapper-1 &&
+	before=$(applied mapper) && echo "killed at $before rows" &&
+	test "$before" -lt "$ROWS" &&
 	wait $fpid &&
-	test "$(stage_pid mapper.json mapper-1)" != "$old" &&
+	wait_for 10 sh -c "test \"\$(cat sup-mapper/mapper-1.child)\" != $old" &&
 	stages mapper.json stop &&
 	stages mapper.json dump --no-ids >mapper.dump &&
-	cmp calm.dump mapper.dump
+	cmp calm.dump mapper.dump &&
+	grep -q resend m.log
 '
 
 test_expect_success 'SIGKILL of a writer mid-import; the supervisor restarts it' '
@@ -114,6 +117,8 @@ test_expect_success 'SIGKILL of a writer mid-import; the supervisor restarts it'
 	midway writer &&
 	stages writer.json kill writer-0 &&
 	stages writer.json kill writer-1 &&
+	before=$(applied writer) && echo "killed at $before rows" &&
+	test "$before" -lt "$ROWS" &&
 	wait $fpid &&
 	stages writer.json stop &&
 	stages writer.json dump --no-ids >writer.dump &&

@@ -547,7 +547,8 @@ run_close(struct fetcher_ctx *x)
 	char	*json, path[2400];
 	FILE	*fp;
 
-	json = fetcher_summary(x, &status, stdout);
+	json = fetcher_summary(x, &status, x->opts->summary_out ?
+	    x->opts->summary_out : stdout);
 	snprintf(path, sizeof(path), "%s/runs/%" PRIu64 ".json", x->dir, x->led.run);
 	/* History first: a crash before the ledger says "done" redoes this. */
 	if (fetcher_write_file(path, json, strlen(json)) == -1)

@@ -181,6 +181,7 @@ struct fetcher_opts {
 	const char	*summary_json;	/* NULL: none */
 	int		 progress;	/* show a progress line when stderr is a tty */
 	size_t		 chunk;		/* source read size (0: default) */
+	FILE		*summary_out;	/* the printed summary (NULL: stdout) */
 };
 
 /*

@@ -110,14 +110,14 @@ sailsync -c sailsync.json status
 step "running connection \"demo\" (fetch -> map -> write)"
 sailsync -c sailsync.json run demo --summary-json summary.json
 
-step "three imported profiles"
+step "three imported profiles (of $(sailsync -c sailsync.json dump | wc -l))"
 sailsync -c sailsync.json dump | head -n 3
 
 email=$(jq -r '.users[0].email' seed.json | tr 'A-Z' 'a-z' | sed 's/^ *//; s/ *$//')
 step "looking one up by email ($email)"
-sailsync -c sailsync.json show "email=$email"
+sailsync -c sailsync.json show "email=$email" | jq .
 
-step "running it again: nothing new, sums count once per run"
+step "running it again: no new profiles, unique count unchanged, sums add this run's rows once"
 sailsync -c sailsync.json run demo --no-progress --summary-json summary2.json >/dev/null
 jq -c '.goals[] | {name, created, updated, unchanged, unique}' summary2.json
 

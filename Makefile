@@ -94,7 +94,7 @@ demo: deps
 	@SAILSYNC_BIN=$(CURDIR)/$(B)/bin sh deploy/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all OPT="-O2 -g -DNDEBUG"
+	@$(MAKE) --no-print-directory all
 	@SAILSYNC_BIN=$(CURDIR)/$(B)/bin sh tests/bench/run.sh $(BENCHFLAGS)
 
 install: $(BINS)

@@ -71,7 +71,7 @@ conf() {
     "timezone": "America/New_York",
     "goals": [{
       "name": "export", "type": "file", "path": "$3", "format": "csv",
-      "create_profiles": true, "list_property": "sailthru_lists",
+      "create_profiles": true,
       "link": {"column": "Email", "property": "email"},
       "mappings": [
         {"column": "first_name",     "property": "first_name",     "rule": "set"},
@@ -87,7 +87,8 @@ conf() {
         {"column": "Last Click",     "property": "last_click",     "rule": "set"},
         {"column": "Signup",         "property": "signup",         "rule": "set_if_empty"},
         {"column": "Engagement",     "property": "engagement",     "rule": "set"},
-        {"column": "loyalty_tier",   "property": "tiers",          "rule": "add"}
+        {"column": "loyalty_tier",   "property": "tiers",          "rule": "add"},
+        {"column": "Lists",          "property": "sailthru_lists", "rule": "add"}
       ]
     }]
   }]

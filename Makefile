@@ -9,12 +9,18 @@ OPT	?= -O2 -g
 SANITIZE ?=
 
 comma	:= ,
-ifeq ($(strip $(SANITIZE)),)
+# The plain build is build/default; another compiler or sanitizers get a
+# directory of their own (build/clang, build/san-address-undefined, ...).
+ifeq ($(CC),cc)
 B	:= build/default
-SANFLAGS :=
 else
-B	:= build/san-$(subst $(comma),-,$(SANITIZE))
+B	:= build/$(notdir $(CC))
+endif
+ifneq ($(strip $(SANITIZE)),)
+B	:= $(patsubst build/default-%,build/%,$(B)-san-$(subst $(comma),-,$(SANITIZE)))
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+SANFLAGS :=
 endif
 
 WARN	:= -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \

@@ -106,6 +106,12 @@ pipeline() {
 	rm -rf pipe-store fetcher-pipe sup run
 	conf pipe pipe-store "$2"
 	sailsync -c pipe.json start --mappers "$mappers"
+	# The supervisor writes each stage's pid as it starts it.
+	i=0
+	until [ -s sup/writer-0.child ] && [ "$(ls sup/mapper-*.child 2>/dev/null | wc -l)" -eq "$mappers" ]; do
+		i=$((i + 1)); [ $i -gt 100 ] && { echo "bench: stages did not start" >&2; exit 1; }
+		sleep 0.1
+	done
 	t0=$(date +%s.%N)
 	sailsync-fetcher -c pipe.json run bench --no-progress --summary-json pipe-summary.json \
 		>pipe-run.out 2>pipe-run.log &

@@ -130,6 +130,38 @@ csv_cb_record(int c, void *arg)
 	s->qtail = r;
 }
 
+/*
+ * libcsv grows its field buffer by a fixed block per call; behind a
+ * realloc that copies (as under a sanitizer) a long field then costs
+ * quadratic time.  These hand it blocks that double instead, with the
+ * capacity kept in a header in front.
+ */
+#define CSV_HDR	16
+
+static void *
+csv_grow(void *p, size_t n)
+{
+	char	*b = p ? (char *)p - CSV_HDR : NULL;
+	size_t	 cap = 0, want;
+
+	if (b)
+		memcpy(&cap, b, sizeof(cap));
+	if (n <= cap)
+		return p;
+	want = cap * 2 > n ? cap * 2 : n;
+	if ((b = realloc(b, want + CSV_HDR)) == NULL)
+		return NULL;
+	memcpy(b, &want, sizeof(want));
+	return b + CSV_HDR;
+}
+
+static void
+csv_release(void *p)
+{
+	if (p)
+		free((char *)p - CSV_HDR);
+}
+
 /* Keep values as they are: no trimming of spaces around unquoted fields. */
 static int
 csv_no_space(unsigned char c)
@@ -430,6 +462,8 @@ fetcher_src_open(const char *path, int format, size_t chunk, char *err, size_t e
 		fatal(EX_OSERR, "out of memory");
 	s->parser_init = 1;
 	csv_set_space_func(&s->parser, csv_no_space);
+	csv_set_realloc_func(&s->parser, csv_grow);
+	csv_set_free_func(&s->parser, csv_release);
 	if (csv_header(s) == -1) {
 		snprintf(err, errlen, "%s: %s", path, s->error);
 		fetcher_src_close(&s);

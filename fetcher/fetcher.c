@@ -21,7 +21,7 @@
 
 volatile int fetcher_stop;
 
-#define JOB_ATTEMPTS	3		/* export jobs per list (expired URLs) */
+#define JOB_ATTEMPTS	4		/* export jobs per list: the first and 3 more */
 #define POLL_FIRST_MS	1000
 #define POLL_MAX_MS	30000
 

@@ -288,6 +288,14 @@ fetcher_stats_copy(struct fetcher_stats *dst, const struct fetcher_stats *src)
 	dst->unique = src->unique;
 }
 
+static int
+id_newer(uint64_t a, uint64_t b)
+{
+	uint64_t ta = a & ((1ULL << 56) - 1), tb = b & ((1ULL << 56) - 1);
+
+	return ta != tb ? ta > tb : a > b;
+}
+
 void
 fetcher_stats_merge(struct fetcher_stats *out, const struct fetcher_stats *in)
 {
@@ -301,13 +309,16 @@ fetcher_stats_merge(struct fetcher_stats *out, const struct fetcher_stats *in)
 	out->unique += in->unique;
 	for (size_t i = 0; i < in->nreasons; i++)
 		fetcher_stats_reason_add(out, in->reasons[i].reason, in->reasons[i].n);
-	/* Ids are time-ordered: the largest is the newest. */
+	/*
+	 * Ids are (lane << 56) | (ms << 16) | counter: below the lane byte
+	 * they are time-ordered, so that part says which is newest.
+	 */
 	for (uint32_t i = 0; i < out->nlast; i++)
 		all[n++] = out->last[i];
 	for (uint32_t i = 0; i < in->nlast && i < MSG_LAST_IDS; i++)
 		all[n++] = in->last[i];
 	for (uint32_t i = 1; i < n; i++)
-		for (uint32_t j = i; j > 0 && all[j] > all[j - 1]; j--) {
+		for (uint32_t j = i; j > 0 && id_newer(all[j], all[j - 1]); j--) {
 			uint64_t t = all[j];
 
 			all[j] = all[j - 1];

@@ -1,5 +1,8 @@
 /* fetcher/fetcher_stream.c: numbers spool rows per lane, sends USERS batches in a window, follows ACKs. */
+#include <sys/file.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +65,7 @@ struct stream {
 	uint64_t	 bytes_now;	/* of the part being read */
 	int64_t		 next_ckpt, next_progress;
 	int		 dirty, tty, shown;
+	int		 lockfd;
 };
 
 static void
@@ -275,7 +279,14 @@ service(struct stream *s, int timeout_ms)
 					handle(s, &s->rx);
 				else if (r == CHAN_ERR && errno == E2BIG)
 					log_warnx("oversized message on acks dropped");
-				else
+				else if (r == CHAN_EOF || r == CHAN_ETRUNC) {
+					/* A replayed acks file is spent: stop polling it. */
+					log_info("acks replay ended uri=%s%s",
+					    chan_uri(s->acks), r == CHAN_ETRUNC ?
+					    " (cut short)" : "");
+					chan_close(&s->acks);
+					break;
+				} else
 					break;
 			}
 	} else if (timeout_ms > 0 && !s->capture) {
@@ -555,6 +566,31 @@ done(const struct stream *s)
 	return 1;
 }
 
+static int
+pipeline_lock(struct fetcher_ctx *x)
+{
+	char	 path[4096];
+	int	 fd;
+
+	snprintf(path, sizeof(path), "%s/pipeline.lock", x->conf->pipe.state_dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+		log_warn("cannot open lock path=%s", path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return fd;
+	log_info("waiting for another connection's run to free the pipeline");
+	while (flock(fd, LOCK_EX) == -1) {
+		if (errno != EINTR || fetcher_stop) {
+			if (!fetcher_stop)
+				log_warn("cannot lock path=%s", path);
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
 int
 fetcher_stream(struct fetcher_ctx *x)
 {
@@ -566,6 +602,7 @@ fetcher_stream(struct fetcher_ctx *x)
 	int	 rc = 0;
 
 	memset(&s, 0, sizeof(s));
+	s.lockfd = -1;
 	s.x = x;
 	s.nlanes = (unsigned)x->led.nlanes;
 	s.window = pp->window ? pp->window : 64;
@@ -586,6 +623,14 @@ fetcher_stream(struct fetcher_ctx *x)
 		if (x->led.parts[i].status == PART_READY)
 			s.bytes_total += (uint64_t)(x->led.parts[i].size > 0 ?
 			    x->led.parts[i].size : 0);
+	/*
+	 * Runs of different connections share pipeline.users and .acks, which
+	 * only one process can bind: they take turns.
+	 */
+	if (!s.capture && (s.lockfd = pipeline_lock(x)) == -1) {
+		rc = fetcher_stop ? EX_TEMPFAIL : EX_IOERR;
+		goto out;
+	}
 	/* Acks first: writers reconnect to it and say HELLO. */
 	if (!s.capture && (s.acks = chan_open(uacks, CHAN_IN, CHAN_BIND, 0, err,
 	    sizeof(err))) == NULL) {
@@ -636,6 +681,8 @@ out:
 		chan_close(&s.users);
 	if (s.acks)
 		chan_close(&s.acks);
+	if (s.lockfd != -1)
+		close(s.lockfd);
 	for (unsigned i = 0; i < s.nlanes; i++) {
 		for (size_t k = 0; k < s.lanes[i].nwin; k++)
 			free(s.lanes[i].win[k].data);

@@ -157,6 +157,17 @@ main(void)
 	fetcher_stats_clear(&a);
 	fetcher_stats_clear(&b);
 	fetcher_stats_clear(&m);
+	/* Lane 1's older profile is not newer than lane 0's recent one. */
+	a.nlast = 1; a.last[0] = (0ULL << 56) | (900ULL << 16);
+	b.nlast = 2; b.last[0] = (1ULL << 56) | (800ULL << 16); b.last[1] = (1ULL << 56) | (100ULL << 16);
+	fetcher_stats_merge(&m, &b);
+	fetcher_stats_merge(&m, &a);
+	is_int(m.nlast, 3, "lanes merged: three ids");
+	ok(m.last[0] == a.last[0] && m.last[1] == b.last[0] && m.last[2] == b.last[1],
+	    "newest first by time, whatever the lane byte");
+	fetcher_stats_clear(&a);
+	fetcher_stats_clear(&b);
+	fetcher_stats_clear(&m);
 	for (size_t i = 0; i < st.nreasons; i++)
 		free(st.reasons[i].reason);
 	free(st.reasons);

@@ -234,8 +234,8 @@ job_poll(struct fetcher_ctx *x, struct fetcher_part *p)
 			log_info("spool ready run=%" PRIu64 " list=%s bytes=%" PRId64,
 			    x->led.run, log_quote(p->list, q, sizeof(q)), p->size);
 		} else if (e.cls == SAILTHRU_ENOTFOUND) {
-			log_warnx("export URL expired run=%" PRIu64 " list=%s; starting a "
-			    "new job", x->led.run, log_quote(p->list, q, sizeof(q)));
+			log_warnx("export URL expired run=%" PRIu64 " list=%s jobs=%u",
+			    x->led.run, log_quote(p->list, q, sizeof(q)), p->attempts);
 			rc = job_start(x, p);
 		} else if ((rc = api_fatal("download", &e)) == 0)
 			part_fail(x, p, "list \"%s\": download: %s", p->list, e.msg);

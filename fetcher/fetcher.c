@@ -25,16 +25,6 @@ volatile int fetcher_stop;
 #define POLL_FIRST_MS	1000
 #define POLL_MAX_MS	30000
 
-static char *
-xstrdup(const char *s)
-{
-	char	*d;
-
-	if ((d = strdup(s)) == NULL)
-		fatal(EX_OSERR, "out of memory");
-	return d;
-}
-
 void
 fetcher_ctx_checkpoint(struct fetcher_ctx *x)
 {
@@ -55,7 +45,7 @@ fetcher_ctx_fskip(struct fetcher_ctx *x, const char *goal)
 	x->fskip = s;
 	s = &x->fskip[x->nfskip++];
 	memset(s, 0, sizeof(*s));
-	s->goal = xstrdup(goal);
+	s->goal = fetcher_strdup(goal);
 	return s;
 }
 
@@ -72,7 +62,7 @@ part_fail(struct fetcher_ctx *x, struct fetcher_part *p, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	free(p->error);
-	p->error = xstrdup(msg);
+	p->error = fetcher_strdup(msg);
 	p->status = PART_FAILED;
 	log_warnx("part failed run=%" PRIu64 " goal=%s list=%s error=%s", x->led.run,
 	    log_quote(p->goal, qg, sizeof(qg)), log_quote(p->list, ql, sizeof(ql)),
@@ -195,7 +185,7 @@ part_ready(struct fetcher_ctx *x, struct fetcher_part *p, const char *path)
 		return -1;
 	if (p->spool == NULL || strcmp(p->spool, path) != 0) {
 		free(p->spool);
-		p->spool = xstrdup(path);
+		p->spool = fetcher_strdup(path);
 	}
 	p->size = (int64_t)st.st_size;
 	p->status = PART_READY;
@@ -391,7 +381,7 @@ check_files(struct fetcher_ctx *x)
 		p->size = (int64_t)st.st_size;
 		p->mtime = (int64_t)st.st_mtime;
 		free(p->spool);
-		p->spool = xstrdup(p->list);
+		p->spool = fetcher_strdup(p->list);
 		p->status = PART_READY;
 	}
 	fetcher_ctx_checkpoint(x);
@@ -417,10 +407,10 @@ parts_from_conf(const struct conf_conn *cn, struct fetcher_part **out, size_t *n
 					fatal(EX_OSERR, "out of memory");
 			}
 			memset(&v[k], 0, sizeof(v[k]));
-			v[k].goal = xstrdup(goal->name);
+			v[k].goal = fetcher_strdup(goal->name);
 			v[k].index = (uint32_t)i;
 			v[k].file = goal->kind == GOAL_FILE;
-			v[k].list = xstrdup(v[k].file ? goal->path : goal->lists[i]);
+			v[k].list = fetcher_strdup(v[k].file ? goal->path : goal->lists[i]);
 			v[k].format = v[k].file && goal->format == FMT_JSONL ?
 			    FMT_JSONL : FMT_CSV;
 			v[k].email_count = -1;
@@ -495,7 +485,7 @@ run_open(struct fetcher_ctx *x)
 			return EX_IOERR;
 		}
 		memset(&x->led, 0, sizeof(x->led));
-		x->led.conn = xstrdup(x->cn->name);
+		x->led.conn = fetcher_strdup(x->cn->name);
 	}
 	parts_from_conf(x->cn, &want, &nwant);
 	if (x->led.run != 0 && (strcmp(x->led.state, "fetching") == 0 ||

@@ -162,6 +162,8 @@ int	 fetcher_write_file(const char *path, const void *data, size_t len);
  * or -1 with errno set.
  */
 int	 fetcher_run_id_next(const char *state_dir, uint64_t *id);
+/* strdup that treats out of memory as fatal; NULL gives NULL.  Caller frees. */
+char	*fetcher_strdup(const char *s);
 /* mkdir -p for dir.  Returns 0, or -1 with errno set. */
 int	 fetcher_mkdirs(const char *dir);
 /* A file-name-safe copy of s ([A-Za-z0-9._-], others '_') into out. */

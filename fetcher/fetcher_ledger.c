@@ -35,8 +35,8 @@
  *     rerun finds every lane acked, and writes the same summary again.
  */
 
-static char *
-xstrdup(const char *s)
+char *
+fetcher_strdup(const char *s)
 {
 	char	*d;
 
@@ -240,7 +240,7 @@ fetcher_stats_reason_add(struct fetcher_stats *s, const char *reason, uint64_t n
 	if ((r = realloc(s->reasons, (s->nreasons + 1) * sizeof(*r))) == NULL)
 		fatal(EX_OSERR, "out of memory");
 	s->reasons = r;
-	r[s->nreasons].reason = xstrdup(reason);
+	r[s->nreasons].reason = fetcher_strdup(reason);
 	r[s->nreasons].n = n;
 	s->nreasons++;
 }
@@ -275,7 +275,7 @@ void
 fetcher_stats_copy(struct fetcher_stats *dst, const struct fetcher_stats *src)
 {
 	fetcher_stats_clear(dst);
-	dst->goal = xstrdup(src->goal);
+	dst->goal = fetcher_strdup(src->goal);
 	dst->applied = src->applied;
 	dst->created = src->created;
 	dst->updated = src->updated;
@@ -402,7 +402,7 @@ jstr(json_t *o, const char *k)
 {
 	json_t	*v = json_object_get(o, k);
 
-	return json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
+	return json_is_string(v) ? fetcher_strdup(json_string_value(v)) : NULL;
 }
 
 static void
@@ -414,7 +414,7 @@ stats_parse(json_t *o, struct fetcher_stats *s)
 
 	s->goal = jstr(o, "goal");
 	if (s->goal == NULL)
-		s->goal = xstrdup("");
+		s->goal = fetcher_strdup("");
 	s->applied = ju64(o, "applied");
 	s->created = ju64(o, "created");
 	s->updated = ju64(o, "updated");

@@ -139,6 +139,7 @@ static void
 send_end(struct stream *s, unsigned lane)
 {
 	struct msg_batch b;
+	struct buf e;
 	char	 err[200];
 
 	memset(&b, 0, sizeof(b));
@@ -148,10 +149,12 @@ send_end(struct stream *s, unsigned lane)
 	b.lane = lane;
 	b.src.conn = (struct str){ s->x->cn->name, (uint32_t)strlen(s->x->cn->name) };
 	b.u.end.total = s->lanes[lane].seq;
-	buf_reset(&s->enc);
-	if (msg_encode(&b, &s->enc, err, sizeof(err)) == -1)
+	/* Its own buffer: this may run while s->enc holds a batch being sent. */
+	buf_init(&e, 1024);
+	if (msg_encode(&b, &e, err, sizeof(err)) == -1)
 		panic("END does not encode: %s", err);
-	(void)send_frame(s, s->enc.data, s->enc.len, WAKE_MS);
+	(void)send_frame(s, e.data, e.len, WAKE_MS);
+	buf_clear(&e);
 }
 
 /* Sends the lane's unacknowledged batches again, oldest first. */
@@ -395,15 +398,8 @@ flush(struct stream *s, unsigned lane)
 		if (r == -1)
 			return EX_IOERR;
 		/* No mapper takes it yet: keep following acks meanwhile. */
-		if (!s->capture) {
-			struct buf keep = s->enc;
-
-			/* service() may resend, which reuses enc: keep ours aside. */
-			buf_init(&s->enc, MSG_MAX_BYTES);
+		if (!s->capture)
 			service(s, 0);
-			buf_clear(&s->enc);
-			s->enc = keep;
-		}
 	}
 	return 0;
 }
@@ -490,8 +486,7 @@ stream_part(struct stream *s, struct fetcher_part *p)
 	if ((src = fetcher_src_open(p->spool, p->format, s->x->opts->chunk, err,
 	    sizeof(err))) == NULL) {
 		free(p->error);
-		if ((p->error = strdup(err)) == NULL)
-			fatal(EX_OSERR, "out of memory");
+		p->error = fetcher_strdup(err);
 		p->status = PART_FAILED;
 		log_warnx("part failed run=%" PRIu64 " goal=%s list=%s error=%s",
 		    s->x->led.run, qg, ql, log_quote(err, qd, sizeof(qd)));
@@ -522,8 +517,7 @@ stream_part(struct stream *s, struct fetcher_part *p)
 			/* What was read stands; the rest of the part is lost. */
 			free(p->error);
 			snprintf(err, sizeof(err), "%s: %s", p->spool, fetcher_src_error(src));
-			if ((p->error = strdup(err)) == NULL)
-				fatal(EX_OSERR, "out of memory");
+			p->error = fetcher_strdup(err);
 			p->status = PART_FAILED;
 			log_warnx("part failed run=%" PRIu64 " goal=%s list=%s rows=%" PRIu64
 			    " error=%s", s->x->led.run, qg, ql, p->rows,

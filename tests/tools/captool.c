@@ -125,10 +125,15 @@ open_in(const char *path)
 	char		 uri[4096], err[256];
 	struct chan	*c;
 
+	/* Asked first: errno after a failed chan_open need not be open(2)'s. */
+	if (access(path, F_OK) == -1) {
+		fprintf(stderr, "captool: %s: %s\n", path, strerror(errno));
+		exit(EX_NOINPUT);
+	}
 	snprintf(uri, sizeof(uri), "file:%s", path);
 	if ((c = chan_open(uri, CHAN_IN, CHAN_CONNECT, 0, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "captool: %s\n", err);
-		exit(errno == ENOENT ? EX_NOINPUT : EX_DATAERR);
+		exit(EX_DATAERR);
 	}
 	return c;
 }
@@ -230,6 +235,15 @@ frames_read(struct frames *f, const char *in, const char *out)
 	}
 	chan_close(&c);
 	buf_clear(&b);
+}
+
+static void
+frames_clear(struct frames *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->p[i]);
+	free(f->p);
+	free(f->len);
 }
 
 static void
@@ -384,6 +398,8 @@ cmd_reorder(struct opts *o, int dup)
 	}
 	shuffle(order, n);
 	frames_write(&f, order, n, o->out);
+	frames_clear(&f);
+	free(order);
 	return 0;
 }
 
@@ -413,6 +429,8 @@ cmd_corrupt(struct opts *o)
 		}
 	}
 	frames_write(&f, order, f.n, o->out);
+	frames_clear(&f);
+	free(order);
 	return 0;
 }
 
@@ -563,7 +581,37 @@ cmd_gen(struct opts *o)
 		gen_flush(c, &b, &lanes[l], (uint32_t)l, &enc, o->out);
 	close_or_die(&c, o->out);
 	buf_clear(&enc);
+	for (uint64_t l = 0; l < o->lanes; l++) {
+		free(lanes[l].rows);
+		free(lanes[l].cells);
+		free(lanes[l].text);
+	}
+	free(lanes);
+	free(names);
+	free(cols);
 	return 0;
+}
+
+static int
+run_cmd(const char *cmd, struct opts *o)
+{
+	if (strcmp(cmd, "count") == 0)
+		return cmd_count(o);
+	if (strcmp(cmd, "dump") == 0)
+		return cmd_dump(o);
+	if (strcmp(cmd, "cat") == 0)
+		return cmd_cat(o);
+	if (strcmp(cmd, "shuffle") == 0)
+		return cmd_reorder(o, 0);
+	if (strcmp(cmd, "dup") == 0)
+		return cmd_reorder(o, 1);
+	if (strcmp(cmd, "corrupt") == 0)
+		return cmd_corrupt(o);
+	if (strcmp(cmd, "truncate") == 0)
+		return cmd_truncate(o);
+	if (strcmp(cmd, "gen") == 0)
+		return cmd_gen(o);
+	usage();
 }
 
 int
@@ -571,6 +619,7 @@ main(int argc, char **argv)
 {
 	struct opts	 o;
 	const char	*cmd;
+	int		 rc;
 
 	log_init("captool", LOG_WARN);
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -580,21 +629,7 @@ main(int argc, char **argv)
 	cmd = argv[1];
 	memset(&o, 0, sizeof(o));
 	parse(argc - 2, argv + 2, &o);
-	if (strcmp(cmd, "count") == 0)
-		return cmd_count(&o);
-	if (strcmp(cmd, "dump") == 0)
-		return cmd_dump(&o);
-	if (strcmp(cmd, "cat") == 0)
-		return cmd_cat(&o);
-	if (strcmp(cmd, "shuffle") == 0)
-		return cmd_reorder(&o, 0);
-	if (strcmp(cmd, "dup") == 0)
-		return cmd_reorder(&o, 1);
-	if (strcmp(cmd, "corrupt") == 0)
-		return cmd_corrupt(&o);
-	if (strcmp(cmd, "truncate") == 0)
-		return cmd_truncate(&o);
-	if (strcmp(cmd, "gen") == 0)
-		return cmd_gen(&o);
-	usage();
+	rc = run_cmd(cmd, &o);
+	free(o.args);
+	return rc;
 }

@@ -19,7 +19,7 @@
 #include "sailthru.h"
 #include "timefmt.h"
 
-volatile int fetcher_stop;
+volatile sig_atomic_t fetcher_stop;
 
 #define JOB_ATTEMPTS	4		/* export jobs per list: the first and 3 more */
 #define POLL_FIRST_MS	1000

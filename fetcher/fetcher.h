@@ -5,6 +5,7 @@
 #ifndef SAILSYNC_FETCHER_H
 #define SAILSYNC_FETCHER_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -235,6 +236,6 @@ int	 fetcher_stream(struct fetcher_ctx *x);
 char	*fetcher_summary(struct fetcher_ctx *x, const char **status, FILE *out);
 
 /* Set from a signal handler: stop reading, checkpoint, exit 75. */
-extern volatile int fetcher_stop;
+extern volatile sig_atomic_t fetcher_stop;
 
 #endif

@@ -7,15 +7,10 @@
 
 #include "chan.h"
 #include "conf.h"
+#include "daemon.h"
 #include "fetcher.h"
 #include "log.h"
 
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	fetcher_stop = 1;
-}
 
 static void
 usage(FILE *f)
@@ -57,7 +52,6 @@ main(int argc, char **argv)
 	struct fetcher_opts	 o;
 	struct conf		 conf;
 	const struct conf_conn	*cn;
-	struct sigaction	 sa;
 	char			 err[1024];
 	int			 check = 0, rc;
 
@@ -123,13 +117,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 
-	/* No SA_RESTART: a blocked wait returns and sees fetcher_stop. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	daemon_stop_signals(&fetcher_stop);
 
 	rc = fetcher_run(&conf, cn, &o);
 	chan_shutdown();

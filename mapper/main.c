@@ -6,17 +6,12 @@
 
 #include "chan.h"
 #include "conf.h"
+#include "daemon.h"
 #include "log.h"
 #include "mapper.h"
 
 static volatile sig_atomic_t stop;
 
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
 
 static void
 usage(FILE *f)
@@ -64,7 +59,6 @@ main(int argc, char **argv)
 	struct conf	 conf;
 	struct chan	*in, **outs;
 	struct mapper	*m;
-	struct sigaction sa;
 	size_t		 nouts, i;
 	int		 check = 0, rc;
 	char		 err[512];
@@ -107,13 +101,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 
-	/* No SA_RESTART: a blocked receive or send returns and sees `stop`. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	daemon_stop_signals(&stop);
 
 	in = open_or_die(in_uri ? in_uri : conf.pipe.users, CHAN_IN, CHAN_CONNECT);
 	nouts = out_uri ? 1 : conf.pipe.nlanes;

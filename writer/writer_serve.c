@@ -10,18 +10,13 @@
 #include "buf.h"
 #include "chan.h"
 #include "conf.h"
+#include "daemon.h"
 #include "log.h"
 #include "msg.h"
 #include "writer.h"
 
 static volatile sig_atomic_t stop;
 
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
 
 /*
  * Sends every ACK that is due.  Never blocks: ACKs are cumulative, so one
@@ -60,7 +55,6 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 	struct writer	*w;
 	struct chan	*in, *acks = NULL;
 	struct buf	 msg, ab;
-	struct sigaction sa;
 	char		 err[512];
 	int		 rc = 0, r;
 	const struct writer_counters *k;
@@ -80,13 +74,7 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 		return EX_IOERR;
 	}
 
-	/* No SA_RESTART: a blocked receive returns and sees `stop`. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	daemon_stop_signals(&stop);
 
 	if ((in = chan_open(in_uri, CHAN_IN, CHAN_BIND, 0, err, sizeof(err))) == NULL) {
 		log_warnx("cannot open input uri=%s reason=\"%s\"", in_uri, err);

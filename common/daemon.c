@@ -1,0 +1,28 @@
+/* common/daemon.c: owns the stop flag that SIGTERM and SIGINT raise. */
+#include <string.h>
+
+#include "daemon.h"
+
+static volatile sig_atomic_t *daemon_stop;
+
+static void
+daemon_on_signal(int sig)
+{
+	(void)sig;
+	if (daemon_stop)
+		*daemon_stop = 1;
+}
+
+void
+daemon_stop_signals(volatile sig_atomic_t *stop)
+{
+	struct sigaction sa;
+
+	daemon_stop = stop;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = daemon_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}

@@ -23,6 +23,7 @@ command -v prove >/dev/null 2>&1 || need="$need perl"
 command -v openssl >/dev/null 2>&1 || need="$need openssl"
 command -v curl >/dev/null 2>&1 || need="$need curl"
 command -v jq >/dev/null 2>&1 || need="$need jq"
+command -v python3 >/dev/null 2>&1 || need="$need python3"
 [ -d /usr/share/zoneinfo/America ] || need="$need tzdata"
 
 [ -z "$need" ] && exit 0

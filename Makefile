@@ -108,6 +108,8 @@ install: $(BINS)
 	for b in $(BINS); do install -m 0755 $$b $(DESTDIR)$(PREFIX)/bin/; done
 	install -m 0755 deploy/sailsync $(DESTDIR)$(PREFIX)/bin/sailsync
 	install -m 0644 deploy/sailsync.json $(DESTDIR)$(PREFIX)/share/sailsync/sailsync.example.json
+	mkdir -p $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0644 deploy/systemd/* $(DESTDIR)$(PREFIX)/lib/systemd/system/
 
 clean:
 	rm -rf build

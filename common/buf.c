@@ -79,6 +79,31 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	return 0;
 }
 
+int
+buf_sink_write(void *sink, const char *p, size_t len)
+{
+	struct buf_sink *o = sink;
+
+	if (o->err || buf_add(o->b, p, len) == -1) {
+		o->err = 1;
+		return -1;
+	}
+	return 0;
+}
+
+char *
+xstrndup(const char *p, size_t n)
+{
+	char	*r = malloc(n + 1);
+
+	if (r == NULL)
+		fatal(70, "out of memory bytes=%zu", n + 1);
+	if (n)
+		memcpy(r, p, n);
+	r[n] = '\0';
+	return r;
+}
+
 void
 buf_reset(struct buf *b)
 {

@@ -18,6 +18,16 @@ int	 buf_add(struct buf *b, const void *p, size_t n);
 int	 buf_addstr(struct buf *b, const char *s);
 int	 buf_printf(struct buf *b, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+/*
+ * A write callback over a buf, for serializers that take one (msgpack's
+ * packer): appends to sink->b; after a failure (the cap) sets sink->err
+ * and refuses everything that follows.
+ */
+struct buf_sink {
+	struct buf	*b;
+	int		 err;
+};
+int	 buf_sink_write(void *sink, const char *p, size_t len);
 void	 buf_reset(struct buf *b);	/* len = 0, keeps memory */
 void	 buf_clear(struct buf *b);	/* frees, back to buf_init state */
 /* Hands the bytes to the caller (free() them); b is left empty. */
@@ -33,6 +43,9 @@ struct arena {
 	struct arena_chunk *head;
 	size_t	 total;
 };
+/* A malloc'd NUL-terminated copy of p..p+n; out of memory is fatal. */
+char	*xstrndup(const char *p, size_t n);
+
 void	 arena_init(struct arena *a);
 void	*arena_alloc(struct arena *a, size_t n);	/* 16-byte aligned, zeroed */
 char	*arena_strndup(struct arena *a, const char *s, size_t n);

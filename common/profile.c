@@ -187,22 +187,6 @@ profile_equal(const struct profile *a, const struct profile *b)
 
 /* msgpack form */
 
-struct pack_out {
-	struct buf	*b;
-	int		 err;
-};
-
-static int
-pack_write(void *data, const char *p, size_t len)
-{
-	struct pack_out *o = data;
-
-	if (o->err || buf_add(o->b, p, len) == -1) {
-		o->err = 1;
-		return -1;
-	}
-	return 0;
-}
 
 static void
 pack_str(msgpack_packer *pk, const char *p, size_t len)
@@ -245,10 +229,10 @@ pack_val(msgpack_packer *pk, const struct val *v)
 int
 profile_encode(const struct profile *p, struct buf *out)
 {
-	struct pack_out	 o = { out, 0 };
+	struct buf_sink	 o = { out, 0 };
 	msgpack_packer	 pk;
 
-	msgpack_packer_init(&pk, &o, pack_write);
+	msgpack_packer_init(&pk, &o, buf_sink_write);
 	msgpack_pack_array(&pk, 6);
 	msgpack_pack_uint8(&pk, PROFILE_FORMAT);
 	msgpack_pack_uint64(&pk, p->id);

@@ -630,18 +630,6 @@ store_applied_put(struct store *s, uint64_t run, uint64_t seq)
 
 /* runstats */
 
-static char *
-xstrndup(const char *p, size_t n)
-{
-	char *r = malloc(n + 1);
-
-	if (r == NULL)
-		fatalx(70, "store: out of memory");
-	if (n)
-		memcpy(r, p, n);
-	r[n] = '\0';
-	return r;
-}
 
 void
 store_stats_init(struct store_stats *st, const char *conn, size_t clen, const char *goal,
@@ -840,27 +828,11 @@ store_stats_free(struct store_stats *sts, size_t n)
 	free(sts);
 }
 
-struct pack_out {
-	struct buf	*b;
-	int		 err;
-};
-
-static int
-pack_write(void *data, const char *p, size_t len)
-{
-	struct pack_out *o = data;
-
-	if (o->err || buf_add(o->b, p, len) == -1) {
-		o->err = 1;
-		return -1;
-	}
-	return 0;
-}
 
 int
 store_stats_put(struct store *s, uint64_t run, const struct store_stats *st)
 {
-	struct pack_out	 o = { &s->enc, 0 };
+	struct buf_sink	 o = { &s->enc, 0 };
 	msgpack_packer	 pk;
 	MDB_val		 k, v;
 
@@ -870,7 +842,7 @@ store_stats_put(struct store *s, uint64_t run, const struct store_stats *st)
 		log_warnx("store: run stats key too long lane=%u", s->lane);
 		return STORE_ERR;
 	}
-	msgpack_packer_init(&pk, &o, pack_write);
+	msgpack_packer_init(&pk, &o, buf_sink_write);
 	msgpack_pack_array(&pk, 6);
 	msgpack_pack_uint64(&pk, st->created);
 	msgpack_pack_uint64(&pk, st->updated);

@@ -76,18 +76,6 @@ struct writer {
 	struct writer_counters	 cnt;
 };
 
-static char *
-xstrndup(const char *p, size_t n)
-{
-	char	*r = malloc(n + 1);
-
-	if (r == NULL)
-		fatalx(70, "out of memory");
-	if (n)
-		memcpy(r, p, n);
-	r[n] = '\0';
-	return r;
-}
 
 static void *
 xreallocarray(void *p, size_t n, size_t size)

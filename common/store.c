@@ -180,7 +180,17 @@ store_open(const struct conf_store *cs, unsigned lane, int flags, char *err, siz
 {
 	struct store	*s;
 	struct stat	 st;
-	unsigned	 eflags = MDB_NORDAHEAD;
+	/*
+	 * MDB_WRITEMAP: a write transaction's dirty pages live in the map
+	 * (file-backed) instead of malloc'd copies.  A group commit of
+	 * 100,000 rows with random identifier keys dirties a page per key,
+	 * which as heap cost the writer ~110 MiB at 1M rows, growing with the
+	 * tree; with the map it is page cache.  Commits still msync (durable)
+	 * and a crash mid-transaction only leaves garbage in free pages, as
+	 * without it.  The data file's apparent size is the map size (sparse).
+	 * No nested transactions are used, which WRITEMAP would forbid.
+	 */
+	unsigned	 eflags = MDB_NORDAHEAD | MDB_WRITEMAP;
 	int		 rc, dead = 0;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {

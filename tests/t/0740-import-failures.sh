@@ -93,4 +93,13 @@ test_expect_success '... and says so in one line' '
 	grep -qi "disabled" off.err && test "$(wc -l <off.err)" -eq 1
 '
 
+test_expect_failure_exit 'a connection with no goal refuses to run' 78 '
+	jq ".connections[0].goals = []" cut.json >nogoal.json &&
+	sailsync-fetcher -c nogoal.json run st --no-progress 2>nogoal.err
+'
+
+test_expect_success '... and says so in one line' '
+	grep -q "has no import or file goal" nogoal.err && test "$(wc -l <nogoal.err)" -eq 1
+'
+
 test_done

@@ -503,6 +503,22 @@ profile_work(struct profile *dst, const struct profile *src, struct arena *a)
 		memcpy(dst->props, src->props, sizeof(*dst->props) * src->nprops);
 }
 
+/*
+ * A profile's stage in lifecycle NAME lives in "$lifecycle.NAME", one text
+ * value.  Lifecycles are not declared in the store configuration, so any
+ * such property is accepted with that shape.
+ */
+static const struct conf_prop *
+lifecycle_prop(struct str prop)
+{
+	static const struct conf_prop lc = { NULL, VAL_TEXT, 0, 0 };
+	static const char pfx[] = "$lifecycle.";
+
+	if (prop.len > sizeof(pfx) - 1 && memcmp(prop.p, pfx, sizeof(pfx) - 1) == 0)
+		return &lc;
+	return NULL;
+}
+
 static int
 apply_ops(struct rec *x, struct profile *work, uint64_t self)
 {
@@ -515,6 +531,8 @@ apply_ops(struct rec *x, struct profile *work, uint64_t self)
 		enum val_type		 type;
 		int			 taken = 0;
 
+		if (cp == NULL)
+			cp = lifecycle_prop(op->prop);
 		if (cp == NULL) {
 			rec_note(x, "unknown_property", op->prop);
 			continue;

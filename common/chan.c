@@ -10,6 +10,15 @@
  * the caller believes them sent.  PULL sockets set ZMQ_MAXMSGSIZE so a
  * peer cannot make us buffer more than one batch may be.
  *
+ * CURVE (tcp:// only, when chan_curve_set gave a keypair): the whole
+ * pipeline is one trust domain with one keypair.  A binding socket is the
+ * CURVE server, a connecting one a client that expects the server to hold
+ * the pipeline key and presents the same key itself.  CURVE alone lets any
+ * client with a keypair of its own finish the handshake, so a ZAP handler
+ * (a thread owning a REP socket on inproc://zeromq.zap.01, bound before the
+ * first CURVE server binds: without a handler libzmq lets every client in)
+ * admits only clients that present the pipeline public key.
+ *
  * file: (captures and replays): see chan.h for the layout.  An output is
  * written to PATH.tmp; chan_close appends the END frame, fsyncs the file,
  * renames it to PATH and fsyncs the directory so the rename itself is
@@ -27,6 +36,8 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +73,18 @@ struct chan {
 };
 
 static void	*chan_ctx;
+
+/* CURVE: the pipeline keypair (Z85, NUL-terminated) and the ZAP handler. */
+#define CURVE_Z85	40
+#define ZAP_ENDPOINT	"inproc://zeromq.zap.01"
+#define ZAP_SEEN_MAX	64	/* peer addresses whose refusal was logged */
+
+static int	 curve_on;
+static char	 curve_pub[CURVE_Z85 + 1];
+static char	 curve_sec[CURVE_Z85 + 1];
+static uint8_t	 curve_pub_bin[32];
+static pthread_t zap_thread;
+static int	 zap_running;
 
 static int	 chan_fail(char *, size_t, const char *, ...)
     __attribute__((format(printf, 3, 4)));
@@ -329,6 +352,228 @@ chan_context(void)
 	return chan_ctx;
 }
 
+/* CURVE keys and the ZAP handler */
+
+int
+chan_curve_check(const char *pub, const char *sec, char *err, size_t errlen)
+{
+	uint8_t	 bin[32];
+	char	 derived[CURVE_Z85 + 1];
+	int	 rc = 0;
+
+	if (strlen(pub) != CURVE_Z85 || zmq_z85_decode(bin, pub) == NULL)
+		return chan_fail(err, errlen, "the public key is not 40 characters "
+		    "of Z85 (a 32-byte CURVE key)");
+	if (sec == NULL)
+		return 0;
+	if (strlen(sec) != CURVE_Z85 || zmq_z85_decode(bin, sec) == NULL)
+		rc = chan_fail(err, errlen, "the secret key is not 40 characters "
+		    "of Z85 (a 32-byte CURVE key)");
+	else if (zmq_curve_public(derived, sec) == -1)
+		rc = chan_fail(err, errlen, "cannot derive the public key: %s",
+		    zmq_strerror(errno));
+	else if (strcmp(derived, pub) != 0)
+		rc = chan_fail(err, errlen, "the secret key is not the one of "
+		    "public key %s", pub);
+	explicit_bzero(bin, sizeof(bin));
+	return rc;
+}
+
+int
+chan_curve_set(const char *pub, const char *sec, char *err, size_t errlen)
+{
+	if (zap_running)
+		return chan_fail(err, errlen, "the CURVE keypair cannot change "
+		    "once a CURVE server socket is open");
+	explicit_bzero(curve_sec, sizeof(curve_sec));
+	curve_on = 0;
+	if (pub == NULL)
+		return 0;
+	if (sec == NULL)
+		return chan_fail(err, errlen, "a CURVE public key needs its secret key");
+	if (chan_curve_check(pub, sec, err, errlen) == -1)
+		return -1;
+	memcpy(curve_pub, pub, CURVE_Z85 + 1);
+	memcpy(curve_sec, sec, CURVE_Z85 + 1);
+	zmq_z85_decode(curve_pub_bin, curve_pub);
+	curve_on = 1;
+	return 0;
+}
+
+int
+chan_curve_keypair(char *pub, char *sec, char *err, size_t errlen)
+{
+	if (zmq_curve_keypair(pub, sec) == -1)
+		return chan_fail(err, errlen, "cannot make a CURVE keypair: %s",
+		    zmq_strerror(errno));
+	return 0;
+}
+
+/*
+ * Receives one ZAP request: up to nf frames into f (each initialised),
+ * the rest drained.  Returns the number of frames, or -1 (errno set; ETERM
+ * when the context is shutting down).
+ */
+static int
+zap_recv(void *s, zmq_msg_t *f, int nf)
+{
+	zmq_msg_t	 extra;
+	int		 n = 0, more;
+
+	for (;;) {
+		zmq_msg_t *m = n < nf ? &f[n] : &extra;
+
+		zmq_msg_init(m);
+		if (zmq_msg_recv(m, s, 0) == -1) {
+			zmq_msg_close(m);
+			if (errno == EINTR)
+				continue;
+			while (n > 0)
+				zmq_msg_close(&f[--n]);
+			return -1;
+		}
+		more = zmq_msg_more(m);
+		if (n < nf)
+			n++;
+		else
+			zmq_msg_close(m);
+		if (!more)
+			return n;
+	}
+}
+
+static int
+frame_is(zmq_msg_t *m, const char *s)
+{
+	return zmq_msg_size(m) == strlen(s) &&
+	    memcmp(zmq_msg_data(m), s, strlen(s)) == 0;
+}
+
+/* Logs a refusal the first time address is refused; addresses rotate out. */
+static void
+zap_refused(char seen[][64], size_t *nseen, zmq_msg_t *addr, zmq_msg_t *mech)
+{
+	char	 a[64], m[16], q[96];
+	size_t	 i, n;
+
+	n = zmq_msg_size(addr) < sizeof(a) - 1 ? zmq_msg_size(addr) : sizeof(a) - 1;
+	memcpy(a, zmq_msg_data(addr), n);
+	a[n] = '\0';
+	for (i = 0; i < *nseen && i < ZAP_SEEN_MAX; i++)
+		if (strcmp(seen[i], a) == 0)
+			return;
+	memcpy(seen[*nseen % ZAP_SEEN_MAX], a, sizeof(a));
+	(*nseen)++;
+	n = zmq_msg_size(mech) < sizeof(m) - 1 ? zmq_msg_size(mech) : sizeof(m) - 1;
+	memcpy(m, zmq_msg_data(mech), n);
+	m[n] = '\0';
+	log_warnx("chan: refused a peer without the pipeline key address=%s "
+	    "mechanism=%s (logged once per address)", log_quote(a, q, sizeof(q)), m);
+}
+
+/*
+ * The ZAP handler (RFC 27): frames version, request id, domain, address,
+ * identity, mechanism, credentials; the reply echoes version and request
+ * id.  "200" only for CURVE with the pipeline's own public key.  It runs
+ * until the context shuts down (ETERM), then closes its socket so that
+ * zmq_ctx_term can finish.
+ */
+static void *
+zap_main(void *arg)
+{
+	void		*s = arg;
+	zmq_msg_t	 f[7];
+	char		 seen[ZAP_SEEN_MAX][64];
+	size_t		 nseen = 0;
+	int		 n, i, okay, linger = 0;
+
+	for (;;) {
+		if ((n = zap_recv(s, f, 7)) == -1) {
+			if (errno == ETERM)
+				break;
+			continue;
+		}
+		okay = n == 7 && frame_is(&f[0], "1.0") && frame_is(&f[5], "CURVE") &&
+		    zmq_msg_size(&f[6]) == sizeof(curve_pub_bin) &&
+		    memcmp(zmq_msg_data(&f[6]), curve_pub_bin,
+		    sizeof(curve_pub_bin)) == 0;
+		if (!okay && n >= 6)
+			zap_refused(seen, &nseen, &f[3], &f[5]);
+		/* Version and request id go back as they came. */
+		zmq_send(s, "1.0", 3, ZMQ_SNDMORE);
+		if (n >= 2)
+			zmq_send(s, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), ZMQ_SNDMORE);
+		else
+			zmq_send(s, "", 0, ZMQ_SNDMORE);
+		zmq_send(s, okay ? "200" : "400", 3, ZMQ_SNDMORE);
+		zmq_send(s, okay ? "OK" : "not the pipeline key",
+		    okay ? 2 : 20, ZMQ_SNDMORE);
+		zmq_send(s, "", 0, ZMQ_SNDMORE);	/* user id */
+		zmq_send(s, "", 0, 0);			/* metadata */
+		for (i = 0; i < n; i++)
+			zmq_msg_close(&f[i]);
+	}
+	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_close(s);
+	return NULL;
+}
+
+/* Binds the ZAP endpoint here, then hands the socket to the thread. */
+static int
+zap_start(void *ctx, char *err, size_t errlen)
+{
+	sigset_t	 all, old;
+	void		*s;
+	int		 linger = 0, e;
+
+	if (zap_running)
+		return 0;
+	if ((s = zmq_socket(ctx, ZMQ_REP)) == NULL)
+		return chan_fail(err, errlen, "zap socket: %s", zmq_strerror(errno));
+	if (zmq_bind(s, ZAP_ENDPOINT) == -1) {
+		e = errno;
+		zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+		zmq_close(s);
+		return chan_fail(err, errlen, "bind %s: %s", ZAP_ENDPOINT,
+		    zmq_strerror(e));
+	}
+	/* Signals go to the stage's own threads: their waits end on EINTR. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	e = pthread_create(&zap_thread, NULL, zap_main, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0) {
+		zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+		zmq_close(s);
+		return chan_fail(err, errlen, "zap thread: %s", strerror(e));
+	}
+	zap_running = 1;
+	return 0;
+}
+
+/* tcp:// with a keypair set: a binding socket serves CURVE, a connecting one is a client. */
+static int
+curve_setup(void *ctx, void *sock, enum chan_side side, char *err, size_t errlen)
+{
+	int	 one = 1;
+
+	if (side == CHAN_BIND) {
+		if (zap_start(ctx, err, errlen) == -1)
+			return -1;
+		if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof(one)) == -1 ||
+		    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, curve_sec,
+		    CURVE_Z85 + 1) == -1)
+			return chan_fail(err, errlen, "zmq curve options: %s",
+			    zmq_strerror(errno));
+		return 0;
+	}
+	if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, curve_pub, CURVE_Z85 + 1) == -1 ||
+	    zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, curve_pub, CURVE_Z85 + 1) == -1 ||
+	    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, curve_sec, CURVE_Z85 + 1) == -1)
+		return chan_fail(err, errlen, "zmq curve options: %s", zmq_strerror(errno));
+	return 0;
+}
+
 /* mkdir -p of the directory part of path. */
 static int
 mkdir_parents(const char *path)
@@ -419,6 +664,9 @@ zmq_open_chan(struct chan *c, const char *ep, enum chan_side side, int hwm,
 	    (c->dir == CHAN_OUT && side == CHAN_CONNECT &&
 	    zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof(one)) == -1))
 		return chan_fail(err, errlen, "zmq options: %s", zmq_strerror(errno));
+	if (curve_on && strncmp(ep, "tcp://", 6) == 0 &&
+	    curve_setup(ctx, c->sock, side, err, errlen) == -1)
+		return -1;
 	if (side == CHAN_BIND) {
 		if (strncmp(ep, "ipc://", 6) == 0 &&
 		    ipc_prepare(ep + 6, err, errlen) == -1)
@@ -633,7 +881,19 @@ chan_shutdown(void)
 {
 	if (chan_ctx == NULL)
 		return;
+	if (zap_running) {
+		/*
+		 * The ZAP handler blocks in recv: shutdown makes that return
+		 * ETERM, the handler closes its socket, and only then can
+		 * zmq_ctx_term (which waits for every socket) return.
+		 */
+		zmq_ctx_shutdown(chan_ctx);
+		pthread_join(zap_thread, NULL);
+		zap_running = 0;
+	}
 	while (zmq_ctx_term(chan_ctx) == -1 && errno == EINTR)
 		;
 	chan_ctx = NULL;
+	explicit_bzero(curve_sec, sizeof(curve_sec));
+	curve_on = 0;
 }

@@ -66,7 +66,25 @@ uint64_t	 chan_count(const struct chan *c);
 int		 chan_is_file(const struct chan *c);
 /* Closes and frees; for a file: output, seals the capture (see above). */
 int		 chan_close(struct chan **c);
-/* Closes the zmq context at exit, after every channel is closed. */
+/*
+ * CURVE for tcp:// channels.  chan_curve_set sets the process's one
+ * keypair (40-character Z85 strings, copied; pub NULL: off), before any
+ * channel is opened: from then on a binding tcp:// socket is a CURVE server
+ * that admits only clients holding the same keypair, and a connecting one
+ * a client that expects the server to hold it.  ipc:// and file: are
+ * unaffected.  Returns 0, or -1 with a reason in err (never the secret).
+ */
+int		 chan_curve_set(const char *pub, const char *sec, char *err,
+		    size_t errlen);
+/* Checks pub (and sec, unless NULL) are Z85 keys and sec is pub's.  0 or -1. */
+int		 chan_curve_check(const char *pub, const char *sec, char *err,
+		    size_t errlen);
+/* A new keypair into pub and sec (41 bytes each, NUL-terminated).  0 or -1. */
+int		 chan_curve_keypair(char *pub, char *sec, char *err, size_t errlen);
+/*
+ * Closes the zmq context at exit, after every channel is closed (and stops
+ * the CURVE ZAP handler).
+ */
 void		 chan_shutdown(void);
 
 #endif

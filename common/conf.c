@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "chan.h"
 #include "conf.h"
 #include "log.h"
 #include "msg.h"
@@ -862,11 +863,48 @@ load_store(struct cctx *cx, json_t *st, struct conf_store *s)
 
 /* Pipeline. */
 
+static int	 load_secret_file(struct cctx *, const char *, char **);
+
+/*
+ * pipeline.curve: the pipeline's one CURVE keypair.  The secret key comes
+ * from a file with the same checks as a connection's secret_file (owner,
+ * mode 0600) and must be the public key's.  Keys are checked by chan.c,
+ * which owns zmq.
+ */
+static int
+load_curve(struct cctx *cx, json_t *cv, struct conf_pipeline *pp)
+{
+	static const char *const keys[] = { "public_key", "secret_key_file", NULL };
+	const char	*pub, *file;
+	char		 why[256];
+	int		 r;
+
+	if (cv == NULL || json_is_null(cv))
+		return 0;
+	push_key(cx, "curve");
+	if (need_object(cx, cv) == -1 || check_keys(cx, cv, keys) == -1 ||
+	    get_str(cx, cv, "public_key", 1, &pub) == -1 ||
+	    get_str(cx, cv, "secret_key_file", 1, &file) == -1)
+		return -1;
+	if (chan_curve_check(pub, NULL, why, sizeof(why)) == -1)
+		return fail_key(cx, "public_key", AT_VALUE, "%s", why);
+	push_key(cx, "secret_key_file");
+	r = load_secret_file(cx, file, &pp->curve_secret);
+	if (r == 0 && chan_curve_check(pub, pp->curve_secret, why, sizeof(why)) == -1)
+		r = fail(cx, AT_VALUE, "%s", why);
+	if (r == -1)
+		return -1;
+	pop(cx);
+	pp->curve_public = xstrdup(pub);
+	pop(cx);
+	return 0;
+}
+
 static int
 load_pipeline(struct cctx *cx, json_t *pl, struct conf_pipeline *pp)
 {
 	static const char *const keys[] = { "users", "acks", "lanes", "batch_rows",
-	    "window", "resend_ms", "state_dir", NULL };
+	    "window", "resend_ms", "state_dir", "curve", NULL };
 	uint64_t	 rows = 1000, window = 64, resend = 5000;
 	const char	*state = "var/fetcher";
 	json_t		*lanes, *e;
@@ -883,6 +921,8 @@ load_pipeline(struct cctx *cx, json_t *pl, struct conf_pipeline *pp)
 	pp->window = (unsigned)window;
 	pp->resend_ms = (unsigned)resend;
 	pp->state_dir = resolve(cx, state);
+	if (pl != NULL && load_curve(cx, json_object_get(pl, "curve"), pp) == -1)
+		return -1;
 	if (get_chan(cx, pl, "users", "ipc://var/run/users", &pp->users) == -1 ||
 	    get_chan(cx, pl, "acks", "ipc://var/run/acks", &pp->acks) == -1)
 		return -1;
@@ -1481,6 +1521,11 @@ conf_clear(struct conf *c)
 	free(c->pipe.acks);
 	strv_free(c->pipe.lanes, c->pipe.nlanes);
 	free(c->pipe.state_dir);
+	free(c->pipe.curve_public);
+	if (c->pipe.curve_secret != NULL) {
+		explicit_bzero(c->pipe.curve_secret, strlen(c->pipe.curve_secret));
+		free(c->pipe.curve_secret);
+	}
 	for (i = 0; i < c->nconns; i++) {
 		struct conf_conn *cn = &c->conns[i];
 

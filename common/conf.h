@@ -44,6 +44,8 @@ struct conf_pipeline {
 	unsigned	 window;	/* unacknowledged batches per lane (default 64) */
 	unsigned	 resend_ms;	/* resend when acks stall this long (default 5000) */
 	char		*state_dir;	/* fetcher's spool and run ledger */
+	char		*curve_public;	/* pipeline.curve: Z85 keypair for tcp:// */
+	char		*curve_secret;	/* channels; both NULL when unset */
 };
 
 enum map_rule { RULE_SET = 1, RULE_SET_IF_EMPTY = 2, RULE_ADD = 3, RULE_SUM = 4 };

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chan.h"
 #include "conf.h"
 #include "tap.h"
 
@@ -361,6 +362,68 @@ main(void)
 		is_str(c.conns[0].secret, "from-env", "secret from the environment");
 	conf_clear(&c);
 	free(text);
+
+	/* pipeline.curve: a public key, and its secret key in a 0600 file. */
+	{
+		char	 pub[41], sec[41], pub2[41], sec2[41], cv[256];
+
+		ok(chan_curve_keypair(pub, sec, err, sizeof(err)) == 0 &&
+		    chan_curve_keypair(pub2, sec2, err, sizeof(err)) == 0, "curve keypairs");
+		snprintf(cv, sizeof(cv), "\"pipeline\": {\"curve\": {\"public_key\": "
+		    "\"%s\", \"secret_key_file\": \"curve.key\"},", pub);
+		text = replace(base, "\"pipeline\": {", cv);
+		snprintf(want, sizeof(want), "%s\n", sec);
+		write_file("curve.key", want, 0600);
+		is_int(load_text(text, &c, err, sizeof(err)), 0, "pipeline.curve accepted");
+		if (err[0] != '\0')
+			printf("# %s\n", err);
+		is_str(c.pipe.curve_public, pub, "curve public key kept");
+		is_str(c.pipe.curve_secret, sec, "curve secret key read from the file");
+		conf_clear(&c);
+
+		chmod("curve.key", 0644);
+		is_int(load_text(text, &c, err, sizeof(err)), -1, "curve key file 0644 rejected");
+		snprintf(want, sizeof(want), "pipeline.curve.secret_key_file: "
+		    "\"%s/curve.key\": mode 0644 is too open (must be 0600)", dir);
+		ok(strncmp(err, "sailsync.json:8:", 16) == 0 && strstr(err, want) != NULL,
+		    "curve key file too open: message: %s", err);
+
+		snprintf(want, sizeof(want), "%s\n", sec2);
+		write_file("curve.key", want, 0600);
+		is_int(load_text(text, &c, err, sizeof(err)), -1,
+		    "a secret key of another keypair rejected");
+		ok(strstr(err, "pipeline.curve.secret_key_file: the secret key is not "
+		    "the one of public key") != NULL && strstr(err, sec2) == NULL,
+		    "... without showing it: %s", err);
+
+		write_file("curve.key", "not-a-z85-key\n", 0600);
+		is_int(load_text(text, &c, err, sizeof(err)), -1, "a secret key not Z85 rejected");
+		ok(strstr(err, "pipeline.curve.secret_key_file: the secret key is not 40 "
+		    "characters of Z85") != NULL && strstr(err, "not-a-z85") == NULL,
+		    "... without showing it: %s", err);
+		free(text);
+
+		write_file("curve.key", want, 0600);
+		text = replace(base, "\"pipeline\": {", "\"pipeline\": {\"curve\": "
+		    "{\"public_key\": \"short\", \"secret_key_file\": \"curve.key\"},");
+		is_int(load_text(text, &c, err, sizeof(err)), -1, "a short public key rejected");
+		ok(strstr(err, "pipeline.curve.public_key: the public key is not 40 "
+		    "characters of Z85") != NULL, "... saying so: %s", err);
+		free(text);
+
+		text = replace(base, "\"pipeline\": {", "\"pipeline\": {\"curve\": "
+		    "{\"secret_key_file\": \"curve.key\"},");
+		is_int(load_text(text, &c, err, sizeof(err)), -1, "curve without public_key rejected");
+		ok(strstr(err, "pipeline.curve: missing required key \"public_key\"") != NULL,
+		    "... saying so: %s", err);
+		free(text);
+		unlink("curve.key");
+
+		is_int(load_text(base, &c, err, sizeof(err)), 0, "no curve: loads");
+		ok(c.pipe.curve_public == NULL && c.pipe.curve_secret == NULL,
+		    "no curve: both keys NULL");
+		conf_clear(&c);
+	}
 
 	/* A connection that is switched off, or has no goals, is still valid config. */
 	text = replace(base, "\"timezone\": \"America/New_York\",",

@@ -1,8 +1,12 @@
 /* mapper/main.c: sailsync-mapper's arguments, channels and signals. */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
 
 #include "chan.h"
 #include "conf.h"
@@ -19,13 +23,16 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: sailsync-mapper -c CONFIG [-n] [--in URI] [--out URI] "
 	    "[--log-level LEVEL]\n"
+	    "       sailsync-mapper --curve-keygen FILE\n"
 	    "  -c CONFIG          configuration file\n"
 	    "  -n                 check the configuration and exit\n"
 	    "  --in URI           read USERS batches here instead of pipeline.users\n"
 	    "                     (file:PATH replays a capture)\n"
 	    "  --out URI          send every batch here instead of pipeline.lanes\n"
 	    "                     (file:PATH writes a capture)\n"
-	    "  --log-level LEVEL  debug, info, warn or error (default info)\n");
+	    "  --log-level LEVEL  debug, info, warn or error (default info)\n"
+	    "  --curve-keygen FILE  write a new CURVE secret key to FILE (mode 0600,\n"
+	    "                     which must not exist) and print its public key\n");
 }
 
 static const char *
@@ -51,6 +58,56 @@ open_or_die(const char *uri, enum chan_dir dir, enum chan_side side)
 	return c;
 }
 
+/*
+ * --curve-keygen: a keypair for pipeline.curve.  The secret key goes to a
+ * new file (O_EXCL: an existing key is never overwritten) with mode 0600,
+ * fsynced; the public key, which is not secret, to stdout.
+ */
+static int
+curve_keygen(const char *path)
+{
+	char	 pub[41], sec[41], err[256];
+	size_t	 off = 0;
+	ssize_t	 n;
+	int	 fd, bad, e, rc = 0;
+
+	if (chan_curve_keypair(pub, sec, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sailsync-mapper: %s\n", err);
+		return EX_SOFTWARE;
+	}
+	sec[40] = '\n';
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) == -1) {
+		fprintf(stderr, "sailsync-mapper: cannot create %s: %s\n", path,
+		    strerror(errno));
+		explicit_bzero(sec, sizeof(sec));
+		return EX_CANTCREAT;
+	}
+	while (off < sizeof(sec)) {
+		if ((n = write(fd, sec + off, sizeof(sec) - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		off += (size_t)n;
+	}
+	bad = off < sizeof(sec) || fsync(fd) == -1;
+	e = errno;
+	if (close(fd) == -1 && !bad) {
+		bad = 1;
+		e = errno;
+	}
+	if (bad) {
+		fprintf(stderr, "sailsync-mapper: cannot write %s: %s\n", path,
+		    strerror(e));
+		unlink(path);
+		rc = EX_IOERR;
+	} else
+		printf("%s\n", pub);
+	explicit_bzero(sec, sizeof(sec));
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -71,6 +128,8 @@ main(int argc, char **argv)
 			cfile = need_arg(argc, argv, &a);
 		else if (strcmp(argv[a], "-n") == 0)
 			check = 1;
+		else if (strcmp(argv[a], "--curve-keygen") == 0)
+			return curve_keygen(need_arg(argc, argv, &a));
 		else if (strcmp(argv[a], "--in") == 0)
 			in_uri = need_arg(argc, argv, &a);
 		else if (strcmp(argv[a], "--out") == 0)
@@ -95,6 +154,10 @@ main(int argc, char **argv)
 	log_init("mapper", level);
 	if (conf_load(cfile, &conf, err, sizeof(err)) == -1)
 		fatalx(78, "%s", err);
+	/* tcp:// channels use CURVE when pipeline.curve is set. */
+	if (conf.pipe.curve_public != NULL && chan_curve_set(conf.pipe.curve_public,
+	    conf.pipe.curve_secret, err, sizeof(err)) == -1)
+		fatalx(78, "%s: pipeline.curve: %s", cfile, err);
 	if (check) {
 		printf("%s: configuration ok\n", cfile);
 		conf_clear(&conf);

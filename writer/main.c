@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "chan.h"
 #include "conf.h"
 #include "log.h"
 #include "writer.h"
@@ -121,6 +122,10 @@ main(int argc, char **argv)
 	log_init("writer", level);
 	if (conf_load(cfile, &conf, err, sizeof(err)) == -1)
 		fatalx(EX_CONFIG, "%s", err);
+	/* tcp:// channels use CURVE when pipeline.curve is set. */
+	if (conf.pipe.curve_public != NULL && chan_curve_set(conf.pipe.curve_public,
+	    conf.pipe.curve_secret, err, sizeof(err)) == -1)
+		fatalx(EX_CONFIG, "%s: pipeline.curve: %s", cfile, err);
 	if (check) {
 		printf("%s: configuration ok\n", cfile);
 		conf_clear(&conf);

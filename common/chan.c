@@ -879,6 +879,8 @@ chan_close(struct chan **cp)
 void
 chan_shutdown(void)
 {
+	explicit_bzero(curve_sec, sizeof(curve_sec));
+	curve_on = 0;
 	if (chan_ctx == NULL)
 		return;
 	if (zap_running) {
@@ -894,6 +896,4 @@ chan_shutdown(void)
 	while (zmq_ctx_term(chan_ctx) == -1 && errno == EINTR)
 		;
 	chan_ctx = NULL;
-	explicit_bzero(curve_sec, sizeof(curve_sec));
-	curve_on = 0;
 }

@@ -787,37 +787,48 @@ rd_str(struct rd *r, struct str *s)
 	return 0;
 }
 
-/* Reads an array header; the count must be <= max and fit the bytes left. */
+/*
+ * Reads an array or map header (fixtag is 0x90 or 0x80; the 16- and 32-bit
+ * forms follow it as 0xdc/0xdd or 0xde/0xdf).  The count must be <= max and
+ * fit the bytes left, each item taking at least `item` bytes.
+ */
 static int
-rd_array(struct rd *r, uint32_t *n, uint32_t max)
+rd_container(struct rd *r, uint32_t *n, uint32_t max, uint8_t fixtag,
+    uint8_t tag16, size_t item, const char *what, const char *unit)
 {
 	const uint8_t	*p = r->p;
 	size_t		 h;
 
 	if (p >= r->end)
 		return rd_trunc(r);
-	if ((*p & 0xf0) == 0x90) {
+	if ((*p & 0xf0) == fixtag) {
 		*n = *p & 0x0f;
 		h = 1;
-	} else if (*p == 0xdc) {
+	} else if (*p == tag16) {
 		if (rd_left(r) < 3)
 			return rd_trunc(r);
 		*n = be16(p + 1);
 		h = 3;
-	} else if (*p == 0xdd) {
+	} else if (*p == tag16 + 1) {
 		if (rd_left(r) < 5)
 			return rd_trunc(r);
 		*n = be32(p + 1);
 		h = 5;
 	} else
-		return rd_type(r, "array");
+		return rd_type(r, what);
 	if (*n > max)
-		return ep_fail(&r->e, "%u items over the limit %u", *n, max);
-	/* Every item takes at least one byte. */
-	if (*n > rd_left(r) - h)
+		return ep_fail(&r->e, "%u %s over the limit %u", *n, unit, max);
+	if (*n > (rd_left(r) - h) / item)
 		return rd_trunc(r);
 	r->p += h;
 	return 0;
+}
+
+/* Reads an array header; every item takes at least one byte. */
+static int
+rd_array(struct rd *r, uint32_t *n, uint32_t max)
+{
+	return rd_container(r, n, max, 0x90, 0xdc, 1, "array", "items");
 }
 
 /* An array of exactly n items. */
@@ -836,32 +847,7 @@ rd_tuple(struct rd *r, uint32_t n)
 static int
 rd_map(struct rd *r, uint32_t *n, uint32_t max)
 {
-	const uint8_t	*p = r->p;
-	size_t		 h;
-
-	if (p >= r->end)
-		return rd_trunc(r);
-	if ((*p & 0xf0) == 0x80) {
-		*n = *p & 0x0f;
-		h = 1;
-	} else if (*p == 0xde) {
-		if (rd_left(r) < 3)
-			return rd_trunc(r);
-		*n = be16(p + 1);
-		h = 3;
-	} else if (*p == 0xdf) {
-		if (rd_left(r) < 5)
-			return rd_trunc(r);
-		*n = be32(p + 1);
-		h = 5;
-	} else
-		return rd_type(r, "map");
-	if (*n > max)
-		return ep_fail(&r->e, "%u keys over the limit %u", *n, max);
-	if (*n > (rd_left(r) - h) / 2)
-		return rd_trunc(r);
-	r->p += h;
-	return 0;
+	return rd_container(r, n, max, 0x80, 0xde, 2, "map", "keys");
 }
 
 /* Skips one object of any type; depth bounds the nesting. */

@@ -1,5 +1,8 @@
-/* common/daemon.c: owns the stop flag that SIGTERM and SIGINT raise. */
+/* common/daemon.c: owns the stop flag that SIGTERM and SIGINT raise, and option values. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "daemon.h"
 
@@ -25,4 +28,15 @@ daemon_stop_signals(volatile sig_atomic_t *stop)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+const char *
+daemon_arg(const char *prog, int argc, char **argv, int *i, void (*usage)(FILE *))
+{
+	if (*i + 1 >= argc) {
+		fprintf(stderr, "%s: %s needs an argument\n", prog, argv[*i]);
+		usage(stderr);
+		exit(EX_USAGE);
+	}
+	return argv[++*i];
 }

@@ -3,6 +3,7 @@
 #define SAILSYNC_DAEMON_H
 
 #include <signal.h>
+#include <stdio.h>
 
 /*
  * SIGTERM and SIGINT set *stop to 1 (the stage finishes its current batch
@@ -11,5 +12,13 @@
  * caller sees *stop.
  */
 void	 daemon_stop_signals(volatile sig_atomic_t *stop);
+
+/*
+ * The value of the option at argv[*i], advancing *i past it.  When it is
+ * missing, says so as "PROG: OPTION needs an argument", prints usage and
+ * exits 64.
+ */
+const char	*daemon_arg(const char *prog, int argc, char **argv, int *i,
+		    void (*usage)(FILE *));
 
 #endif

@@ -11,6 +11,8 @@
 #include "fetcher.h"
 #include "log.h"
 
+#define PROG "sailsync-fetcher"
+
 
 static void
 usage(FILE *f)
@@ -33,16 +35,6 @@ usage(FILE *f)
 	    "resume), 77 authorization failed, 78 configuration\n");
 }
 
-static const char *
-need_arg(int argc, char **argv, int *i)
-{
-	if (*i + 1 >= argc) {
-		fprintf(stderr, "sailsync-fetcher: %s needs an argument\n", argv[*i]);
-		usage(stderr);
-		exit(EX_USAGE);
-	}
-	return argv[++*i];
-}
 
 int
 main(int argc, char **argv)
@@ -62,19 +54,19 @@ main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		} else if (strcmp(argv[a], "-c") == 0)
-			cfile = need_arg(argc, argv, &a);
+			cfile = daemon_arg(PROG, argc, argv, &a, usage);
 		else if (strcmp(argv[a], "-n") == 0)
 			check = 1;
 		else if (strcmp(argv[a], "--users") == 0)
-			o.users = need_arg(argc, argv, &a);
+			o.users = daemon_arg(PROG, argc, argv, &a, usage);
 		else if (strcmp(argv[a], "--acks") == 0)
-			o.acks = need_arg(argc, argv, &a);
+			o.acks = daemon_arg(PROG, argc, argv, &a, usage);
 		else if (strcmp(argv[a], "--summary-json") == 0)
-			o.summary_json = need_arg(argc, argv, &a);
+			o.summary_json = daemon_arg(PROG, argc, argv, &a, usage);
 		else if (strcmp(argv[a], "--no-progress") == 0)
 			o.progress = 0;
 		else if (strcmp(argv[a], "--log-level") == 0) {
-			const char *l = need_arg(argc, argv, &a);
+			const char *l = daemon_arg(PROG, argc, argv, &a, usage);
 
 			if (log_level_parse(l, &level) == -1) {
 				fprintf(stderr, "sailsync-fetcher: unknown log level %s\n", l);

@@ -14,6 +14,8 @@
 #include "log.h"
 #include "mapper.h"
 
+#define PROG "sailsync-mapper"
+
 static volatile sig_atomic_t stop;
 
 
@@ -35,16 +37,6 @@ usage(FILE *f)
 	    "                     which must not exist) and print its public key\n");
 }
 
-static const char *
-need_arg(int argc, char **argv, int *i)
-{
-	if (*i + 1 >= argc) {
-		fprintf(stderr, "sailsync-mapper: %s needs an argument\n", argv[*i]);
-		usage(stderr);
-		exit(64);
-	}
-	return argv[++*i];
-}
 
 static struct chan *
 open_or_die(const char *uri, enum chan_dir dir, enum chan_side side)
@@ -125,17 +117,17 @@ main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		} else if (strcmp(argv[a], "-c") == 0)
-			cfile = need_arg(argc, argv, &a);
+			cfile = daemon_arg(PROG, argc, argv, &a, usage);
 		else if (strcmp(argv[a], "-n") == 0)
 			check = 1;
 		else if (strcmp(argv[a], "--curve-keygen") == 0)
-			return curve_keygen(need_arg(argc, argv, &a));
+			return curve_keygen(daemon_arg(PROG, argc, argv, &a, usage));
 		else if (strcmp(argv[a], "--in") == 0)
-			in_uri = need_arg(argc, argv, &a);
+			in_uri = daemon_arg(PROG, argc, argv, &a, usage);
 		else if (strcmp(argv[a], "--out") == 0)
-			out_uri = need_arg(argc, argv, &a);
+			out_uri = daemon_arg(PROG, argc, argv, &a, usage);
 		else if (strcmp(argv[a], "--log-level") == 0) {
-			const char *l = need_arg(argc, argv, &a);
+			const char *l = daemon_arg(PROG, argc, argv, &a, usage);
 
 			if (log_level_parse(l, &level) == -1) {
 				fprintf(stderr, "sailsync-mapper: unknown log level %s\n", l);

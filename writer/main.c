@@ -7,8 +7,11 @@
 
 #include "chan.h"
 #include "conf.h"
+#include "daemon.h"
 #include "log.h"
 #include "writer.h"
+
+#define PROG "sailsync-writer"
 
 static void
 usage(FILE *f)
@@ -33,16 +36,6 @@ usage(FILE *f)
 	    "dump, show and stats only read, and are safe while writers run.\n");
 }
 
-static const char *
-need_arg(int argc, char **argv, int *i)
-{
-	if (*i + 1 >= argc) {
-		fprintf(stderr, "sailsync-writer: %s needs an argument\n", argv[*i]);
-		usage(stderr);
-		exit(EX_USAGE);
-	}
-	return argv[++*i];
-}
 
 static int
 parse_u64(const char *s, unsigned long long max, unsigned long long *out)
@@ -74,29 +67,29 @@ main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		} else if (strcmp(s, "-c") == 0)
-			cfile = need_arg(argc, argv, &a);
+			cfile = daemon_arg(PROG, argc, argv, &a, usage);
 		else if (strcmp(s, "-n") == 0)
 			check = 1;
 		else if (strcmp(s, "--lane") == 0) {
-			if (parse_u64(need_arg(argc, argv, &a), 255, &lane) == -1) {
+			if (parse_u64(daemon_arg(PROG, argc, argv, &a, usage), 255, &lane) == -1) {
 				fprintf(stderr, "sailsync-writer: bad lane %s\n", argv[a]);
 				return EX_USAGE;
 			}
 			have_lane = 1;
 		} else if (strcmp(s, "--in") == 0)
-			in_uri = need_arg(argc, argv, &a);
+			in_uri = daemon_arg(PROG, argc, argv, &a, usage);
 		else if (strcmp(s, "--acks") == 0)
-			acks_uri = need_arg(argc, argv, &a);
+			acks_uri = daemon_arg(PROG, argc, argv, &a, usage);
 		else if (strcmp(s, "--no-ids") == 0)
 			no_ids = 1;
 		else if (strcmp(s, "--run") == 0) {
-			if (parse_u64(need_arg(argc, argv, &a), ~0ull, &run) == -1) {
+			if (parse_u64(daemon_arg(PROG, argc, argv, &a, usage), ~0ull, &run) == -1) {
 				fprintf(stderr, "sailsync-writer: bad run %s\n", argv[a]);
 				return EX_USAGE;
 			}
 			have_run = 1;
 		} else if (strcmp(s, "--log-level") == 0) {
-			const char *l = need_arg(argc, argv, &a);
+			const char *l = daemon_arg(PROG, argc, argv, &a, usage);
 
 			if (log_level_parse(l, &level) == -1) {
 				fprintf(stderr, "sailsync-writer: unknown log level %s\n", l);

@@ -1321,8 +1321,9 @@ load_conn(struct cctx *cx, const struct conf_store *st, json_t *o, struct conf_c
 		return -1;
 	if ((r = get_str(cx, o, "schedule", 0, &s)) == -1)
 		return -1;
+	/* Accepted and ignored would be worse than refused. */
 	if (r == 1)
-		cn->schedule = xstrdup(s);
+		return fail_key(cx, "schedule", AT_VALUE, "schedules are not supported yet");
 	if (get_uint(cx, o, "poll_cap_s", 1, 7 * 86400, &cap) == -1)
 		return -1;
 	cn->poll_cap_s = (unsigned)cap;

@@ -152,6 +152,8 @@ static const struct ecase cases[] = {
 	{ "export goals", "\"type\": \"file\"", "\"type\": \"export\"",
 	  "sailsync.json:17:31: connections[0].goals[1].type: export goals are not "
 	  "supported yet (expected import, file)" },
+	{ "schedule refused", "\"timezone\"", "\"schedule\": \"daily 02:00\", \"timezone\"",
+	  "sailsync.json:10:17: connections[0].schedule: schedules are not supported yet" },
 	{ "bad notify", "\"timezone\"", "\"notify\": [\"ops@x\", \"ops\"], \"timezone\"",
 	  "sailsync.json:10:25: connections[0].notify[1]: \"ops\" is not an email address" },
 	{ "sailthru_profile_id redeclared", "\"opens\": {\"type\": \"number\"},",

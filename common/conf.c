@@ -1251,12 +1251,66 @@ load_secret(struct cctx *cx, json_t *o, struct conf_conn *cn)
 	return r;
 }
 
+/* An http:// or https:// URL with a host. */
 static int
-load_conn(struct cctx *cx, const struct conf_store *st, json_t *o, struct conf_conn *cn)
+url_http_ok(const char *url)
 {
+	return (strncmp(url, "https://", 8) == 0 && url[8] != '\0' && url[8] != '/') ||
+	    (strncmp(url, "http://", 7) == 0 && url[7] != '\0' && url[7] != '/');
+}
+
+/* notify, notify_on and webhook: who is told about a finished run. */
+static int
+load_notify(struct cctx *cx, const struct conf *c, json_t *o, struct conf_conn *cn)
+{
+	const char	*s;
+	char		 q[96];
+	int		 r;
+
+	if (get_strv(cx, o, "notify", &cn->notify, &cn->nnotify) == -1)
+		return -1;
+	for (size_t i = 0; i < cn->nnotify; i++) {
+		const char *at = strchr(cn->notify[i], '@');
+
+		if (at == NULL || at == cn->notify[i] || at[1] == '\0' ||
+		    strpbrk(cn->notify[i], " <>\r\n,") != NULL) {
+			push_key(cx, "notify");
+			push_idx(cx, i);
+			fail(cx, AT_VALUE, "%s is not an email address",
+			    quote(cn->notify[i], q, sizeof(q)));
+			cx->depth -= 2;
+			return -1;
+		}
+	}
+	if (cn->nnotify > 0 && c->smtp.url == NULL)
+		return fail_key(cx, "notify", AT_VALUE, "email notifications need the "
+		    "top-level \"smtp\" object (the mail relay to send them through)");
+	cn->notify_on = NOTIFY_ALWAYS;
+	if ((r = get_str(cx, o, "notify_on", 0, &s)) == -1)
+		return -1;
+	if (r == 1 && strcmp(s, "failure") == 0)
+		cn->notify_on = NOTIFY_FAILURE;
+	else if (r == 1 && strcmp(s, "always") != 0)
+		return fail_key(cx, "notify_on", AT_VALUE, "unknown value %s (expected "
+		    "always, failure)", quote(s, q, sizeof(q)));
+	if ((r = get_str(cx, o, "webhook", 0, &s)) == -1)
+		return -1;
+	if (r == 1 && !url_http_ok(s))
+		return fail_key(cx, "webhook", AT_VALUE, "%s is not an http:// or "
+		    "https:// URL", quote(s, q, sizeof(q)));
+	if (r == 1)
+		cn->webhook = xstrdup(s);
+	return 0;
+}
+
+static int
+load_conn(struct cctx *cx, const struct conf *c, json_t *o, struct conf_conn *cn)
+{
+	const struct conf_store *st = &c->store;
 	static const char *const keys[] = { "name", "api_key", "secret", "secret_file",
 	    "secret_env", "timezone", "enabled", "base_url", "ca_file", "notify",
-	    "consent_objectives", "schedule", "poll_cap_s", "goals", NULL };
+	    "notify_on", "webhook", "consent_objectives", "schedule", "poll_cap_s",
+	    "goals", NULL };
 	const char	*s, *tz = "UTC", *url = "https://api.sailthru.com";
 	uint64_t	 cap = 7200;
 	json_t		*goals, *g;
@@ -1287,8 +1341,7 @@ load_conn(struct cctx *cx, const struct conf_store *st, json_t *o, struct conf_c
 	if (get_bool(cx, o, "enabled", &cn->enabled) == -1 ||
 	    get_str(cx, o, "base_url", 0, &url) == -1)
 		return -1;
-	if (!((strncmp(url, "https://", 8) == 0 && url[8] != '\0' && url[8] != '/') ||
-	    (strncmp(url, "http://", 7) == 0 && url[7] != '\0' && url[7] != '/')))
+	if (!url_http_ok(url))
 		return fail_key(cx, "base_url", AT_VALUE, "%s is not an http:// or "
 		    "https:// URL", quote(url, q, sizeof(q)));
 	cn->base_url = xstrdup(url);
@@ -1303,20 +1356,8 @@ load_conn(struct cctx *cx, const struct conf_store *st, json_t *o, struct conf_c
 			return fail_key(cx, "ca_file", AT_VALUE, "cannot read %s: %s",
 			    quote(cn->ca_file, q, sizeof(q)), strerror(errno));
 	}
-	if (get_strv(cx, o, "notify", &cn->notify, &cn->nnotify) == -1)
+	if (load_notify(cx, c, o, cn) == -1)
 		return -1;
-	for (i = 0; i < cn->nnotify; i++) {
-		const char *at = strchr(cn->notify[i], '@');
-
-		if (at == NULL || at == cn->notify[i] || at[1] == '\0') {
-			push_key(cx, "notify");
-			push_idx(cx, i);
-			fail(cx, AT_VALUE, "%s is not an email address",
-			    quote(cn->notify[i], q, sizeof(q)));
-			cx->depth -= 2;
-			return -1;
-		}
-	}
 	if (get_strv(cx, o, "consent_objectives", &cn->objectives, &cn->nobjectives) == -1)
 		return -1;
 	if ((r = get_str(cx, o, "schedule", 0, &s)) == -1)
@@ -1351,6 +1392,68 @@ load_conn(struct cctx *cx, const struct conf_store *st, json_t *o, struct conf_c
 	return 0;
 }
 
+/*
+ * smtp: the relay notification mail goes through.  smtp:// requires
+ * STARTTLS unless "starttls" is false, and a password never travels
+ * without TLS; smtps:// is TLS from the start.
+ */
+static int
+load_smtp(struct cctx *cx, json_t *o, struct conf_smtp *sm)
+{
+	static const char *const keys[] = { "url", "from", "username",
+	    "password_file", "starttls", "ca_file", NULL };
+	const char	*s;
+	char		 q[96];
+	int		 r, tls;
+
+	if (o == NULL || json_is_null(o))
+		return 0;
+	push_key(cx, "smtp");
+	if (need_object(cx, o) == -1 || check_keys(cx, o, keys) == -1 ||
+	    get_str(cx, o, "url", 1, &s) == -1)
+		return -1;
+	tls = strncmp(s, "smtps://", 8) == 0;
+	if (!((tls && s[8] != '\0' && s[8] != '/') ||
+	    (strncmp(s, "smtp://", 7) == 0 && s[7] != '\0' && s[7] != '/')))
+		return fail_key(cx, "url", AT_VALUE, "%s is not an smtp:// or smtps:// "
+		    "URL", quote(s, q, sizeof(q)));
+	sm->url = xstrdup(s);
+	if (get_str(cx, o, "from", 1, &s) == -1)
+		return -1;
+	if (strchr(s, '@') == NULL || strpbrk(s, " <>\r\n,") != NULL)
+		return fail_key(cx, "from", AT_VALUE, "%s is not an email address",
+		    quote(s, q, sizeof(q)));
+	sm->from = xstrdup(s);
+	sm->starttls = 1;
+	if (get_bool(cx, o, "starttls", &sm->starttls) == -1)
+		return -1;
+	if ((r = get_str(cx, o, "ca_file", 0, &s)) == -1)
+		return -1;
+	if (r == 1) {
+		sm->ca_file = resolve(cx, s);
+		if (access(sm->ca_file, R_OK) == -1)
+			return fail_key(cx, "ca_file", AT_VALUE, "cannot read %s: %s",
+			    quote(sm->ca_file, q, sizeof(q)), strerror(errno));
+	}
+	if ((r = get_str(cx, o, "username", 0, &s)) == -1)
+		return -1;
+	if (r == 1) {
+		sm->username = xstrdup(s);
+		if (get_str(cx, o, "password_file", 1, &s) == -1)
+			return -1;
+		if (!tls && !sm->starttls)
+			return fail_key(cx, "starttls", AT_VALUE, "must be true when a "
+			    "username is set: the password would travel in clear");
+		push_key(cx, "password_file");
+		if (load_secret_file(cx, s, &sm->password) == -1)
+			return -1;
+		pop(cx);
+	} else if (json_object_get(o, "password_file") != NULL)
+		return fail_key(cx, "password_file", AT_KEY, "needs \"username\"");
+	pop(cx);
+	return 0;
+}
+
 static int
 load_conns(struct cctx *cx, json_t *conns, struct conf *c)
 {
@@ -1367,7 +1470,7 @@ load_conns(struct cctx *cx, json_t *conns, struct conf *c)
 	c->nconns = json_array_size(conns);
 	json_array_foreach(conns, i, o) {
 		push_idx(cx, i);
-		if (load_conn(cx, &c->store, o, &c->conns[i]) == -1)
+		if (load_conn(cx, c, o, &c->conns[i]) == -1)
 			return -1;
 		for (j = 0; j < i; j++)
 			if (strcmp(c->conns[j].name, c->conns[i].name) == 0)
@@ -1443,7 +1546,8 @@ conf_dir(const char *path)
 int
 conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "store", "pipeline", "connections", NULL };
+	static const char *const keys[] = { "store", "pipeline", "smtp", "connections",
+	    NULL };
 	struct cctx	 cx;
 	json_error_t	 jerr;
 	json_t		*root;
@@ -1487,6 +1591,8 @@ conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 		goto out;
 	pop(&cx);
 	c->store.lanes = (unsigned)c->pipe.nlanes;
+	if (load_smtp(&cx, json_object_get(root, "smtp"), &c->smtp) == -1)
+		goto out;
 	if (load_conns(&cx, json_object_get(root, "connections"), c) == -1)
 		goto out;
 	rc = 0;
@@ -1527,6 +1633,14 @@ conf_clear(struct conf *c)
 		explicit_bzero(c->pipe.curve_secret, strlen(c->pipe.curve_secret));
 		free(c->pipe.curve_secret);
 	}
+	free(c->smtp.url);
+	free(c->smtp.from);
+	free(c->smtp.username);
+	if (c->smtp.password != NULL) {
+		explicit_bzero(c->smtp.password, strlen(c->smtp.password));
+		free(c->smtp.password);
+	}
+	free(c->smtp.ca_file);
 	for (i = 0; i < c->nconns; i++) {
 		struct conf_conn *cn = &c->conns[i];
 
@@ -1540,6 +1654,7 @@ conf_clear(struct conf *c)
 		free(cn->base_url);
 		free(cn->ca_file);
 		strv_free(cn->notify, cn->nnotify);
+		free(cn->webhook);
 		strv_free(cn->objectives, cn->nobjectives);
 		free(cn->schedule);
 		for (j = 0; j < cn->ngoals; j++) {

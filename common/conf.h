@@ -77,6 +77,19 @@ struct conf_goal {
 	struct conf_mapping *maps;
 };
 
+/* When a connection's notify addresses and webhook are told about a run. */
+enum notify_when { NOTIFY_ALWAYS = 1, NOTIFY_FAILURE = 2 };
+
+/* The mail relay notifications go through; url == NULL when not configured. */
+struct conf_smtp {
+	char		*url;		/* smtp://HOST[:PORT] or smtps://HOST[:PORT] */
+	char		*from;		/* envelope and From: address */
+	char		*username;	/* NULL: no AUTH */
+	char		*password;	/* from password_file (0600) */
+	int		 starttls;	/* smtp://: require STARTTLS (default 1) */
+	char		*ca_file;	/* NULL: the system CAs */
+};
+
 struct conf_conn {
 	char		*name;
 	char		*api_key;
@@ -86,7 +99,9 @@ struct conf_conn {
 	char		*base_url;	/* default https://api.sailthru.com */
 	char		*ca_file;	/* NULL: the system CAs */
 	size_t		 nnotify;
-	char		**notify;
+	char		**notify;	/* email addresses (needs the top-level smtp) */
+	int		 notify_on;	/* enum notify_when */
+	char		*webhook;	/* NULL, or an http(s) URL for a JSON POST */
 	size_t		 nobjectives;
 	char		**objectives;	/* consent objectives; none: everyone */
 	char		*schedule;	/* NULL, or e.g. "daily 02:00" */
@@ -99,6 +114,7 @@ struct conf {
 	char		*file;
 	struct conf_store store;
 	struct conf_pipeline pipe;
+	struct conf_smtp smtp;
 	size_t		 nconns;
 	struct conf_conn *conns;
 };

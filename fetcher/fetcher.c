@@ -16,6 +16,7 @@
 
 #include "fetcher.h"
 #include "log.h"
+#include "notify.h"
 #include "sailthru.h"
 #include "timefmt.h"
 
@@ -553,9 +554,11 @@ run_close(struct fetcher_ctx *x)
 			fatal(EX_IOERR, "cannot write summary path=%s",
 			    x->opts->summary_json);
 	}
-	free(json);
 	log_info("run finished run=%" PRIu64 " connection=%s status=%s", x->led.run,
 	    x->cn->name, status);
+	/* After the record is durable; a failed notification never fails the run. */
+	notify_run(x->conf, x->cn, json);
+	free(json);
 	return strcmp(status, "ok") == 0 ? FETCHER_EXIT_OK : FETCHER_EXIT_PARTIAL;
 }
 

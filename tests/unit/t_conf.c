@@ -145,7 +145,7 @@ static const struct ecase cases[] = {
 	{ "wrong type", "\"batch_rows\": 500", "\"batch_rows\": \"500\"",
 	  "sailsync.json:8:30: pipeline.batch_rows: must be an integer" },
 	{ "unknown top-level key", "\"pipeline\":", "\"pipelines\":",
-	  "sailsync.json:8:3: pipelines: unknown key (expected store, pipeline, connections)" },
+	  "sailsync.json:8:3: pipelines: unknown key (expected store, pipeline, smtp, connections)" },
 	{ "bad connection name", "\"name\": \"demo\"", "\"name\": \"my demo\"",
 	  "sailsync.json:9:28: connections[0].name: \"my demo\" is not a valid name "
 	  "(letters, digits, '_', '-', '.'; at most 64)" },
@@ -156,6 +156,12 @@ static const struct ecase cases[] = {
 	  "sailsync.json:10:17: connections[0].schedule: schedules are not supported yet" },
 	{ "bad notify", "\"timezone\"", "\"notify\": [\"ops@x\", \"ops\"], \"timezone\"",
 	  "sailsync.json:10:25: connections[0].notify[1]: \"ops\" is not an email address" },
+	{ "smtp url", "\"connections\":", "\"smtp\": {\"url\": \"http://mx\", "
+	  "\"from\": \"a@b\"}, \"connections\":",
+	  "sailsync.json:9:19: smtp.url: \"http://mx\" is not an smtp:// or smtps:// URL" },
+	{ "webhook url", "\"timezone\"", "\"webhook\": \"ftp://h\", \"timezone\"",
+	  "sailsync.json:10:16: connections[0].webhook: \"ftp://h\" is not an http:// or "
+	  "https:// URL" },
 	{ "sailthru_profile_id redeclared", "\"opens\": {\"type\": \"number\"},",
 	  "\"opens\": {\"type\": \"number\"}, \"sailthru_profile_id\": {\"type\": \"text\"},",
 	  "sailsync.json:5:34: store.properties.sailthru_profile_id: sailthru_profile_id "

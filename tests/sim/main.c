@@ -18,7 +18,8 @@ usage(FILE *f)
 	fprintf(f,
 "usage: sailthru-sim --listen HOST:PORT --port-file F --key K --secret S\n"
 "         [--seed seed.json] [--job-delay-ms N] [--url-ttl-s N]\n"
-"         [--rate-limit N] [--rate-window-s N] [--tls-cert F --tls-key F]\n"
+"         [--rate-limit N] [--rate METHOD:ENDPOINT=N]... [--rate-window-s N]\n"
+"         [--tls-cert F --tls-key F]\n"
 "         [--state-out F] [--export-file LIST=PATH]... [--log-requests]\n"
 "\n"
 "A Sailthru API simulator on a loopback address (see tests/sim/README.md).\n"
@@ -29,6 +30,7 @@ usage(FILE *f)
 "  --job-delay-ms N      jobs stay pending this long (default 300)\n"
 "  --url-ttl-s N         export URLs expire after this (default 7200)\n"
 "  --rate-limit N        calls per endpoint+method per window (default 1000)\n"
+"  --rate M:E=N          the limit of one endpoint+method, e.g. POST:user=300\n"
 "  --rate-window-s N     the rate-limit window (default 60)\n"
 "  --tls-cert/--tls-key  serve HTTPS with this PEM certificate and key\n"
 "  --state-out F         dump the state as JSON here on SIGTERM/SIGINT\n"
@@ -47,6 +49,25 @@ num_arg(const char *name, const char *s, long min)
 	if (errno || end == s || *end != '\0' || v < min)
 		fatalx(64, "%s wants a number >= %ld, got %s", name, min, s);
 	return v;
+}
+
+/* --rate METHOD:ENDPOINT=N, e.g. POST:user=300 (Sailthru's published ceiling). */
+static void
+rate_arg(struct sim_opts *o, const char *s)
+{
+	char	 m[8], e[16];
+	int	 n = 0;
+	long	 v;
+
+	if (o->nrates == sizeof(o->rates) / sizeof(o->rates[0]))
+		fatalx(64, "too many --rate");
+	if (sscanf(s, "%7[A-Z]:%15[a-z]=%ld%n", m, e, &v, &n) != 3 ||
+	    s[n] != '\0' || v < 1 ||
+	    (strcmp(m, "GET") && strcmp(m, "POST") && strcmp(m, "DELETE")) ||
+	    (strcmp(e, "user") && strcmp(e, "list") && strcmp(e, "job")))
+		fatalx(64, "--rate wants GET|POST|DELETE:user|list|job=N (N >= 1), got %s", s);
+	snprintf(o->rates[o->nrates].key, sizeof(o->rates[0].key), "%s %s", m, e);
+	o->rates[o->nrates++].limit = v;
 }
 
 static void
@@ -95,6 +116,7 @@ main(int argc, char **argv)
 		{ "url-ttl-s", required_argument, NULL, 't' },
 		{ "rate-limit", required_argument, NULL, 'r' },
 		{ "rate-window-s", required_argument, NULL, 'w' },
+		{ "rate", required_argument, NULL, 'R' },
 		{ "tls-cert", required_argument, NULL, 'C' },
 		{ "tls-key", required_argument, NULL, 'K' },
 		{ "state-out", required_argument, NULL, 'o' },
@@ -127,6 +149,7 @@ main(int argc, char **argv)
 		case 't': o.url_ttl_s = num_arg("--url-ttl-s", optarg, 0); break;
 		case 'r': o.rate_limit = num_arg("--rate-limit", optarg, 1); break;
 		case 'w': o.rate_window_s = num_arg("--rate-window-s", optarg, 1); break;
+		case 'R': rate_arg(&o, optarg); break;
 		case 'C': o.tls_cert = optarg; break;
 		case 'K': o.tls_key = optarg; break;
 		case 'o': o.state_out = optarg; break;

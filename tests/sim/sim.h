@@ -32,6 +32,12 @@ struct sim_opts {
 	int		 log_requests;
 	char		*export_files[32];	/* "LIST=PATH", as given */
 	size_t		 nexport_files;
+	/* --rate METHOD:ENDPOINT=N, parsed: "POST user" -> N */
+	struct {
+		char	 key[32];
+		long	 limit;
+	}		 rates[16];
+	size_t		 nrates;
 };
 
 /* A string -> index map (open addressing); keys are owned by the caller. */
@@ -58,14 +64,18 @@ struct sim_user {
 	char		 optout[16];
 	long		 opens, clicks;
 	time_t		 created, last_open, last_click;
-	int		 deleted;	/* merged away; kept so indices stay stable */
+	int		 deleted;	/* merged away or deleted; kept so indices stay stable */
 };
 
 struct sim_list {
 	char		 id[25];
 	char		*name;
 	int		 smart;
+	int		 primary;
 	time_t		 created;
+	time_t		 send_time;	/* 0: never sent to */
+	json_t		*vars;		/* object, owned */
+	char		*public_name;	/* NULL: the name */
 };
 
 enum sim_job_kind { JOB_EXPORT, JOB_UPDATE };
@@ -150,13 +160,20 @@ int	 sim_user_post(json_t *args, struct sim_user **out, int *code, char *msg,
 	    size_t msglen);
 json_t	*sim_user_json(const struct sim_user *u, json_t *fields);
 json_t	*sim_user_keys(const struct sim_user *u);
+/* The GET /list {} item ("name", "email_count") and the one-list object. */
 json_t	*sim_list_json(size_t i, long count);
+json_t	*sim_list_object(size_t i, long count, int with_vars);
+ssize_t	 sim_list_find_id(const char *id);
+/* DELETE /user: retires u (its ids stop resolving). */
+void	 sim_user_delete(struct sim_user *u);
 long	*sim_list_counts(void);		/* malloc'd, one per list */
 struct sim_job	*sim_job_find(const char *id);
 struct sim_job	*sim_job_new(enum sim_job_kind kind);
 void	 sim_jobs_tick(void);
 json_t	*sim_job_json(struct sim_job *j);
 json_t	*sim_state_json(void);
+/* Seed and admin dates (UTC): 0, or -1 when v is not one; null/absent is 0. */
+int	 sim_time_parse(json_t *v, time_t *out);
 char	*sim_time_rfc2822(time_t t, char *out, size_t len);
 char	*sim_time_iso(time_t t, char *out, size_t len);
 

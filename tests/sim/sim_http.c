@@ -202,6 +202,18 @@ rate_slot(const char *method, const char *endpoint)
 	return &sim.rates[sim.nrates++];
 }
 
+/* The limit before any /_sim/rate: --rate for this key, else --rate-limit. */
+static long
+rate_default(const char *key)
+{
+	size_t	 i;
+
+	for (i = 0; i < sim.o.nrates; i++)
+		if (strcmp(sim.o.rates[i].key, key) == 0)
+			return sim.o.rates[i].limit;
+	return sim.o.rate_limit;
+}
+
 /* Fills a's rate headers; counts this call when take; 1 when over the limit. */
 static int
 rate_take(struct answer *a, const char *method, const char *endpoint, int take)
@@ -217,7 +229,7 @@ rate_take(struct answer *a, const char *method, const char *endpoint, int take)
 	if (take)
 		r->used++;
 	a->rate = 1;
-	a->limit = r->limit > 0 ? r->limit : sim.o.rate_limit;
+	a->limit = r->limit > 0 ? r->limit : rate_default(r->key);
 	a->remaining = a->limit - r->used;
 	if (a->remaining < 0)
 		a->remaining = 0;
@@ -301,40 +313,59 @@ sig_ok(struct req *r)
 	return ok;
 }
 
+/* GET and DELETE /user: the user args name, or NULL with the error answered. */
+static struct sim_user *
+user_lookup(struct answer *a, json_t *args)
+{
+	struct sim_user	*u;
+	json_t		*jid, *jkey;
+	const char	*key;
+	char		 msg[256];
+
+	jid = json_object_get(args, "id");
+	jkey = json_object_get(args, "key");
+	if (!json_is_string(jid) || json_string_length(jid) == 0) {
+		answer_error(a, 400, 2, "Missing required parameter: id");
+		return NULL;
+	}
+	if (jkey && !json_is_string(jkey)) {
+		answer_error(a, 400, 2, "Invalid key");
+		return NULL;
+	}
+	key = jkey ? json_string_value(jkey) :
+	    strchr(json_string_value(jid), '@') ? "email" : "sid";
+	if (strcmp(key, "email") && strcmp(key, "sid") && strcmp(key, "extid")) {
+		answer_error(a, 400, 2, "Invalid key: must be email, sid or extid");
+		return NULL;
+	}
+	if ((u = sim_user_find(key, json_string_value(jid))) == NULL) {
+		snprintf(msg, sizeof(msg), "User not found with %s: %.128s", key,
+		    json_string_value(jid));
+		answer_error(a, 400, 99, msg);
+	}
+	return u;
+}
+
 static void
 api_user(struct answer *a, const char *method, json_t *args)
 {
 	struct sim_user	*u;
-	json_t		*jid, *jkey, *o, *f;
-	const char	*key;
+	json_t		*o, *f;
 	char		 msg[256];
 	int		 code, st;
 
 	if (strcmp(method, "GET") == 0) {
-		jid = json_object_get(args, "id");
-		jkey = json_object_get(args, "key");
+		if ((u = user_lookup(a, args)) == NULL)
+			return;
 		f = json_object_get(args, "fields");
-		if (!json_is_string(jid) || json_string_length(jid) == 0) {
-			answer_error(a, 400, 2, "Missing required parameter: id");
-			return;
-		}
-		if (jkey && !json_is_string(jkey)) {
-			answer_error(a, 400, 2, "Invalid key");
-			return;
-		}
-		key = jkey ? json_string_value(jkey) :
-		    strchr(json_string_value(jid), '@') ? "email" : "sid";
-		if (strcmp(key, "email") && strcmp(key, "sid") && strcmp(key, "extid")) {
-			answer_error(a, 400, 2, "Invalid key: must be email, sid or extid");
-			return;
-		}
-		if ((u = sim_user_find(key, json_string_value(jid))) == NULL) {
-			snprintf(msg, sizeof(msg), "User not found with %s: %.128s", key,
-			    json_string_value(jid));
-			answer_error(a, 400, 99, msg);
-			return;
-		}
 		answer_json(a, 200, sim_user_json(u, json_is_object(f) ? f : NULL));
+		return;
+	}
+	if (strcmp(method, "DELETE") == 0) {
+		if ((u = user_lookup(a, args)) == NULL)
+			return;
+		sim_user_delete(u);
+		answer_json(a, 200, json_pack("{s:b}", "ok", 1));
 		return;
 	}
 	if (strcmp(method, "POST") == 0) {
@@ -355,30 +386,100 @@ api_user(struct answer *a, const char *method, json_t *args)
 	answer_error(a, 400, 2, "Unsupported method for user");
 }
 
+static int
+truthy(json_t *v)
+{
+	return json_is_true(v) || (json_is_integer(v) && json_integer_value(v) != 0) ||
+	    (json_is_string(v) && strcmp(json_string_value(v), "1") == 0);
+}
+
+/*
+ * POST /list {"list", "primary", "vars", "public_name"}: creates a natural
+ * list or updates one, and answers the list object.  Smart-list queries are
+ * not simulated, so "query" is refused rather than ignored.
+ */
+static void
+list_post(struct answer *a, json_t *args, const long *counts)
+{
+	json_t		*l, *v;
+	struct sim_list	*sl;
+	ssize_t		 i;
+	size_t		 li;
+	long		 count = 0;
+
+	l = json_object_get(args, "list");
+	if (!json_is_string(l) || json_string_length(l) == 0) {
+		answer_error(a, 400, 2, "Missing required parameter: list");
+		return;
+	}
+	if (strchr(json_string_value(l), '$') != NULL) {
+		answer_error(a, 400, 2, "Invalid list name: no $ allowed");
+		return;
+	}
+	if (json_object_get(args, "query") != NULL) {
+		answer_error(a, 400, 2, "Smart list queries are not simulated");
+		return;
+	}
+	if ((v = json_object_get(args, "vars")) != NULL && !json_is_object(v)) {
+		answer_error(a, 400, 2, "Invalid vars: an object is required");
+		return;
+	}
+	if ((v = json_object_get(args, "public_name")) != NULL && !json_is_string(v)) {
+		answer_error(a, 400, 2, "Invalid public_name");
+		return;
+	}
+	if ((i = sim_list_find(json_string_value(l))) >= 0)
+		count = counts[i];
+	li = sim_list_add(json_string_value(l), 0);
+	sl = &sim.lists[li];
+	if ((v = json_object_get(args, "primary")) != NULL)
+		sl->primary = truthy(v);
+	if ((v = json_object_get(args, "vars")) != NULL)
+		json_object_update(sl->vars, v);
+	if ((v = json_object_get(args, "public_name")) != NULL) {
+		free(sl->public_name);
+		if ((sl->public_name = strdup(json_string_value(v))) == NULL)
+			fatalx(70, "out of memory");
+	}
+	log_info("list %s list=%s", i < 0 ? "created" : "updated", sl->name);
+	answer_json(a, 200, sim_list_object(li, count, 0));
+}
+
 static void
 api_list(struct answer *a, const char *method, json_t *args)
 {
-	json_t		*l, *arr;
+	json_t		*l, *id, *arr, *f;
 	long		*counts;
 	ssize_t		 i;
 	char		 msg[256];
 
-	if (strcmp(method, "GET") != 0) {
+	if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) {
 		answer_error(a, 400, 2, "Unsupported method for list");
 		return;
 	}
 	l = json_object_get(args, "list");
-	if (l && !json_is_string(l)) {
+	id = json_object_get(args, "list_id");
+	if ((l && !json_is_string(l)) || (id && !json_is_string(id))) {
 		answer_error(a, 400, 2, "Invalid list");
 		return;
 	}
 	counts = sim_list_counts();
-	if (l && json_string_length(l) > 0) {
-		if ((i = sim_list_find(json_string_value(l))) < 0) {
-			snprintf(msg, sizeof(msg), "Unknown list: %.128s", json_string_value(l));
+	if (strcmp(method, "POST") == 0) {
+		list_post(a, args, counts);
+		free(counts);
+		return;
+	}
+	if ((l && json_string_length(l) > 0) || (id && json_string_length(id) > 0)) {
+		i = l && json_string_length(l) > 0 ? sim_list_find(json_string_value(l)) :
+		    sim_list_find_id(json_string_value(id));
+		f = json_object_get(args, "fields");
+		if (i < 0) {
+			snprintf(msg, sizeof(msg), "Unknown list: %.128s",
+			    json_string_value(l && json_string_length(l) > 0 ? l : id));
 			answer_error(a, 404, 15, msg);
 		} else
-			answer_json(a, 200, sim_list_json((size_t)i, counts[i]));
+			answer_json(a, 200, sim_list_object((size_t)i, counts[i],
+			    truthy(json_object_get(f, "vars"))));
 		free(counts);
 		return;
 	}
@@ -523,6 +624,57 @@ api(struct answer *a, struct MHD_Connection *c, const char *method,
 	json_decref(args);
 }
 
+/*
+ * POST /_sim/activity {"email"|"sid"|"extid": ID, "open": DATE, "click": DATE}:
+ * what an email open or click after a send does to a user: the last open or
+ * click time, and one more open or click.  Answers the user's activity.
+ */
+static void
+admin_activity(struct answer *a, json_t *b)
+{
+	static const char *const keys[] = { "email", "sid", "extid" };
+	struct sim_user	*u = NULL;
+	json_t		*o, *f, *jo, *jc;
+	time_t		 open = 0, click = 0;
+	size_t		 i, n = 0;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		json_t *v = json_object_get(b, keys[i]);
+
+		if (v == NULL)
+			continue;
+		n++;
+		if (json_is_string(v))
+			u = sim_user_find(keys[i], json_string_value(v));
+	}
+	jo = json_object_get(b, "open");
+	jc = json_object_get(b, "click");
+	if (n != 1 || (jo == NULL && jc == NULL) ||
+	    sim_time_parse(jo, &open) == -1 || sim_time_parse(jc, &click) == -1) {
+		answer_error(a, 400, 2, "activity wants one of email, sid, extid and "
+		    "open and/or click as YYYY-MM-DD[ HH:MM:SS] or epoch seconds");
+		return;
+	}
+	if (u == NULL) {
+		answer_error(a, 400, 99, "User not found");
+		return;
+	}
+	if (open) {
+		u->last_open = open;
+		u->opens++;
+	}
+	if (click) {
+		u->last_click = click;
+		u->clicks++;
+	}
+	f = json_pack("{s:i, s:i}", "activity", 1, "engagement", 1);
+	o = sim_user_json(u, f);
+	json_decref(f);
+	json_object_set_new(o, "opens", json_integer(u->opens));
+	json_object_set_new(o, "clicks", json_integer(u->clicks));
+	answer_json(a, 200, o);
+}
+
 static void
 admin(struct answer *a, const char *method, const char *url, struct req *r)
 {
@@ -558,6 +710,8 @@ admin(struct answer *a, const char *method, const char *url, struct req *r)
 		for (i = 0; i < sim.njobs; i++)
 			sim.jobs[i]->expires = time(NULL) - 1;
 		answer_json(a, 200, json_pack("{s:b}", "ok", 1));
+	} else if (strcmp(url, "/_sim/activity") == 0) {
+		admin_activity(a, b);
 	} else if (strcmp(url, "/_sim/rate") == 0) {
 		s = json_string_value(json_object_get(b, "endpoint"));
 		v = json_object_get(b, "limit");

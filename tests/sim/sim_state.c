@@ -221,8 +221,8 @@ sim_time_iso(time_t t, char *out, size_t len)
 }
 
 /* Seed dates: epoch seconds, "YYYY-MM-DD", "YYYY-MM-DD[ T]HH:MM:SS[Z]" (UTC). */
-static int
-seed_time(json_t *v, time_t *out)
+int
+sim_time_parse(json_t *v, time_t *out)
 {
 	struct tm	 tm;
 	const char	*s;
@@ -341,8 +341,11 @@ sim_clear(void)
 		free(u);
 	}
 	free(sim.users);
-	for (i = 0; i < sim.nlists; i++)
+	for (i = 0; i < sim.nlists; i++) {
 		free(sim.lists[i].name);
+		free(sim.lists[i].public_name);
+		json_decref(sim.lists[i].vars);
+	}
 	free(sim.lists);
 	free(sim.faults);
 	for (i = 0; i < sim.nexport_files; i++) {
@@ -367,6 +370,17 @@ sim_list_find(const char *name)
 	return -1;
 }
 
+ssize_t
+sim_list_find_id(const char *id)
+{
+	size_t	 i;
+
+	for (i = 0; i < sim.nlists; i++)
+		if (strcmp(sim.lists[i].id, id) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
 size_t
 sim_list_add(const char *name, int smart)
 {
@@ -381,6 +395,8 @@ sim_list_add(const char *name, int smart)
 	sim_id("list", name, l->id);
 	l->name = xstrdup(name);
 	l->smart = smart;
+	if ((l->vars = json_object()) == NULL)
+		fatalx(70, "out of memory");
 	l->created = time(NULL);
 	return sim.nlists++;
 }
@@ -506,11 +522,7 @@ user_merge(struct sim_user *u, struct sim_user *v)
 		user_join(u, v->lists[i].list, v->lists[i].signup);
 	u->opens += v->opens;
 	u->clicks += v->clicks;
-	smap_del(&sim.by_email, v->email);
-	smap_del(&sim.by_sid, v->sid);
-	if (v->extid)
-		smap_del(&sim.by_extid, v->extid);
-	v->deleted = 1;
+	sim_user_delete(v);
 }
 
 #define FAIL(st, c, ...) do {					\
@@ -647,14 +659,9 @@ sim_user_post(json_t *args, struct sim_user **out, int *code, char *msg, size_t 
 			}
 		}
 	}
-	if (json_is_object(vars)) {
-		json_object_foreach(vars, k, v) {
-			if (json_is_null(v))
-				json_object_del(u->vars, k);
-			else
-				json_object_set(u->vars, k, v);
-		}
-	}
+	/* A null var is a value like any other: Sailthru keeps it as null. */
+	if (json_is_object(vars))
+		json_object_update(u->vars, vars);
 	if (json_is_object(lists)) {
 		json_object_foreach(lists, k, v) {
 			int add;
@@ -715,7 +722,10 @@ sim_user_json(const struct sim_user *u, json_t *fields)
 		json_object_set_new(o, "keys", sim_user_keys(u));
 	if (want(fields, "vars"))
 		json_object_set(o, "vars", u->vars);
-	if (want(fields, "lists")) {
+	if (want(fields, "lists") && u->nlists == 0) {
+		/* Sailthru answers null, not {}, for a user on no list. */
+		json_object_set_new(o, "lists", json_null());
+	} else if (want(fields, "lists")) {
 		l = json_object();
 		for (i = 0; i < u->nlists; i++)
 			json_object_set_new(l, sim.lists[u->lists[i].list].name,
@@ -775,6 +785,42 @@ sim_list_json(size_t i, long count)
 	    "type", sim.lists[i].smart ? "smart" : "normal",
 	    "email_count", (json_int_t)count, "valid_count", (json_int_t)count,
 	    "create_time", sim_time_rfc2822(sim.lists[i].created, t, sizeof(t)));
+}
+
+/* GET /list {"list": NAME} and POST /list answer this shape. */
+json_t *
+sim_list_object(size_t i, long count, int with_vars)
+{
+	struct sim_list	*l = &sim.lists[i];
+	json_t		*o;
+	char		 t[64];
+
+	o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:b}",
+	    "list_id", l->id, "list", l->name,
+	    "create_time", sim_time_rfc2822(l->created, t, sizeof(t)),
+	    "count", (json_int_t)count, "type", l->smart ? "smart" : "normal",
+	    "primary", l->primary);
+	if (o == NULL)
+		fatalx(70, "out of memory");
+	if (l->send_time)
+		json_object_set_new(o, "send_time",
+		    json_string(sim_time_rfc2822(l->send_time, t, sizeof(t))));
+	if (with_vars) {
+		json_object_set(o, "vars", l->vars);
+		json_object_set_new(o, "public_name",
+		    json_string(l->public_name ? l->public_name : l->name));
+	}
+	return o;
+}
+
+void
+sim_user_delete(struct sim_user *u)
+{
+	smap_del(&sim.by_email, u->email);
+	smap_del(&sim.by_sid, u->sid);
+	if (u->extid)
+		smap_del(&sim.by_extid, u->extid);
+	u->deleted = 1;
 }
 
 struct sim_job *
@@ -929,12 +975,24 @@ sim_job_json(struct sim_job *j)
 	return o;
 }
 
+/* The state dump's dates: UTC, so tests compare them with what they set. */
+static char *
+utc_iso(time_t t, char *out, size_t len)
+{
+	struct tm	 tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return out;
+}
+
 json_t *
 sim_state_json(void)
 {
 	json_t	*st, *ls, *us, *js, *fs, *o, *m;
 	long	*counts = sim_list_counts();
 	size_t	 i, j;
+	char	 t[64];
 
 	st = json_object();
 	ls = json_array();
@@ -961,6 +1019,12 @@ sim_state_json(void)
 		    "keys", sim_user_keys(u), "vars", u->vars, "lists", m,
 		    "engagement", u->engagement, "optout_email", u->optout,
 		    "opens", (json_int_t)u->opens, "clicks", (json_int_t)u->clicks);
+		if (u->last_open)
+			json_object_set_new(o, "last_open",
+			    json_string(utc_iso(u->last_open, t, sizeof(t))));
+		if (u->last_click)
+			json_object_set_new(o, "last_click",
+			    json_string(utc_iso(u->last_click, t, sizeof(t))));
 		json_array_append_new(us, o);
 	}
 	js = json_array();
@@ -1032,10 +1096,10 @@ seed_user(json_t *ju, size_t idx, char *err, size_t errlen)
 		snprintf(u->optout, sizeof(u->optout), "%s", json_string_value(v));
 	u->opens = (long)json_integer_value(json_object_get(ju, "opens"));
 	u->clicks = (long)json_integer_value(json_object_get(ju, "clicks"));
-	if (seed_time(json_object_get(ju, "created"), &u->created) == -1 ||
-	    seed_time(json_object_get(ju, "signup"), &signup) == -1 ||
-	    seed_time(json_object_get(ju, "last_open"), &u->last_open) == -1 ||
-	    seed_time(json_object_get(ju, "last_click"), &u->last_click) == -1) {
+	if (sim_time_parse(json_object_get(ju, "created"), &u->created) == -1 ||
+	    sim_time_parse(json_object_get(ju, "signup"), &signup) == -1 ||
+	    sim_time_parse(json_object_get(ju, "last_open"), &u->last_open) == -1 ||
+	    sim_time_parse(json_object_get(ju, "last_click"), &u->last_click) == -1) {
 		snprintf(err, errlen, "users[%zu]: a date is not YYYY-MM-DD[ HH:MM:SS]", idx);
 		return -1;
 	}

@@ -96,13 +96,13 @@ test_expect_success 'user not found is 400 error 99 naming the key' '
 	test "$(jq -r .errormsg out.json)" = "User not found with sid: aaaaaaaaaaaaaaaaaaaaaaaa"
 '
 
-test_expect_success 'POST /user creates by email, merges vars, null deletes, lists 1/0' '
+test_expect_success 'POST /user creates by email, merges vars, null kept as null, lists 1/0' '
 	test "$(api POST user "{\"id\":\" New@Example.com \",\"vars\":{\"a\":1,\"b\":\"x\"},\"lists\":{\"Newsletter\":1,\"Fresh\":1},\"fields\":{\"keys\":1}}")" = 200 &&
 	jq -e ".keys.sid | test(\"^[0-9a-f]{24}$\")" out.json &&
 	test "$(jq -r .keys.email out.json)" = new@example.com &&
 	test "$(api POST user "{\"id\":\"new@example.com\",\"vars\":{\"a\":null,\"c\":true},\"lists\":{\"Fresh\":0}}")" = 200 &&
 	api GET user "{\"id\":\"new@example.com\"}" >/dev/null &&
-	test "$(jq -c .vars out.json)" = "{\"b\":\"x\",\"c\":true}" &&
+	test "$(jq -c .vars out.json)" = "{\"a\":null,\"b\":\"x\",\"c\":true}" &&
 	test "$(jq -r ".lists | keys | join(\",\")" out.json)" = Newsletter
 '
 
@@ -142,7 +142,8 @@ test_expect_success 'GET /list lists all (also with list "") and one; unknown is
 	test "$(api GET list "{\"list\":\"\"}")" = 200 &&
 	test "$(jq ".lists | length" out.json)" = 3 &&
 	test "$(api GET list "{\"list\":\"Newsletter\"}")" = 200 &&
-	test "$(jq -r .name out.json)" = Newsletter &&
+	test "$(jq -r .list out.json)" = Newsletter &&
+	test "$(jq -r .count out.json)" = 2 &&
 	test "$(api GET list "{\"list\":\"Nope\"}")" = 404 &&
 	test "$(jq -r .error out.json)" = 15 &&
 	test "$(jq -r .errormsg out.json)" = "Unknown list: Nope"

@@ -18,7 +18,8 @@ cat >"$SCRATCH/seed.json" <<'JSON'
            {"email": "bob@example.net", "lists": ["VIP"]}]}
 JSON
 printf 'Profile Id,Email\n0123456789abcdef01234567,x@example.com\n' >"$SCRATCH/given.csv"
-start_sim --seed "$SCRATCH/seed.json" --job-delay-ms 300 --url-ttl-s 3600 \
+# Jobs stay pending long enough to see it on a loaded machine.
+start_sim --seed "$SCRATCH/seed.json" --job-delay-ms 1500 --url-ttl-s 3600 \
 	--export-file "Given=$SCRATCH/given.csv" || exit 1
 
 sig() {

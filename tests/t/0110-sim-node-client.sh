@@ -58,7 +58,7 @@ test_expect_success 'the official Node client talks to the simulator' '
 	sed -n 2p out.jsonl | jq -e ".err == null and .res.ok == true and (.res.keys.sid | test(\"^[0-9a-f]{24}$\"))" &&
 	sed -n 3p out.jsonl | jq -e ".res.vars.plan == \"gold\" and (.res | has(\"lists\") | not)" &&
 	sed -n 4p out.jsonl | jq -e "[.res.lists[].name] == [\"Newsletter\", \"Customers\"] and .res.lists[0].email_count == 2" &&
-	sed -n 5p out.jsonl | jq -e ".res.name == \"Newsletter\" and .res.type == \"normal\"" &&
+	sed -n 5p out.jsonl | jq -e ".res.list == \"Newsletter\" and .res.type == \"normal\" and .res.count == 2" &&
 	sed -n 6p out.jsonl | jq -e ".res.status == \"pending\" and (.res.job_id | test(\"^[0-9a-f]{24}$\"))" &&
 	sed -n 7p out.jsonl | jq -e ".err.statusCode == 400 and .err.error == 99" &&
 	sed -n 8p out.jsonl | jq -e ".rate.limit == 1000 and .rate.remaining < 1000 and .rate.reset > 0"

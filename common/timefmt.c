@@ -279,6 +279,49 @@ tz_local_to_utc(const char *tz, int64_t local, int64_t *utc)
 	return 0;
 }
 
+int
+time_local_to_utc(const char *tz, int64_t local, int64_t *utc)
+{
+	return tz_local_to_utc(tz, local, utc);
+}
+
+int
+time_utc_offset(const char *tz, int64_t utc, int32_t *off)
+{
+	const struct tz_table *z;
+
+	if (tz == NULL || strcmp(tz, "UTC") == 0) {
+		*off = 0;
+		return 0;
+	}
+	pthread_mutex_lock(&tz_lock);
+	if ((z = tz_get(tz)) == NULL) {
+		pthread_mutex_unlock(&tz_lock);
+		return -1;
+	}
+	*off = tz_offset_at(z, utc);
+	pthread_mutex_unlock(&tz_lock);
+	return 0;
+}
+
+int64_t
+time_days_from_civil(int64_t y, int m, int d)
+{
+	return days_from_civil(y, m, d);
+}
+
+void
+time_civil_from_days(int64_t days, int64_t *y, int *m, int *d)
+{
+	civil_from_days(days, y, m, d);
+}
+
+int
+time_days_in_month(int64_t y, int m)
+{
+	return days_in_month(y, m);
+}
+
 /* Parsing. */
 
 struct scan {

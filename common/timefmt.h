@@ -16,6 +16,23 @@
  */
 int	 time_parse(const char *s, size_t len, const char *tz, int64_t *ms);
 
+/*
+ * Civil time in a zone, for schedules.  "Local seconds" count wall-clock
+ * time as if it were UTC (days * 86400 + seconds of the day).
+ * time_local_to_utc: a wall time that occurs twice (clocks go back) means
+ * the first occurrence; one that does not exist (clocks go forward) is
+ * read with the offset before the change, so it lands as much later as
+ * the clocks jumped (02:30 becomes 03:30).  time_utc_offset: the zone's
+ * offset east of UTC, in seconds, at a UTC second.  Both return 0, or -1
+ * for an unknown zone; tz NULL or "UTC" is UTC.
+ */
+int	 time_local_to_utc(const char *tz, int64_t local, int64_t *utc);
+int	 time_utc_offset(const char *tz, int64_t utc, int32_t *off);
+/* Days since 1970-01-01 of y-m-d (m 1..12), and back (proleptic Gregorian). */
+int64_t	 time_days_from_civil(int64_t y, int m, int d);
+void	 time_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+int	 time_days_in_month(int64_t y, int m);
+
 /* Formats into out (at least 32 bytes); returns out. */
 char	*time_fmt_iso_ms(int64_t ms, char *out);	/* 2021-07-13T15:22:00.000Z */
 char	*time_fmt_date(int64_t ms, char *out);		/* 2021-07-13 (UTC) */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "fetcher.h"
 
 /* What started a run. */
 #define COORD_TRIGGER_SCHEDULE	"schedule"
@@ -26,5 +27,23 @@
  */
 int	 coord_enqueue(const struct conf *c, const char *conn, const char *trigger,
 	    char *err, size_t errlen);
+
+/*
+ * Runs connection cn now (or resumes its unfinished run): its import goals
+ * through the pipeline, and waits until they are fully acknowledged; a
+ * second run of the same connection waits for the first (a lock under
+ * state_dir).  Records the run in runs/ID.json.  Returns an exit code:
+ * 0, 1 (some part failed), 65 (a local file changed under a resumed run),
+ * 69, 74, 75 (interrupted), 77, 78.
+ */
+int	 coord_run(const struct conf *c, const struct conf_conn *cn,
+	    const struct fetcher_opts *o);
+
+/*
+ * The run's summary, printed on stdout, returned as JSON text (malloc'd,
+ * caller frees) for runs/<id>.json and --summary-json.  *status is set to
+ * "ok", "partial" or "failed".
+ */
+char	*coord_summary(struct fetcher_ctx *x, const char **status, FILE *out);
 
 #endif

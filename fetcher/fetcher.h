@@ -188,18 +188,9 @@ struct fetcher_opts {
 };
 
 /*
- * Runs the import goals of connection conn now (or resumes its unfinished
- * run) and waits until they are fully acknowledged.  Returns an exit code:
- * 0, 1 (some part failed), 65 (a local file changed under a resumed run),
- * 69, 74, 75 (interrupted), 77, 78.
- */
-int	 fetcher_run(const struct conf *c, const struct conf_conn *cn,
-	    const struct fetcher_opts *o);
-
-/*
- * One run in progress, shared by the modules of the run: fetcher.c
- * (the whole run and its Sailthru jobs), fetcher_stream.c (USERS out, ACKs
- * in) and fetcher_summary.c.
+ * One run in progress, shared by the modules of the run: coord_run.c (the
+ * whole run: plan, lock, ledger, history), fetcher.c (Sailthru jobs and
+ * spools), fetcher_stream.c (USERS out, ACKs in) and coord_summary.c.
  */
 struct fetcher_ctx {
 	const struct conf	*conf;
@@ -216,6 +207,16 @@ struct fetcher_ctx {
 	struct fetcher_stats	*fskip;
 };
 
+/*
+ * Brings every part of the run to READY or FAILED: checks local files
+ * (EX_DATAERR when one changed under a resumed run), then, while the run
+ * is fetching, checks the key and starts, polls and downloads the export
+ * jobs.  Returns 0 or an exit code after a one-line log.
+ */
+int	 fetcher_fetch(struct fetcher_ctx *x);
+/* Removes spools of other runs (all of them unless keep_current). */
+void	 fetcher_spool_sweep(struct fetcher_ctx *x, int keep_current);
+
 /* Saves the ledger; an I/O failure is fatal (74): a run cannot go on blind. */
 void	 fetcher_ctx_checkpoint(struct fetcher_ctx *x);
 /* The goal's fetcher-side skip counters (created on first use). */
@@ -227,13 +228,6 @@ struct fetcher_stats *fetcher_ctx_fskip(struct fetcher_ctx *x, const char *goal)
  * or another exit code after a one-line log.
  */
 int	 fetcher_stream(struct fetcher_ctx *x);
-
-/*
- * The run's summary, printed on stdout, returned as JSON text (malloc'd,
- * caller frees) for runs/<id>.json and --summary-json.  *status is set to
- * "ok", "partial" or "failed".
- */
-char	*fetcher_summary(struct fetcher_ctx *x, const char **status, FILE *out);
 
 /* Set from a signal handler: stop reading, checkpoint, exit 75. */
 extern volatile sig_atomic_t fetcher_stop;

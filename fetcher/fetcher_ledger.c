@@ -603,3 +603,27 @@ done:
 	json_decref(root);
 	return 0;
 }
+
+void
+fetcher_ctx_checkpoint(struct fetcher_ctx *x)
+{
+	if (fetcher_ledger_save(x->ledger_path, &x->led) == -1)
+		fatal(EX_IOERR, "cannot write ledger path=%s", x->ledger_path);
+}
+
+struct fetcher_stats *
+fetcher_ctx_fskip(struct fetcher_ctx *x, const char *goal)
+{
+	struct fetcher_stats *s;
+
+	for (size_t i = 0; i < x->nfskip; i++)
+		if (strcmp(x->fskip[i].goal, goal) == 0)
+			return &x->fskip[i];
+	if ((s = realloc(x->fskip, (x->nfskip + 1) * sizeof(*s))) == NULL)
+		fatal(EX_OSERR, "out of memory");
+	x->fskip = s;
+	s = &x->fskip[x->nfskip++];
+	memset(s, 0, sizeof(*s));
+	s->goal = fetcher_strdup(goal);
+	return s;
+}

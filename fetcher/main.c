@@ -7,6 +7,7 @@
 
 #include "chan.h"
 #include "conf.h"
+#include "coord.h"
 #include "daemon.h"
 #include "fetcher.h"
 #include "log.h"
@@ -115,7 +116,7 @@ main(int argc, char **argv)
 
 	daemon_stop_signals(&fetcher_stop);
 
-	rc = fetcher_run(&conf, cn, &o);
+	rc = coord_run(&conf, cn, &o);
 	chan_shutdown();
 	conf_clear(&conf);
 	return rc;

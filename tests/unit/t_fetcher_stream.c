@@ -21,6 +21,7 @@
 #include "log.h"
 #include "msg.h"
 #include "tap.h"
+#include "../../fetcher/coord.h"
 #include "../../fetcher/fetcher.h"
 
 #define NROWS	40
@@ -305,7 +306,7 @@ run_with(struct setup *s, enum mode mode, unsigned limit_s, char **summary)
 	o.summary_out = devnull;
 	fetcher_stop = 0;
 	alarm(limit_s);
-	rc = fetcher_run(&s->c, &s->cn, &o);
+	rc = coord_run(&s->c, &s->cn, &o);
 	alarm(0);
 	chan_shutdown();
 	fclose(devnull);

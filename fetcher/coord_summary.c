@@ -1,4 +1,4 @@
-/* fetcher/fetcher_summary.c: a run's summary, as text on stdout and as JSON for the history. */
+/* fetcher/coord_summary.c: a run's summary, as text on stdout and as JSON for the history. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "coord.h"
 #include "fetcher.h"
 #include "log.h"
 #include "timefmt.h"
@@ -41,7 +42,7 @@ goal_stats(struct fetcher_ctx *x, const char *goal, struct fetcher_stats *out)
 }
 
 char *
-fetcher_summary(struct fetcher_ctx *x, const char **status, FILE *out)
+coord_summary(struct fetcher_ctx *x, const char **status, FILE *out)
 {
 	json_t	*root = json_object(), *goals = json_array();
 	size_t	 nok = 0, nfail = 0;

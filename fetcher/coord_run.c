@@ -1,0 +1,266 @@
+/* fetcher/coord_run.c: one run of a connection, as the coordinator drives it: plan, lock, ledger, fetch, stream, record. */
+#include <sys/file.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "coord.h"
+#include "fetcher.h"
+#include "log.h"
+#include "notify.h"
+#include "sailthru.h"
+#include "timefmt.h"
+
+/* The parts the configuration asks for, in order. */
+static void
+parts_from_conf(const struct conf_conn *cn, struct fetcher_part **out, size_t *n)
+{
+	struct fetcher_part *v = NULL;
+	size_t	 k = 0, cap = 0;
+
+	for (size_t g = 0; g < cn->ngoals; g++) {
+		const struct conf_goal *goal = &cn->goals[g];
+		size_t	 m = goal->kind == GOAL_IMPORT ? goal->nlists :
+		    goal->kind == GOAL_FILE ? 1 : 0;
+
+		for (size_t i = 0; i < m; i++) {
+			if (k == cap) {
+				cap = cap ? cap * 2 : 8;
+				if ((v = realloc(v, cap * sizeof(*v))) == NULL)
+					fatal(EX_OSERR, "out of memory");
+			}
+			memset(&v[k], 0, sizeof(v[k]));
+			v[k].goal = fetcher_strdup(goal->name);
+			v[k].index = (uint32_t)i;
+			v[k].file = goal->kind == GOAL_FILE;
+			v[k].list = fetcher_strdup(v[k].file ? goal->path : goal->lists[i]);
+			v[k].format = v[k].file && goal->format == FMT_JSONL ?
+			    FMT_JSONL : FMT_CSV;
+			v[k].email_count = -1;
+			k++;
+		}
+	}
+	*out = v;
+	*n = k;
+}
+
+/* Does the ledger's unfinished run still match the configuration? */
+static int
+run_matches(const struct fetcher_ledger *l, const struct fetcher_part *p, size_t n,
+    size_t nlanes)
+{
+	if (l->nparts != n || l->nlanes != nlanes)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(l->parts[i].goal, p[i].goal) != 0 ||
+		    strcmp(l->parts[i].list, p[i].list) != 0 ||
+		    l->parts[i].file != p[i].file || l->parts[i].index != p[i].index)
+			return 0;
+	return 1;
+}
+
+static void
+parts_free(struct fetcher_part *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(p[i].goal);
+		free(p[i].list);
+	}
+	free(p);
+}
+
+/* Starts a new run, or resumes the unfinished one.  0 or an exit code. */
+static int
+run_open(struct fetcher_ctx *x)
+{
+	struct fetcher_part *want;
+	size_t	 nwant;
+	char	 err[600];
+	unsigned nlanes = (unsigned)x->conf->pipe.nlanes;
+
+	if (fetcher_ledger_load(x->ledger_path, &x->led, err, sizeof(err)) == -1) {
+		if (errno != ENOENT) {
+			log_warnx("cannot read ledger: %s", err);
+			return EX_IOERR;
+		}
+		memset(&x->led, 0, sizeof(x->led));
+		x->led.conn = fetcher_strdup(x->cn->name);
+	}
+	parts_from_conf(x->cn, &want, &nwant);
+	if (x->led.run != 0 && (strcmp(x->led.state, "fetching") == 0 ||
+	    strcmp(x->led.state, "streaming") == 0)) {
+		if (run_matches(&x->led, want, nwant, nlanes)) {
+			log_info("run resumed run=%" PRIu64 " connection=%s state=%s",
+			    x->led.run, x->cn->name, x->led.state);
+			parts_free(want, nwant);
+			return 0;
+		}
+		log_warnx("run %" PRIu64 " abandoned: the goals, lists or lanes changed "
+		    "since it started", x->led.run);
+	}
+	/* A new run. */
+	{
+		uint64_t id = x->led.last_run;
+		char	*conn = x->led.conn;
+
+		x->led.conn = NULL;
+		fetcher_ledger_clear(&x->led);
+		x->led.conn = conn;
+		if (fetcher_run_id_next(x->conf->pipe.state_dir, &id) == -1) {
+			log_warn("cannot take a run id state_dir=%s",
+			    x->conf->pipe.state_dir);
+			parts_free(want, nwant);
+			return EX_IOERR;
+		}
+		x->led.run = x->led.last_run = id;
+	}
+	snprintf(x->led.state, sizeof(x->led.state), "fetching");
+	x->led.started_ms = time_now_ms();
+	x->led.parts = want;
+	x->led.nparts = nwant;
+	x->led.nlanes = nlanes;
+	if ((x->led.lanes = calloc(nlanes, sizeof(*x->led.lanes))) == NULL)
+		fatal(EX_OSERR, "out of memory");
+	fetcher_ctx_checkpoint(x);
+	fetcher_spool_sweep(x, 1);
+	log_info("run started run=%" PRIu64 " connection=%s parts=%zu lanes=%u",
+	    x->led.run, x->cn->name, nwant, nlanes);
+	return 0;
+}
+
+/* Records the summary and closes the run.  Returns the exit code. */
+static int
+run_close(struct fetcher_ctx *x)
+{
+	const char *status;
+	char	*json, path[2400];
+	FILE	*fp;
+
+	json = coord_summary(x, &status, x->opts->summary_out ?
+	    x->opts->summary_out : stdout);
+	snprintf(path, sizeof(path), "%s/runs/%" PRIu64 ".json", x->dir, x->led.run);
+	/* History first: a crash before the ledger says "done" redoes this. */
+	if (fetcher_write_file(path, json, strlen(json)) == -1)
+		fatal(EX_IOERR, "cannot write run history path=%s", path);
+	snprintf(x->led.state, sizeof(x->led.state), "done");
+	fetcher_ctx_checkpoint(x);
+	fetcher_spool_sweep(x, 0);
+	if (x->opts->summary_json) {
+		if ((fp = fopen(x->opts->summary_json, "w")) == NULL ||
+		    fputs(json, fp) == EOF || fputc('\n', fp) == EOF ||
+		    fclose(fp) == EOF)
+			fatal(EX_IOERR, "cannot write summary path=%s",
+			    x->opts->summary_json);
+	}
+	log_info("run finished run=%" PRIu64 " connection=%s status=%s", x->led.run,
+	    x->cn->name, status);
+	/* After the record is durable; a failed notification never fails the run. */
+	notify_run(x->conf, x->cn, json);
+	free(json);
+	return strcmp(status, "ok") == 0 ? FETCHER_EXIT_OK : FETCHER_EXIT_PARTIAL;
+}
+
+/* Takes the connection's lock; a second run of it waits (runs queue). */
+static int
+conn_lock(struct fetcher_ctx *x)
+{
+	char	 path[2200];
+	int	 fd;
+
+	snprintf(path, sizeof(path), "%s/lock", x->dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		fatal(EX_IOERR, "cannot open lock path=%s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return fd;
+	log_info("waiting for the current run of connection=%s", x->cn->name);
+	while (flock(fd, LOCK_EX) == -1) {
+		if (errno != EINTR)
+			fatal(EX_IOERR, "cannot lock path=%s", path);
+		if (fetcher_stop)
+			fatalx(EX_TEMPFAIL, "interrupted while waiting for the lock");
+	}
+	return fd;
+}
+
+static int
+has_import(const struct conf_conn *cn)
+{
+	for (size_t g = 0; g < cn->ngoals; g++)
+		if (cn->goals[g].kind == GOAL_IMPORT || cn->goals[g].kind == GOAL_FILE)
+			return 1;
+	return 0;
+}
+
+int
+coord_run(const struct conf *c, const struct conf_conn *cn, const struct fetcher_opts *o)
+{
+	struct fetcher_ctx x;
+	char	 name[256], d[2200];
+	int	 rc, lockfd;
+
+	if (!cn->enabled) {
+		log_warnx("connection %s is disabled; not running it", cn->name);
+		return EX_CONFIG;
+	}
+	if (!has_import(cn)) {
+		log_warnx("connection %s has no import or file goal; nothing to run",
+		    cn->name);
+		return EX_CONFIG;
+	}
+	if (c->pipe.state_dir == NULL || c->pipe.nlanes == 0) {
+		log_warnx("pipeline.state_dir and pipeline.lanes are needed to run");
+		return EX_CONFIG;
+	}
+	memset(&x, 0, sizeof(x));
+	x.conf = c;
+	x.cn = cn;
+	x.opts = o;
+	x.start_mono = time_mono_ms();
+	fetcher_safe_name(cn->name, name, sizeof(name));
+	snprintf(x.dir, sizeof(x.dir), "%s/%s", c->pipe.state_dir, name);
+	snprintf(x.ledger_path, sizeof(x.ledger_path), "%s/ledger.json", x.dir);
+	snprintf(d, sizeof(d), "%s/spool", x.dir);
+	if (fetcher_mkdirs(d) == -1)
+		fatal(EX_CANTCREAT, "cannot create directory path=%s", d);
+	snprintf(d, sizeof(d), "%s/runs", x.dir);
+	if (fetcher_mkdirs(d) == -1)
+		fatal(EX_CANTCREAT, "cannot create directory path=%s", d);
+	lockfd = conn_lock(&x);
+
+	if ((rc = run_open(&x)) != 0)
+		goto out;
+	if ((rc = fetcher_fetch(&x)) != 0) {
+		if (rc == EX_DATAERR) {
+			/* This run can never finish: close it as failed. */
+			snprintf(x.led.state, sizeof(x.led.state), "failed");
+			fetcher_ctx_checkpoint(&x);
+		}
+		goto out;
+	}
+	snprintf(x.led.state, sizeof(x.led.state), "streaming");
+	fetcher_ctx_checkpoint(&x);
+	if ((rc = fetcher_stream(&x)) != 0)
+		goto out;
+	rc = run_close(&x);
+out:
+	if (rc == EX_TEMPFAIL || fetcher_stop) {
+		if (x.led.run != 0)
+			fetcher_ctx_checkpoint(&x);
+		log_warnx("interrupted; rerun to resume run=%" PRIu64, x.led.run);
+		rc = EX_TEMPFAIL;
+	}
+	sailthru_destroy(&x.api);
+	for (size_t i = 0; i < x.nfskip; i++)
+		fetcher_stats_clear(&x.fskip[i]);
+	free(x.fskip);
+	fetcher_ledger_clear(&x.led);
+	close(lockfd);
+	return rc;
+}
+

@@ -196,6 +196,7 @@ main(int argc, char **argv)
 		sig = SIGTERM;
 	log_info("stopping signal=%d", sig);
 	MHD_stop_daemon(d);
+	sim_update_stop_all();
 	if (o.state_out)
 		state_out(o.state_out);
 	sim_clear();

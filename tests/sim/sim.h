@@ -12,9 +12,13 @@
 
 #include "buf.h"
 
-/* Caps: a form or JSON body, and a multipart upload (the job file). */
+/*
+ * Caps: a form or JSON body, and a multipart upload (the job file), which
+ * goes to a file as it arrives, so a bulk update of a million users is a
+ * few hundred MB of disk, not of memory.
+ */
 #define SIM_BODY_MAX		(1u << 20)
-#define SIM_UPLOAD_MAX		(64u << 20)
+#define SIM_UPLOAD_MAX		((size_t)4 << 30)
 
 struct sim_opts {
 	const char	*listen;	/* HOST:PORT */
@@ -88,6 +92,7 @@ struct sim_job {
 	char		*name;
 	char		*list;		/* export: list name */
 	int		 fail;		/* a job_error fault hit this job */
+	double		 fail_after;	/* update: share of the file applied first */
 	int64_t		 start_ms, due_ms;
 	time_t		 end;
 	char		 token[33];	/* export URL token */
@@ -96,8 +101,10 @@ struct sim_job {
 	int		 own_path;	/* path is ours to unlink */
 	char		*report_path;
 	time_t		 expires;
-	char		*upload;	/* update: NDJSON bytes until applied */
-	size_t		 upload_len;
+	char		*upload_path;	/* update: the NDJSON file, ours to unlink */
+	pthread_t	 worker;	/* update: applies upload_path */
+	int		 has_worker;
+	int		 applied;	/* update: the worker is done */
 	long		 rows, bad;
 };
 
@@ -107,6 +114,7 @@ struct sim_fault {
 	long		 skip;		/* matching calls to let through first */
 	long		 count;
 	char		 kind[16];
+	char		 job[24];	/* job_error: only this job kind ("" any) */
 	long		 ms;
 	double		 fraction;
 };
@@ -139,6 +147,7 @@ struct sim {
 	long		 export_rows[32];	/* data lines in each file */
 	size_t		 nexport_files;
 	uint64_t	 seq;		/* feeds ids and tokens */
+	int		 stopping;	/* update workers give up */
 };
 
 extern struct sim sim;
@@ -172,6 +181,8 @@ struct sim_job	*sim_job_new(enum sim_job_kind kind);
 void	 sim_jobs_tick(void);
 json_t	*sim_job_json(struct sim_job *j);
 json_t	*sim_state_json(void);
+/* The state without users and members: counts only, for big runs. */
+json_t	*sim_summary_json(void);
 /* Seed and admin dates (UTC): 0, or -1 when v is not one; null/absent is 0. */
 int	 sim_time_parse(json_t *v, time_t *out);
 char	*sim_time_rfc2822(time_t t, char *out, size_t len);
@@ -179,7 +190,10 @@ char	*sim_time_iso(time_t t, char *out, size_t len);
 
 /* sim_export.c */
 int	 sim_export_write(const char *list, const char *path, long *rows);
-int	 sim_update_apply(struct sim_job *j);
+/* Starts the thread that applies update job j's file (sim.lock held). */
+void	 sim_update_start(struct sim_job *j);
+/* Stops and joins the update threads; called without sim.lock. */
+void	 sim_update_stop_all(void);
 void	 csv_field(struct buf *b, const char *s, size_t n);
 
 /* sim_http.c */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "sim.h"
@@ -186,72 +187,173 @@ sim_export_write(const char *list, const char *path, long *rows)
 	return rc;
 }
 
-/*
- * Applies an update job's NDJSON, line by line, like POST /user.  Bad
- * lines go to the job's error report.  Returns -1 only when the report
- * cannot be written.
- */
-int
-sim_update_apply(struct sim_job *j)
+/* Update lines are parsed outside sim.lock, then applied under it in batches. */
+#define UPDATE_BATCH	512
+
+struct update_line {
+	long	 line;
+	json_t	*o;		/* NULL: msg says why */
+	char	 msg[256];
+};
+
+/* Appends "LINE,why" to the error report, opening it on the first failure. */
+static int
+update_report(FILE **rep, const char *path, long line, const char *msg)
 {
-	struct buf	 rep;
-	json_error_t	 je;
-	json_t		*o;
-	const char	*p, *end, *nl;
-	char		 msg[256], path[512];
-	long		 line = 0;
-	int		 code;
-	FILE		*f;
+	struct buf	 b;
+	int		 rc = 0;
 
-	buf_init(&rep, 64u << 20);
-	buf_addstr(&rep, "line,error\n");
-	p = j->upload ? j->upload : "";
-	end = p + j->upload_len;
-	for (; p < end; p = nl + 1) {
-		const char *q;
-
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			nl = end;
-		line++;
-		for (q = p; q < nl && (*q == ' ' || *q == '\t' || *q == '\r'); q++)
-			;
-		if (q == nl)
-			continue;
-		j->rows++;
-		msg[0] = '\0';
-		if ((o = json_loadb(p, (size_t)(nl - p), 0, &je)) == NULL)
-			snprintf(msg, sizeof(msg), "invalid json: %s", je.text);
-		else if (!json_is_object(o))
-			snprintf(msg, sizeof(msg), "invalid json: not an object");
-		else if (sim_user_post(o, NULL, &code, msg, sizeof(msg)) == 0)
-			msg[0] = '\0';	/* applied; on failure msg says why */
-		json_decref(o);
-		if (msg[0] != '\0') {
-			j->bad++;
-			buf_printf(&rep, "%ld,", line);
-			csv_str(&rep, msg);
-			buf_add(&rep, "\n", 1);
-		}
-	}
-	free(j->upload);
-	j->upload = NULL;
-	j->upload_len = 0;
-	if (j->bad) {
-		snprintf(path, sizeof(path), "%s/report-%s.csv", sim.tmpdir, j->id);
-		int wrote = 0;
-
-		if ((f = fopen(path, "w")) != NULL) {
-			wrote = fwrite(rep.data, 1, rep.len, f) == rep.len;
-			if (fclose(f) == EOF)
-				wrote = 0;
-		}
-		if (!wrote) {
-			log_warn("cannot write error report path=%s", path);
-			buf_clear(&rep);
+	if (*rep == NULL) {
+		if ((*rep = fopen(path, "w")) == NULL)
 			return -1;
-		}
-		j->report_path = strdup(path);
+		setvbuf(*rep, NULL, _IOFBF, 1 << 16);
+		fputs("line,error\n", *rep);
 	}
-	buf_clear(&rep);
-	return 0;
+	buf_init(&b, 1 << 16);
+	buf_printf(&b, "%ld,", line);
+	csv_str(&b, msg);
+	buf_add(&b, "\n", 1);
+	if (fwrite(b.data, 1, b.len, *rep) != b.len)
+		rc = -1;
+	buf_clear(&b);
+	return rc;
+}
+
+/*
+ * An update job's thread: reads the NDJSON file line by line, each line a
+ * POST /user-shaped object, and applies it as POST /user does.  Bad lines
+ * go to the error report with their line number and the reason.  A job
+ * hit by a job_error fault applies only the lines in the first fail_after
+ * share of the file, then ends in error, as a job that died part way.
+ */
+static void *
+update_worker(void *arg)
+{
+	struct sim_job		*j = arg;
+	struct update_line	*batch;
+	struct stat		 sb;
+	json_error_t		 je;
+	FILE			*in, *rep = NULL;
+	char			*line = NULL, path[512];
+	const char		*upath;
+	size_t			 cap = 0, n, i;
+	ssize_t			 len;
+	long			 lineno = 0, rows = 0, bad = 0;
+	off_t			 pos = 0, limit = -1;
+	int			 code, ioerr = 0, stop = 0, eof = 0;
+
+	pthread_mutex_lock(&sim.lock);
+	snprintf(path, sizeof(path), "%s/report-%s.csv", sim.tmpdir, j->id);
+	upath = j->upload_path;
+	pthread_mutex_unlock(&sim.lock);
+
+	if ((batch = calloc(UPDATE_BATCH, sizeof(*batch))) == NULL)
+		fatalx(70, "out of memory");
+	if ((in = fopen(upath, "r")) == NULL) {
+		log_warn("cannot read update file job=%s", j->id);
+		ioerr = 1;
+		eof = 1;
+	} else {
+		setvbuf(in, NULL, _IOFBF, 1 << 20);
+		if (j->fail && fstat(fileno(in), &sb) == 0)
+			limit = (off_t)((double)sb.st_size * j->fail_after);
+	}
+	while (!eof && !stop) {
+		for (n = 0; n < UPDATE_BATCH; ) {
+			const char *q;
+
+			if ((len = getline(&line, &cap, in)) == -1 ||
+			    (limit >= 0 && pos + len > limit)) {
+				eof = 1;
+				break;
+			}
+			pos += len;
+			lineno++;
+			for (q = line; *q == ' ' || *q == '\t' || *q == '\r' || *q == '\n'; q++)
+				;
+			if (*q == '\0')
+				continue;
+			rows++;
+			batch[n].line = lineno;
+			batch[n].msg[0] = '\0';
+			if ((batch[n].o = json_loadb(line, (size_t)len, 0, &je)) == NULL)
+				snprintf(batch[n].msg, sizeof(batch[n].msg),
+				    "invalid json: %s", je.text);
+			else if (!json_is_object(batch[n].o)) {
+				json_decref(batch[n].o);
+				batch[n].o = NULL;
+				snprintf(batch[n].msg, sizeof(batch[n].msg),
+				    "invalid json: not an object");
+			}
+			n++;
+		}
+		pthread_mutex_lock(&sim.lock);
+		stop = sim.stopping;
+		for (i = 0; i < n && !stop; i++) {
+			if (batch[i].o != NULL && sim_user_post(batch[i].o, NULL, &code,
+			    batch[i].msg, sizeof(batch[i].msg)) == 0)
+				batch[i].msg[0] = '\0';
+		}
+		pthread_mutex_unlock(&sim.lock);
+		for (i = 0; i < n; i++) {
+			json_decref(batch[i].o);
+			batch[i].o = NULL;
+			if (batch[i].msg[0] == '\0' || stop)
+				continue;
+			bad++;
+			if (update_report(&rep, path, batch[i].line, batch[i].msg) == -1)
+				ioerr = 1;
+		}
+	}
+	free(line);
+	free(batch);
+	if (in != NULL && ferror(in))
+		ioerr = 1;
+	if (in != NULL)
+		fclose(in);
+	if (rep != NULL && fclose(rep) == EOF)
+		ioerr = 1;
+	if (ioerr)
+		log_warn("update job i/o failed job=%s", j->id);
+
+	pthread_mutex_lock(&sim.lock);
+	j->rows = rows;
+	j->bad = bad;
+	if (rep != NULL && (j->report_path = strdup(path)) == NULL)
+		fatalx(70, "out of memory");
+	if (ioerr)
+		j->fail = 1;
+	j->applied = 1;
+	pthread_mutex_unlock(&sim.lock);
+	log_info("update applied job=%s rows=%ld bad=%ld", j->id, rows, bad);
+	return NULL;
+}
+
+void
+sim_update_start(struct sim_job *j)
+{
+	int	 e;
+
+	if ((e = pthread_create(&j->worker, NULL, update_worker, j)) != 0) {
+		errno = e;
+		fatal(71, "cannot start an update thread");
+	}
+	j->has_worker = 1;
+}
+
+void
+sim_update_stop_all(void)
+{
+	size_t	 i, n;
+
+	pthread_mutex_lock(&sim.lock);
+	sim.stopping = 1;
+	n = sim.njobs;
+	pthread_mutex_unlock(&sim.lock);
+	/* No request runs any more, so the job table no longer changes. */
+	for (i = 0; i < n; i++)
+		if (sim.jobs[i]->has_worker) {
+			pthread_join(sim.jobs[i]->worker, NULL);
+			sim.jobs[i]->has_worker = 0;
+		}
 }

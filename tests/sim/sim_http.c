@@ -32,7 +32,9 @@ struct req {
 	struct param	*params;
 	size_t		 nparams;
 	struct buf	 raw;		/* admin JSON body */
-	struct buf	 file;		/* the multipart "file" part */
+	int		 file_fd;	/* the multipart "file" part, on disk */
+	char		*file_path;	/* unlinked at the end unless a job took it */
+	int		 file_err;
 	int		 has_file;
 	int		 multipart;
 	int		 too_big;
@@ -100,8 +102,43 @@ req_free(struct req *r)
 	}
 	free(r->params);
 	buf_clear(&r->raw);
-	buf_clear(&r->file);
+	if (r->file_fd != -1)
+		close(r->file_fd);
+	if (r->file_path != NULL)
+		unlink(r->file_path);
+	free(r->file_path);
 	free(r);
+}
+
+/*
+ * Streams the upload to a file in the simulator's directory, so its size
+ * costs disk, not memory.  Returns 0, or -1 (errno set).
+ */
+static int
+file_write(struct req *r, const char *data, size_t size)
+{
+	char	 path[512];
+	ssize_t	 w;
+
+	if (r->file_err)
+		return -1;
+	if (r->file_fd == -1) {
+		snprintf(path, sizeof(path), "%s/upload-XXXXXX", sim.tmpdir);
+		if ((r->file_fd = mkstemp(path)) == -1)
+			return -1;
+		if ((r->file_path = strdup(path)) == NULL)
+			fatalx(70, "out of memory");
+	}
+	while (size > 0) {
+		if ((w = write(r->file_fd, data, size)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		data += w;
+		size -= (size_t)w;
+	}
+	return 0;
 }
 
 static MHD_RESULT
@@ -118,8 +155,8 @@ post_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *filen
 		/* File parts are not signed; only "file" is kept. */
 		if (strcmp(key, "file") == 0) {
 			r->has_file = 1;
-			if (buf_add(&r->file, data, size) == -1)
-				r->too_big = 1;
+			if (file_write(r, data, size) == -1)
+				r->file_err = 1;
 		}
 		return MHD_YES;
 	}
@@ -239,11 +276,11 @@ rate_take(struct answer *a, const char *method, const char *endpoint, int take)
 
 /*
  * The fault for this call, if any: every fault that matches counts the
- * call; the first one due fires.  job_error faults only fire at export job
- * creation (want_job_error), and nothing else does there.
+ * call; the first one due fires.  job_error faults only fire at job
+ * creation (job names the kind being created), and nothing else does there.
  */
 static int
-fault_take(const char *endpoint, const char *method, int want_job_error,
+fault_take(const char *endpoint, const char *method, const char *job,
     struct sim_fault *out)
 {
 	size_t	 i, j;
@@ -252,7 +289,9 @@ fault_take(const char *endpoint, const char *method, int want_job_error,
 	for (i = 0; i < sim.nfaults; i++) {
 		struct sim_fault *f = &sim.faults[i];
 
-		if ((strcmp(f->kind, "job_error") == 0) != want_job_error)
+		if ((strcmp(f->kind, "job_error") == 0) != (job != NULL))
+			continue;
+		if (job != NULL && f->job[0] && strcmp(f->job, job))
 			continue;
 		if (strcmp(f->endpoint, endpoint) || (f->method[0] &&
 		    strcmp(f->method, method)))
@@ -538,16 +577,40 @@ api_job(struct answer *a, const char *method, json_t *args, struct req *r)
 		j->list = strdup(json_string_value(l));
 		snprintf(msg, sizeof(msg), "List Data Exporter: %.128s", j->list);
 		j->name = strdup(msg);
-		if (fault_take("job", "POST", 1, &f))
+		if (fault_take("job", "POST", "export_list_data", &f))
 			j->fail = 1;
 	} else if (strcmp(kind, "update") == 0) {
 		if (!r->has_file) {
 			answer_error(a, 400, 2, "Missing required parameter: file");
 			return;
 		}
+		if (r->file_err) {
+			log_warn("cannot store the upload");
+			answer_error(a, 500, 9, "Internal error: the upload could not be stored");
+			return;
+		}
 		j = sim_job_new(JOB_UPDATE);
 		j->name = strdup("Bulk User Update");
-		j->upload = buf_detach(&r->file, &j->upload_len);
+		if (r->file_path == NULL) {
+			/* An empty file part: no line to apply. */
+			char path[512];
+			int fd;
+
+			snprintf(path, sizeof(path), "%s/upload-XXXXXX", sim.tmpdir);
+			if ((fd = mkstemp(path)) == -1)
+				fatal(73, "cannot create an upload file");
+			close(fd);
+			r->file_path = strdup(path);
+		}
+		close(r->file_fd);
+		r->file_fd = -1;
+		j->upload_path = r->file_path;	/* the job owns it now */
+		r->file_path = NULL;
+		if (fault_take("job", "POST", "update", &f)) {
+			j->fail = 1;
+			j->fail_after = f.fraction;
+		}
+		sim_update_start(j);
 	} else {
 		snprintf(msg, sizeof(msg), "Unsupported job type: %.64s", kind);
 		answer_error(a, 400, 2, msg);
@@ -580,7 +643,7 @@ api(struct answer *a, struct MHD_Connection *c, const char *method,
 		answer_error(a, 429, 43, "Too many requests");
 		return;
 	}
-	if (fault_take(endpoint, method, 0, &f)) {
+	if (fault_take(endpoint, method, NULL, &f)) {
 		log_info("fault endpoint=%s method=%s kind=%s", endpoint, method, f.kind);
 		if (strcmp(f.kind, "http500") == 0) {
 			answer_error(a, 500, 9, "Internal server error");
@@ -689,6 +752,10 @@ admin(struct answer *a, const char *method, const char *url, struct req *r)
 		answer_json(a, 200, sim_state_json());
 		return;
 	}
+	if (strcmp(method, "GET") == 0 && strcmp(url, "/_sim/summary") == 0) {
+		answer_json(a, 200, sim_summary_json());
+		return;
+	}
 	if (strcmp(method, "POST") != 0) {
 		answer_error(a, 404, 2, "Unknown admin call");
 		return;
@@ -732,6 +799,8 @@ admin(struct answer *a, const char *method, const char *url, struct req *r)
 		snprintf(f.method, sizeof(f.method), "%s", s ? s : "");
 		s = json_string_value(json_object_get(b, "kind"));
 		snprintf(f.kind, sizeof(f.kind), "%s", s ? s : "");
+		s = json_string_value(json_object_get(b, "job"));
+		snprintf(f.job, sizeof(f.job), "%s", s ? s : "");
 		if (strcmp(f.kind, "job_error") == 0) {
 			if (f.endpoint[0] == '\0')
 				snprintf(f.endpoint, sizeof(f.endpoint), "job");
@@ -741,7 +810,9 @@ admin(struct answer *a, const char *method, const char *url, struct req *r)
 		f.skip = (v = json_object_get(b, "nth")) ? (long)json_integer_value(v) - 1 : 0;
 		f.count = (v = json_object_get(b, "count")) ? (long)json_integer_value(v) : 1;
 		f.ms = (v = json_object_get(b, "ms")) ? (long)json_integer_value(v) : 1000;
-		f.fraction = (v = json_object_get(b, "fraction")) ? json_number_value(v) : 0.5;
+		/* A failing update job applies nothing unless told a share. */
+		f.fraction = (v = json_object_get(b, "fraction")) ? json_number_value(v) :
+		    strcmp(f.kind, "job_error") == 0 ? 0 : 0.5;
 		if ((strcmp(f.endpoint, "user") && strcmp(f.endpoint, "list") &&
 		    strcmp(f.endpoint, "job") && strcmp(f.endpoint, "download")) ||
 		    (f.method[0] && strcmp(f.method, "GET") && strcmp(f.method, "POST") &&
@@ -749,11 +820,13 @@ admin(struct answer *a, const char *method, const char *url, struct req *r)
 		    (strcmp(f.kind, "http500") && strcmp(f.kind, "error9") &&
 		    strcmp(f.kind, "slow") && strcmp(f.kind, "cut") &&
 		    strcmp(f.kind, "job_error") && strcmp(f.kind, "http429")) ||
+		    (f.job[0] && strcmp(f.job, "update") && strcmp(f.job, "export_list_data")) ||
 		    f.skip < 0 || f.count < 1 || f.ms < 0 || f.ms > 600000 ||
 		    f.fraction < 0 || f.fraction >= 1) {
 			answer_error(a, 400, 2, "fault wants endpoint user|list|job|download, "
 			    "method GET|POST|DELETE, kind http500|error9|slow|cut|job_error|http429, "
-			    "nth >= 1, count >= 1, 0 <= ms <= 600000, 0 <= fraction < 1");
+			    "job update|export_list_data, nth >= 1, count >= 1, "
+			    "0 <= ms <= 600000, 0 <= fraction < 1");
 		} else if (sim.nfaults >= 256) {
 			answer_error(a, 400, 2, "too many faults");
 		} else {
@@ -934,7 +1007,7 @@ download(struct MHD_Connection *c, const char *method, const char *url)
 		}
 	}
 	if (path && !expired)
-		fault = fault_take("download", "GET", 0, &f);
+		fault = fault_take("download", "GET", NULL, &f);
 	pthread_mutex_unlock(&sim.lock);
 
 	if (path == NULL) {
@@ -1038,7 +1111,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 		if ((r = calloc(1, sizeof(*r))) == NULL)
 			return MHD_NO;
 		buf_init(&r->raw, SIM_BODY_MAX);
-		buf_init(&r->file, SIM_UPLOAD_MAX);
+		r->file_fd = -1;
 		ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
 		r->multipart = ct && strncasecmp(ct, "multipart/form-data", 19) == 0;
 		if (strcmp(method, "POST") == 0 && strncmp(url, "/_sim/", 6) != 0 && ct &&

@@ -326,7 +326,9 @@ sim_clear(void)
 		free(j->report_path);
 		free(j->name);
 		free(j->list);
-		free(j->upload);
+		if (j->upload_path)
+			unlink(j->upload_path);
+		free(j->upload_path);
 		free(j);
 	}
 	free(sim.jobs);
@@ -911,14 +913,8 @@ job_finish(struct sim_job *j)
 			}
 		}
 		sim_token(j->token);
-	} else {
-		if (sim_update_apply(j) == -1) {
-			j->status = JOB_ERROR;
-			return;
-		}
-		if (j->bad)
-			sim_token(j->report_token);
-	}
+	} else if (j->bad)
+		sim_token(j->report_token);
 	j->status = JOB_COMPLETED;
 	log_info("job completed job=%s rows=%ld bad=%ld", j->id, j->rows, j->bad);
 }
@@ -929,8 +925,10 @@ sim_jobs_tick(void)
 	int64_t	 now = now_ms();
 	size_t	 i;
 
+	/* An update job also waits for its worker to apply the whole file. */
 	for (i = 0; i < sim.njobs; i++)
-		if (sim.jobs[i]->status == JOB_PENDING && sim.jobs[i]->due_ms <= now)
+		if (sim.jobs[i]->status == JOB_PENDING && sim.jobs[i]->due_ms <= now &&
+		    (sim.jobs[i]->kind != JOB_UPDATE || sim.jobs[i]->applied))
 			job_finish(sim.jobs[i]);
 }
 
@@ -1047,6 +1045,31 @@ sim_state_json(void)
 	json_object_set_new(st, "users", us);
 	json_object_set_new(st, "jobs", js);
 	json_object_set_new(st, "faults", fs);
+	json_object_set(st, "counters", sim.counters);
+	return st;
+}
+
+json_t *
+sim_summary_json(void)
+{
+	json_t	*st, *ls, *js, *o;
+	long	*counts = sim_list_counts();
+	size_t	 i, n = 0;
+
+	for (i = 0; i < sim.nusers; i++)
+		n += !sim.users[i]->deleted;
+	ls = json_object();
+	for (i = 0; i < sim.nlists; i++)
+		json_object_set_new(ls, sim.lists[i].name, json_integer(counts[i]));
+	free(counts);
+	js = json_array();
+	for (i = 0; i < sim.njobs; i++) {
+		o = sim_job_json(sim.jobs[i]);
+		json_object_set_new(o, "job", json_string(sim.jobs[i]->kind == JOB_EXPORT ?
+		    "export_list_data" : "update"));
+		json_array_append_new(js, o);
+	}
+	st = json_pack("{s:I, s:o, s:o}", "users", (json_int_t)n, "lists", ls, "jobs", js);
 	json_object_set(st, "counters", sim.counters);
 	return st;
 }

@@ -18,7 +18,10 @@
  * one (store_begin) or a read one (store_read_begin).
  *
  * Return codes: 0, STORE_NOTFOUND, STORE_FULL (the map is full: abort,
- * store_grow, redo the work, commit again), STORE_ERR (logged).
+ * store_grow, redo the work, commit again), STORE_NOSPACE (the disk or the
+ * file size limit is full, logged as "no space": the transaction is gone
+ * and nothing of it is on disk; retry once there is space), STORE_ERR
+ * (logged).
  */
 #ifndef SAILSYNC_STORE_H
 #define SAILSYNC_STORE_H
@@ -33,6 +36,7 @@
 #define STORE_NOTFOUND	1
 #define STORE_ERR	(-1)
 #define STORE_FULL	(-2)
+#define STORE_NOSPACE	(-3)
 
 #define STORE_SCHEMA		1
 #define STORE_REDIRECT_DEPTH	16	/* redirects followed before giving up */
@@ -65,6 +69,13 @@ int		 store_begin(struct store *s);
  */
 int		 store_commit(struct store *s);
 void		 store_abort(struct store *s);
+/*
+ * Puts and deletes in the open write transaction (0 when none is open).
+ * Each dirties at most one leaf page (plus rare splits), and dirty pages
+ * are heap until the commit, so bounding this bounds the heap whatever
+ * the size of the trees.
+ */
+uint64_t	 store_txn_writes(const struct store *s);
 /* Doubles the map size; only with no transaction open. */
 int		 store_grow(struct store *s);
 

@@ -74,6 +74,7 @@ struct writer {
 
 	struct arena		 scratch;	/* per-record profiles */
 	struct writer_counters	 cnt;
+	int			 nospace;	/* the last failure was STORE_NOSPACE */
 };
 
 
@@ -199,6 +200,12 @@ writer_counters(const struct writer *w)
 	return &w->cnt;
 }
 
+int
+writer_no_space(const struct writer *w)
+{
+	return w->nospace;
+}
+
 size_t
 writer_held(const struct writer *w)
 {
@@ -218,7 +225,8 @@ writer_due_in(const struct writer *w)
 
 	if (w->rows == 0)
 		return -1;
-	if (w->rows >= w->conf->store.commit_rows)
+	if (w->rows >= w->conf->store.commit_rows ||
+	    store_txn_writes(w->st) >= WRITER_TXN_WRITES)
 		return 0;
 	left = w->first_ms + (int64_t)w->conf->store.commit_ms - time_mono_ms();
 	return left < 0 ? 0 : left;
@@ -830,6 +838,7 @@ static int
 fail(struct writer *w, int rc)
 {
 	log_warnx("store failed lane=%u rc=%d: uncommitted work dropped", w->lane, rc);
+	w->nospace = rc == STORE_NOSPACE;
 	state_abort(w);
 	group_reset(w);
 	return -1;

@@ -25,6 +25,13 @@
 
 /* Held (early) batches per lane: WRITER_HOLD_FACTOR x pipeline.window. */
 #define WRITER_HOLD_FACTOR	4
+/*
+ * A group is committed once its transaction holds this many puts and
+ * deletes, whatever commit_rows says: each dirties at most a page of heap
+ * until the commit (store_txn_writes), so this caps the writer's heap at
+ * about 128 MiB of pages however large the store grows.
+ */
+#define WRITER_TXN_WRITES	32768
 /* Input idle this long with uncommitted records: commit. */
 #define WRITER_IDLE_MS		10
 
@@ -69,7 +76,8 @@ int		 writer_input(struct writer *w, const void *p, size_t len);
 uint64_t	 writer_uncommitted(const struct writer *w);
 /*
  * Milliseconds until the group must be committed by conf.store.commit_ms,
- * or by commit_rows (0 then); -1 when nothing is uncommitted.
+ * or by commit_rows or WRITER_TXN_WRITES (0 then); -1 when nothing is
+ * uncommitted.
  */
 int64_t		 writer_due_in(const struct writer *w);
 /*
@@ -78,6 +86,13 @@ int64_t		 writer_due_in(const struct writer *w);
  * 0 (also when there was nothing to commit) or -1 (store failure).
  */
 int		 writer_commit(struct writer *w);
+/*
+ * 1 when the last store failure was STORE_NOSPACE (disk or file size
+ * limit full): the caller exits with EX_TEMPFAIL, nothing uncommitted was
+ * acknowledged, and a restart once there is space resumes from the
+ * committed point.
+ */
+int		 writer_no_space(const struct writer *w);
 
 /*
  * Encodes the next ACK due into out (reset first): kind ACK for (run,

@@ -70,8 +70,10 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 	if (acks_uri != NULL && strcmp(acks_uri, "none") == 0)
 		acks_uri = NULL;
 	if ((w = writer_open(c, lane, err, sizeof(err))) == NULL) {
-		log_warnx("%s", err);
-		return EX_IOERR;
+		int nospace = errno == ENOSPC || errno == EDQUOT || errno == EFBIG;
+
+		log_warnx("%s%s", nospace ? "no space: " : "", err);
+		return nospace ? EX_TEMPFAIL : EX_IOERR;
 	}
 
 	daemon_stop_signals(&stop);
@@ -151,6 +153,17 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 	}
 	if (stop && rc == 0 && commit_and_ack(w, acks, &ab, "stop") != 0)
 		rc = EX_IOERR;
+	/*
+	 * A full disk is not fixed by restarting: exit 75, which the
+	 * supervisor and the systemd unit do not restart in a loop.  Nothing
+	 * uncommitted was acknowledged; once there is space a restart says
+	 * HELLO and the fetcher resends from the committed point.
+	 */
+	if (rc == EX_IOERR && writer_no_space(w)) {
+		log_warnx("no space lane=%u: exiting; free space on the store's"
+		    " filesystem, then start the writer again", lane);
+		rc = EX_TEMPFAIL;
+	}
 	k = writer_counters(w);
 	log_info("stopped lane=%u batches=%" PRIu64 " records=%" PRIu64 " dropped=%" PRIu64
 	    " duplicates=%" PRIu64 " commits=%" PRIu64 " redos=%" PRIu64, lane, k->batches,

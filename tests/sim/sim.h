@@ -61,7 +61,12 @@ struct sim_user {
 	char		 cookie[33];
 	char		*email;		/* lowercased, trimmed */
 	char		*extid;		/* NULL when none */
-	json_t		*vars;		/* object, owned */
+	/*
+	 * Compact JSON text of the vars object, NULL when none: a parsed
+	 * object costs about a kilobyte a user, the text a tenth of that,
+	 * which is what lets a million-user export fit.
+	 */
+	char		*vars;
 	struct sim_member *lists;
 	size_t		 nlists;
 	char		 engagement[16];
@@ -168,6 +173,8 @@ size_t	 sim_list_add(const char *name, int smart);
 int	 sim_user_post(json_t *args, struct sim_user **out, int *code, char *msg,
 	    size_t msglen);
 json_t	*sim_user_json(const struct sim_user *u, json_t *fields);
+/* u's vars as a new object (empty when none); the caller decrefs it. */
+json_t	*sim_user_vars(const struct sim_user *u);
 json_t	*sim_user_keys(const struct sim_user *u);
 /* The GET /list {} item ("name", "email_count") and the one-list object. */
 json_t	*sim_list_json(size_t i, long count);

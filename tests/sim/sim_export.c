@@ -76,7 +76,7 @@ csv_var(struct buf *b, json_t *v)
 int
 sim_export_write(const char *list, const char *path, long *rows)
 {
-	json_t		*names;
+	json_t		*names, *uv;
 	const char	*k, **cols = NULL;
 	json_t		*v;
 	struct buf	 row, lists;
@@ -99,10 +99,12 @@ sim_export_write(const char *list, const char *path, long *rows)
 		for (j = 0; !u->deleted && j < u->nlists; j++)
 			if (u->lists[j].list == (size_t)li)
 				break;
-		if (u->deleted || j == u->nlists)
+		if (u->deleted || j == u->nlists || u->vars == NULL)
 			continue;
-		json_object_foreach(u->vars, k, v)
+		uv = sim_user_vars(u);
+		json_object_foreach(uv, k, v)
 			json_object_set_new(names, k, json_true());
+		json_decref(uv);
 	}
 	if ((cols = calloc(json_object_size(names) + 1, sizeof(*cols))) == NULL)
 		fatalx(70, "out of memory");
@@ -168,10 +170,12 @@ sim_export_write(const char *list, const char *path, long *rows)
 		csv_str(&row, sim_time_rfc2822(u->last_open, t, sizeof(t)));
 		buf_add(&row, ",", 1);
 		csv_str(&row, sim_time_rfc2822(u->last_click, t, sizeof(t)));
+		uv = sim_user_vars(u);
 		for (j = 0; j < ncols; j++) {
 			buf_add(&row, ",", 1);
-			csv_var(&row, json_object_get(u->vars, cols[j]));
+			csv_var(&row, json_object_get(uv, cols[j]));
 		}
+		json_decref(uv);
 		buf_add(&row, "\n", 1);
 		fwrite(row.data, 1, row.len, f);
 		(*rows)++;

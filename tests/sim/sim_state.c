@@ -338,7 +338,7 @@ sim_clear(void)
 
 		free(u->email);
 		free(u->extid);
-		json_decref(u->vars);
+		free(u->vars);
 		free(u->lists);
 		free(u);
 	}
@@ -403,6 +403,56 @@ sim_list_add(const char *name, int smart)
 	return sim.nlists++;
 }
 
+json_t *
+sim_user_vars(const struct sim_user *u)
+{
+	json_t	*o;
+
+	if (u->vars == NULL)
+		o = json_object();
+	else if ((o = json_loads(u->vars, 0, NULL)) == NULL)
+		panic("stored vars do not parse");
+	if (o == NULL)
+		fatalx(70, "out of memory");
+	return o;
+}
+
+/* Stores vars (an object, not kept) as u's vars. */
+static void
+user_vars_store(struct sim_user *u, json_t *vars)
+{
+	free(u->vars);
+	u->vars = NULL;
+	if (json_object_size(vars) == 0)
+		return;
+	if ((u->vars = json_dumps(vars, JSON_COMPACT)) == NULL)
+		fatalx(70, "out of memory");
+}
+
+/* Sets each of vars (an object) on u, like POST /user; absent=old values win. */
+static void
+user_vars_update(struct sim_user *u, json_t *vars, int keep_old)
+{
+	json_t		*cur;
+	const char	*k;
+	json_t		*v;
+
+	if (json_object_size(vars) == 0)
+		return;
+	if (u->vars == NULL) {
+		user_vars_store(u, vars);
+		return;
+	}
+	cur = sim_user_vars(u);
+	if (keep_old)
+		json_object_update_missing(cur, vars);
+	else
+		json_object_foreach(vars, k, v)
+			json_object_set(cur, k, v);
+	user_vars_store(u, cur);
+	json_decref(cur);
+}
+
 static struct sim_member *
 user_member(struct sim_user *u, size_t list)
 {
@@ -444,8 +494,7 @@ user_new(const char *email, const char *sid)
 	size_t		 dummy;
 	unsigned	 n;
 
-	if ((u = calloc(1, sizeof(*u))) == NULL ||
-	    (u->vars = json_object()) == NULL)
+	if ((u = calloc(1, sizeof(*u))) == NULL)
 		fatalx(70, "out of memory");
 	u->email = xstrdup(email);
 	if (sid != NULL) {
@@ -513,13 +562,14 @@ user_index(const struct sim_user *u)
 static void
 user_merge(struct sim_user *u, struct sim_user *v)
 {
-	const char	*k;
-	json_t		*val;
 	size_t		 i;
 
-	json_object_foreach(v->vars, k, val)
-		if (json_object_get(u->vars, k) == NULL)
-			json_object_set(u->vars, k, val);
+	if (v->vars != NULL) {
+		json_t *vv = sim_user_vars(v);
+
+		user_vars_update(u, vv, 1);
+		json_decref(vv);
+	}
 	for (i = 0; i < v->nlists; i++)
 		user_join(u, v->lists[i].list, v->lists[i].signup);
 	u->opens += v->opens;
@@ -663,7 +713,7 @@ sim_user_post(json_t *args, struct sim_user **out, int *code, char *msg, size_t 
 	}
 	/* A null var is a value like any other: Sailthru keeps it as null. */
 	if (json_is_object(vars))
-		json_object_update(u->vars, vars);
+		user_vars_update(u, vars, 0);
 	if (json_is_object(lists)) {
 		json_object_foreach(lists, k, v) {
 			int add;
@@ -723,7 +773,7 @@ sim_user_json(const struct sim_user *u, json_t *fields)
 	if (want(fields, "keys"))
 		json_object_set_new(o, "keys", sim_user_keys(u));
 	if (want(fields, "vars"))
-		json_object_set(o, "vars", u->vars);
+		json_object_set_new(o, "vars", sim_user_vars(u));
 	if (want(fields, "lists") && u->nlists == 0) {
 		/* Sailthru answers null, not {}, for a user on no list. */
 		json_object_set_new(o, "lists", json_null());
@@ -1013,8 +1063,8 @@ sim_state_json(void)
 		m = json_array();
 		for (j = 0; j < u->nlists; j++)
 			json_array_append_new(m, json_string(sim.lists[u->lists[j].list].name));
-		o = json_pack("{s:o, s:O, s:o, s:s, s:s, s:I, s:I}",
-		    "keys", sim_user_keys(u), "vars", u->vars, "lists", m,
+		o = json_pack("{s:o, s:o, s:o, s:s, s:s, s:I, s:I}",
+		    "keys", sim_user_keys(u), "vars", sim_user_vars(u), "lists", m,
 		    "engagement", u->engagement, "optout_email", u->optout,
 		    "opens", (json_int_t)u->opens, "clicks", (json_int_t)u->clicks);
 		if (u->last_open)
@@ -1080,7 +1130,6 @@ seed_user(json_t *ju, size_t idx, char *err, size_t errlen)
 	json_t		*e, *sid, *v, *l;
 	struct sim_user	*u;
 	char		*email;
-	const char	*k;
 	time_t		 signup;
 	size_t		 i;
 
@@ -1111,8 +1160,7 @@ seed_user(json_t *ju, size_t idx, char *err, size_t errlen)
 		}
 	}
 	if ((v = json_object_get(ju, "vars")) && json_is_object(v))
-		json_object_foreach(v, k, l)
-			json_object_set(u->vars, k, l);
+		user_vars_update(u, v, 0);
 	if ((v = json_object_get(ju, "engagement")) && json_is_string(v))
 		snprintf(u->engagement, sizeof(u->engagement), "%s", json_string_value(v));
 	if ((v = json_object_get(ju, "optout_email")) && json_is_string(v))

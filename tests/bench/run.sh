@@ -1,13 +1,20 @@
 #!/bin/sh
-# tests/bench/run.sh: `make bench`.  Generates a Sailthru-style export and
-# imports it twice: through the pipeline (fetcher -> mappers -> writer, as
-# separate processes over ipc://) and through import-floor (the same parse,
-# map and LMDB upserts in one process, same batching and durability).
-# Prints rows/s for each, their ratio, and every stage's peak heap.
+# tests/bench/run.sh: `make bench`.  Generates a Sailthru-style export of
+# three lists (RFC 2822 dates, two multi-valued columns, 40% of rows
+# updating someone seen before; fixed seed) and imports it four ways:
+#   plain-floor   one file of plain libcsv/msgpack/LMDB calls, sharing no
+#                 code with the stages: the honest floor;
+#   import-floor  the stages' own parse, map and apply code in one process
+#                 (no transport): what the shared code costs;
+#   pipeline      fetcher -> mappers -> writers as processes over ipc://,
+#                 with one lane and one mapper, then two lanes and two.
+# Prints seconds, rows/s and the ratio to the plain floor for each, where
+# each stage's time went (its own counters), and each stage's peak heap.
 #
-#   run.sh [--rows N] [--mappers K] [--mem-rows M]
-# --mem-rows M repeats the pipeline at M rows and prints each stage's peak
-# memory at both sizes: bounded by the window, not by the input.
+#   run.sh [--rows N] [--mem-rows M] [--cpus LIST]
+# --mem-rows M runs the one-lane pipeline again at M rows: each stage's
+# peak heap at both sizes, and the throughput at M against N.
+# --cpus LIST runs everything under taskset -c LIST (0 for one core).
 set -eu
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -15,15 +22,20 @@ bin=${SAILSYNC_BIN:-$top/build/default/bin}
 PATH=$bin:$top/deploy:$PATH
 export PATH SAILSYNC_BIN="$bin"
 
-rows=1000000 mappers=1 mem_rows=
+rows=1000000 mem_rows= cpus=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rows) rows=$2; shift 2 ;;
-	--mappers) mappers=$2; shift 2 ;;
 	--mem-rows) mem_rows=$2; shift 2 ;;
-	*) echo "usage: run.sh [--rows N] [--mappers K] [--mem-rows M]" >&2; exit 64 ;;
+	--cpus) cpus=$2; shift 2 ;;
+	*) echo "usage: run.sh [--rows N] [--mem-rows M] [--cpus LIST]" >&2; exit 64 ;;
 	esac
 done
+if [ -n "$cpus" ] && [ -z "${BENCH_CPUS:-}" ]; then
+	# Everything started from here on inherits the CPU set.
+	BENCH_CPUS=$cpus exec taskset -c "$cpus" sh "$0" "$@" --rows "$rows" \
+	    ${mem_rows:+--mem-rows "$mem_rows"} --cpus "$cpus"
+fi
 
 dir=$top/build/bench
 rm -rf "$dir"
@@ -31,12 +43,44 @@ mkdir -p "$dir"
 cd "$dir"
 export SAILSYNC_RUN=$dir/sup
 
-cleanup() { sailsync -c "$dir/pipe.json" stop >/dev/null 2>&1 || true; }
+cleanup() { [ ! -f pipe.json ] || sailsync -c "$dir/pipe.json" stop >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# conf NAME STORE EXPORT: the benchmark configuration.
+# goal NAME FILE: one import goal (one list's export).
+goal() {
+	cat <<EOF
+    {
+      "name": "$1", "type": "file", "path": "$2", "format": "csv",
+      "create_profiles": true,
+      "link": {"column": "Email", "property": "email"},
+      "mappings": [
+        {"column": "first_name",     "property": "first_name",     "rule": "set"},
+        {"column": "last_name",      "property": "last_name",      "rule": "set"},
+        {"column": "city",           "property": "city",           "rule": "set_if_empty"},
+        {"column": "country",        "property": "country",        "rule": "set_if_empty"},
+        {"column": "plan",           "property": "plan",           "rule": "set"},
+        {"column": "phone",          "property": "phone",          "rule": "set"},
+        {"column": "lifetime_value", "property": "lifetime_value", "rule": "set"},
+        {"column": "Opens",          "property": "opens",          "rule": "sum"},
+        {"column": "Clicks",         "property": "clicks",         "rule": "sum"},
+        {"column": "Last Open",      "property": "last_open",      "rule": "set"},
+        {"column": "Last Click",     "property": "last_click",     "rule": "set"},
+        {"column": "Signup",         "property": "signup",         "rule": "set_if_empty"},
+        {"column": "Engagement",     "property": "engagement",     "rule": "set"},
+        {"column": "loyalty_tier",   "property": "tiers",          "rule": "add"},
+        {"column": "interests",      "property": "interests",      "rule": "add"},
+        {"column": "Lists",          "property": "sailthru_lists", "rule": "add"}
+      ]
+    }
+EOF
+}
+
+# conf NAME STORE PREFIX LANES: the benchmark configuration, one goal per
+# list export PREFIX-a.csv, PREFIX-b.csv, PREFIX-c.csv.
 conf() {
+	lanes='"ipc://run/lane-0"'
+	[ "$4" -eq 2 ] && lanes='"ipc://run/lane-0", "ipc://run/lane-1"'
 	cat >"$1.json" <<EOF
 {
   "store": {
@@ -58,57 +102,54 @@ conf() {
       "signup":         {"type": "datetime"},
       "engagement":     {"type": "text"},
       "tiers":          {"type": "text", "multi": true},
+      "interests":      {"type": "text", "multi": true},
       "sailthru_lists": {"type": "text", "multi": true}
     },
     "merge": ["email", "sailthru_profile_id"]
   },
   "pipeline": {
     "users": "ipc://run/users", "acks": "ipc://run/acks",
-    "lanes": ["ipc://run/lane-0"], "state_dir": "fetcher-$1"
+    "lanes": [$lanes], "state_dir": "fetcher-$1"
   },
   "connections": [{
     "name": "bench", "api_key": "bench", "secret": "bench",
     "timezone": "America/New_York",
-    "goals": [{
-      "name": "export", "type": "file", "path": "$3", "format": "csv",
-      "create_profiles": true,
-      "link": {"column": "Email", "property": "email"},
-      "mappings": [
-        {"column": "first_name",     "property": "first_name",     "rule": "set"},
-        {"column": "last_name",      "property": "last_name",      "rule": "set"},
-        {"column": "city",           "property": "city",           "rule": "set_if_empty"},
-        {"column": "country",        "property": "country",        "rule": "set_if_empty"},
-        {"column": "plan",           "property": "plan",           "rule": "set"},
-        {"column": "phone",          "property": "phone",          "rule": "set"},
-        {"column": "lifetime_value", "property": "lifetime_value", "rule": "set"},
-        {"column": "Opens",          "property": "opens",          "rule": "sum"},
-        {"column": "Clicks",         "property": "clicks",         "rule": "sum"},
-        {"column": "Last Open",      "property": "last_open",      "rule": "set"},
-        {"column": "Last Click",     "property": "last_click",     "rule": "set"},
-        {"column": "Signup",         "property": "signup",         "rule": "set_if_empty"},
-        {"column": "Engagement",     "property": "engagement",     "rule": "set"},
-        {"column": "loyalty_tier",   "property": "tiers",          "rule": "add"},
-        {"column": "Lists",          "property": "sailthru_lists", "rule": "add"}
-      ]
-    }]
+    "goals": [
+$(goal list-a "$3-a.csv"),
+$(goal list-b "$3-b.csv"),
+$(goal list-c "$3-c.csv")
+    ]
   }]
 }
 EOF
+}
+
+# gen ROWS PREFIX: the export, its rows dealt to three lists in turn (a
+# person repeated may be in several).
+gen() {
+	gen-seed --csv --rows "$1" --seed 11 --repeat 40 --interests |
+	    awk -v p="$2" 'NR == 1 { print >(p "-a.csv"); print >(p "-b.csv"); print >(p "-c.csv"); next }
+		{ f = substr("abc", (NR - 2) % 3 + 1, 1); print >(p "-" f ".csv") }'
 }
 
 # anon PID: the process's anonymous resident memory (heap, stacks; not the
 # LMDB map, which is file-backed), in KiB.
 anon() { awk '/^RssAnon/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-# pipeline ROWS EXPORT: imports through the stages; sets p_secs, p_fetcher,
-# p_mapper, p_writer.
+# kv KEY FILE: the sum of KEY=N over the lines of FILE.
+kv() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" "$2" | awk '{ s += $1 } END { print s + 0 }'; }
+
+# pipeline PREFIX LANES MAPPERS: imports through the stages; sets p_secs,
+# the peak heaps p_fetcher, p_mapper, p_writer (KiB, the largest of each
+# kind) and the profile line p_prof.
 pipeline() {
 	rm -rf pipe-store fetcher-pipe sup run
-	conf pipe pipe-store "$2"
-	sailsync -c pipe.json start --mappers "$mappers"
+	conf pipe pipe-store "$1" "$2"
+	sailsync -c pipe.json start --mappers "$3" >/dev/null
 	# The supervisor writes each stage's pid as it starts it.
 	i=0
-	until [ -s sup/writer-0.child ] && [ "$(ls sup/mapper-*.child 2>/dev/null | wc -l)" -eq "$mappers" ]; do
+	until [ "$(ls sup/writer-*.child 2>/dev/null | wc -l)" -eq "$2" ] &&
+	    [ "$(ls sup/mapper-*.child 2>/dev/null | wc -l)" -eq "$3" ]; do
 		i=$((i + 1)); [ $i -gt 100 ] && { echo "bench: stages did not start" >&2; exit 1; }
 		sleep 0.1
 	done
@@ -116,13 +157,15 @@ pipeline() {
 	sailsync-fetcher -c pipe.json run bench --no-progress --summary-json pipe-summary.json \
 		>pipe-run.out 2>pipe-run.log &
 	fpid=$!
-	wpid=$(cat sup/writer-0.child)
+	wpids=$(cat sup/writer-*.child)
 	mpids=$(cat sup/mapper-*.child)
 	p_fetcher=0 p_mapper=0 p_writer=0
 	# Sampled every 0.2 s: the highest heap each stage reached.
 	while kill -0 "$fpid" 2>/dev/null; do
 		v=$(anon "$fpid"); [ "${v:-0}" -gt "$p_fetcher" ] && p_fetcher=$v
-		v=$(anon "$wpid"); [ "${v:-0}" -gt "$p_writer" ] && p_writer=$v
+		for w in $wpids; do
+			v=$(anon "$w"); [ "${v:-0}" -gt "$p_writer" ] && p_writer=$v
+		done
 		for m in $mpids; do
 			v=$(anon "$m"); [ "${v:-0}" -gt "$p_mapper" ] && p_mapper=$v
 		done
@@ -131,53 +174,83 @@ pipeline() {
 	wait "$fpid" || { cat pipe-run.log >&2; echo "bench: pipeline run failed" >&2; exit 1; }
 	t1=$(date +%s.%N)
 	p_secs=$(echo "$t1 $t0" | awk '{ printf "%.2f", $1 - $2 }')
-	sailsync -c pipe.json stop
+	sailsync -c pipe.json stop >/dev/null
+	cat sup/mapper-*.log >mappers.log
+	cat sup/writer-*.log >writers.log
+	# Each stage's own clock, summed over its instances (ms).
+	p_prof=$(printf 'fetcher parse %s encode %s send %s wait %s | mapper decode %s map %s encode %s send %s idle %s | writer decode %s apply %s commit %s idle %s | commits %s' \
+	    "$(kv parse_ms pipe-run.log)" "$(kv encode_ms pipe-run.log)" \
+	    "$(kv send_ms pipe-run.log)" "$(kv wait_ms pipe-run.log)" \
+	    "$(kv decode_ms mappers.log)" "$(kv map_ms mappers.log)" \
+	    "$(kv encode_ms mappers.log)" "$(kv send_ms mappers.log)" "$(kv idle_ms mappers.log)" \
+	    "$(kv decode_ms writers.log)" "$(kv apply_ms writers.log)" \
+	    "$(kv commit_ms writers.log)" "$(kv idle_ms writers.log)" "$(kv commits writers.log)")
 }
 
-echo "bench: generating $rows rows"
-gen-seed --csv --rows "$rows" --seed 11 >export.csv
-echo "bench: export.csv $(wc -c <export.csv) bytes, $(head -1 export.csv | tr ',' '\n' | wc -l) columns"
+echo "bench: $(nproc) cpu(s)${cpus:+ (taskset -c $cpus)}, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "bench: generating $rows rows over three lists"
+gen "$rows" export
+echo "bench: $(cat export-?.csv | wc -c) bytes, $(head -1 export-a.csv | tr ',' '\n' | wc -l) columns"
 
-echo "bench: floor (one process)"
-conf floor floor-store export.csv
+echo "bench: plain-floor (one file, no sailsync code)"
+plain_line=$(plain-floor plain-store export-a.csv export-b.csv export-c.csv)
+echo "  $plain_line"
+pl_secs=$(echo "$plain_line" | sed 's/.*seconds=\([0-9.]*\).*/\1/')
+pl_prof=$(echo "$plain_line" | sed 's/.*profiles=\([0-9]*\).*/\1/')
+
+echo "bench: import-floor (the stages' code in one process)"
+conf floor floor-store export 1
 floor_line=$(import-floor -c floor.json bench)
 echo "  $floor_line"
 f_secs=$(echo "$floor_line" | sed 's/.*seconds=\([0-9.]*\).*/\1/')
-f_rss=$(echo "$floor_line" | sed 's/.*peak_rss_kb=\([0-9]*\).*/\1/')
 
-echo "bench: pipeline (fetcher, $mappers mapper(s), 1 writer lane)"
-pipeline "$rows" export.csv
-echo "  pipeline rows=$rows seconds=$p_secs"
+echo "bench: pipeline, 1 lane, 1 mapper"
+pipeline export 1 1
+p1_secs=$p_secs p1_f=$p_fetcher p1_m=$p_mapper p1_w=$p_writer p1_prof=$p_prof
+echo "  seconds=$p1_secs"
+sailsync-writer -c pipe.json dump --no-ids >pipe1.dump
+sailsync-writer -c floor.json dump --no-ids | cmp -s - pipe1.dump && same_floor=yes || same_floor=NO
+[ "$(wc -l <pipe1.dump)" -eq "$pl_prof" ] && same_plain=yes || same_plain=NO
 
-# Both stores must hold the same profiles.
-sailsync-writer -c floor.json dump --no-ids | md5sum >floor.sum
-sailsync-writer -c pipe.json dump --no-ids | md5sum >pipe.sum
-if cmp -s floor.sum pipe.sum; then same=yes; else same=NO; fi
+echo "bench: pipeline, 2 lanes, 2 mappers"
+pipeline export 2 2
+p2_secs=$p_secs p2_f=$p_fetcher p2_m=$p_mapper p2_w=$p_writer p2_prof=$p_prof
+echo "  seconds=$p2_secs"
+sailsync-writer -c pipe.json dump --no-ids | sort | cmp -s - "$(sort pipe1.dump >pipe1.sorted && echo pipe1.sorted)" &&
+    same_lanes=yes || same_lanes=NO
 
-awk -v r="$rows" -v f="$f_secs" -v p="$p_secs" -v same="$same" \
-    -v ff="$p_fetcher" -v fm="$p_mapper" -v fw="$p_writer" -v fl="$f_rss" 'BEGIN {
-	printf "\n%-10s %12s %10s %12s\n", "", "rows", "seconds", "rows/s"
-	printf "%-10s %12d %10.2f %12.0f\n", "floor", r, f, r / f
-	printf "%-10s %12d %10.2f %12.0f\n", "pipeline", r, p, r / p
-	printf "pipeline / floor wall time: %.2fx (target <= 1.5x)\n", p / f
-	printf "same profiles in both stores: %s\n", same
-	printf "peak heap (anonymous RSS, MiB): fetcher %.1f, mapper %.1f, writer %.1f; floor peak RSS incl. map %.1f\n",
-	    ff / 1024, fm / 1024, fw / 1024, fl / 1024
+awk -v r="$rows" -v pl="$pl_secs" -v f="$f_secs" -v p1="$p1_secs" -v p2="$p2_secs" 'BEGIN {
+	printf "\n%-26s %10s %10s %10s\n", "", "seconds", "rows/s", "x plain"
+	printf "%-26s %10.2f %10.0f %10.2f\n", "plain-floor", pl, r / pl, 1
+	printf "%-26s %10.2f %10.0f %10.2f\n", "import-floor", f, r / f, f / pl
+	printf "%-26s %10.2f %10.0f %10.2f\n", "pipeline 1 lane 1 mapper", p1, r / p1, p1 / pl
+	printf "%-26s %10.2f %10.0f %10.2f\n", "pipeline 2 lanes 2 mappers", p2, r / p2, p2 / pl
+	printf "two lanes / one lane wall time: %.2fx\n", p2 / p1
+}'
+echo "same profiles: import-floor and pipeline $same_floor; plain-floor count ($pl_prof) $same_plain; one and two lanes $same_lanes"
+echo "time by stage, 1 lane (ms): $p1_prof"
+echo "time by stage, 2 lanes (ms): $p2_prof"
+awk -v a="$p1_f" -v b="$p1_m" -v c="$p1_w" -v d="$p2_f" -v e="$p2_m" -v g="$p2_w" 'BEGIN {
+	printf "peak heap (anonymous RSS, MiB), 1 lane: fetcher %.1f, mapper %.1f, writer %.1f;" \
+	    " 2 lanes: fetcher %.1f, mapper %.1f, writer %.1f\n", a / 1024, b / 1024, c / 1024,
+	    d / 1024, e / 1024, g / 1024
 }'
 
 if [ -n "$mem_rows" ]; then
 	echo
-	echo "bench: pipeline again at $mem_rows rows, for memory"
-	a_f=$p_fetcher a_m=$p_mapper a_w=$p_writer
-	gen-seed --csv --rows "$mem_rows" --seed 11 >export-mem.csv
-	pipeline "$mem_rows" export-mem.csv
-	awk -v r1="$rows" -v r2="$mem_rows" -v s="$p_secs" \
-	    -v a1="$a_f" -v a2="$a_m" -v a3="$a_w" -v b1="$p_fetcher" -v b2="$p_mapper" -v b3="$p_writer" 'BEGIN {
-		printf "  %d rows in %.2f s (%.0f rows/s)\n", r2, s, r2 / s
+	echo "bench: pipeline, 1 lane, 1 mapper, at $mem_rows rows"
+	rm -rf pipe-store plain-store floor-store
+	gen "$mem_rows" big
+	pipeline big 1 1
+	echo "  time by stage (ms): $p_prof"
+	awk -v r1="$rows" -v r2="$mem_rows" -v s1="$p1_secs" -v s2="$p_secs" \
+	    -v a1="$p1_f" -v a2="$p1_m" -v a3="$p1_w" -v b1="$p_fetcher" -v b2="$p_mapper" -v b3="$p_writer" 'BEGIN {
+		printf "  %d rows in %.2f s (%.0f rows/s), %.0f%% of the throughput at %d rows\n",
+		    r2, s2, r2 / s2, 100 * (r2 / s2) / (r1 / s1), r1
 		printf "%-10s %14s %14s\n", "peak heap", r1 " rows", r2 " rows"
 		printf "%-10s %11.1f MiB %11.1f MiB\n", "fetcher", a1 / 1024, b1 / 1024
 		printf "%-10s %11.1f MiB %11.1f MiB\n", "mapper", a2 / 1024, b2 / 1024
 		printf "%-10s %11.1f MiB %11.1f MiB\n", "writer", a3 / 1024, b3 / 1024
 	}'
 fi
-[ "$same" = yes ]
+[ "$same_floor" = yes ] && [ "$same_plain" = yes ] && [ "$same_lanes" = yes ]

@@ -37,6 +37,9 @@ static const char *const cities[] = {
 static const char *const countries[] = { "US", "US", "US", "CA", "GB", "DE", "FR", "AU" };
 static const char *const plans[] = { "free", "free", "basic", "basic", "pro", "enterprise" };
 static const char *const tiers[] = { "bronze", "silver", "gold", "platinum" };
+static const char *const interests[] = {
+	"running", "cooking", "travel", "music", "books", "gaming", "garden", "film",
+};
 static const char *const domains[] = {
 	"example.com", "example.org", "example.net", "mail.example.com",
 	"inbox.example.org", "corp.example.net",
@@ -463,8 +466,15 @@ ocsv(const char *s)
 	oput("\"", 1);
 }
 
+/*
+ * repeat_x10: per mille of rows that repeat someone already in the export
+ * (an update of an existing profile on import).  with_interests adds an
+ * `interests` column of up to three comma-separated values, a second
+ * multi-valued column, which varies from row to row of one person.
+ */
 static void
-gen_csv(uint64_t seed, unsigned long rows, const struct listdef *l, size_t nl)
+gen_csv(uint64_t seed, unsigned long rows, const struct listdef *l, size_t nl,
+    unsigned repeat_x10, int with_interests)
 {
 	struct user	 u;
 	unsigned long	 i, idx, next = 0;
@@ -474,10 +484,11 @@ gen_csv(uint64_t seed, unsigned long rows, const struct listdef *l, size_t nl)
 
 	ostr("Profile Id,Email Hash,Email,Engagement,Lists,Profile Created Date,"
 	    "Signup,Opens,Clicks,Last Open,Last Click,birthday,city,country,"
-	    "first_name,gender,last_name,lifetime_value,loyalty_tier,phone,plan\n");
+	    "first_name,gender,last_name,lifetime_value,loyalty_tier,phone,plan");
+	ostr(with_interests ? ",interests\n" : "\n");
 	for (i = 0; i < rows; i++) {
 		/* About 5% of rows repeat someone, as exports of overlapping lists do. */
-		if (next > 0 && chance(&s, 50))
+		if (next > 0 && chance(&s, repeat_x10))
 			idx = (unsigned long)(mix(&s) % next);
 		else
 			idx = next++;
@@ -536,6 +547,20 @@ gen_csv(uint64_t seed, unsigned long rows, const struct listdef *l, size_t nl)
 		ostr(u.phone);
 		oput(",", 1);
 		ostr(u.plan);
+		if (with_interests) {
+			uint64_t b = mix(&s);
+
+			ostr(",\"");
+			for (k = 0, first = 1; k < 3; k++, b >>= 8) {
+				if ((b & 0xf0) < 0x60)
+					continue;
+				if (!first)
+					oput(",", 1);
+				ostr(interests[b % N(interests)]);
+				first = 0;
+			}
+			oput("\"", 1);
+		}
 		oput("\n", 1);
 	}
 }
@@ -545,7 +570,9 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: gen-seed --users N [--lists \"Newsletter,VIP,Customers:smart\"] [--seed S] [--vars K]\n"
-"       gen-seed --csv --rows N [--lists ...] [--seed S]\n"
+"       gen-seed --csv --rows N [--lists ...] [--seed S] [--repeat PCT] [--interests]\n"
+"--repeat: percent of rows that repeat an earlier person (default 5);\n"
+"--interests: adds a multi-valued interests column.\n"
 "Writes a simulator seed (JSON) or a Sailthru-style export CSV to stdout.\n"
 "The same arguments always give the same bytes.\n");
 }
@@ -570,8 +597,8 @@ main(int argc, char **argv)
 {
 	struct listdef	 lists[32];
 	const char	*spec = "Newsletter,VIP,Customers:smart";
-	unsigned long	 users = 0, rows = 0, seed = 1, vars = 6;
-	int		 csv = 0, have_users = 0, have_rows = 0, i;
+	unsigned long	 users = 0, rows = 0, seed = 1, vars = 6, repeat = 5;
+	int		 csv = 0, have_users = 0, have_rows = 0, with_interests = 0, i;
 	size_t		 nl;
 
 	for (i = 1; i < argc; i++) {
@@ -590,6 +617,10 @@ main(int argc, char **argv)
 			have_rows = 1;
 		} else if (i + 1 < argc && strcmp(a, "--seed") == 0) {
 			seed = num(a, argv[++i]);
+		} else if (i + 1 < argc && strcmp(a, "--repeat") == 0) {
+			repeat = num(a, argv[++i]);
+		} else if (strcmp(a, "--interests") == 0) {
+			with_interests = 1;
 		} else if (i + 1 < argc && strcmp(a, "--vars") == 0) {
 			vars = num(a, argv[++i]);
 		} else if (i + 1 < argc && strcmp(a, "--lists") == 0) {
@@ -599,7 +630,7 @@ main(int argc, char **argv)
 			return 64;
 		}
 	}
-	if ((csv && !have_rows) || (!csv && !have_users) || vars > 64) {
+	if ((csv && !have_rows) || (!csv && !have_users) || vars > 64 || repeat > 100) {
 		usage(stderr);
 		return 64;
 	}
@@ -608,7 +639,7 @@ main(int argc, char **argv)
 		return 64;
 	}
 	if (csv)
-		gen_csv(seed, rows, lists, nl);
+		gen_csv(seed, rows, lists, nl, (unsigned)repeat * 10, with_interests);
 	else
 		gen_seed_json(seed, users, lists, nl, (unsigned)vars);
 	oflush();

@@ -5,6 +5,7 @@
 #include <sysexits.h>
 
 #include "daemon.h"
+#include "log.h"
 
 static volatile sig_atomic_t *daemon_stop;
 
@@ -39,4 +40,19 @@ daemon_arg(const char *prog, int argc, char **argv, int *i, void (*usage)(FILE *
 		exit(EX_USAGE);
 	}
 	return argv[++*i];
+}
+
+void
+daemon_log_format(const char *prog, const char *value)
+{
+	enum log_format f;
+
+	if (log_format_parse(value, &f) == -1) {
+		fprintf(stderr, "%s: unknown log format %s (expected text, json)\n", prog,
+		    value);
+		exit(EX_USAGE);
+	}
+	log_format_set(f);
+	/* Stages the supervisor starts later inherit the choice. */
+	setenv("SAILSYNC_LOG_FORMAT", value, 1);
 }

@@ -21,4 +21,10 @@ void	 daemon_stop_signals(volatile sig_atomic_t *stop);
 const char	*daemon_arg(const char *prog, int argc, char **argv, int *i,
 		    void (*usage)(FILE *));
 
+/*
+ * --log-format's value: sets the log line format ("text" or "json"), or
+ * says "PROG: unknown log format F" and exits 64.
+ */
+void	 daemon_log_format(const char *prog, const char *value);
+
 #endif

@@ -1,4 +1,10 @@
-/* common/log.h: one line per event on stderr, "stage: what key=value ...". */
+/*
+ * common/log.h: one line per event on stderr.  Text (the default):
+ *   2026-12-01T21:41:28.123Z info fetcher: run started run=7 connection=demo
+ * JSON (--log-format json), one object per line, for log collectors:
+ *   {"ts":"2026-12-01T21:41:28.123Z","level":"info","stage":"fetcher",
+ *    "msg":"run started","run":"7","connection":"demo"}
+ */
 #ifndef SAILSYNC_LOG_H
 #define SAILSYNC_LOG_H
 
@@ -6,11 +12,19 @@
 #include <stdnoreturn.h>
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERR = 3 };
+enum log_format { LOG_TEXT = 0, LOG_JSON = 1 };
 
 /* Names the stage that prefixes every line; level is the lowest one shown. */
 void log_init(const char *stage, enum log_level level);
 /* Parses "debug|info|warn|error"; returns -1 on an unknown name. */
 int log_level_parse(const char *name, enum log_level *out);
+/*
+ * Sets the line format (default LOG_TEXT, or SAILSYNC_LOG_FORMAT from the
+ * environment when log_init runs).  log_format_parse takes "text|json" and
+ * returns -1 on an unknown name.
+ */
+void log_format_set(enum log_format f);
+int log_format_parse(const char *name, enum log_format *out);
 
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -11,13 +11,14 @@
 #include <sysexits.h>
 
 #include "conf.h"
+#include "daemon.h"
 #include "log.h"
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: sailsync-exporter -c CONFIG [-n] [--log-level LEVEL]\n"
+	    "usage: sailsync-exporter -c CONFIG [-n] [--log-level LEVEL] [--log-format text|json]\n"
 	    "  -c CONFIG   the sailsync configuration file\n"
 	    "  -n          check the configuration and exit\n"
 	    "Export goals are not available in this version; the exporter only\n"
@@ -31,6 +32,7 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", no_argument, NULL, 'n' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "log-format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -53,6 +55,9 @@ main(int argc, char **argv)
 			if (log_level_parse(optarg, &lv) == -1)
 				fatalx(EX_USAGE, "unknown log level \"%s\"", optarg);
 			log_init("exporter", lv);
+			break;
+		case 'F':
+			daemon_log_format("sailsync-exporter", optarg);
 			break;
 		case 'h':
 			usage(stdout);

@@ -19,7 +19,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: sailsync-fetcher -c CONFIG [-n] [--log-level LEVEL] run CONNECTION\n"
+	    "usage: sailsync-fetcher -c CONFIG [-n] [--log-level L] [--log-format F] run CONNECTION\n"
 	    "           [--users URI] [--acks URI] [--no-progress] [--summary-json FILE]\n"
 	    "  -c CONFIG            configuration file\n"
 	    "  -n                   check the configuration and exit\n"
@@ -31,6 +31,7 @@ usage(FILE *f)
 	    "  --no-progress        no progress line on a terminal\n"
 	    "  --summary-json FILE  also write the run summary as JSON to FILE\n"
 	    "  --log-level LEVEL    debug, info, warn or error (default info)\n"
+	    "  --log-format F       text (default) or json: one object per line\n"
 	    "exit: 0 done, 1 some lists failed, 64 usage, 65 a local file changed under\n"
 	    "a resumed run, 69 Sailthru unavailable, 74 I/O, 75 interrupted (rerun to\n"
 	    "resume), 77 authorization failed, 78 configuration\n");
@@ -66,6 +67,8 @@ main(int argc, char **argv)
 			o.summary_json = daemon_arg(PROG, argc, argv, &a, usage);
 		else if (strcmp(argv[a], "--no-progress") == 0)
 			o.progress = 0;
+		else if (strcmp(argv[a], "--log-format") == 0)
+			daemon_log_format(PROG, daemon_arg(PROG, argc, argv, &a, usage));
 		else if (strcmp(argv[a], "--log-level") == 0) {
 			const char *l = daemon_arg(PROG, argc, argv, &a, usage);
 

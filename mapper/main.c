@@ -24,7 +24,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: sailsync-mapper -c CONFIG [-n] [--in URI] [--out URI] "
-	    "[--log-level LEVEL]\n"
+	    "[--log-level LEVEL] [--log-format F]\n"
 	    "       sailsync-mapper --curve-keygen FILE\n"
 	    "  -c CONFIG          configuration file\n"
 	    "  -n                 check the configuration and exit\n"
@@ -33,6 +33,7 @@ usage(FILE *f)
 	    "  --out URI          send every batch here instead of pipeline.lanes\n"
 	    "                     (file:PATH writes a capture)\n"
 	    "  --log-level LEVEL  debug, info, warn or error (default info)\n"
+	    "  --log-format F     text (default) or json: one object per line\n"
 	    "  --curve-keygen FILE  write a new CURVE secret key to FILE (mode 0600,\n"
 	    "                     which must not exist) and print its public key\n");
 }
@@ -126,6 +127,8 @@ main(int argc, char **argv)
 			in_uri = daemon_arg(PROG, argc, argv, &a, usage);
 		else if (strcmp(argv[a], "--out") == 0)
 			out_uri = daemon_arg(PROG, argc, argv, &a, usage);
+		else if (strcmp(argv[a], "--log-format") == 0)
+			daemon_log_format(PROG, daemon_arg(PROG, argc, argv, &a, usage));
 		else if (strcmp(argv[a], "--log-level") == 0) {
 			const char *l = daemon_arg(PROG, argc, argv, &a, usage);
 

@@ -18,7 +18,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: sailsync-writer -c CONFIG --lane L [-n] [--in URI] [--acks URI|none]\n"
-	    "                       [--log-level LEVEL]\n"
+	    "                       [--log-level LEVEL] [--log-format F]\n"
 	    "       sailsync-writer -c CONFIG dump [--no-ids]\n"
 	    "       sailsync-writer -c CONFIG show ID|PROP=VALUE\n"
 	    "       sailsync-writer -c CONFIG stats --run N\n"
@@ -29,6 +29,7 @@ usage(FILE *f)
 	    "                     (file:PATH replays a capture, then exits)\n"
 	    "  --acks URI|none    send ACKs here instead of pipeline.acks\n"
 	    "  --log-level LEVEL  debug, info, warn or error (default info)\n"
+	    "  --log-format F     text (default) or json: one object per line\n"
 	    "  dump               every profile as canonical JSON lines, sorted;\n"
 	    "                     --no-ids leaves out id, created and updated\n"
 	    "  show               one profile by id or identifier\n"
@@ -88,7 +89,9 @@ main(int argc, char **argv)
 				return EX_USAGE;
 			}
 			have_run = 1;
-		} else if (strcmp(s, "--log-level") == 0) {
+		} else if (strcmp(s, "--log-format") == 0)
+			daemon_log_format(PROG, daemon_arg(PROG, argc, argv, &a, usage));
+		else if (strcmp(s, "--log-level") == 0) {
 			const char *l = daemon_arg(PROG, argc, argv, &a, usage);
 
 			if (log_level_parse(l, &level) == -1) {

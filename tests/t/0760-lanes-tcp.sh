@@ -42,7 +42,7 @@ test_expect_success 'one mapper, one lane' '
 
 test_expect_success 'two mappers, two lanes over tcp://127.0.0.1' '
 	stages two.json start --mappers 2 &&
-	stages two.json status | grep -c running >n && test "$(cat n)" -eq 4 &&
+	stages two.json status | grep -c "^\(writer\|mapper\)-[0-9]* running" >n && test "$(cat n)" -eq 4 &&
 	stages two.json run st --no-progress --summary-json two.sum >/dev/null &&
 	stages two.json dump --no-ids >two.dump
 '

@@ -60,7 +60,7 @@ test_expect_success 'one mapper, one lane over ipc://' '
 
 test_expect_success 'two mappers, two lanes over tcp://127.0.0.1 with CURVE' '
 	stages sec.json start --mappers 2 &&
-	stages sec.json status | grep -c running >n && test "$(cat n)" -eq 4 &&
+	stages sec.json status | grep -c "^\(writer\|mapper\)-[0-9]* running" >n && test "$(cat n)" -eq 4 &&
 	stages sec.json run st --no-progress --summary-json sec.sum >/dev/null &&
 	stages sec.json dump --no-ids >sec.dump
 '

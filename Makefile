@@ -26,7 +26,7 @@ endif
 WARN	:= -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wformat=2 -Wvla
 DEFS	:= -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
-PKGS	:= libzmq msgpack lmdb libcurl jansson openssl
+PKGS	:= libzmq msgpack lmdb libcurl jansson openssl libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lm
 MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)

@@ -1,4 +1,6 @@
 /* common/conf.c: owns loading and validating the JSON configuration file. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1454,6 +1456,51 @@ load_smtp(struct cctx *cx, json_t *o, struct conf_smtp *sm)
 	return 0;
 }
 
+/*
+ * status: the coordinator's HTTP server.  Loopback unless told otherwise;
+ * whatever the address, changing state (run now) needs the token.
+ */
+static int
+load_status(struct cctx *cx, json_t *o, struct conf_status *st)
+{
+	static const char *const keys[] = { "listen", "token_file", NULL };
+	const char	*s = "127.0.0.1:8686", *colon;
+	char		 q[96], host[64];
+	struct in_addr	 in;
+	long		 port;
+	char		*end;
+
+	if (o == NULL || json_is_null(o))
+		return 0;
+	push_key(cx, "status");
+	if (need_object(cx, o) == -1 || check_keys(cx, o, keys) == -1 ||
+	    get_str(cx, o, "listen", 0, &s) == -1)
+		return -1;
+	colon = strrchr(s, ':');
+	port = colon ? strtol(colon + 1, &end, 10) : -1;
+	if (colon == NULL || (size_t)(colon - s) >= sizeof(host) || colon[1] == '\0' ||
+	    *end != '\0' || port < 0 || port > 65535)
+		return fail_key(cx, "listen", AT_VALUE, "%s is not HOST:PORT (an IPv4 "
+		    "address and a port, e.g. 127.0.0.1:8686)", quote(s, q, sizeof(q)));
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	if (inet_pton(AF_INET, host, &in) != 1)
+		return fail_key(cx, "listen", AT_VALUE, "%s is not an IPv4 address",
+		    quote(host, q, sizeof(q)));
+	st->listen = xstrdup(s);
+	if (get_str(cx, o, "token_file", 1, &s) == -1)
+		return -1;
+	push_key(cx, "token_file");
+	if (load_secret_file(cx, s, &st->token) == -1)
+		return -1;
+	pop(cx);
+	if (strlen(st->token) < 16)
+		return fail_key(cx, "token_file", AT_VALUE, "the token must be at least "
+		    "16 characters");
+	pop(cx);
+	return 0;
+}
+
 static int
 load_conns(struct cctx *cx, json_t *conns, struct conf *c)
 {
@@ -1546,7 +1593,8 @@ conf_dir(const char *path)
 int
 conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "store", "pipeline", "smtp", "connections",
+	static const char *const keys[] = { "store", "pipeline", "smtp", "status",
+	    "connections",
 	    NULL };
 	struct cctx	 cx;
 	json_error_t	 jerr;
@@ -1591,7 +1639,8 @@ conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 		goto out;
 	pop(&cx);
 	c->store.lanes = (unsigned)c->pipe.nlanes;
-	if (load_smtp(&cx, json_object_get(root, "smtp"), &c->smtp) == -1)
+	if (load_smtp(&cx, json_object_get(root, "smtp"), &c->smtp) == -1 ||
+	    load_status(&cx, json_object_get(root, "status"), &c->status) == -1)
 		goto out;
 	if (load_conns(&cx, json_object_get(root, "connections"), c) == -1)
 		goto out;
@@ -1641,6 +1690,11 @@ conf_clear(struct conf *c)
 		free(c->smtp.password);
 	}
 	free(c->smtp.ca_file);
+	free(c->status.listen);
+	if (c->status.token != NULL) {
+		explicit_bzero(c->status.token, strlen(c->status.token));
+		free(c->status.token);
+	}
 	for (i = 0; i < c->nconns; i++) {
 		struct conf_conn *cn = &c->conns[i];
 

@@ -90,6 +90,12 @@ struct conf_smtp {
 	char		*ca_file;	/* NULL: the system CAs */
 };
 
+/* The status page and API; listen == NULL when not configured. */
+struct conf_status {
+	char		*listen;	/* "HOST:PORT" (IPv4 address; default 127.0.0.1:8686) */
+	char		*token;		/* from token_file (0600): needed to change state */
+};
+
 struct conf_conn {
 	char		*name;
 	char		*api_key;
@@ -115,6 +121,7 @@ struct conf {
 	struct conf_store store;
 	struct conf_pipeline pipe;
 	struct conf_smtp smtp;
+	struct conf_status status;
 	size_t		 nconns;
 	struct conf_conn *conns;
 };

@@ -25,6 +25,8 @@ command -v curl >/dev/null 2>&1 || need="$need curl"
 command -v jq >/dev/null 2>&1 || need="$need jq"
 command -v python3 >/dev/null 2>&1 || need="$need python3"
 [ -d /usr/share/zoneinfo/America ] || need="$need tzdata"
+# Tests only: the status page's browser test (it skips without chromium).
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
 
 [ -z "$need" ] && exit 0
 

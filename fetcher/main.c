@@ -8,6 +8,7 @@
 #include "chan.h"
 #include "conf.h"
 #include "coord.h"
+#include "coord_http.h"
 #include "daemon.h"
 #include "fetcher.h"
 #include "log.h"
@@ -21,6 +22,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: sailsync-fetcher -c CONFIG [-n] [--log-level L] [--log-format F] run CONNECTION\n"
 	    "           [--users URI] [--acks URI] [--no-progress] [--summary-json FILE]\n"
+	    "       sailsync-fetcher -c CONFIG [--log-level L] [--log-format F] status\n"
+	    "           [--port-file FILE]\n"
 	    "  -c CONFIG            configuration file\n"
 	    "  -n                   check the configuration and exit\n"
 	    "  run CONNECTION       run the connection's import goals now (or resume\n"
@@ -30,6 +33,9 @@ usage(FILE *f)
 	    "  --acks URI           receive acknowledgements here instead of pipeline.acks\n"
 	    "  --no-progress        no progress line on a terminal\n"
 	    "  --summary-json FILE  also write the run summary as JSON to FILE\n"
+	    "  status               serve the status page, JSON and /metrics on\n"
+	    "                       status.listen until SIGTERM (the status server alone)\n"
+	    "  --port-file FILE     status: write the port listened on to FILE\n"
 	    "  --log-level LEVEL    debug, info, warn or error (default info)\n"
 	    "  --log-format F       text (default) or json: one object per line\n"
 	    "exit: 0 done, 1 some lists failed, 64 usage, 65 a local file changed under\n"
@@ -41,7 +47,7 @@ usage(FILE *f)
 int
 main(int argc, char **argv)
 {
-	const char		*cfile = NULL, *cmd = NULL, *conn = NULL;
+	const char		*cfile = NULL, *cmd = NULL, *conn = NULL, *port_file = NULL;
 	enum log_level		 level = LOG_INFO;
 	struct fetcher_opts	 o;
 	struct conf		 conf;
@@ -65,6 +71,8 @@ main(int argc, char **argv)
 			o.acks = daemon_arg(PROG, argc, argv, &a, usage);
 		else if (strcmp(argv[a], "--summary-json") == 0)
 			o.summary_json = daemon_arg(PROG, argc, argv, &a, usage);
+		else if (strcmp(argv[a], "--port-file") == 0)
+			port_file = daemon_arg(PROG, argc, argv, &a, usage);
 		else if (strcmp(argv[a], "--no-progress") == 0)
 			o.progress = 0;
 		else if (strcmp(argv[a], "--log-format") == 0)
@@ -90,8 +98,9 @@ main(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
-	if (cfile == NULL || (!check && (cmd == NULL || strcmp(cmd, "run") != 0 ||
-	    conn == NULL))) {
+	if (cfile == NULL || (!check && (cmd == NULL || (strcmp(cmd, "run") == 0 &&
+	    conn == NULL) || (strcmp(cmd, "status") == 0 && conn != NULL) ||
+	    (strcmp(cmd, "run") != 0 && strcmp(cmd, "status") != 0)))) {
 		usage(stderr);
 		return EX_USAGE;
 	}
@@ -102,6 +111,12 @@ main(int argc, char **argv)
 	if (conf.pipe.curve_public != NULL && chan_curve_set(conf.pipe.curve_public,
 	    conf.pipe.curve_secret, err, sizeof(err)) == -1)
 		fatalx(EX_CONFIG, "%s: pipeline.curve: %s", cfile, err);
+	if (!check && strcmp(cmd, "status") == 0) {
+		daemon_stop_signals(&fetcher_stop);
+		rc = coord_http_serve(&conf, port_file, &fetcher_stop);
+		conf_clear(&conf);
+		return rc;
+	}
 	if (check && conn == NULL) {
 		printf("%s: configuration ok\n", cfile);
 		conf_clear(&conf);

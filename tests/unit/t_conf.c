@@ -145,7 +145,7 @@ static const struct ecase cases[] = {
 	{ "wrong type", "\"batch_rows\": 500", "\"batch_rows\": \"500\"",
 	  "sailsync.json:8:30: pipeline.batch_rows: must be an integer" },
 	{ "unknown top-level key", "\"pipeline\":", "\"pipelines\":",
-	  "sailsync.json:8:3: pipelines: unknown key (expected store, pipeline, smtp, connections)" },
+	  "sailsync.json:8:3: pipelines: unknown key (expected store, pipeline, smtp, status, connections)" },
 	{ "bad connection name", "\"name\": \"demo\"", "\"name\": \"my demo\"",
 	  "sailsync.json:9:28: connections[0].name: \"my demo\" is not a valid name "
 	  "(letters, digits, '_', '-', '.'; at most 64)" },

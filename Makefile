@@ -5,6 +5,7 @@
 
 CC	?= cc
 PREFIX	?= /usr/local
+SYSCONFDIR ?= /etc
 OPT	?= -O2 -g
 SANITIZE ?=
 
@@ -108,8 +109,17 @@ install: $(BINS)
 	for b in $(BINS); do install -m 0755 $$b $(DESTDIR)$(PREFIX)/bin/; done
 	install -m 0755 deploy/sailsync $(DESTDIR)$(PREFIX)/bin/sailsync
 	install -m 0644 deploy/sailsync.json $(DESTDIR)$(PREFIX)/share/sailsync/sailsync.example.json
-	mkdir -p $(DESTDIR)$(PREFIX)/lib/systemd/system
-	install -m 0644 deploy/systemd/* $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	mkdir -p $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/lib/sysusers.d
+	# The units name the binaries under PREFIX and the configuration
+	# under SYSCONFDIR.
+	for u in deploy/systemd/*; do \
+		sed -e 's|/usr/local/bin/|$(PREFIX)/bin/|g' \
+		    -e 's|/etc/sailsync/|$(SYSCONFDIR)/sailsync/|g' $$u \
+		    >$(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u) && \
+		chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u) || exit 1; \
+	done
+	install -m 0644 deploy/sysusers.d/sailsync.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/
+	sh deploy/install-config.sh $(DESTDIR)$(SYSCONFDIR)/sailsync
 
 clean:
 	rm -rf build

@@ -1463,9 +1463,10 @@ load_smtp(struct cctx *cx, json_t *o, struct conf_smtp *sm)
 static int
 load_status(struct cctx *cx, json_t *o, struct conf_status *st)
 {
-	static const char *const keys[] = { "listen", "token_file", NULL };
-	const char	*s = "127.0.0.1:8686", *colon;
+	static const char *const keys[] = { "listen", "token_file", "token_env", NULL };
+	const char	*s = "127.0.0.1:8686", *colon, *which, *env;
 	char		 q[96], host[64];
+	int		 r;
 	struct in_addr	 in;
 	long		 port;
 	char		*end;
@@ -1488,14 +1489,27 @@ load_status(struct cctx *cx, json_t *o, struct conf_status *st)
 		return fail_key(cx, "listen", AT_VALUE, "%s is not an IPv4 address",
 		    quote(host, q, sizeof(q)));
 	st->listen = xstrdup(s);
-	if (get_str(cx, o, "token_file", 1, &s) == -1)
+	/* The token, like a connection's secret: from a 0600 file or the environment. */
+	which = json_object_get(o, "token_env") != NULL ? "token_env" : "token_file";
+	if (json_object_get(o, "token_env") != NULL &&
+	    json_object_get(o, "token_file") != NULL)
+		return fail_key(cx, "token_env", AT_KEY, "set only one of token_file, "
+		    "token_env");
+	if ((r = get_str(cx, o, which, 0, &s)) == -1)
 		return -1;
-	push_key(cx, "token_file");
-	if (load_secret_file(cx, s, &st->token) == -1)
-		return -1;
+	if (r == 0)
+		return fail(cx, AT_VALUE, "missing token (set token_file or token_env)");
+	push_key(cx, which);
+	if (strcmp(which, "token_file") == 0) {
+		if (load_secret_file(cx, s, &st->token) == -1)
+			return -1;
+	} else if ((env = getenv(s)) == NULL || *env == '\0')
+		return fail(cx, AT_VALUE, "environment variable %s is not set", s);
+	else
+		st->token = xstrdup(env);
 	pop(cx);
 	if (strlen(st->token) < 16)
-		return fail_key(cx, "token_file", AT_VALUE, "the token must be at least "
+		return fail_key(cx, which, AT_VALUE, "the token must be at least "
 		    "16 characters");
 	pop(cx);
 	return 0;

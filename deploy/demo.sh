@@ -3,6 +3,9 @@
 # seeded with a few lists of realistic users, runs a connection with an
 # import goal through fetcher -> mappers -> writer, and prints the run's
 # summary and a few imported profiles.  Everything lives in build/demo/.
+# It leaves the stages, the status page and the simulator running and
+# prints the page's URL and how to stop them (build/demo/stop.sh); with
+# DEMO_KEEP=0 it stops everything before it exits.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,9 +43,11 @@ done
 url="http://127.0.0.1:$(cat sim.port)"
 echo "simulator at $url (log: $dir/sim.log)"
 
-# The secret lives in a 0600 file, as it should in production.
+# The secret lives in a 0600 file, as it should in production; so does
+# the status page's token.
 umask 077
 printf 'demo-secret\n' >secret
+od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >status.token
 umask 022
 
 cat >sailsync.json <<EOF
@@ -72,6 +77,7 @@ cat >sailsync.json <<EOF
     "lanes": ["ipc://run/lane-0", "ipc://run/lane-1"],
     "state_dir": "fetcher"
   },
+  "status": {"listen": "127.0.0.1:0", "token_file": "status.token"},
   "connections": [{
     "name": "demo",
     "api_key": "demo-key",
@@ -122,4 +128,29 @@ sailsync -c sailsync.json run demo --no-progress --summary-json summary2.json >/
 jq -c '.goals[] | {name, created, updated, unchanged, unique}' summary2.json
 
 echo
+# Leave it running (the cleanup trap is for failures and DEMO_KEEP=0).
+if [ "${DEMO_KEEP:-1}" = 0 ]; then
+	echo "demo done; stopped the stages, the status page and the simulator; files in $dir"
+	exit 0
+fi
+cat >stop.sh <<EOF
+#!/bin/sh
+# Stops what make demo left running.
+SAILSYNC_BIN=$bin sh $top/deploy/sailsync -c $dir/sailsync.json stop
+kill $sim_pid 2>/dev/null
+echo "demo stopped"
+EOF
+chmod +x stop.sh
+i=0
+until status_url=$(sed -n 's/.*status: listening url=\([^ ]*\).*/\1/p' sup/status.log 2>/dev/null |
+    tail -n 1) && [ -n "$status_url" ]; do
+	i=$((i + 1))
+	[ $i -gt 50 ] && break
+	sleep 0.1
+done
+trap - EXIT
 echo "demo done; files in $dir"
+echo "still running: the stages, the simulator and the status page"
+echo "  status page:        ${status_url:-(did not start: see $dir/sup/status.log)}"
+echo "  sign in to run now: ${status_url}login?token=$(cat status.token)"
+echo "  stop everything:    $dir/stop.sh"

@@ -224,6 +224,7 @@ main(void)
 		return 1;
 	}
 	setenv("SAILTHRU_SECRET", "example-secret", 1);
+	setenv("SAILSYNC_STATUS_TOKEN", "example-status-token", 1);
 	unsetenv("SAILSYNC_T_CONF_UNSET");
 	is_int(conf_load(example, &c, err, sizeof(err)), 0, "deploy/sailsync.json loads");
 	if (err[0] != '\0' && c.file == NULL)

@@ -8,7 +8,6 @@
  * relay was down, and a relay that is down costs at most the timeouts.
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "buf.h"
 #include "log.h"
 #include "notify.h"
 #include "timefmt.h"
@@ -26,41 +26,6 @@
 #define NOTIFY_CONNECT_S	15
 #define NOTIFY_TIMEOUT_S	60
 #define NOTIFY_BODY_MAX		(256u << 10)	/* a summary is a few KB */
-
-/* A growable string with a hard cap; past it the text is cut. */
-struct text {
-	char	*p;
-	size_t	 len, cap;
-};
-
-static void text_add(struct text *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-text_add(struct text *t, const char *fmt, ...)
-{
-	va_list	 ap;
-	int	 n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(t->p ? t->p + t->len : NULL, t->p ? t->cap - t->len : 0,
-		    fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if (t->p != NULL && t->len + (size_t)n < t->cap) {
-			t->len += (size_t)n;
-			return;
-		}
-		if (t->cap >= NOTIFY_BODY_MAX)
-			return;
-		t->cap = t->cap ? t->cap * 2 : 1024;
-		if ((t->p = realloc(t->p, t->cap)) == NULL)
-			fatal(EX_OSERR, "out of memory");
-		t->p[t->len] = '\0';
-	}
-}
 
 static json_int_t
 num(json_t *o, const char *key)
@@ -84,47 +49,48 @@ str(json_t *o, const char *key, const char *def)
  * and each list or file.
  */
 static void
-text_goal(struct text *t, json_t *g)
+text_goal(struct buf *t, json_t *g)
 {
 	const char	*k;
 	json_t		*v, *p;
 	size_t		 i, n = 0;
 
-	text_add(t, "goal %s:", str(g, "name", "?"));
+	buf_printf(t, "goal %s:", str(g, "name", "?"));
 	json_object_foreach(g, k, v) {
 		if (!json_is_integer(v) || strcmp(k, "unique") == 0)
 			continue;
-		text_add(t, "%s %s %" JSON_INTEGER_FORMAT, n++ ? "," : "", k,
+		buf_printf(t, "%s %s %" JSON_INTEGER_FORMAT, n++ ? "," : "", k,
 		    json_integer_value(v));
 	}
-	text_add(t, "\n");
+	buf_printf(t, "\n");
 	if (json_is_object(v = json_object_get(g, "reasons")) && json_object_size(v)) {
 		json_t	*r;
 
-		text_add(t, "  skipped because:");
+		buf_printf(t, "  skipped because:");
 		n = 0;
 		json_object_foreach(v, k, r)
-			text_add(t, "%s %s %" JSON_INTEGER_FORMAT, n++ ? "," : "", k,
+			buf_printf(t, "%s %s %" JSON_INTEGER_FORMAT, n++ ? "," : "", k,
 			    json_is_integer(r) ? json_integer_value(r) : 0);
-		text_add(t, "\n");
+		buf_printf(t, "\n");
 	}
 	json_array_foreach(json_object_get(g, "parts"), i, p) {
 		if (strcmp(str(p, "status", ""), "failed") == 0)
-			text_add(t, "  \"%s\": failed: %s\n", str(p, "list", "?"),
+			buf_printf(t, "  \"%s\": failed: %s\n", str(p, "list", "?"),
 			    str(p, "error", "?"));
 		else
-			text_add(t, "  \"%s\": %" JSON_INTEGER_FORMAT " rows\n",
+			buf_printf(t, "  \"%s\": %" JSON_INTEGER_FORMAT " rows\n",
 			    str(p, "list", "?"), num(p, "rows"));
 	}
 	if (json_is_integer(json_object_get(g, "unique")))
-		text_add(t, "  unique profiles ever: %" JSON_INTEGER_FORMAT "\n",
+		buf_printf(t, "  unique profiles ever: %" JSON_INTEGER_FORMAT "\n",
 		    num(g, "unique"));
 }
 
 char *
 notify_text(const char *record_json, char **subject)
 {
-	struct text	 t = { 0 }, s = { 0 };
+	struct buf	 t, s;
+	size_t		 n;
 	json_t		*r, *g;
 	json_error_t	 jerr;
 	char		 when[32];
@@ -134,29 +100,32 @@ notify_text(const char *record_json, char **subject)
 		json_decref(r);
 		return NULL;
 	}
-	text_add(&s, "sailsync: %s run %" JSON_INTEGER_FORMAT " of %s", str(r, "status",
+	/* Past the cap a summary is cut, not failed: the run is told anyway. */
+	buf_init(&t, NOTIFY_BODY_MAX);
+	buf_init(&s, NOTIFY_BODY_MAX);
+	buf_printf(&s, "sailsync: %s run %" JSON_INTEGER_FORMAT " of %s", str(r, "status",
 	    "unknown"), num(r, "run"), str(r, "connection", "?"));
 	if (json_is_integer(json_object_get(r, "rows")))
-		text_add(&s, " (%" JSON_INTEGER_FORMAT " rows)", num(r, "rows"));
-	text_add(&t, "run %" JSON_INTEGER_FORMAT " of connection %s: %s\n", num(r, "run"),
+		buf_printf(&s, " (%" JSON_INTEGER_FORMAT " rows)", num(r, "rows"));
+	buf_printf(&t, "run %" JSON_INTEGER_FORMAT " of connection %s: %s\n", num(r, "run"),
 	    str(r, "connection", "?"), str(r, "status", "unknown"));
 	if (json_is_integer(json_object_get(r, "started")))
-		text_add(&t, "started %s, took %.1f s", time_fmt_iso_ms(num(r, "started"),
+		buf_printf(&t, "started %s, took %.1f s", time_fmt_iso_ms(num(r, "started"),
 		    when), (double)num(r, "duration_ms") / 1000.0);
 	if (json_is_integer(json_object_get(r, "rows")))
-		text_add(&t, ", %" JSON_INTEGER_FORMAT " rows", num(r, "rows"));
-	text_add(&t, "\n");
+		buf_printf(&t, ", %" JSON_INTEGER_FORMAT " rows", num(r, "rows"));
+	buf_printf(&t, "\n");
 	if (json_is_string(json_object_get(r, "trigger")))
-		text_add(&t, "trigger: %s\n", str(r, "trigger", ""));
+		buf_printf(&t, "trigger: %s\n", str(r, "trigger", ""));
 	if (json_is_string(json_object_get(r, "error")))
-		text_add(&t, "error: %s\n", str(r, "error", ""));
+		buf_printf(&t, "error: %s\n", str(r, "error", ""));
 	json_array_foreach(json_object_get(r, "goals"), i, g) {
-		text_add(&t, "\n");
+		buf_printf(&t, "\n");
 		text_goal(&t, g);
 	}
 	json_decref(r);
-	*subject = s.p;
-	return t.p;
+	*subject = buf_detach(&s, &n);
+	return buf_detach(&t, &n);
 }
 
 /* Feeds the prepared message to libcurl's SMTP upload. */
@@ -205,31 +174,31 @@ static char *
 mail_message(const struct conf *c, const struct conf_conn *cn, const char *subject,
     const char *body, size_t *len)
 {
-	struct text	 m = { 0 };
+	struct buf	 m;
 	char		 date[64], host[256];
 	time_t		 now = time(NULL);
 	struct tm	 tm;
 
+	buf_init(&m, 2 * NOTIFY_BODY_MAX);
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
 	if (gethostname(host, sizeof(host)) == -1 || host[0] == '\0')
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
-	text_add(&m, "Date: %s\r\nFrom: %s\r\nTo: ", date, c->smtp.from);
+	buf_printf(&m, "Date: %s\r\nFrom: %s\r\nTo: ", date, c->smtp.from);
 	for (size_t i = 0; i < cn->nnotify; i++)
-		text_add(&m, "%s%s", i ? ", " : "", cn->notify[i]);
-	text_add(&m, "\r\nSubject: %s\r\nMessage-ID: <%lld.%ld@%s>\r\n"
+		buf_printf(&m, "%s%s", i ? ", " : "", cn->notify[i]);
+	buf_printf(&m, "\r\nSubject: %s\r\nMessage-ID: <%lld.%ld@%s>\r\n"
 	    "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
 	    "Content-Transfer-Encoding: 8bit\r\nAuto-Submitted: auto-generated\r\n\r\n",
 	    subject, (long long)time_now_ms(), (long)getpid(), host);
 	for (const char *p = body; *p; p++) {
 		if (*p == '\n')
-			text_add(&m, "\r\n");
+			buf_addstr(&m, "\r\n");
 		else if (*p != '\r')
-			text_add(&m, "%c", *p);
+			buf_add(&m, p, 1);
 	}
-	*len = m.len;
-	return m.p;
+	return buf_detach(&m, len);
 }
 
 static int

@@ -162,6 +162,15 @@ static const struct ecase cases[] = {
 	{ "webhook url", "\"timezone\"", "\"webhook\": \"ftp://h\", \"timezone\"",
 	  "sailsync.json:10:16: connections[0].webhook: \"ftp://h\" is not an http:// or "
 	  "https:// URL" },
+	{ "status token twice", "\"connections\":", "\"status\": {\"token_env\": \"A\", "
+	  "\"token_file\": \"t\"}, \"connections\":",
+	  "sailsync.json:9:14: status.token_env: set only one of token_file, token_env" },
+	{ "status without token", "\"connections\":", "\"status\": {}, \"connections\":",
+	  "sailsync.json:9:13: status: missing token (set token_file or token_env)" },
+	{ "status token env unset", "\"connections\":", "\"status\": {\"token_env\": "
+	  "\"SAILSYNC_T_CONF_UNSET\"}, \"connections\":",
+	  "sailsync.json:9:27: status.token_env: environment variable SAILSYNC_T_CONF_UNSET "
+	  "is not set" },
 	{ "sailthru_profile_id redeclared", "\"opens\": {\"type\": \"number\"},",
 	  "\"opens\": {\"type\": \"number\"}, \"sailthru_profile_id\": {\"type\": \"text\"},",
 	  "sailsync.json:5:34: store.properties.sailthru_profile_id: sailthru_profile_id "

@@ -40,5 +40,6 @@ int64_t	 time_unix_seconds(int64_t ms);			/* floor division */
 
 int64_t	 time_now_ms(void);		/* CLOCK_REALTIME */
 int64_t	 time_mono_ms(void);		/* CLOCK_MONOTONIC */
+int64_t	 time_mono_us(void);		/* CLOCK_MONOTONIC, for stage time counters */
 
 #endif

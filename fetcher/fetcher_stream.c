@@ -66,6 +66,8 @@ struct stream {
 	int64_t		 next_ckpt, next_progress;
 	int		 dirty, tty, shown;
 	int		 lockfd;
+	/* Where the time went (us), logged at the end for make bench. */
+	int64_t		 t_parse, t_encode, t_send, t_wait;
 };
 
 static void
@@ -123,8 +125,10 @@ progress(struct stream *s, int final)
 static int
 send_frame(struct stream *s, const char *p, size_t len, int timeout_ms)
 {
+	int64_t	 t = time_mono_us();
 	int	 r = chan_send(s->users, p, len, timeout_ms);
 
+	s->t_send += time_mono_us() - t;
 	if (r == CHAN_ERR) {
 		if (errno == EINTR)
 			return CHAN_TIMEOUT;
@@ -270,7 +274,7 @@ handle(struct stream *s, const struct buf *m)
 static void
 service(struct stream *s, int timeout_ms)
 {
-	int64_t	 now;
+	int64_t	 now, t0 = time_mono_us();
 
 	if (s->acks) {
 		int r = chan_poll(&s->acks, 1, timeout_ms);
@@ -309,6 +313,7 @@ service(struct stream *s, int timeout_ms)
 	}
 	stream_checkpoint(s, 0);
 	progress(s, 0);
+	s->t_wait += time_mono_us() - t0;
 }
 
 /* Encodes lane's pending batch and sends it (after waiting for room). */
@@ -324,6 +329,7 @@ flush(struct stream *s, unsigned lane)
 	char		 err[300];
 	uint64_t	 acked;
 	uint32_t	 nv = 0;
+	int64_t		 t;
 	int		 r;
 
 	if (ln->prows == 0)
@@ -361,7 +367,9 @@ flush(struct stream *s, unsigned lane)
 	b.u.users.nrows = ln->prows;
 	b.u.users.rows = rows;
 	buf_reset(&s->enc);
+	t = time_mono_us();
 	r = msg_encode(&b, &s->enc, err, sizeof(err));
+	s->t_encode += time_mono_us() - t;
 	free(rows);
 	free(vals);
 	w.first = ln->pfirst;
@@ -507,7 +515,13 @@ stream_part(struct stream *s, struct fetcher_part *p)
 	fs = fetcher_ctx_fskip(s->x, p->goal);
 	p->rows = p->skipped = 0;
 	s->bytes_now = 0;
-	while ((r = fetcher_src_next(src, &row)) != FETCHER_END) {
+	for (;;) {
+		int64_t t = time_mono_us();
+
+		r = fetcher_src_next(src, &row);
+		s->t_parse += time_mono_us() - t;
+		if (r == FETCHER_END)
+			break;
 		if (fetcher_stop) {
 			rc = EX_TEMPFAIL;
 			break;
@@ -669,6 +683,9 @@ fetcher_stream(struct fetcher_ctx *x)
 	}
 out:
 	progress(&s, 1);
+	log_info("stream done run=%" PRIu64 " rows=%" PRIu64 " parse_ms=%" PRId64
+	    " encode_ms=%" PRId64 " send_ms=%" PRId64 " wait_ms=%" PRId64, x->led.run,
+	    x->rows, s.t_parse / 1000, s.t_encode / 1000, s.t_send / 1000, s.t_wait / 1000);
 	if (rc == 0 || rc == EX_TEMPFAIL)
 		stream_checkpoint(&s, 1);
 	if (s.users)

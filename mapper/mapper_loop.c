@@ -12,11 +12,14 @@
 #include "log.h"
 #include "mapper.h"
 #include "msg.h"
+#include "timefmt.h"
 
 #define LOOP_WAKE_MS	500	/* how often a blocked wait looks at *stop */
 
 struct loop_stats {
 	uint64_t	 batches, rows, forwarded, dropped;
+	/* Where the time went (us), logged at stop for make bench. */
+	int64_t		 idle, decode, map, encode, send;
 };
 
 /*
@@ -67,6 +70,7 @@ loop_batch(struct mapper *m, const struct buf *rx, const struct msg_batch *b,
 	struct msg_batch out;
 	struct chan	*c;
 	char		 err[256];
+	int64_t		 t;
 	int		 r;
 
 	if (!msg_kind_accepts(b->kind, STAGE_MAPPER)) {
@@ -90,7 +94,10 @@ loop_batch(struct mapper *m, const struct buf *rx, const struct msg_batch *b,
 
 	memset(&out, 0, sizeof(out));
 	arena_init(&out.arena);
-	if (mapper_map(m, b, &out, err, sizeof(err)) == -1) {
+	t = time_mono_us();
+	r = mapper_map(m, b, &out, err, sizeof(err));
+	st->map += time_mono_us() - t;
+	if (r == -1) {
 		/*
 		 * Dropped, not skipped: the rows stay unacknowledged and come
 		 * back when the fetcher resends, e.g. after the mapper has been
@@ -103,7 +110,10 @@ loop_batch(struct mapper *m, const struct buf *rx, const struct msg_batch *b,
 		return 0;
 	}
 	buf_reset(tx);
-	if (msg_encode(&out, tx, err, sizeof(err)) == -1) {
+	t = time_mono_us();
+	r = msg_encode(&out, tx, err, sizeof(err));
+	st->encode += time_mono_us() - t;
+	if (r == -1) {
 		log_warnx("dropped batch, cannot encode patches reason=\"%s\" run=%"
 		    PRIu64 " lane=%" PRIu32 " seq_first=%" PRIu64, err, b->run,
 		    b->lane, b->seq_first);
@@ -117,7 +127,10 @@ loop_batch(struct mapper *m, const struct buf *rx, const struct msg_batch *b,
 	log_debug("mapped run=%" PRIu64 " lane=%" PRIu32 " seq_first=%" PRIu64
 	    " rows=%" PRIu32 " bytes=%zu", b->run, b->lane, b->seq_first,
 	    msg_batch_count(b), tx->len);
-	return loop_send(c, tx->data, tx->len, stop);
+	t = time_mono_us();
+	r = loop_send(c, tx->data, tx->len, stop);
+	st->send += time_mono_us() - t;
+	return r;
 }
 
 int
@@ -128,13 +141,16 @@ mapper_loop(struct mapper *m, struct chan *in, struct chan **outs, size_t nouts,
 	struct buf	 rx, tx;
 	struct msg_batch b;
 	char		 err[256];
+	int64_t		 t;
 	int		 rc = 0, r;
 
 	memset(&st, 0, sizeof(st));
 	buf_init(&rx, MSG_MAX_BYTES);
 	buf_init(&tx, MSG_MAX_BYTES);
 	while (!*stop) {
+		t = time_mono_us();
 		r = chan_recv(in, &rx, LOOP_WAKE_MS);
+		st.idle += time_mono_us() - t;
 		if (r == CHAN_TIMEOUT)
 			continue;
 		if (r == CHAN_EOF) {
@@ -163,7 +179,10 @@ mapper_loop(struct mapper *m, struct chan *in, struct chan **outs, size_t nouts,
 			break;
 		}
 		memset(&b, 0, sizeof(b));
-		if (msg_decode(rx.data, rx.len, &b, err, sizeof(err)) == -1) {
+		t = time_mono_us();
+		r = msg_decode(rx.data, rx.len, &b, err, sizeof(err));
+		st.decode += time_mono_us() - t;
+		if (r == -1) {
 			log_warnx("dropped malformed batch reason=\"%s\" bytes=%zu",
 			    err, rx.len);
 			st.dropped++;
@@ -182,8 +201,11 @@ mapper_loop(struct mapper *m, struct chan *in, struct chan **outs, size_t nouts,
 		}
 	}
 	log_info("stopping batches=%" PRIu64 " rows=%" PRIu64
-	    " forwarded=%" PRIu64 " dropped=%" PRIu64, st.batches, st.rows,
-	    st.forwarded, st.dropped);
+	    " forwarded=%" PRIu64 " dropped=%" PRIu64 " idle_ms=%" PRId64
+	    " decode_ms=%" PRId64 " map_ms=%" PRId64 " encode_ms=%" PRId64
+	    " send_ms=%" PRId64, st.batches, st.rows, st.forwarded, st.dropped,
+	    st.idle / 1000, st.decode / 1000, st.map / 1000, st.encode / 1000,
+	    st.send / 1000);
 	buf_clear(&rx);
 	buf_clear(&tx);
 	return rc;

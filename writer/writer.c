@@ -961,14 +961,21 @@ writer_input(struct writer *w, const void *p, size_t len)
 {
 	struct msg_batch	 b;
 	char			 err[256], q[300];
+	int64_t			 t = time_mono_us(), t2;
+	int			 rc;
 
-	if (msg_decode(p, len, &b, err, sizeof(err)) == -1) {
+	rc = msg_decode(p, len, &b, err, sizeof(err));
+	t2 = time_mono_us();
+	w->cnt.decode_us += t2 - t;
+	if (rc == -1) {
 		log_warnx("dropped malformed batch lane=%u bytes=%zu reason=%s", w->lane,
 		    len, log_quote(err, q, sizeof(q)));
 		w->cnt.dropped++;
 		return 0;
 	}
-	return writer_submit(w, &b);
+	rc = writer_submit(w, &b);
+	w->cnt.apply_us += time_mono_us() - t2;
+	return rc;
 }
 
 /* Writes the in-memory state of the group into the transaction. */
@@ -1003,8 +1010,20 @@ flush_state(struct writer *w)
 	return 0;
 }
 
+static int commit_group(struct writer *w);
+
 int
 writer_commit(struct writer *w)
+{
+	int64_t	 t = time_mono_us();
+	int	 rc = commit_group(w);
+
+	w->cnt.commit_us += time_mono_us() - t;
+	return rc;
+}
+
+static int
+commit_group(struct writer *w)
 {
 	uint64_t	 rows = w->rows;
 	int		 rc;

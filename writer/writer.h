@@ -45,6 +45,10 @@ struct writer_counters {
 	uint64_t	 duplicates;	/* batches entirely at or below applied */
 	uint64_t	 commits;
 	uint64_t	 redos;		/* groups redone after the map grew */
+	/* Where the time went (us), for make bench's profile. */
+	int64_t		 decode_us;	/* writer_input's msg_decode */
+	int64_t		 apply_us;	/* writer_submit */
+	int64_t		 commit_us;	/* writer_commit */
 };
 
 /*

@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "msg.h"
+#include "timefmt.h"
 #include "writer.h"
 
 static volatile sig_atomic_t stop;
@@ -57,6 +58,7 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 	struct buf	 msg, ab;
 	char		 err[512];
 	int		 rc = 0, r;
+	int64_t		 t, idle_us = 0;
 	const struct writer_counters *k;
 
 	if (in_uri == NULL && lane < c->pipe.nlanes)
@@ -111,7 +113,9 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 		}
 		/* With work pending, a short quiet spell means the input is idle. */
 		timeout = due < 0 ? 1000 : (int)(due < WRITER_IDLE_MS ? due : WRITER_IDLE_MS);
+		t = time_mono_us();
 		r = chan_recv(in, &msg, timeout);
+		idle_us += time_mono_us() - t;
 		if (r == 0) {
 			if (writer_input(w, msg.data, msg.len) != 0) {
 				rc = EX_IOERR;
@@ -166,8 +170,10 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 	}
 	k = writer_counters(w);
 	log_info("stopped lane=%u batches=%" PRIu64 " records=%" PRIu64 " dropped=%" PRIu64
-	    " duplicates=%" PRIu64 " commits=%" PRIu64 " redos=%" PRIu64, lane, k->batches,
-	    k->records, k->dropped, k->duplicates, k->commits, k->redos);
+	    " duplicates=%" PRIu64 " commits=%" PRIu64 " redos=%" PRIu64 " idle_ms=%" PRId64
+	    " decode_ms=%" PRId64 " apply_ms=%" PRId64 " commit_ms=%" PRId64, lane,
+	    k->batches, k->records, k->dropped, k->duplicates, k->commits, k->redos,
+	    idle_us / 1000, k->decode_us / 1000, k->apply_us / 1000, k->commit_us / 1000);
 	writer_close(&w);
 	buf_clear(&msg);
 	buf_clear(&ab);

@@ -29,9 +29,10 @@
  * A group is committed once its transaction holds this many puts and
  * deletes, whatever commit_rows says: each dirties at most a page of heap
  * until the commit (store_txn_writes), so this caps the writer's heap at
- * about 128 MiB of pages however large the store grows.
+ * 256 MiB of pages however large the store grows (in practice far less:
+ * a row's writes share pages).
  */
-#define WRITER_TXN_WRITES	32768
+#define WRITER_TXN_WRITES	65536
 /* Input idle this long with uncommitted records: commit. */
 #define WRITER_IDLE_MS		10
 
@@ -79,8 +80,9 @@ int		 writer_input(struct writer *w, const void *p, size_t len);
 /* Records applied in the open transaction, not yet committed. */
 uint64_t	 writer_uncommitted(const struct writer *w);
 /*
- * Milliseconds until the group must be committed by conf.store.commit_ms,
- * or by commit_rows or WRITER_TXN_WRITES (0 then); -1 when nothing is
+ * Milliseconds until the group must be committed by time (conf.store.
+ * commit_ms, or four times the last commit's duration when longer), or by
+ * commit_rows or WRITER_TXN_WRITES (0 then); -1 when nothing is
  * uncommitted.
  */
 int64_t		 writer_due_in(const struct writer *w);

@@ -29,10 +29,10 @@
  * A group is committed once its transaction holds this many puts and
  * deletes, whatever commit_rows says: each dirties at most a page of heap
  * until the commit (store_txn_writes), so this caps the writer's heap at
- * 256 MiB of pages however large the store grows (in practice far less:
+ * 128 MiB of pages however large the store grows (in practice less:
  * a row's writes share pages).
  */
-#define WRITER_TXN_WRITES	65536
+#define WRITER_TXN_WRITES	32768
 /* Input idle this long with uncommitted records: commit. */
 #define WRITER_IDLE_MS		10
 

@@ -18,8 +18,10 @@
  *		      ops    [[op, prop, [val, ...]], ...]  op is enum patch_op
  *		      notes  [str, ...]
  *   ACK	    exactly one record: [applied, received, [stats, ...]]
- *		      stats  [goal, created, updated, unchanged, skipped,
- *			      [[reason, n], ...], [id, ...], unique]
+ *		      stats  [goal, counter, ..., [[reason, n], ...], [id, ...],
+ *			      unique], the counters of STATS_COUNTERS in table
+ *			      order (msg_stats_encode; today created, updated,
+ *			      unchanged, skipped)
  *   HELLO	    exactly one record: [stage, pid, started]
  *   END	    exactly one record: [total]
  *   EXPORT_REQUEST one str record per goal
@@ -382,24 +384,23 @@ enc_patch(struct enc *x, const struct msg_patch *p)
 }
 
 static int
-enc_stats(struct enc *x, const struct msg_goal_stats *s)
+enc_stats(struct enc *x, const struct stats *s)
 {
-	msgpack_pack_array(&x->pk, 8);
-	if (enc_str(x, s->goal) == -1)
+	msgpack_pack_array(&x->pk, 4 + STATS_NCOUNTERS);
+	if (enc_str(x, str_c(s->goal)) == -1)
 		return ep_at(&x->e, "goal");
-	msgpack_pack_uint64(&x->pk, s->created);
-	msgpack_pack_uint64(&x->pk, s->updated);
-	msgpack_pack_uint64(&x->pk, s->unchanged);
-	msgpack_pack_uint64(&x->pk, s->skipped);
-	if (enc_count(x, s->nreasons, MSG_MAX_FIELDS, "reasons") == -1)
+	for (size_t i = 0; i < STATS_NCOUNTERS; i++)
+		msgpack_pack_uint64(&x->pk, stats_counter_get(s, i));
+	if (enc_count(x, s->nreasons > UINT32_MAX ? UINT32_MAX : (uint32_t)s->nreasons,
+	    MSG_MAX_FIELDS, "reasons") == -1)
 		return -1;
 	for (uint32_t i = 0; i < s->nreasons; i++) {
 		msgpack_pack_array(&x->pk, 2);
-		if (enc_str(x, s->reasons[i].reason) == -1)
+		if (enc_str(x, str_c(s->reasons[i].reason)) == -1)
 			return ep_at(&x->e, "reasons[%u]", i);
 		msgpack_pack_uint64(&x->pk, s->reasons[i].n);
 	}
-	if (enc_count(x, s->nlast, MSG_LAST_IDS, "last") == -1)
+	if (enc_count(x, s->nlast, STATS_LAST_IDS, "last") == -1)
 		return -1;
 	for (uint32_t i = 0; i < s->nlast; i++)
 		msgpack_pack_uint64(&x->pk, s->last[i]);
@@ -472,71 +473,92 @@ enc_records(struct enc *x, const struct msg_batch *b)
 	return ep_fail(&x->e, "kind %d unknown", b->kind);
 }
 
+static void
+enc_begin(struct enc *x, struct buf *out)
+{
+	x->out = out;
+	x->start = out->len;
+	x->full = x->full_errno = 0;
+	x->e.msg[0] = '\0';
+	x->e.pathed = 0;
+	msgpack_packer_init(&x->pk, x, enc_write);
+}
+
+/* Returns 0, or -1 leaving out as it was and the reason in err. */
+static int
+enc_end(struct enc *x, int rc, char *err, size_t errlen)
+{
+	struct buf	*out = x->out;
+
+	if (rc == 0 && !x->full) {
+		if (out->data)
+			out->data[out->len] = '\0';
+		return 0;
+	}
+	if (rc == 0) {
+		if (x->full == 1)
+			ep_fail(&x->e, "batch over the limit of %u bytes", MSG_MAX_BYTES);
+		else if (x->full_errno == E2BIG)
+			ep_fail(&x->e, "batch over the buffer's limit of %zu bytes",
+			    out->max);
+		else
+			ep_fail(&x->e, "out of memory");
+		errno = x->full == 2 ? x->full_errno : E2BIG;
+	}
+	/* Leave out as it was. */
+	out->len = x->start;
+	if (out->data)
+		out->data[out->len] = '\0';
+	ep_out(&x->e, err, errlen);
+	return -1;
+}
+
+static int
+enc_batch(struct enc *x, const struct msg_batch *b)
+{
+	if (!msg_kind_valid(b->kind))
+		return ep_fail(&x->e, "kind %d unknown", b->kind);
+	msgpack_pack_map(&x->pk, b->kind == MSG_USERS ? 8 : 7);
+	enc_key(x, "v");
+	msgpack_pack_uint32(&x->pk, MSG_VERSION);
+	enc_key(x, "kind");
+	msgpack_pack_uint32(&x->pk, (uint32_t)b->kind);
+	enc_key(x, "run");
+	msgpack_pack_uint64(&x->pk, b->run);
+	enc_key(x, "lane");
+	msgpack_pack_uint32(&x->pk, b->lane);
+	enc_key(x, "seq_first");
+	msgpack_pack_uint64(&x->pk, b->seq_first);
+	enc_key(x, "src");
+	msgpack_pack_map(&x->pk, 3);
+	enc_key(x, "conn");
+	if (enc_str(x, b->src.conn) == -1)
+		return ep_at(&x->e, "src.conn");
+	enc_key(x, "goal");
+	if (enc_str(x, b->src.goal) == -1)
+		return ep_at(&x->e, "src.goal");
+	enc_key(x, "list");
+	if (enc_str(x, b->src.list) == -1)
+		return ep_at(&x->e, "src.list");
+	return enc_records(x, b);
+}
+
 int
 msg_encode(const struct msg_batch *b, struct buf *out, char *err, size_t errlen)
 {
 	struct enc	 x;
 
-	x.out = out;
-	x.start = out->len;
-	x.full = x.full_errno = 0;
-	x.e.msg[0] = '\0';
-	x.e.pathed = 0;
-	msgpack_packer_init(&x.pk, &x, enc_write);
+	enc_begin(&x, out);
+	return enc_end(&x, enc_batch(&x, b), err, errlen);
+}
 
-	if (!msg_kind_valid(b->kind)) {
-		ep_fail(&x.e, "kind %d unknown", b->kind);
-		goto fail;
-	}
-	msgpack_pack_map(&x.pk, b->kind == MSG_USERS ? 8 : 7);
-	enc_key(&x, "v");
-	msgpack_pack_uint32(&x.pk, MSG_VERSION);
-	enc_key(&x, "kind");
-	msgpack_pack_uint32(&x.pk, (uint32_t)b->kind);
-	enc_key(&x, "run");
-	msgpack_pack_uint64(&x.pk, b->run);
-	enc_key(&x, "lane");
-	msgpack_pack_uint32(&x.pk, b->lane);
-	enc_key(&x, "seq_first");
-	msgpack_pack_uint64(&x.pk, b->seq_first);
-	enc_key(&x, "src");
-	msgpack_pack_map(&x.pk, 3);
-	enc_key(&x, "conn");
-	if (enc_str(&x, b->src.conn) == -1) {
-		ep_at(&x.e, "src.conn");
-		goto fail;
-	}
-	enc_key(&x, "goal");
-	if (enc_str(&x, b->src.goal) == -1) {
-		ep_at(&x.e, "src.goal");
-		goto fail;
-	}
-	enc_key(&x, "list");
-	if (enc_str(&x, b->src.list) == -1) {
-		ep_at(&x.e, "src.list");
-		goto fail;
-	}
-	if (enc_records(&x, b) == -1)
-		goto fail;
-	if (!x.full) {
-		if (out->data)
-			out->data[out->len] = '\0';
-		return 0;
-	}
-	if (x.full == 1)
-		ep_fail(&x.e, "batch over the limit of %u bytes", MSG_MAX_BYTES);
-	else if (x.full_errno == E2BIG)
-		ep_fail(&x.e, "batch over the buffer's limit of %zu bytes", out->max);
-	else
-		ep_fail(&x.e, "out of memory");
-	errno = x.full == 2 ? x.full_errno : E2BIG;
- fail:
-	/* Leave out as it was. */
-	out->len = x.start;
-	if (out->data)
-		out->data[out->len] = '\0';
-	ep_out(&x.e, err, errlen);
-	return -1;
+int
+msg_stats_encode(const struct stats *st, struct buf *out, char *err, size_t errlen)
+{
+	struct enc	 x;
+
+	enc_begin(&x, out);
+	return enc_end(&x, enc_stats(&x, st), err, errlen);
 }
 
 /* Decoder. */
@@ -1103,32 +1125,40 @@ rd_patch(struct rd *r, struct msg_patch *pa)
 	return 0;
 }
 
+/*
+ * One goal's stats (see msg_stats_encode) into s, strings and reasons in
+ * the arena.  Counters the value does not have (it was written before
+ * they were added) stay 0.
+ */
 static int
-rd_stats(struct rd *r, struct msg_goal_stats *s)
+rd_stats(struct rd *r, struct stats *s)
 {
-	if (rd_tuple(r, 8) == -1)
+	uint32_t	 n, nreasons;
+	struct str	 t;
+
+	memset(s, 0, sizeof(*s));
+	if (rd_array(r, &n, MSG_MAX_FIELDS) == -1)
 		return -1;
-	if (rd_str(r, &s->goal) == -1)
+	if (n < 4 + STATS_NCOUNTERS_MIN || n > 4 + STATS_NCOUNTERS)
+		return ep_fail(&r->e, "expected %u items, got %u", 4 + STATS_NCOUNTERS, n);
+	if (rd_str(r, &t) == -1)
 		return ep_at(&r->e, "goal");
-	if (rd_u64(r, &s->created) == -1)
-		return ep_at(&r->e, "created");
-	if (rd_u64(r, &s->updated) == -1)
-		return ep_at(&r->e, "updated");
-	if (rd_u64(r, &s->unchanged) == -1)
-		return ep_at(&r->e, "unchanged");
-	if (rd_u64(r, &s->skipped) == -1)
-		return ep_at(&r->e, "skipped");
-	if (rd_array(r, &s->nreasons, MSG_MAX_FIELDS) == -1)
+	s->goal = (char *)t.p;	/* NUL-terminated in the pool */
+	for (size_t i = 0; i < n - 4; i++)
+		if (rd_u64(r, stats_counter(s, i)) == -1)
+			return ep_at(&r->e, "%s", stats_counter_name(i));
+	if (rd_array(r, &nreasons, MSG_MAX_FIELDS) == -1)
 		return ep_at(&r->e, "reasons");
-	s->reasons = s->nreasons ?
-	    arena_alloc(r->a, s->nreasons * sizeof(*s->reasons)) : NULL;
-	for (uint32_t i = 0; i < s->nreasons; i++) {
-		if (rd_tuple(r, 2) == -1 ||
-		    rd_str(r, &s->reasons[i].reason) == -1 ||
-		    rd_u64(r, &s->reasons[i].n) == -1)
+	s->nreasons = s->capreasons = nreasons;
+	s->reasons = nreasons ? arena_alloc(r->a, nreasons * sizeof(*s->reasons)) : NULL;
+	for (uint32_t i = 0; i < nreasons; i++) {
+		if (rd_tuple(r, 2) == -1 || rd_str(r, &t) == -1)
+			return ep_at(&r->e, "reasons[%u]", i);
+		s->reasons[i].reason = (char *)t.p;
+		if (rd_u64(r, &s->reasons[i].n) == -1)
 			return ep_at(&r->e, "reasons[%u]", i);
 	}
-	if (rd_array(r, &s->nlast, MSG_LAST_IDS) == -1)
+	if (rd_array(r, &s->nlast, STATS_LAST_IDS) == -1)
 		return ep_at(&r->e, "last");
 	for (uint32_t i = 0; i < s->nlast; i++)
 		if (rd_u64(r, &s->last[i]) == -1)
@@ -1439,6 +1469,75 @@ msg_decode(const void *p, size_t len, struct msg_batch *b, char *err, size_t err
 		return -1;
 	}
 	return 0;
+}
+
+/* The first runstats layout: [created, updated, unchanged, skipped, {reason: n}, [id, ...]]. */
+static int
+rd_stats_v0(struct rd *r, struct stats *s)
+{
+	uint32_t	 n;
+	struct str	 t;
+
+	memset(s, 0, sizeof(*s));
+	if (rd_tuple(r, 6) == -1)
+		return -1;
+	for (size_t i = 0; i < 4; i++)
+		if (rd_u64(r, stats_counter(s, i)) == -1)
+			return ep_at(&r->e, "%s", stats_counter_name(i));
+	if (rd_map(r, &n, MSG_MAX_FIELDS) == -1)
+		return ep_at(&r->e, "reasons");
+	s->nreasons = s->capreasons = n;
+	s->reasons = n ? arena_alloc(r->a, n * sizeof(*s->reasons)) : NULL;
+	for (uint32_t i = 0; i < n; i++) {
+		if (rd_str(r, &t) == -1)
+			return ep_at(&r->e, "reasons[%u]", i);
+		s->reasons[i].reason = (char *)t.p;
+		if (rd_u64(r, &s->reasons[i].n) == -1)
+			return ep_at(&r->e, "reasons[%u]", i);
+	}
+	if (rd_array(r, &s->nlast, STATS_LAST_IDS) == -1)
+		return ep_at(&r->e, "last");
+	for (uint32_t i = 0; i < s->nlast; i++)
+		if (rd_u64(r, &s->last[i]) == -1)
+			return ep_at(&r->e, "last[%u]", i);
+	return 0;
+}
+
+int
+msg_stats_decode(const void *p, size_t len, struct stats *st, char *err, size_t errlen)
+{
+	struct rd	 r;
+	struct arena	 a;
+	struct stats	 tmp;
+	int		 rc;
+
+	memset(st, 0, sizeof(*st));
+	r.e.msg[0] = '\0';
+	r.e.pathed = 0;
+	if (len > MSG_MAX_BYTES) {
+		ep_fail(&r.e, "stats of %zu bytes over the limit %u", len, MSG_MAX_BYTES);
+		ep_out(&r.e, err, errlen);
+		return -1;
+	}
+	arena_init(&a);
+	r.p = p;
+	r.end = r.p + len;
+	r.a = &a;
+	r.pool = arena_alloc(&a, len + 1);
+	r.pool_end = r.pool + len + 1;
+	/* A fixarray of 6 can only be the first layout: stats have 8 or more. */
+	if (len > 0 && r.p[0] == 0x96)
+		rc = rd_stats_v0(&r, &tmp);
+	else
+		rc = rd_stats(&r, &tmp);
+	if (rc == 0 && r.p != r.end)
+		rc = ep_fail(&r.e, "%zu trailing bytes", rd_left(&r));
+	if (rc == 0)
+		stats_copy(st, &tmp);
+	else
+		ep_out(&r.e, err, errlen);
+	arena_clear(&a);
+	return rc;
 }
 
 void

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "stats.h"
 #include "val.h"
 
 #define MSG_VERSION		1
@@ -112,25 +113,15 @@ struct msg_patches {
 };
 
 /* ACK: writer -> fetcher, cumulative for (run, lane). */
-struct msg_reason {
-	struct str	 reason;
-	uint64_t	 n;
-};
-#define MSG_LAST_IDS 5
-struct msg_goal_stats {
-	struct str	 goal;
-	uint64_t	 created, updated, unchanged, skipped;
-	uint32_t	 nreasons;
-	struct msg_reason *reasons;	/* record and field skips by reason */
-	uint32_t	 nlast;
-	uint64_t	 last[MSG_LAST_IDS];	/* newest first: created or updated ids */
-	uint64_t	 unique;	/* data exchange: unique profiles ever, this lane */
-};
 struct msg_ack {
 	uint64_t	 applied;	/* last committed sequence number */
 	uint64_t	 received;	/* highest sequence number seen, committed or not */
 	uint32_t	 nstats;
-	struct msg_goal_stats *stats;
+	/*
+	 * Per goal (conn is NULL).  Decoded: everything lives in the batch's
+	 * arena, so never stats_clear these; stats_copy what must outlive it.
+	 */
+	struct stats	*stats;
 };
 
 /* HELLO: a (re)started stage announces itself; the fetcher resends. */
@@ -194,6 +185,24 @@ int	 msg_encode(const struct msg_batch *b, struct buf *out, char *err, size_t er
  */
 int	 msg_decode(const void *p, size_t len, struct msg_batch *b, char *err, size_t errlen);
 void	 msg_batch_clear(struct msg_batch *b);
+
+/*
+ * One goal's stats as msgpack, the encoding ACK records carry and the
+ * store keeps in runstats:
+ *   [goal, <one int per STATS_COUNTERS line, in table order>,
+ *    [[reason, n], ...], [last id, ...], unique]
+ * msg_stats_encode appends it to out; returns 0, or -1 with a reason in err.
+ * msg_stats_decode reads exactly one from p..p+len into st (cleared first,
+ * then owning malloc'd copies: stats_clear it); a value with fewer counters
+ * (written before a counter was added) reads the missing ones as 0, and a
+ * runstats value of the first layout ([created, updated, unchanged,
+ * skipped, {reason: n}, [last id, ...]]) is read too.  Returns 0, or -1
+ * with a reason in err and st zeroed.
+ */
+int	 msg_stats_encode(const struct stats *st, struct buf *out, char *err,
+	    size_t errlen);
+int	 msg_stats_decode(const void *p, size_t len, struct stats *st, char *err,
+	    size_t errlen);
 
 /* Helpers for building batches by hand. */
 struct str	 str_c(const char *s);		/* from a C string (may be NULL) */

@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "msg.h"
 #include "profile.h"
 #include "store.h"
 
@@ -474,6 +475,15 @@ store_id_next(struct store *s)
 	return id;
 }
 
+int
+store_id_newer(uint64_t a, uint64_t b)
+{
+	/* Below the lane byte, ids are time-ordered (store_id_next). */
+	uint64_t ta = a & ((1ULL << 56) - 1), tb = b & ((1ULL << 56) - 1);
+
+	return ta != tb ? ta > tb : a > b;
+}
+
 /* Profiles */
 
 int
@@ -706,81 +716,6 @@ store_applied_put(struct store *s, uint64_t run, uint64_t seq)
 
 /* runstats */
 
-
-void
-store_stats_init(struct store_stats *st, const char *conn, size_t clen, const char *goal,
-    size_t glen)
-{
-	memset(st, 0, sizeof(*st));
-	st->conn = xstrndup(conn, clen);
-	st->goal = xstrndup(goal, glen);
-}
-
-void
-store_stats_clear(struct store_stats *st)
-{
-	free(st->conn);
-	free(st->goal);
-	for (size_t i = 0; i < st->nreasons; i++)
-		free(st->reasons[i].reason);
-	free(st->reasons);
-	memset(st, 0, sizeof(*st));
-}
-
-void
-store_stats_reason(struct store_stats *st, const char *reason, size_t len, uint64_t n)
-{
-	size_t	 lo = 0, hi = st->nreasons;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		const char *r = st->reasons[mid].reason;
-		size_t rl = strlen(r);
-		int c = memcmp(r, reason, rl < len ? rl : len);
-
-		if (c == 0)
-			c = rl < len ? -1 : rl > len ? 1 : 0;
-		if (c == 0) {
-			st->reasons[mid].n += n;
-			return;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (st->nreasons == st->capreasons) {
-		size_t cap = st->capreasons ? st->capreasons * 2 : 8;
-		struct store_reason *r = realloc(st->reasons, cap * sizeof(*r));
-
-		if (r == NULL)
-			fatalx(70, "store: out of memory");
-		st->reasons = r;
-		st->capreasons = cap;
-	}
-	memmove(&st->reasons[lo + 1], &st->reasons[lo],
-	    (st->nreasons - lo) * sizeof(*st->reasons));
-	st->reasons[lo].reason = xstrndup(reason, len);
-	st->reasons[lo].n = n;
-	st->nreasons++;
-}
-
-void
-store_stats_last(struct store_stats *st, uint64_t id)
-{
-	uint32_t i, n = st->nlast;
-
-	for (i = 0; i < n; i++)
-		if (st->last[i] == id)
-			break;
-	if (i == n && n < STORE_LAST_IDS)
-		st->nlast = ++n;
-	if (i == n)
-		i = n - 1;
-	memmove(&st->last[1], &st->last[0], i * sizeof(st->last[0]));
-	st->last[0] = id;
-}
-
 static int
 stats_key(struct store *s, uint64_t run, const char *conn, size_t clen, const char *goal,
     size_t glen, MDB_val *k)
@@ -798,65 +733,35 @@ stats_key(struct store *s, uint64_t run, const char *conn, size_t clen, const ch
 	return 0;
 }
 
+/* One runstats entry: conn and goal from the key, the rest from the value. */
 static int
-stats_decode(const MDB_val *k, const MDB_val *v, struct store_stats *st)
+stats_decode(const MDB_val *k, const MDB_val *v, struct stats *st, char *err, size_t errlen)
 {
-	msgpack_zone	 zone;
-	msgpack_object	 o, *f;
-	size_t		 off = 0;
 	const char	*name = (const char *)k->mv_data + 12, *sep;
 	size_t		 nlen = k->mv_size - 12;
-	int		 rc = -1;
 
-	if ((sep = memchr(name, 0x1f, nlen)) == NULL)
+	if ((sep = memchr(name, 0x1f, nlen)) == NULL) {
+		snprintf(err, errlen, "key without a goal");
 		return -1;
-	store_stats_init(st, name, (size_t)(sep - name), sep + 1,
-	    nlen - (size_t)(sep - name) - 1);
-	if (!msgpack_zone_init(&zone, 1024))
-		fatalx(70, "store: out of memory");
-	if (msgpack_unpack(v->mv_data, v->mv_size, &off, &zone, &o) != MSGPACK_UNPACK_SUCCESS ||
-	    o.type != MSGPACK_OBJECT_ARRAY || o.via.array.size != 6)
-		goto out;
-	f = o.via.array.ptr;
-	for (int i = 0; i < 4; i++)
-		if (f[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-			goto out;
-	st->created = f[0].via.u64;
-	st->updated = f[1].via.u64;
-	st->unchanged = f[2].via.u64;
-	st->skipped = f[3].via.u64;
-	if (f[4].type != MSGPACK_OBJECT_MAP || f[5].type != MSGPACK_OBJECT_ARRAY)
-		goto out;
-	for (uint32_t i = 0; i < f[4].via.map.size; i++) {
-		msgpack_object_kv *kv = &f[4].via.map.ptr[i];
-
-		if (kv->key.type != MSGPACK_OBJECT_STR ||
-		    kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-			goto out;
-		store_stats_reason(st, kv->key.via.str.ptr, kv->key.via.str.size,
-		    kv->val.via.u64);
 	}
-	for (uint32_t i = 0; i < f[5].via.array.size && i < STORE_LAST_IDS; i++) {
-		if (f[5].via.array.ptr[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-			goto out;
-		st->last[st->nlast++] = f[5].via.array.ptr[i].via.u64;
-	}
-	rc = 0;
-out:
-	msgpack_zone_destroy(&zone);
-	if (rc == -1)
-		store_stats_clear(st);
-	return rc;
+	if (msg_stats_decode(v->mv_data, v->mv_size, st, err, errlen) == -1)
+		return -1;
+	free(st->conn);
+	free(st->goal);
+	st->conn = xstrndup(name, (size_t)(sep - name));
+	st->goal = xstrndup(sep + 1, nlen - (size_t)(sep - name) - 1);
+	return 0;
 }
 
 int
-store_stats_load(struct store *s, uint64_t run, struct store_stats **out, size_t *n)
+store_stats_load(struct store *s, uint64_t run, struct stats **out, size_t *n)
 {
 	unsigned char	 kb[12];
 	MDB_cursor	*c;
 	MDB_val		 k, v;
-	struct store_stats *arr = NULL;
+	struct stats	*arr = NULL;
 	size_t		 cnt = 0, cap = 0;
+	char		 err[256];
 	int		 rc;
 
 	need_txn(s, 0);
@@ -872,16 +777,16 @@ store_stats_load(struct store *s, uint64_t run, struct store_stats **out, size_t
 		if (k.mv_size < 12 || memcmp(k.mv_data, kb, 12) != 0)
 			break;
 		if (cnt == cap) {
-			struct store_stats *na;
+			struct stats *na;
 
 			cap = cap ? cap * 2 : 4;
 			if ((na = realloc(arr, cap * sizeof(*na))) == NULL)
 				fatalx(70, "store: out of memory");
 			arr = na;
 		}
-		if (stats_decode(&k, &v, &arr[cnt]) == -1) {
-			log_warnx("store: undecodable run stats lane=%u run=%" PRIu64,
-			    s->lane, run);
+		if (stats_decode(&k, &v, &arr[cnt], err, sizeof(err)) == -1) {
+			log_warnx("store: undecodable run stats lane=%u run=%" PRIu64
+			    " reason=\"%s\"", s->lane, run, err);
 			continue;
 		}
 		cnt++;
@@ -897,20 +802,19 @@ store_stats_load(struct store *s, uint64_t run, struct store_stats **out, size_t
 }
 
 void
-store_stats_free(struct store_stats *sts, size_t n)
+store_stats_free(struct stats *sts, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		store_stats_clear(&sts[i]);
+		stats_clear(&sts[i]);
 	free(sts);
 }
 
 
 int
-store_stats_put(struct store *s, uint64_t run, const struct store_stats *st)
+store_stats_put(struct store *s, uint64_t run, const struct stats *st)
 {
-	struct buf_sink	 o = { &s->enc, 0 };
-	msgpack_packer	 pk;
 	MDB_val		 k, v;
+	char		 err[256];
 
 	need_txn(s, 1);
 	buf_reset(&s->enc);
@@ -918,25 +822,10 @@ store_stats_put(struct store *s, uint64_t run, const struct store_stats *st)
 		log_warnx("store: run stats key too long lane=%u", s->lane);
 		return STORE_ERR;
 	}
-	msgpack_packer_init(&pk, &o, buf_sink_write);
-	msgpack_pack_array(&pk, 6);
-	msgpack_pack_uint64(&pk, st->created);
-	msgpack_pack_uint64(&pk, st->updated);
-	msgpack_pack_uint64(&pk, st->unchanged);
-	msgpack_pack_uint64(&pk, st->skipped);
-	msgpack_pack_map(&pk, st->nreasons);
-	for (size_t i = 0; i < st->nreasons; i++) {
-		size_t rl = strlen(st->reasons[i].reason);
-
-		msgpack_pack_str(&pk, rl);
-		msgpack_pack_str_body(&pk, st->reasons[i].reason, rl);
-		msgpack_pack_uint64(&pk, st->reasons[i].n);
-	}
-	msgpack_pack_array(&pk, st->nlast);
-	for (uint32_t i = 0; i < st->nlast; i++)
-		msgpack_pack_uint64(&pk, st->last[i]);
-	if (o.err)
+	if (msg_stats_encode(st, &s->enc, err, sizeof(err)) == -1) {
+		log_warnx("store: run stats not encodable lane=%u reason=\"%s\"", s->lane, err);
 		return STORE_ERR;
+	}
 	v.mv_data = s->enc.data;
 	v.mv_size = s->enc.len;
 	s->txn_writes++;

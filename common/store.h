@@ -6,8 +6,8 @@
  *   profiles	8-byte big-endian id -> msgpack profile (profile.h)
  *   ident	prop \x1f normalized value -> 8-byte big-endian id
  *   applied	8-byte run, 4-byte lane (big-endian) -> 8-byte last applied seq
- *   runstats	8-byte run, 4-byte lane, conn \x1f goal -> msgpack
- *		[created, updated, unchanged, skipped, {reason: n}, [last ids]]
+ *   runstats	8-byte run, 4-byte lane, conn \x1f goal -> msgpack, the
+ *		encoding of msg_stats_encode (stats.h, msg.h)
  *   exchange	conn \x1f goal \x1f 8-byte id -> 8-byte first time (ms), and
  *		conn \x1f goal -> 8-byte count of such ids (kept in step)
  *   meta	"schema" -> 4-byte version, "idctr" -> 8-byte last profile id
@@ -32,6 +32,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "profile.h"
+#include "stats.h"
 
 #define STORE_NOTFOUND	1
 #define STORE_ERR	(-1)
@@ -40,7 +41,6 @@
 
 #define STORE_SCHEMA		1
 #define STORE_REDIRECT_DEPTH	16	/* redirects followed before giving up */
-#define STORE_LAST_IDS		5
 
 /* store_open flags */
 #define STORE_RDONLY	1
@@ -89,6 +89,11 @@ void		 store_read_end(struct store *s);
  * transaction; the counter is stored by store_commit.
  */
 uint64_t	 store_id_next(struct store *s);
+/*
+ * 1 when profile id a was made after id b (compares the time and counter
+ * bits, whatever the lanes), else 0.
+ */
+int		 store_id_newer(uint64_t a, uint64_t b);
 
 /*
  * Reads profile id into p, following redirects (at most
@@ -125,37 +130,16 @@ int		 store_ident_del(struct store *s, const char *prop, size_t plen,
 int		 store_applied_get(struct store *s, uint64_t run, uint64_t *seq);
 int		 store_applied_put(struct store *s, uint64_t run, uint64_t seq);
 
-/* Per-goal stats of one run in this lane. */
-struct store_reason {
-	char		*reason;	/* malloc'd */
-	uint64_t	 n;
-};
-struct store_stats {
-	char		*conn;		/* malloc'd */
-	char		*goal;		/* malloc'd */
-	uint64_t	 created, updated, unchanged, skipped;
-	size_t		 nreasons, capreasons;
-	struct store_reason *reasons;	/* malloc'd, sorted by reason */
-	uint32_t	 nlast;
-	uint64_t	 last[STORE_LAST_IDS];	/* newest first, distinct */
-};
-/* Sets conn and goal (copied); counters zero. */
-void		 store_stats_init(struct store_stats *st, const char *conn, size_t clen,
-		    const char *goal, size_t glen);
-void		 store_stats_clear(struct store_stats *st);
-/* Adds n to reason (copied when new). */
-void		 store_stats_reason(struct store_stats *st, const char *reason, size_t len,
-		    uint64_t n);
-/* Puts id first among the last ids (moving it when already there). */
-void		 store_stats_last(struct store_stats *st, uint64_t id);
 /*
  * Loads every goal's stats of run in this lane into a malloc'd array
- * (*out, *n); free with store_stats_free.  Returns 0 or STORE_ERR.
+ * (*out, *n), conn and goal set from the key; free with store_stats_free.
+ * Returns 0 or STORE_ERR.
  */
-int		 store_stats_load(struct store *s, uint64_t run, struct store_stats **out,
+int		 store_stats_load(struct store *s, uint64_t run, struct stats **out,
 		    size_t *n);
-void		 store_stats_free(struct store_stats *sts, size_t n);
-int		 store_stats_put(struct store *s, uint64_t run, const struct store_stats *st);
+void		 store_stats_free(struct stats *sts, size_t n);
+/* Stores st (st->conn and st->goal name it) as run's stats in this lane. */
+int		 store_stats_put(struct store *s, uint64_t run, const struct stats *st);
 
 /*
  * Data exchange.  store_exchange_mark records (conn, goal, id) with first

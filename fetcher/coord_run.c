@@ -15,6 +15,7 @@
 #include "log.h"
 #include "notify.h"
 #include "sailthru.h"
+#include "stats.h"
 #include "timefmt.h"
 
 /* The parts the configuration asks for, in order. */
@@ -257,7 +258,7 @@ out:
 	}
 	sailthru_destroy(&x.api);
 	for (size_t i = 0; i < x.nfskip; i++)
-		fetcher_stats_clear(&x.fskip[i]);
+		stats_clear(&x.fskip[i]);
 	free(x.fskip);
 	fetcher_ledger_clear(&x.led);
 	close(lockfd);

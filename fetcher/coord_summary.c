@@ -7,9 +7,12 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "coord.h"
 #include "fetcher.h"
 #include "log.h"
+#include "profile.h"
+#include "stats.h"
 #include "timefmt.h"
 
 /*
@@ -18,16 +21,16 @@
  * far as Sailthru told their size).
  */
 static void
-goal_stats(struct fetcher_ctx *x, const char *goal, struct fetcher_stats *out)
+goal_stats(struct fetcher_ctx *x, const char *goal, struct stats *out)
 {
-	memset(out, 0, sizeof(*out));
+	stats_init(out, NULL, 0, goal, strlen(goal));
 	for (size_t i = 0; i < x->led.nlanes; i++)
 		for (size_t j = 0; j < x->led.lanes[i].nstats; j++)
 			if (strcmp(x->led.lanes[i].stats[j].goal, goal) == 0)
-				fetcher_stats_merge(out, &x->led.lanes[i].stats[j]);
+				stats_merge(out, &x->led.lanes[i].stats[j]);
 	for (size_t i = 0; i < x->nfskip; i++)
 		if (strcmp(x->fskip[i].goal, goal) == 0)
-			fetcher_stats_merge(out, &x->fskip[i]);
+			stats_merge(out, &x->fskip[i]);
 	for (size_t i = 0; i < x->led.nparts; i++) {
 		const struct fetcher_part *p = &x->led.parts[i];
 
@@ -36,9 +39,88 @@ goal_stats(struct fetcher_ctx *x, const char *goal, struct fetcher_stats *out)
 		/* A list that failed outright: its members were not imported. */
 		if (p->rows == 0 && p->email_count > 0) {
 			out->skipped += (uint64_t)p->email_count;
-			fetcher_stats_reason_add(out, "list_failed", (uint64_t)p->email_count);
+			stats_reason_add(out, "list_failed", strlen("list_failed"),
+			    (uint64_t)p->email_count);
 		}
 	}
+}
+
+/* The goal's lines of the printed summary. */
+static void
+goal_print(struct fetcher_ctx *x, const struct stats *st, FILE *out)
+{
+	const char	*sep = ": ";
+
+	fprintf(out, "goal %s", st->goal);
+	for (size_t i = 0; i < STATS_NCOUNTERS; i++) {
+		if (!(stats_counter_kinds(i) & STATS_IMPORT))
+			continue;
+		fprintf(out, "%s%s %" PRIu64, sep, stats_counter_name(i),
+		    stats_counter_get(st, i));
+		sep = ", ";
+	}
+	for (size_t i = 0; i < st->nreasons; i++)
+		fprintf(out, "%s%s %" PRIu64, i ? ", " : " (", st->reasons[i].reason,
+		    st->reasons[i].n);
+	fprintf(out, "%s; unique profiles %" PRIu64 "\n", st->nreasons ? ")" : "",
+	    st->unique);
+	if (st->nlast > 0) {
+		fprintf(out, "  last changed:");
+		for (uint32_t i = 0; i < st->nlast; i++) {
+			char	 h[PROFILE_ID_HEX];
+
+			fprintf(out, " %s", profile_id_fmt(st->last[i], h));
+		}
+		fprintf(out, "\n");
+	}
+	for (size_t i = 0; i < x->led.nparts; i++) {
+		const struct fetcher_part *p = &x->led.parts[i];
+
+		if (strcmp(p->goal, st->goal) != 0)
+			continue;
+		if (p->status == PART_FAILED)
+			fprintf(out, "  %s \"%s\": failed: %s\n", p->file ? "file" : "list",
+			    p->list, p->error ? p->error : "?");
+		else
+			fprintf(out, "  %s \"%s\": %" PRIu64 " rows\n", p->file ? "file" : "list",
+			    p->list, p->rows);
+	}
+}
+
+/* The goal's object in the run's JSON: {"name", figures..., "parts"}. */
+static json_t *
+goal_json(struct fetcher_ctx *x, const struct stats *st)
+{
+	json_t		*o = json_object(), *fig, *parts = json_array();
+	json_error_t	 jerr;
+	struct buf	 b;
+
+	json_object_set_new(o, "name", json_string(st->goal));
+	buf_init(&b, 1u << 20);
+	if (buf_addstr(&b, "{") == -1 || stats_json(st, STATS_IMPORT, &b) == -1 ||
+	    buf_addstr(&b, "}") == -1)
+		fatalx(EX_OSERR, "out of memory");
+	if ((fig = json_loadb(b.data, b.len, 0, &jerr)) == NULL)
+		panic("summary: stats JSON does not parse: %s", jerr.text);
+	json_object_update(o, fig);
+	json_decref(fig);
+	buf_clear(&b);
+	for (size_t i = 0; i < x->led.nparts; i++) {
+		const struct fetcher_part *p = &x->led.parts[i];
+		json_t	*po;
+
+		if (strcmp(p->goal, st->goal) != 0)
+			continue;
+		po = json_object();
+		json_object_set_new(po, "list", json_string(p->list));
+		json_object_set_new(po, "rows", json_integer((json_int_t)p->rows));
+		json_object_set_new(po, "status", json_string(
+		    p->status == PART_FAILED ? "failed" : "ok"));
+		json_object_set_new(po, "error", p->error ? json_string(p->error) : json_null());
+		json_array_append_new(parts, po);
+	}
+	json_object_set_new(o, "parts", parts);
+	return o;
 }
 
 char *
@@ -67,68 +149,14 @@ coord_summary(struct fetcher_ctx *x, const char **status, FILE *out)
 	    (double)dur / 1000.0, rate);
 	for (size_t g = 0; g < x->cn->ngoals; g++) {
 		const struct conf_goal *goal = &x->cn->goals[g];
-		struct fetcher_stats st;
-		json_t	*o, *reasons = json_object(), *last = json_array(), *parts;
+		struct stats st;
 
 		if (goal->kind != GOAL_IMPORT && goal->kind != GOAL_FILE)
 			continue;
 		goal_stats(x, goal->name, &st);
-		fprintf(out, "goal %s: created %" PRIu64 ", updated %" PRIu64
-		    ", unchanged %" PRIu64 ", skipped %" PRIu64, goal->name, st.created,
-		    st.updated, st.unchanged, st.skipped);
-		for (size_t i = 0; i < st.nreasons; i++) {
-			fprintf(out, "%s%s %" PRIu64, i ? ", " : " (", st.reasons[i].reason,
-			    st.reasons[i].n);
-			json_object_set_new(reasons, st.reasons[i].reason,
-			    json_integer((json_int_t)st.reasons[i].n));
-		}
-		fprintf(out, "%s; unique profiles %" PRIu64 "\n", st.nreasons ? ")" : "",
-		    st.unique);
-		if (st.nlast > 0)
-			fprintf(out, "  last changed:");
-		for (uint32_t i = 0; i < st.nlast; i++) {
-			char	 h[17];
-
-			snprintf(h, sizeof(h), "%016" PRIx64, st.last[i]);
-			fprintf(out, " %s", h);
-			json_array_append_new(last, json_string(h));
-		}
-		if (st.nlast > 0)
-			fprintf(out, "\n");
-		o = json_object();
-		json_object_set_new(o, "name", json_string(goal->name));
-		json_object_set_new(o, "created", json_integer((json_int_t)st.created));
-		json_object_set_new(o, "updated", json_integer((json_int_t)st.updated));
-		json_object_set_new(o, "unchanged", json_integer((json_int_t)st.unchanged));
-		json_object_set_new(o, "skipped", json_integer((json_int_t)st.skipped));
-		json_object_set_new(o, "reasons", reasons);
-		json_object_set_new(o, "last", last);
-		json_object_set_new(o, "unique", json_integer((json_int_t)st.unique));
-		parts = json_array();
-		for (size_t i = 0; i < x->led.nparts; i++) {
-			const struct fetcher_part *p = &x->led.parts[i];
-			json_t	*po;
-
-			if (strcmp(p->goal, goal->name) != 0)
-				continue;
-			po = json_object();
-			json_object_set_new(po, "list", json_string(p->list));
-			json_object_set_new(po, "rows", json_integer((json_int_t)p->rows));
-			json_object_set_new(po, "status", json_string(
-			    p->status == PART_FAILED ? "failed" : "ok"));
-			json_object_set_new(po, "error", p->error ?
-			    json_string(p->error) : json_null());
-			json_array_append_new(parts, po);
-			if (p->status == PART_FAILED)
-				fprintf(out, "  %s \"%s\": failed: %s\n", p->file ? "file" :
-				    "list", p->list, p->error ? p->error : "?");
-			else
-				fprintf(out, "  %s \"%s\": %" PRIu64 " rows\n", p->file ?
-				    "file" : "list", p->list, p->rows);
-		}
-		json_object_set_new(o, "parts", parts);
-		json_array_append_new(goals, o);
-		fetcher_stats_clear(&st);
+		goal_print(x, &st, out);
+		json_array_append_new(goals, goal_json(x, &st));
+		stats_clear(&st);
 	}
 	json_object_set_new(root, "run", json_integer((json_int_t)x->led.run));
 	json_object_set_new(root, "connection", json_string(x->cn->name));

@@ -78,23 +78,6 @@ enum part_status {
 };
 const char	*fetcher_part_status_name(int st);
 
-struct fetcher_reason {
-	char		*reason;
-	uint64_t	 n;
-};
-
-/* One goal's figures, as a writer lane acknowledged them (or summed). */
-struct fetcher_stats {
-	char		*goal;
-	uint64_t	 applied;	/* the ack these came with */
-	uint64_t	 created, updated, unchanged, skipped;
-	size_t		 nreasons;
-	struct fetcher_reason *reasons;
-	uint32_t	 nlast;
-	uint64_t	 last[MSG_LAST_IDS];
-	uint64_t	 unique;
-};
-
 struct fetcher_part {
 	char		*goal;
 	uint32_t	 index;		/* list number within the goal */
@@ -119,8 +102,9 @@ struct fetcher_lane {
 	uint64_t	 acked;		/* writer's applied for (run, lane) */
 	uint64_t	 total;		/* rows numbered for the lane (when known) */
 	uint64_t	 received;	/* not kept: the writer's highest seen */
+	uint64_t	 stats_applied;	/* the ACK the stats came with */
 	size_t		 nstats;
-	struct fetcher_stats *stats;
+	struct stats	*stats;		/* per goal, as the lane's writer last said */
 };
 
 struct fetcher_ledger {
@@ -143,13 +127,6 @@ int	 fetcher_ledger_load(const char *path, struct fetcher_ledger *l, char *err,
 /* Durably replaces path.  Returns 0, or -1 with errno set. */
 int	 fetcher_ledger_save(const char *path, const struct fetcher_ledger *l);
 void	 fetcher_ledger_clear(struct fetcher_ledger *l);
-void	 fetcher_stats_clear(struct fetcher_stats *s);
-/* Deep-copies an ACK's goal stats into s (cleared first). */
-void	 fetcher_stats_from_msg(struct fetcher_stats *s, const struct msg_goal_stats *m,
-	    uint64_t applied);
-void	 fetcher_stats_copy(struct fetcher_stats *dst, const struct fetcher_stats *src);
-/* Adds n to reason (created on first use). */
-void	 fetcher_stats_reason_add(struct fetcher_stats *s, const char *reason, uint64_t n);
 
 /*
  * Writes data (len bytes) to path durably: path.tmp, fsync, rename, fsync
@@ -169,13 +146,6 @@ char	*fetcher_strdup(const char *s);
 int	 fetcher_mkdirs(const char *dir);
 /* A file-name-safe copy of s ([A-Za-z0-9._-], others '_') into out. */
 void	 fetcher_safe_name(const char *s, char *out, size_t outlen);
-
-/*
- * Merges stats of one goal from several lanes into out: counts and
- * reasons summed, last ids merged newest first (by id) without
- * duplicates, unique summed.
- */
-void	 fetcher_stats_merge(struct fetcher_stats *out, const struct fetcher_stats *in);
 
 /* One `run` invocation. */
 struct fetcher_opts {
@@ -204,7 +174,7 @@ struct fetcher_ctx {
 	uint64_t		 rows;		/* rows numbered by this process */
 	/* Rows the fetcher itself set aside, per goal (ragged rows, ...). */
 	size_t			 nfskip;
-	struct fetcher_stats	*fskip;
+	struct stats		*fskip;
 };
 
 /*
@@ -220,7 +190,7 @@ void	 fetcher_spool_sweep(struct fetcher_ctx *x, int keep_current);
 /* Saves the ledger; an I/O failure is fatal (74): a run cannot go on blind. */
 void	 fetcher_ctx_checkpoint(struct fetcher_ctx *x);
 /* The goal's fetcher-side skip counters (created on first use). */
-struct fetcher_stats *fetcher_ctx_fskip(struct fetcher_ctx *x, const char *goal);
+struct stats	*fetcher_ctx_fskip(struct fetcher_ctx *x, const char *goal);
 
 /*
  * Streams every ready part to pipeline.users (or a capture) and waits

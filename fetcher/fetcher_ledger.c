@@ -16,6 +16,8 @@
 
 #include "fetcher.h"
 #include "log.h"
+#include "profile.h"
+#include "stats.h"
 
 /*
  * What a crash costs, step by step.  The ledger is only ever replaced
@@ -218,119 +220,6 @@ out:
 }
 
 void
-fetcher_stats_clear(struct fetcher_stats *s)
-{
-	free(s->goal);
-	for (size_t i = 0; i < s->nreasons; i++)
-		free(s->reasons[i].reason);
-	free(s->reasons);
-	memset(s, 0, sizeof(*s));
-}
-
-void
-fetcher_stats_reason_add(struct fetcher_stats *s, const char *reason, uint64_t n)
-{
-	struct fetcher_reason *r;
-
-	for (size_t i = 0; i < s->nreasons; i++)
-		if (strcmp(s->reasons[i].reason, reason) == 0) {
-			s->reasons[i].n += n;
-			return;
-		}
-	if ((r = realloc(s->reasons, (s->nreasons + 1) * sizeof(*r))) == NULL)
-		fatal(EX_OSERR, "out of memory");
-	s->reasons = r;
-	r[s->nreasons].reason = fetcher_strdup(reason);
-	r[s->nreasons].n = n;
-	s->nreasons++;
-}
-
-void
-fetcher_stats_from_msg(struct fetcher_stats *s, const struct msg_goal_stats *m,
-    uint64_t applied)
-{
-	fetcher_stats_clear(s);
-	if ((s->goal = strndup(m->goal.p ? m->goal.p : "", m->goal.len)) == NULL)
-		fatal(EX_OSERR, "out of memory");
-	s->applied = applied;
-	s->created = m->created;
-	s->updated = m->updated;
-	s->unchanged = m->unchanged;
-	s->skipped = m->skipped;
-	for (uint32_t i = 0; i < m->nreasons; i++) {
-		char *r = strndup(m->reasons[i].reason.p ? m->reasons[i].reason.p : "",
-		    m->reasons[i].reason.len);
-
-		if (r == NULL)
-			fatal(EX_OSERR, "out of memory");
-		fetcher_stats_reason_add(s, r, m->reasons[i].n);
-		free(r);
-	}
-	s->nlast = m->nlast > MSG_LAST_IDS ? MSG_LAST_IDS : m->nlast;
-	memcpy(s->last, m->last, s->nlast * sizeof(s->last[0]));
-	s->unique = m->unique;
-}
-
-void
-fetcher_stats_copy(struct fetcher_stats *dst, const struct fetcher_stats *src)
-{
-	fetcher_stats_clear(dst);
-	dst->goal = fetcher_strdup(src->goal);
-	dst->applied = src->applied;
-	dst->created = src->created;
-	dst->updated = src->updated;
-	dst->unchanged = src->unchanged;
-	dst->skipped = src->skipped;
-	for (size_t i = 0; i < src->nreasons; i++)
-		fetcher_stats_reason_add(dst, src->reasons[i].reason, src->reasons[i].n);
-	dst->nlast = src->nlast;
-	memcpy(dst->last, src->last, sizeof(dst->last));
-	dst->unique = src->unique;
-}
-
-static int
-id_newer(uint64_t a, uint64_t b)
-{
-	uint64_t ta = a & ((1ULL << 56) - 1), tb = b & ((1ULL << 56) - 1);
-
-	return ta != tb ? ta > tb : a > b;
-}
-
-void
-fetcher_stats_merge(struct fetcher_stats *out, const struct fetcher_stats *in)
-{
-	uint64_t	 all[2 * MSG_LAST_IDS];
-	uint32_t	 n = 0, k = 0;
-
-	out->created += in->created;
-	out->updated += in->updated;
-	out->unchanged += in->unchanged;
-	out->skipped += in->skipped;
-	out->unique += in->unique;
-	for (size_t i = 0; i < in->nreasons; i++)
-		fetcher_stats_reason_add(out, in->reasons[i].reason, in->reasons[i].n);
-	/*
-	 * Ids are (lane << 56) | (ms << 16) | counter: below the lane byte
-	 * they are time-ordered, so that part says which is newest.
-	 */
-	for (uint32_t i = 0; i < out->nlast; i++)
-		all[n++] = out->last[i];
-	for (uint32_t i = 0; i < in->nlast && i < MSG_LAST_IDS; i++)
-		all[n++] = in->last[i];
-	for (uint32_t i = 1; i < n; i++)
-		for (uint32_t j = i; j > 0 && id_newer(all[j], all[j - 1]); j--) {
-			uint64_t t = all[j];
-
-			all[j] = all[j - 1];
-			all[j - 1] = t;
-		}
-	for (uint32_t i = 0; i < n && k < MSG_LAST_IDS; i++)
-		if (k == 0 || all[i] != out->last[k - 1])
-			out->last[k++] = all[i];
-	out->nlast = k;
-}
-
-void
 fetcher_ledger_clear(struct fetcher_ledger *l)
 {
 	free(l->conn);
@@ -346,7 +235,7 @@ fetcher_ledger_clear(struct fetcher_ledger *l)
 	free(l->parts);
 	for (size_t i = 0; i < l->nlanes; i++) {
 		for (size_t j = 0; j < l->lanes[i].nstats; j++)
-			fetcher_stats_clear(&l->lanes[i].stats[j]);
+			stats_clear(&l->lanes[i].stats[j]);
 		free(l->lanes[i].stats);
 	}
 	free(l->lanes);
@@ -355,7 +244,7 @@ fetcher_ledger_clear(struct fetcher_ledger *l)
 
 /* Ledger JSON: see the comment in fetcher_ledger_save. */
 static json_t *
-stats_json(const struct fetcher_stats *s)
+stats_to_json(const struct stats *s, uint64_t applied)
 {
 	json_t	*o = json_object(), *r = json_object(), *last = json_array();
 
@@ -363,17 +252,15 @@ stats_json(const struct fetcher_stats *s)
 		json_object_set_new(r, s->reasons[i].reason,
 		    json_integer((json_int_t)s->reasons[i].n));
 	for (uint32_t i = 0; i < s->nlast; i++) {
-		char	 h[17];
+		char	 h[PROFILE_ID_HEX];
 
-		snprintf(h, sizeof(h), "%016" PRIx64, s->last[i]);
-		json_array_append_new(last, json_string(h));
+		json_array_append_new(last, json_string(profile_id_fmt(s->last[i], h)));
 	}
 	json_object_set_new(o, "goal", json_string(s->goal ? s->goal : ""));
-	json_object_set_new(o, "applied", json_integer((json_int_t)s->applied));
-	json_object_set_new(o, "created", json_integer((json_int_t)s->created));
-	json_object_set_new(o, "updated", json_integer((json_int_t)s->updated));
-	json_object_set_new(o, "unchanged", json_integer((json_int_t)s->unchanged));
-	json_object_set_new(o, "skipped", json_integer((json_int_t)s->skipped));
+	json_object_set_new(o, "applied", json_integer((json_int_t)applied));
+	for (size_t i = 0; i < STATS_NCOUNTERS; i++)
+		json_object_set_new(o, stats_counter_name(i),
+		    json_integer((json_int_t)stats_counter_get(s, i)));
 	json_object_set_new(o, "reasons", r);
 	json_object_set_new(o, "last", last);
 	json_object_set_new(o, "unique", json_integer((json_int_t)s->unique));
@@ -405,30 +292,28 @@ jstr(json_t *o, const char *k)
 	return json_is_string(v) ? fetcher_strdup(json_string_value(v)) : NULL;
 }
 
-static void
-stats_parse(json_t *o, struct fetcher_stats *s)
+/* Returns the "applied" the stats came with. */
+static uint64_t
+stats_parse(json_t *o, struct stats *s)
 {
 	json_t		*r, *v, *last;
-	const char	*k;
+	const char	*k, *goal;
 	size_t		 i;
 
-	s->goal = jstr(o, "goal");
-	if (s->goal == NULL)
-		s->goal = fetcher_strdup("");
-	s->applied = ju64(o, "applied");
-	s->created = ju64(o, "created");
-	s->updated = ju64(o, "updated");
-	s->unchanged = ju64(o, "unchanged");
-	s->skipped = ju64(o, "skipped");
+	goal = json_string_value(json_object_get(o, "goal"));
+	stats_init(s, NULL, 0, goal ? goal : "", goal ? strlen(goal) : 0);
+	for (i = 0; i < STATS_NCOUNTERS; i++)
+		*stats_counter(s, i) = ju64(o, stats_counter_name(i));
 	s->unique = ju64(o, "unique");
 	if ((r = json_object_get(o, "reasons")) != NULL && json_is_object(r))
 		json_object_foreach(r, k, v)
 			if (json_is_integer(v))
-				fetcher_stats_reason_add(s, k, (uint64_t)json_integer_value(v));
+				stats_reason_add(s, k, strlen(k), (uint64_t)json_integer_value(v));
 	if ((last = json_object_get(o, "last")) != NULL && json_is_array(last))
 		json_array_foreach(last, i, v)
-			if (json_is_string(v) && s->nlast < MSG_LAST_IDS)
+			if (json_is_string(v) && s->nlast < STATS_LAST_IDS)
 				s->last[s->nlast++] = strtoull(json_string_value(v), NULL, 16);
+	return ju64(o, "applied");
 }
 
 /*
@@ -491,7 +376,8 @@ fetcher_ledger_save(const char *path, const struct fetcher_ledger *l)
 		json_object_set_new(o, "acked", json_integer((json_int_t)l->lanes[i].acked));
 		json_object_set_new(o, "total", json_integer((json_int_t)l->lanes[i].total));
 		for (size_t j = 0; j < l->lanes[i].nstats; j++)
-			json_array_append_new(st, stats_json(&l->lanes[i].stats[j]));
+			json_array_append_new(st, stats_to_json(&l->lanes[i].stats[j],
+			    l->lanes[i].stats_applied));
 		json_object_set_new(o, "stats", st);
 		json_array_append_new(lanes, o);
 	}
@@ -595,8 +481,12 @@ fetcher_ledger_load(const char *path, struct fetcher_ledger *l, char *err, size_
 			ln->nstats = json_array_size(st);
 			if ((ln->stats = calloc(ln->nstats, sizeof(*ln->stats))) == NULL)
 				fatal(EX_OSERR, "out of memory");
-			json_array_foreach(st, j, o)
-				stats_parse(o, &ln->stats[j]);
+			json_array_foreach(st, j, o) {
+				uint64_t applied = stats_parse(o, &ln->stats[j]);
+
+				if (applied > ln->stats_applied)
+					ln->stats_applied = applied;
+			}
 		}
 	}
 done:
@@ -611,10 +501,10 @@ fetcher_ctx_checkpoint(struct fetcher_ctx *x)
 		fatal(EX_IOERR, "cannot write ledger path=%s", x->ledger_path);
 }
 
-struct fetcher_stats *
+struct stats *
 fetcher_ctx_fskip(struct fetcher_ctx *x, const char *goal)
 {
-	struct fetcher_stats *s;
+	struct stats *s;
 
 	for (size_t i = 0; i < x->nfskip; i++)
 		if (strcmp(x->fskip[i].goal, goal) == 0)
@@ -623,7 +513,6 @@ fetcher_ctx_fskip(struct fetcher_ctx *x, const char *goal)
 		fatal(EX_OSERR, "out of memory");
 	x->fskip = s;
 	s = &x->fskip[x->nfskip++];
-	memset(s, 0, sizeof(*s));
-	s->goal = fetcher_strdup(goal);
+	stats_init(s, NULL, 0, goal, strlen(goal));
 	return s;
 }

@@ -179,14 +179,14 @@ resend(struct stream *s, unsigned lane, const char *why)
 		send_end(s, lane);
 }
 
-static struct fetcher_stats *
-lane_stats(struct fetcher_lane *l, const struct str *goal)
+/* The lane's stats of goal (zeroed when new). */
+static struct stats *
+lane_stats(struct fetcher_lane *l, const char *goal)
 {
-	struct fetcher_stats *st;
+	struct stats *st;
 
 	for (size_t i = 0; i < l->nstats; i++)
-		if (strlen(l->stats[i].goal) == goal->len &&
-		    memcmp(l->stats[i].goal, goal->p, goal->len) == 0)
+		if (strcmp(l->stats[i].goal, goal) == 0)
 			return &l->stats[i];
 	if ((st = realloc(l->stats, (l->nstats + 1) * sizeof(*st))) == NULL)
 		fatal(EX_OSERR, "out of memory");
@@ -218,14 +218,12 @@ handle_ack(struct stream *s, const struct msg_batch *b)
 	ln = &s->lanes[b->lane];
 	if (a->received > l->received)
 		l->received = a->received;
-	for (uint32_t i = 0; i < a->nstats; i++) {
-		struct fetcher_stats *st = lane_stats(l, &a->stats[i].goal);
-
-		/* Stats are cumulative: keep the newest. */
-		if (st->goal == NULL || a->applied >= st->applied) {
-			fetcher_stats_from_msg(st, &a->stats[i], a->applied);
-			s->dirty = 1;
-		}
+	/* Stats are cumulative: keep the newest. */
+	if (a->nstats > 0 && a->applied >= l->stats_applied) {
+		for (uint32_t i = 0; i < a->nstats; i++)
+			stats_copy(lane_stats(l, a->stats[i].goal), &a->stats[i]);
+		l->stats_applied = a->applied;
+		s->dirty = 1;
 	}
 	if (a->applied <= l->acked)
 		return;
@@ -481,7 +479,7 @@ stream_part(struct stream *s, struct fetcher_part *p)
 {
 	struct fetcher_src *src;
 	struct fetcher_row row;
-	struct fetcher_stats *fs;
+	struct stats *fs;
 	char	 err[600], qg[300], ql[300], qd[200];
 	int	 r, rc = 0;
 
@@ -543,7 +541,7 @@ stream_part(struct stream *s, struct fetcher_part *p)
 				log_warnx("row skipped run=%" PRIu64 " goal=%s list=%s row=%"
 				    PRIu64 " reason=%s %s", s->x->led.run, qg, ql, row.line,
 				    row.skip, row.detail);
-			fetcher_stats_reason_add(fs, row.skip, 1);
+			stats_reason_add(fs, row.skip, strlen(row.skip), 1);
 			fs->skipped++;
 			continue;
 		}

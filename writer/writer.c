@@ -23,7 +23,7 @@
 
 /* Stats of one goal in one run, as in the open transaction. */
 struct wgoal {
-	struct store_stats	 st;
+	struct stats	 st;
 	int			 dirty;
 };
 
@@ -139,7 +139,7 @@ static void
 run_unload(struct wrun *r)
 {
 	for (size_t i = 0; i < r->ngoals; i++)
-		store_stats_clear(&r->goals[i].st);
+		stats_clear(&r->goals[i].st);
 	free(r->goals);
 	r->goals = NULL;
 	r->ngoals = 0;
@@ -265,7 +265,7 @@ txn_ensure(struct writer *w)
 static int
 run_load(struct writer *w, struct wrun *r)
 {
-	struct store_stats	*sts;
+	struct stats	*sts;
 	size_t			 n;
 	int			 rc;
 
@@ -331,7 +331,8 @@ run_goal(struct wrun *r, struct str conn, struct str goal)
 		if (streq(r->goals[i].st.conn, conn) && streq(r->goals[i].st.goal, goal))
 			return &r->goals[i];
 	r->goals = xreallocarray(r->goals, r->ngoals + 1, sizeof(*r->goals));
-	store_stats_init(&r->goals[r->ngoals].st, conn.p, conn.len, goal.p, goal.len);
+	stats_init(&r->goals[r->ngoals].st, conn.p ? conn.p : "", conn.len, goal.p ? goal.p : "",
+	    goal.len);
 	r->goals[r->ngoals].dirty = 0;
 	return &r->goals[r->ngoals++];
 }
@@ -394,7 +395,7 @@ static void
 rec_skip(struct rec *x, const char *reason, size_t len)
 {
 	x->g->st.skipped++;
-	store_stats_reason(&x->g->st, reason, len, 1);
+	stats_reason_add(&x->g->st, reason, len, 1);
 	x->g->dirty = 1;
 }
 
@@ -696,9 +697,9 @@ apply_record(struct writer *w, struct rec *x)
 	/* Field-level skips, the mapper's and ours, counted by reason. */
 	for (uint32_t i = 0; i < p->nnotes; i++)
 		if (p->notes[i].len)
-			store_stats_reason(&x->g->st, p->notes[i].p, p->notes[i].len, 1);
+			stats_reason_add(&x->g->st, p->notes[i].p, p->notes[i].len, 1);
 	for (uint32_t i = 0; i < x->nnotes; i++)
-		store_stats_reason(&x->g->st, x->notes[i], strlen(x->notes[i]), 1);
+		stats_reason_add(&x->g->st, x->notes[i], strlen(x->notes[i]), 1);
 	if (x->nnotes || p->nnotes)
 		x->g->dirty = 1;
 
@@ -746,7 +747,7 @@ apply_record(struct writer *w, struct rec *x)
 		x->g->st.created++;
 	else
 		x->g->st.updated++;
-	store_stats_last(&x->g->st, work.id);
+	stats_last_push(&x->g->st, work.id);
 	x->g->dirty = 1;
 	return 0;
 }
@@ -1152,23 +1153,10 @@ writer_ack_next(struct writer *w, struct buf *out)
 	b.u.ack.nstats = (uint32_t)r->ngoals;
 	b.u.ack.stats = arena_alloc(&b.arena, sizeof(*b.u.ack.stats) * (r->ngoals + 1));
 	for (size_t i = 0; i < r->ngoals; i++) {
-		const struct store_stats *st = &r->goals[i].st;
-		struct msg_goal_stats *g = &b.u.ack.stats[i];
-
-		g->goal = str_c(st->goal);
-		g->created = st->created;
-		g->updated = st->updated;
-		g->unchanged = st->unchanged;
-		g->skipped = st->skipped;
-		g->nreasons = (uint32_t)st->nreasons;
-		g->reasons = arena_alloc(&b.arena, sizeof(*g->reasons) * (st->nreasons + 1));
-		for (size_t j = 0; j < st->nreasons; j++) {
-			g->reasons[j].reason = str_c(st->reasons[j].reason);
-			g->reasons[j].n = st->reasons[j].n;
-		}
-		g->nlast = st->nlast;
-		memcpy(g->last, st->last, sizeof(g->last[0]) * st->nlast);
-		g->unique = xc_count(w, st->conn, st->goal);
+		/* A shallow copy: the ACK borrows the goal's strings and reasons. */
+		b.u.ack.stats[i] = r->goals[i].st;
+		b.u.ack.stats[i].conn = NULL;
+		b.u.ack.stats[i].unique = xc_count(w, r->goals[i].st.conn, r->goals[i].st.goal);
 	}
 	buf_reset(out);
 	if (msg_encode(&b, out, err, sizeof(err)) == -1) {

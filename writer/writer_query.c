@@ -187,31 +187,13 @@ writer_show(const struct conf *c, const char *what, FILE *out)
 	return rc;
 }
 
-/* Stats of one (conn, goal), summed over lanes. */
-struct qgoal {
-	struct store_stats	 st;
-	uint64_t		 unique;
-	uint64_t		 last[64];
-	size_t			 nlast;
-};
-
 static int
-qgoal_cmp(const void *a, const void *b)
+stats_cmp(const void *a, const void *b)
 {
-	const struct qgoal *x = a, *y = b;
-	int c = strcmp(x->st.conn, y->st.conn);
+	const struct stats *x = a, *y = b;
+	int c = strcmp(x->conn, y->conn);
 
-	return c ? c : strcmp(x->st.goal, y->st.goal);
-}
-
-/* Newest first across lanes: compare the time and counter bits, not the lane. */
-static int
-id_newer(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a & ((1ull << 56) - 1);
-	uint64_t y = *(const uint64_t *)b & ((1ull << 56) - 1);
-
-	return x > y ? -1 : x < y;
+	return c ? c : strcmp(x->goal, y->goal);
 }
 
 static void
@@ -228,15 +210,14 @@ json_text(struct buf *b, const char *s)
 int
 writer_stats(const struct conf *c, uint64_t run, FILE *out)
 {
-	struct qgoal	*g = NULL;
+	struct stats	*g = NULL;
 	size_t		 ng = 0;
 	struct store	*s;
 	struct buf	 b;
-	char		 hex[PROFILE_ID_HEX];
 	int		 missing, rc = 0;
 
 	for (unsigned lane = 0; lane < c->store.lanes && rc == 0; lane++) {
-		struct store_stats *sts = NULL;
+		struct stats *sts = NULL;
 		size_t n = 0;
 
 		if ((s = lane_open(c, lane, &missing)) == NULL) {
@@ -247,33 +228,24 @@ writer_stats(const struct conf *c, uint64_t run, FILE *out)
 		if (store_read_begin(s) != 0 || store_stats_load(s, run, &sts, &n) != 0)
 			rc = EX_IOERR;
 		for (size_t i = 0; i < n && rc == 0; i++) {
-			struct qgoal *q = NULL;
-			uint64_t u = 0;
+			struct stats *q = NULL;
 
 			for (size_t j = 0; j < ng; j++)
-				if (strcmp(g[j].st.conn, sts[i].conn) == 0 &&
-				    strcmp(g[j].st.goal, sts[i].goal) == 0)
+				if (strcmp(g[j].conn, sts[i].conn) == 0 &&
+				    strcmp(g[j].goal, sts[i].goal) == 0)
 					q = &g[j];
 			if (q == NULL) {
 				if ((g = realloc(g, (ng + 1) * sizeof(*g))) == NULL)
 					fatalx(EX_SOFTWARE, "out of memory");
 				q = &g[ng++];
-				memset(q, 0, sizeof(*q));
-				store_stats_init(&q->st, sts[i].conn, strlen(sts[i].conn),
-				    sts[i].goal, strlen(sts[i].goal));
+				stats_init(q, sts[i].conn, strlen(sts[i].conn), sts[i].goal,
+				    strlen(sts[i].goal));
 			}
-			q->st.created += sts[i].created;
-			q->st.updated += sts[i].updated;
-			q->st.unchanged += sts[i].unchanged;
-			q->st.skipped += sts[i].skipped;
-			for (size_t k = 0; k < sts[i].nreasons; k++)
-				store_stats_reason(&q->st, sts[i].reasons[k].reason,
-				    strlen(sts[i].reasons[k].reason), sts[i].reasons[k].n);
-			for (uint32_t k = 0; k < sts[i].nlast && q->nlast < 64; k++)
-				q->last[q->nlast++] = sts[i].last[k];
+			/* The unique count is the exchange's, not the run's. */
+			sts[i].unique = 0;
 			store_exchange_count_get(s, sts[i].conn, strlen(sts[i].conn),
-			    sts[i].goal, strlen(sts[i].goal), &u);
-			q->unique += u;
+			    sts[i].goal, strlen(sts[i].goal), &sts[i].unique);
+			stats_merge(q, &sts[i]);
 		}
 		store_stats_free(sts, n);
 		store_read_end(s);
@@ -281,30 +253,17 @@ writer_stats(const struct conf *c, uint64_t run, FILE *out)
 	}
 	buf_init(&b, 64u << 20);
 	if (ng)
-		qsort(g, ng, sizeof(*g), qgoal_cmp);
+		qsort(g, ng, sizeof(*g), stats_cmp);
 	buf_printf(&b, "{\"run\":%" PRIu64 ",\"goals\":[", run);
 	for (size_t i = 0; i < ng; i++) {
-		struct qgoal *q = &g[i];
-
-		qsort(q->last, q->nlast, sizeof(q->last[0]), id_newer);
 		buf_addstr(&b, i ? ",{\"conn\":" : "{\"conn\":");
-		json_text(&b, q->st.conn);
+		json_text(&b, g[i].conn);
 		buf_addstr(&b, ",\"goal\":");
-		json_text(&b, q->st.goal);
-		buf_printf(&b, ",\"created\":%" PRIu64 ",\"updated\":%" PRIu64
-		    ",\"unchanged\":%" PRIu64 ",\"skipped\":%" PRIu64 ",\"reasons\":{",
-		    q->st.created, q->st.updated, q->st.unchanged, q->st.skipped);
-		for (size_t k = 0; k < q->st.nreasons; k++) {
-			if (k)
-				buf_addstr(&b, ",");
-			json_text(&b, q->st.reasons[k].reason);
-			buf_printf(&b, ":%" PRIu64, q->st.reasons[k].n);
-		}
-		buf_addstr(&b, "},\"last\":[");
-		for (size_t k = 0; k < q->nlast && k < STORE_LAST_IDS; k++)
-			buf_printf(&b, "%s\"%s\"", k ? "," : "", profile_id_fmt(q->last[k], hex));
-		buf_printf(&b, "],\"unique\":%" PRIu64 "}", q->unique);
-		store_stats_clear(&q->st);
+		json_text(&b, g[i].goal);
+		buf_addstr(&b, ",");
+		stats_json(&g[i], STATS_IMPORT, &b);
+		buf_addstr(&b, "}");
+		stats_clear(&g[i]);
 	}
 	buf_addstr(&b, "]}");
 	free(g);

@@ -1,4 +1,4 @@
-/* tests/unit/t_fetcher_ledger.c: the fetcher's run ledger, run ids and stats merging. */
+/* tests/unit/t_fetcher_ledger.c: the fetcher's run ledger and run ids. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +18,7 @@ main(void)
 	struct fetcher_ledger l, r;
 	struct fetcher_part parts[2];
 	struct fetcher_lane lanes[2];
-	struct fetcher_stats st, a, b, m;
+	struct stats	 st;
 	char		 path[300], err[300];
 	uint64_t	 id;
 
@@ -48,18 +48,18 @@ main(void)
 	    .size = 10, .mtime = 1699999999, .email_count = -1 };
 	l.nparts = 2;
 	l.parts = parts;
-	st.goal = "import";
-	st.applied = 90;
+	stats_init(&st, NULL, 0, "import", 6);
 	st.created = 5;
 	st.updated = 3;
 	st.unchanged = 1;
 	st.skipped = 2;
-	fetcher_stats_reason_add(&st, "no_identifier", 2);
+	stats_reason_add(&st, "no_identifier", 13, 2);
 	st.nlast = 2;
 	st.last[0] = 0x0100000000000002ULL;
 	st.last[1] = 0x0100000000000001ULL;
 	st.unique = 8;
-	lanes[0] = (struct fetcher_lane){ .acked = 90, .total = 100, .nstats = 1, .stats = &st };
+	lanes[0] = (struct fetcher_lane){ .acked = 90, .total = 100, .stats_applied = 90,
+	    .nstats = 1, .stats = &st };
 	lanes[1] = (struct fetcher_lane){ .acked = 0, .total = 0 };
 	l.nlanes = 2;
 	l.lanes = lanes;
@@ -105,6 +105,7 @@ main(void)
 	is_int(r.lanes[0].stats[0].nlast, 2, "stats last ids");
 	ok(r.lanes[0].stats[0].last[0] == 0x0100000000000002ULL, "stats last id, 64 bits");
 	is_int(r.lanes[0].stats[0].unique, 8, "stats unique");
+	is_int(r.lanes[0].stats_applied, 90, "the ack the stats came with");
 	is_int(r.lanes[1].acked, 0, "lane 1 acked");
 	fetcher_ledger_clear(&r);
 
@@ -132,45 +133,7 @@ main(void)
 	fetcher_run_id_next(dir, &id);
 	is_int(id, 12, "and the counter keeps it");
 
-	/* Merging two lanes' stats: sums; last ids newest first, no duplicates. */
-	memset(&a, 0, sizeof(a));
-	memset(&b, 0, sizeof(b));
-	memset(&m, 0, sizeof(m));
-	a.created = 2; a.skipped = 1; a.unique = 3;
-	fetcher_stats_reason_add(&a, "no_identifier", 1);
-	a.nlast = 3; a.last[0] = 90; a.last[1] = 50; a.last[2] = 10;
-	b.created = 1; b.updated = 4; b.skipped = 2; b.unique = 4;
-	fetcher_stats_reason_add(&b, "no_identifier", 1);
-	fetcher_stats_reason_add(&b, "ragged_row", 1);
-	b.nlast = 4; b.last[0] = 95; b.last[1] = 90; b.last[2] = 60; b.last[3] = 5;
-	fetcher_stats_merge(&m, &a);
-	fetcher_stats_merge(&m, &b);
-	is_int(m.created, 3, "merged created");
-	is_int(m.updated, 4, "merged updated");
-	is_int(m.skipped, 3, "merged skipped");
-	is_int(m.unique, 7, "merged unique");
-	is_int(m.nreasons, 2, "merged reasons");
-	is_int(m.reasons[0].n, 2, "merged no_identifier");
-	is_int(m.nlast, 5, "merged last: five");
-	ok(m.last[0] == 95 && m.last[1] == 90 && m.last[2] == 60 && m.last[3] == 50 &&
-	    m.last[4] == 10, "merged last newest first, deduplicated");
-	fetcher_stats_clear(&a);
-	fetcher_stats_clear(&b);
-	fetcher_stats_clear(&m);
-	/* Lane 1's older profile is not newer than lane 0's recent one. */
-	a.nlast = 1; a.last[0] = (0ULL << 56) | (900ULL << 16);
-	b.nlast = 2; b.last[0] = (1ULL << 56) | (800ULL << 16); b.last[1] = (1ULL << 56) | (100ULL << 16);
-	fetcher_stats_merge(&m, &b);
-	fetcher_stats_merge(&m, &a);
-	is_int(m.nlast, 3, "lanes merged: three ids");
-	ok(m.last[0] == a.last[0] && m.last[1] == b.last[0] && m.last[2] == b.last[1],
-	    "newest first by time, whatever the lane byte");
-	fetcher_stats_clear(&a);
-	fetcher_stats_clear(&b);
-	fetcher_stats_clear(&m);
-	for (size_t i = 0; i < st.nreasons; i++)
-		free(st.reasons[i].reason);
-	free(st.reasons);
+	stats_clear(&st);
 
 	{
 		char	 cmd[300], out[16];

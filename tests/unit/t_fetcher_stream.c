@@ -140,7 +140,7 @@ fake_writer(const char *sub, const struct conf *c, enum mode mode, unsigned wind
 	buf_init(&stash, MSG_MAX_BYTES);
 	while (!child_stop) {
 		struct msg_batch b, a;
-		struct msg_goal_stats st;
+		struct stats st;
 		uint32_t n;
 
 		if (stash.len > 0) {
@@ -212,7 +212,7 @@ fake_writer(const char *sub, const struct conf *c, enum mode mode, unsigned wind
 		a.src.conn = str_c("t");
 		a.u.ack.applied = applied[b.lane];
 		a.u.ack.received = b.seq_first + n - 1;
-		st.goal = str_c("crm");
+		st.goal = (char *)"crm";
 		st.created = applied[b.lane];
 		st.nlast = 1;
 		st.last[0] = ((uint64_t)b.lane << 56) | applied[b.lane];

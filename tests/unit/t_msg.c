@@ -111,14 +111,14 @@ batch_same(const struct msg_batch *a, const struct msg_batch *b)
 		    x->nstats != y->nstats)
 			return 0;
 		for (uint32_t i = 0; i < x->nstats; i++) {
-			const struct msg_goal_stats *s = &x->stats[i], *t = &y->stats[i];
-			if (!str_same(s->goal, t->goal) || s->created != t->created ||
+			const struct stats *s = &x->stats[i], *t = &y->stats[i];
+			if (strcmp(s->goal, t->goal) != 0 || s->created != t->created ||
 			    s->updated != t->updated || s->unchanged != t->unchanged ||
 			    s->skipped != t->skipped || s->nreasons != t->nreasons ||
 			    s->nlast != t->nlast || s->unique != t->unique)
 				return 0;
 			for (uint32_t j = 0; j < s->nreasons; j++)
-				if (!str_same(s->reasons[j].reason, t->reasons[j].reason) ||
+				if (strcmp(s->reasons[j].reason, t->reasons[j].reason) != 0 ||
 				    s->reasons[j].n != t->reasons[j].n)
 					return 0;
 			for (uint32_t j = 0; j < s->nlast; j++)
@@ -269,8 +269,9 @@ test_round_trips(struct buf *out)
 	    { { "sailthru_profile_id", 19 }, { "", 0 } } };
 	struct str	 notes[2] = { { "sum_not_a_number:opens", 22 }, { "", 0 } };
 	struct msg_patch pa[3];
-	struct msg_reason reasons[2] = { { { "no_identifier", 13 }, UINT64_MAX }, { { "", 0 }, 0 } };
-	struct msg_goal_stats st[2];
+	struct stats_reason reasons[2] = { { (char *)"no_identifier", UINT64_MAX },
+	    { (char *)"", 0 } };
+	struct stats	 st[2];
 	struct str	 goals[2] = { { "export one", 10 }, { "", 0 } };
 
 	fill_env(&b, MSG_USERS);
@@ -298,10 +299,11 @@ test_round_trips(struct buf *out)
 
 	fill_env(&b, MSG_ACK);
 	memset(st, 0, sizeof(st));
-	st[0] = (struct msg_goal_stats){ .goal = str_c("import"), .created = 1,
+	st[0] = (struct stats){ .goal = (char *)"import", .created = 1,
 	    .updated = UINT64_MAX, .unchanged = 3, .skipped = 4, .nreasons = 2,
-	    .reasons = reasons, .nlast = MSG_LAST_IDS, .unique = 99 };
-	for (int i = 0; i < MSG_LAST_IDS; i++)
+	    .reasons = reasons, .nlast = STATS_LAST_IDS, .unique = 99 };
+	st[1].goal = (char *)"";
+	for (int i = 0; i < STATS_LAST_IDS; i++)
 		st[0].last[i] = UINT64_MAX - (uint64_t)i;
 	b.u.ack = (struct msg_ack){ .applied = 1000, .received = UINT64_MAX,
 	    .nstats = 2, .stats = st };
@@ -336,7 +338,7 @@ test_bounds(struct buf *out)
 	struct msg_row	*rows;
 	struct msg_patch *pa;
 	struct str	*many, big;
-	struct msg_goal_stats st;
+	struct stats	 st;
 	char		*bigp;
 	struct buf	 small;
 
@@ -404,7 +406,7 @@ test_bounds(struct buf *out)
 	/* Other bounds in the encoder. */
 	fill_env(&b, MSG_ACK);
 	memset(&st, 0, sizeof(st));
-	st.nlast = MSG_LAST_IDS + 1;
+	st.nlast = STATS_LAST_IDS + 1;
 	b.u.ack.nstats = 1;
 	b.u.ack.stats = &st;
 	ok(msg_encode(&b, out, err, sizeof(err)) == -1, "six last ids refused");

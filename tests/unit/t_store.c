@@ -234,28 +234,28 @@ test_store(void)
 	is_int(seq, 1234, "applied read back");
 
 	{
-		struct store_stats st, *all;
+		struct stats st, *all;
 		size_t n;
 
-		store_stats_init(&st, "c1", 2, "g1", 2);
+		stats_init(&st, "c1", 2, "g1", 2);
 		st.created = 3;
 		st.skipped = 2;
-		store_stats_reason(&st, "no_match", 8, 1);
-		store_stats_reason(&st, "invalid_json", 12, 1);
-		store_stats_reason(&st, "no_match", 8, 4);
+		stats_reason_add(&st, "no_match", 8, 1);
+		stats_reason_add(&st, "invalid_json", 12, 1);
+		stats_reason_add(&st, "no_match", 8, 4);
 		for (uint64_t i = 1; i <= 7; i++)
-			store_stats_last(&st, i);
-		store_stats_last(&st, 5);
+			stats_last_push(&st, i);
+		stats_last_push(&st, 5);
 		is_int(st.nlast, 5, "five last ids");
 		ok(st.last[0] == 5 && st.last[1] == 7 && st.last[2] == 6 && st.last[3] == 4 &&
 		    st.last[4] == 3, "last ids newest first, distinct");
 		is_int(store_stats_put(s, 7, &st), 0, "stats put");
-		store_stats_clear(&st);
-		store_stats_init(&st, "c1", 2, "g2", 2);
+		stats_clear(&st);
+		stats_init(&st, "c1", 2, "g2", 2);
 		st.updated = 9;
 		store_stats_put(s, 7, &st);
 		store_stats_put(s, 8, &st);
-		store_stats_clear(&st);
+		stats_clear(&st);
 		ok(store_stats_load(s, 7, &all, &n) == 0 && n == 2, "stats of run 7: 2 goals");
 		if (n == 2) {
 			is_str(all[0].goal, "g1", "goal order");

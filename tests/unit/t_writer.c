@@ -204,20 +204,20 @@ last_ack(struct writer *w, struct msg_batch *a)
 	return got;
 }
 
-static const struct msg_goal_stats *
+static const struct stats *
 goal_stats(const struct msg_batch *a, const char *goal)
 {
 	for (uint32_t i = 0; i < a->u.ack.nstats; i++)
-		if (str_eq(a->u.ack.stats[i].goal, goal))
+		if (strcmp(a->u.ack.stats[i].goal, goal) == 0)
 			return &a->u.ack.stats[i];
 	return NULL;
 }
 
 static uint64_t
-reason(const struct msg_goal_stats *g, const char *r)
+reason(const struct stats *g, const char *r)
 {
 	for (uint32_t i = 0; g && i < g->nreasons; i++)
-		if (str_eq(g->reasons[i].reason, r))
+		if (strcmp(g->reasons[i].reason, r) == 0)
 			return g->reasons[i].n;
 	return 0;
 }
@@ -229,7 +229,7 @@ test_rules(void)
 	struct writer	*w;
 	struct msg_batch *b, a;
 	struct msg_patch *p;
-	const struct msg_goal_stats *g;
+	const struct stats *g;
 	char		 err[256], *d;
 
 	conf_make(&c, "rules");
@@ -377,7 +377,7 @@ test_merge(void)
 	writer_commit(w);
 	last_ack(w, &a);
 	{
-		const struct msg_goal_stats *g = goal_stats(&a, "g1");
+		const struct stats *g = goal_stats(&a, "g1");
 
 		ok(g && g->updated == 4 && g->skipped == 1, "merge run: 4 updated, 1 skipped");
 		is_int(reason(g, "identifier_conflict"), 1, "identifier_conflict");
@@ -522,7 +522,7 @@ test_consent_exchange_last(void)
 	struct writer	*w;
 	struct msg_batch *b, a;
 	struct msg_patch *p;
-	const struct msg_goal_stats *g;
+	const struct stats *g;
 	char		 err[256], e[32], *d;
 
 	conf_make(&c, "consent");

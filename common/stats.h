@@ -1,0 +1,104 @@
+/* common/stats.h: owns a goal's figures for one run: one type, one counter table, one merge. */
+#ifndef SAILSYNC_STATS_H
+#define SAILSYNC_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define STATS_LAST_IDS	5	/* the newest created or updated profile ids kept */
+
+/* Which goals show a counter (in summaries and the run history). */
+#define STATS_IMPORT	1
+#define STATS_EXPORT	2
+
+/*
+ * The counters of a goal, X(name, kinds): one uint64_t field of struct
+ * stats each.  Adding a counter is ONE line at the end of this table; the
+ * struct field, the merge over lanes (a sum), the msgpack encoding in ACKs
+ * and in the store's runstats (msg_stats_encode/decode), the fetcher's
+ * ledger, the run summary's text and JSON and `sailsync-writer stats` all
+ * follow from it.  For the exporter, for example:
+ *
+ *	X(exported,      STATS_EXPORT)
+ *	X(users_created, STATS_EXPORT)
+ *	X(removed,       STATS_EXPORT)
+ *	X(failed,        STATS_EXPORT)
+ *
+ * Counters travel and are stored by position: append, never reorder or
+ * remove a line.  A value written before a counter existed reads it as 0.
+ * Skip reasons are not counters: use stats_reason_add ("skipped" counts
+ * the records, reasons say why).
+ */
+#define STATS_COUNTERS(X)			\
+	X(created,	STATS_IMPORT)		\
+	X(updated,	STATS_IMPORT)		\
+	X(unchanged,	STATS_IMPORT)		\
+	X(skipped,	STATS_IMPORT | STATS_EXPORT)
+
+enum stats_counter {
+#define STATS_ENUM(name, kinds) STATS_C_##name,
+	STATS_COUNTERS(STATS_ENUM)
+#undef STATS_ENUM
+	STATS_NCOUNTERS
+};
+/* Counters a stored or sent value has at least (the table's first lines). */
+#define STATS_NCOUNTERS_MIN	4
+
+struct stats_reason {
+	char		*reason;	/* malloc'd (but see msg_decode) */
+	uint64_t	 n;
+};
+
+/*
+ * One goal's figures in one run: as a writer lane keeps them, as an ACK
+ * carries them, or summed over lanes.
+ */
+struct stats {
+	char		*conn;		/* malloc'd; NULL where the context knows it */
+	char		*goal;		/* malloc'd */
+#define STATS_FIELD(name, kinds) uint64_t name;
+	STATS_COUNTERS(STATS_FIELD)
+#undef STATS_FIELD
+	size_t		 nreasons, capreasons;
+	struct stats_reason *reasons;	/* sorted by reason, each once */
+	uint32_t	 nlast;
+	uint64_t	 last[STATS_LAST_IDS];	/* newest first, distinct */
+	uint64_t	 unique;	/* data exchange: unique profiles ever */
+};
+
+/* Zeroes st and copies conn and goal (either may be NULL; lengths given). */
+void		 stats_init(struct stats *st, const char *conn, size_t clen,
+		    const char *goal, size_t glen);
+/* Frees what st owns and zeroes it. */
+void		 stats_clear(struct stats *st);
+/* Adds n to reason (copied on first use), keeping reasons sorted. */
+void		 stats_reason_add(struct stats *st, const char *reason, size_t len,
+		    uint64_t n);
+/* Puts id first among the last ids (moving it when already there). */
+void		 stats_last_push(struct stats *st, uint64_t id);
+/*
+ * Adds in to out: every counter, the reasons and unique summed, the last
+ * ids merged newest first (by creation time, whatever the lane) without
+ * duplicates.  out's conn and goal are left alone.
+ */
+void		 stats_merge(struct stats *out, const struct stats *in);
+/* Replaces dst with a deep copy of src (dst cleared first; it may be zeroed). */
+void		 stats_copy(struct stats *dst, const struct stats *src);
+
+/* The counter table, by index i < STATS_NCOUNTERS. */
+const char	*stats_counter_name(size_t i);
+int		 stats_counter_kinds(size_t i);
+uint64_t	*stats_counter(struct stats *st, size_t i);
+uint64_t	 stats_counter_get(const struct stats *st, size_t i);
+
+/*
+ * Appends the figures as JSON object members (no braces) to out:
+ * "created":N,... for the counters whose kinds meet `kinds`, then
+ * "reasons":{...},"last":["<hex id>",...],"unique":N.  Returns 0, or -1
+ * when out is full.
+ */
+int		 stats_json(const struct stats *st, int kinds, struct buf *out);
+
+#endif

@@ -1,11 +1,8 @@
 /* fetcher/main.c: sailsync-fetcher's arguments and signals. */
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
-#include "chan.h"
 #include "conf.h"
 #include "coord.h"
 #include "coord_http.h"
@@ -44,98 +41,73 @@ usage(FILE *f)
 }
 
 
+struct args {
+	const char		*cmd, *conn, *port_file;
+	struct fetcher_opts	 o;
+	const struct conf_conn	*cn;
+};
+
+static int
+option(void *arg, int argc, char **argv, int *i)
+{
+	struct args	*g = arg;
+	const char	*s = argv[*i];
+
+	if (strcmp(s, "--users") == 0)
+		g->o.users = daemon_arg(PROG, argc, argv, i, usage);
+	else if (strcmp(s, "--acks") == 0)
+		g->o.acks = daemon_arg(PROG, argc, argv, i, usage);
+	else if (strcmp(s, "--summary-json") == 0)
+		g->o.summary_json = daemon_arg(PROG, argc, argv, i, usage);
+	else if (strcmp(s, "--port-file") == 0)
+		g->port_file = daemon_arg(PROG, argc, argv, i, usage);
+	else if (strcmp(s, "--no-progress") == 0)
+		g->o.progress = 0;
+	else if (s[0] == '-')
+		return -1;
+	else if (g->cmd == NULL)
+		g->cmd = s;
+	else if (g->conn == NULL)
+		g->conn = s;
+	else
+		return -1;
+	return 0;
+}
+
+static int
+args_ok(void *arg, int check)
+{
+	struct args	*g = arg;
+
+	if (check)
+		return 0;
+	if (g->cmd != NULL && strcmp(g->cmd, "run") == 0)
+		return g->conn != NULL ? 0 : -1;
+	if (g->cmd != NULL && strcmp(g->cmd, "status") == 0)
+		return g->conn == NULL ? 0 : -1;
+	return -1;
+}
+
+static void
+configured(void *arg, const char *path, const struct conf *c)
+{
+	struct args	*g = arg;
+
+	if (g->conn != NULL &&
+	    (g->cn = conf_conn_find(c, g->conn, strlen(g->conn))) == NULL)
+		fatalx(EX_CONFIG, "%s: no connection named \"%s\"", path, g->conn);
+}
+
 int
 main(int argc, char **argv)
 {
-	const char		*cfile = NULL, *cmd = NULL, *conn = NULL, *port_file = NULL;
-	enum log_level		 level = LOG_INFO;
-	struct fetcher_opts	 o;
-	struct conf		 conf;
-	const struct conf_conn	*cn;
-	char			 err[1024];
-	int			 check = 0, rc;
+	struct args	 g = { .o = { .progress = 1 } };
+	struct daemon_spec spec = { PROG, "fetcher", usage, option, args_ok, configured, &g };
+	struct daemon	 d;
 
-	memset(&o, 0, sizeof(o));
-	o.progress = 1;
-	for (int a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
-			usage(stdout);
-			return 0;
-		} else if (strcmp(argv[a], "-c") == 0)
-			cfile = daemon_arg(PROG, argc, argv, &a, usage);
-		else if (strcmp(argv[a], "-n") == 0)
-			check = 1;
-		else if (strcmp(argv[a], "--users") == 0)
-			o.users = daemon_arg(PROG, argc, argv, &a, usage);
-		else if (strcmp(argv[a], "--acks") == 0)
-			o.acks = daemon_arg(PROG, argc, argv, &a, usage);
-		else if (strcmp(argv[a], "--summary-json") == 0)
-			o.summary_json = daemon_arg(PROG, argc, argv, &a, usage);
-		else if (strcmp(argv[a], "--port-file") == 0)
-			port_file = daemon_arg(PROG, argc, argv, &a, usage);
-		else if (strcmp(argv[a], "--no-progress") == 0)
-			o.progress = 0;
-		else if (strcmp(argv[a], "--log-format") == 0)
-			daemon_log_format(PROG, daemon_arg(PROG, argc, argv, &a, usage));
-		else if (strcmp(argv[a], "--log-level") == 0) {
-			const char *l = daemon_arg(PROG, argc, argv, &a, usage);
-
-			if (log_level_parse(l, &level) == -1) {
-				fprintf(stderr, "sailsync-fetcher: unknown log level %s\n", l);
-				return EX_USAGE;
-			}
-		} else if (argv[a][0] == '-') {
-			fprintf(stderr, "sailsync-fetcher: unknown argument %s\n", argv[a]);
-			usage(stderr);
-			return EX_USAGE;
-		} else if (cmd == NULL)
-			cmd = argv[a];
-		else if (conn == NULL)
-			conn = argv[a];
-		else {
-			fprintf(stderr, "sailsync-fetcher: unexpected argument %s\n", argv[a]);
-			usage(stderr);
-			return EX_USAGE;
-		}
-	}
-	if (cfile == NULL || (!check && (cmd == NULL || (strcmp(cmd, "run") == 0 &&
-	    conn == NULL) || (strcmp(cmd, "status") == 0 && conn != NULL) ||
-	    (strcmp(cmd, "run") != 0 && strcmp(cmd, "status") != 0)))) {
-		usage(stderr);
-		return EX_USAGE;
-	}
-	log_init("fetcher", level);
-	if (conf_load(cfile, &conf, err, sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "%s", err);
-	/* tcp:// channels use CURVE when pipeline.curve is set. */
-	if (conf.pipe.curve_public != NULL && chan_curve_set(conf.pipe.curve_public,
-	    conf.pipe.curve_secret, err, sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "%s: pipeline.curve: %s", cfile, err);
-	if (!check && strcmp(cmd, "status") == 0) {
-		daemon_stop_signals(&fetcher_stop);
-		rc = coord_http_serve(&conf, port_file, &fetcher_stop);
-		conf_clear(&conf);
-		return rc;
-	}
-	if (check && conn == NULL) {
-		printf("%s: configuration ok\n", cfile);
-		conf_clear(&conf);
-		return 0;
-	}
-	if ((cn = conf_conn_find(&conf, conn, strlen(conn))) == NULL) {
-		conf_clear(&conf);
-		fatalx(EX_CONFIG, "%s: no connection named \"%s\"", cfile, conn);
-	}
-	if (check) {
-		printf("%s: configuration ok\n", cfile);
-		conf_clear(&conf);
-		return 0;
-	}
-
+	daemon_start(&spec, argc, argv, &d);
 	daemon_stop_signals(&fetcher_stop);
-
-	rc = coord_run(&conf, cn, &o);
-	chan_shutdown();
-	conf_clear(&conf);
-	return rc;
+	if (strcmp(g.cmd, "status") == 0)
+		return daemon_end(&d, coord_http_serve(&d.conf, g.port_file, &fetcher_stop));
+	return daemon_end(&d, coord_run(&d.conf, g.cn, &g.o));
 }

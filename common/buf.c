@@ -104,6 +104,12 @@ xstrndup(const char *p, size_t n)
 	return r;
 }
 
+char *
+xstrdup(const char *s)
+{
+	return s ? xstrndup(s, strlen(s)) : NULL;
+}
+
 void
 buf_reset(struct buf *b)
 {

@@ -45,6 +45,8 @@ struct arena {
 };
 /* A malloc'd NUL-terminated copy of p..p+n; out of memory is fatal. */
 char	*xstrndup(const char *p, size_t n);
+/* A malloc'd copy of s (NULL gives NULL); out of memory is fatal. */
+char	*xstrdup(const char *s);
 
 void	 arena_init(struct arena *a);
 void	*arena_alloc(struct arena *a, size_t n);	/* 16-byte aligned, zeroed */

@@ -48,8 +48,10 @@
 #include <zmq.h>
 
 #include "chan.h"
+#include "file.h"
 #include "log.h"
 #include "msg.h"
+#include "timefmt.h"
 
 #define CHAN_HWM_DEFAULT	1000
 #define CHAN_LINGER_MS		2000
@@ -112,19 +114,10 @@ chan_free(struct chan *c)
 }
 
 /* Milliseconds left until deadline (CLOCK_MONOTONIC ms), never negative. */
-static long long
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 ms_left(long long deadline)
 {
-	long long	 d = deadline - now_ms();
+	long long	 d = deadline - time_mono_ms();
 
 	return d < 0 ? 0 : d > INT_MAX ? INT_MAX : (int)d;
 }
@@ -287,25 +280,6 @@ file_recv(struct chan *c, struct buf *out)
 	return 0;
 }
 
-/* fsyncs the directory holding path, so a rename into it is durable. */
-static int
-fsync_dir(const char *path)
-{
-	char	*copy, *dir;
-	int	 fd, rc = 0;
-
-	if ((copy = strdup(path)) == NULL)
-		return -1;
-	dir = dirname(copy);
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    fsync(fd) == -1)
-		rc = -1;
-	if (fd != -1)
-		close(fd);
-	free(copy);
-	return rc;
-}
-
 /* Seals an output capture; see the top of the file for the order. */
 static int
 file_seal(struct chan *c)
@@ -331,12 +305,8 @@ file_seal(struct chan *c)
 		return -1;
 	}
 	c->fp = NULL;
-	if (rename(c->tmp, c->path) == -1) {
+	if (file_publish(c->tmp, c->path) == -1) {
 		log_warn("chan: cannot publish capture path=%s", c->path);
-		return -1;
-	}
-	if (fsync_dir(c->path) == -1) {
-		log_warn("chan: cannot fsync directory of path=%s", c->path);
 		return -1;
 	}
 	return 0;
@@ -574,35 +544,6 @@ curve_setup(void *ctx, void *sock, enum chan_side side, char *err, size_t errlen
 	return 0;
 }
 
-/* mkdir -p of the directory part of path. */
-static int
-mkdir_parents(const char *path)
-{
-	char	 d[PATH_MAX];
-	size_t	 n;
-	char	*p;
-
-	if ((n = strlen(path)) >= sizeof(d)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(d, path, n + 1);
-	if ((p = strrchr(d, '/')) == NULL || p == d)
-		return 0;
-	*p = '\0';
-	for (p = d + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(d, 0755) == -1 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(d, 0755) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 /*
  * Before binding ipc://PATH: create the directory, and remove a socket file
  * left by a process that died (nobody accepts on it).  A live one is left
@@ -619,7 +560,7 @@ ipc_prepare(const char *path, char *err, size_t errlen)
 		return 0;
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return chan_fail(err, errlen, "ipc path too long: %s", path);
-	if (mkdir_parents(path) == -1)
+	if (file_mkdirs_parent(path, 0755) == -1)
 		return chan_fail(err, errlen, "mkdir for %s: %s", path, strerror(errno));
 	if (lstat(path, &st) == -1)
 		return 0;
@@ -734,7 +675,7 @@ chan_send(struct chan *c, const void *p, size_t len, int timeout_ms)
 	if (c->is_file)
 		return file_send(c, p, len);
 	if (timeout_ms > 0)
-		deadline = now_ms() + timeout_ms;
+		deadline = time_mono_ms() + timeout_ms;
 	for (;;) {
 		if (zmq_send(c->sock, p, len, ZMQ_DONTWAIT) >= 0) {
 			c->count++;
@@ -771,7 +712,7 @@ chan_recv(struct chan *c, struct buf *out, int timeout_ms)
 	if (c->is_file)
 		return file_recv(c, out);
 	if (timeout_ms > 0)
-		deadline = now_ms() + timeout_ms;
+		deadline = time_mono_ms() + timeout_ms;
 	zmq_msg_init(&m);
 	for (;;) {
 		if (zmq_msg_recv(&m, c->sock, ZMQ_DONTWAIT) >= 0)

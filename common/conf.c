@@ -62,16 +62,6 @@ xcalloc(size_t n, size_t size)
 	return p;
 }
 
-static char *
-xstrdup(const char *s)
-{
-	char	*p;
-
-	if ((p = strdup(s)) == NULL)
-		fatal(70, "conf: out of memory");
-	return p;
-}
-
 static void
 push_key(struct cctx *cx, const char *key)
 {

@@ -17,8 +17,10 @@
 #include <openssl/evp.h>
 
 #include "buf.h"
+#include "file.h"
 #include "log.h"
 #include "sailthru.h"
+#include "timefmt.h"
 
 #define BODY_MAX	(64u << 20)	/* the biggest API answer we accept */
 #define ERRBODY_MAX	4096		/* kept from a failed download's body */
@@ -344,15 +346,6 @@ sailthru_redact(char *s, const char *secret)
 
 /* ---- small environment helpers ---- */
 
-static int64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 sleep_ms(long ms)
 {
@@ -393,18 +386,6 @@ seterr(struct sailthru *c, struct sailthru_error *e, int cls, long http, int cod
 	va_end(ap);
 	if (c != NULL)
 		sailthru_redact(e->msg, c->secret);
-}
-
-static char *
-xstrdup(const char *s)
-{
-	char	*p;
-
-	if (s == NULL)
-		return NULL;
-	if ((p = strdup(s)) == NULL)
-		panic("out of memory");
-	return p;
 }
 
 /* ---- rate-limit bookkeeping ---- */
@@ -650,7 +631,7 @@ sailthru_new(const struct sailthru_opts *o, char *err, size_t errlen)
 	c->max_attempts = o->max_attempts > 0 ? o->max_attempts : 6;
 	c->backoff_base_ms = o->backoff_base_ms > 0 ? o->backoff_base_ms : 500;
 	c->backoff_cap_ms = o->backoff_cap_ms > 0 ? o->backoff_cap_ms : 30000;
-	c->rng = (uint64_t)now_ms() * 6364136223846793005ULL ^ (uint64_t)getpid() << 17;
+	c->rng = (uint64_t)time_now_ms() * 6364136223846793005ULL ^ (uint64_t)getpid() << 17;
 	if (c->rng == 0)
 		c->rng = 88172645463325252ULL;
 	if ((c->curl = curl_easy_init()) == NULL) {
@@ -832,7 +813,7 @@ api_request(struct sailthru *c, const char *method, const char *endpoint,
 		struct sailthru_rate	*rt = rate_slot(c, method, endpoint, 0);
 		long			 wait;
 
-		if ((wait = sailthru_pace_ms(rt, now_ms())) > 0) {
+		if ((wait = sailthru_pace_ms(rt, time_now_ms())) > 0) {
 			log_info("sailthru pacing method=%s endpoint=%s limit=%ld remaining=%ld "
 			    "reset=%lld wait_ms=%ld", method, endpoint, rt->limit,
 			    rt->remaining, (long long)rt->reset, wait);
@@ -858,11 +839,11 @@ api_request(struct sailthru *c, const char *method, const char *endpoint,
 			break;
 		if (cls == SAILTHRU_ERATE) {
 			rt = rate_slot(c, method, endpoint, 0);
-			if (rt && rt->reset > 0 && rt->reset * 1000 > now_ms()) {
+			if (rt && rt->reset > 0 && rt->reset * 1000 > time_now_ms()) {
 				struct sailthru_rate z = *rt;
 				z.known = 1;
 				z.remaining = 0;
-				wait = sailthru_pace_ms(&z, now_ms());
+				wait = sailthru_pace_ms(&z, time_now_ms());
 			} else
 				wait = sailthru_backoff_ms(c->backoff_base_ms, c->backoff_cap_ms,
 				    attempt, rng_next(c));
@@ -1160,28 +1141,6 @@ dl_write_cb(char *p, size_t size, size_t nmemb, void *arg)
 	return len;
 }
 
-static int
-fsync_dir_of(const char *path)
-{
-	char	*dir = xstrdup(path), *slash = strrchr(dir, '/');
-	int	 fd, rc;
-
-	if (slash == dir)
-		dir[1] = '\0';
-	else if (slash)
-		*slash = '\0';
-	else
-		strcpy(dir, ".");
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) == -1) {
-		free(dir);
-		return -1;
-	}
-	rc = fsync(fd);
-	close(fd);
-	free(dir);
-	return rc;
-}
-
 /* The URL without its query, which may hold an access token. */
 static void
 url_for_log(const char *url, char *out, size_t outlen)
@@ -1330,14 +1289,11 @@ sailthru_download(struct sailthru *c, const char *url, const char *path,
 				break;
 			}
 			d.fd = -1;
-			if (rename(part.data, path) == -1) {
-				seterr(c, e, SAILTHRU_EPERM, 0, 0, "download: rename to %s: %s",
+			if (file_publish(part.data, path) == -1) {
+				seterr(c, e, SAILTHRU_EPERM, 0, 0, "download: publish %s: %s",
 				    path, strerror(errno));
 				break;
 			}
-			if (fsync_dir_of(path) == -1)
-				log_warn("sailthru download: fsync of directory failed path=%s",
-				    path);
 			if (failed_once)
 				log_info("sailthru download recovered url=%s bytes=%llu attempts=%d",
 				    shown, (unsigned long long)d.have, total_attempts);

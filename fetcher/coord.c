@@ -7,6 +7,7 @@
 
 #include "coord.h"
 #include "fetcher.h"
+#include "file.h"
 #include "timefmt.h"
 
 /*
@@ -16,7 +17,7 @@
  *
  * named <requested ms, 16 digits>-<pid>-<n>.json so that the names sort in
  * the order the requests were made.  It is written as NAME.tmp, fsynced,
- * renamed to NAME and the directory fsynced (fetcher_write_file):
+ * renamed to NAME and the directory fsynced (file_write_durable):
  * - crash before the rename: only NAME.tmp exists, which the coordinator
  *   ignores; the caller was not told the run is queued.
  * - crash after the rename: the request is whole and will run.
@@ -50,7 +51,7 @@ coord_enqueue(const struct conf *c, const char *conn, const char *trigger,
 		return -1;
 	}
 	snprintf(dir, sizeof(dir), "%s/%s/queue", c->pipe.state_dir, cn->name);
-	if (fetcher_mkdirs(dir) == -1) {
+	if (file_mkdirs(dir, 0700) == -1) {
 		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
 		return -1;
 	}
@@ -58,7 +59,7 @@ coord_enqueue(const struct conf *c, const char *conn, const char *trigger,
 	    (long)getpid(), coord_seq++);
 	snprintf(body, sizeof(body), "{\"trigger\": \"%s\", \"requested\": %" PRId64 "}\n",
 	    trigger, now);
-	if (fetcher_write_file(path, body, strlen(body)) == -1) {
+	if (file_write_durable(path, body, strlen(body)) == -1) {
 		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
 		return -1;
 	}

@@ -36,6 +36,7 @@
 #include "coord.h"
 #include "coord_http.h"
 #include "fetcher.h"
+#include "file.h"
 #include "log.h"
 #include "profile.h"
 #include "sched.h"
@@ -165,7 +166,7 @@ queue_json(const char *conndir)
 		/* NAME.tmp is a request not yet made (see coord.c). */
 		if (e->d_name[0] == '.' || l < 6 || strcmp(e->d_name + l - 5, ".json") != 0)
 			continue;
-		names[n++] = fetcher_strdup(e->d_name);
+		names[n++] = xstrdup(e->d_name);
 	}
 	closedir(d);
 	qsort(names, n, sizeof(names[0]), str_asc);
@@ -1088,7 +1089,7 @@ coord_http_serve(const struct conf *c, const char *port_file, volatile sig_atomi
 	}
 	if (port_file != NULL) {
 		snprintf(buf, sizeof(buf), "%u\n", hs->port);
-		if (fetcher_write_file(port_file, buf, strlen(buf)) == -1) {
+		if (file_write_durable(port_file, buf, strlen(buf)) == -1) {
 			log_warn("cannot write port file path=%s", port_file);
 			coord_http_stop(&hs);
 			return EX_CANTCREAT;

@@ -12,6 +12,7 @@
 
 #include "coord.h"
 #include "fetcher.h"
+#include "file.h"
 #include "log.h"
 #include "notify.h"
 #include "sailthru.h"
@@ -37,10 +38,10 @@ parts_from_conf(const struct conf_conn *cn, struct fetcher_part **out, size_t *n
 					fatal(EX_OSERR, "out of memory");
 			}
 			memset(&v[k], 0, sizeof(v[k]));
-			v[k].goal = fetcher_strdup(goal->name);
+			v[k].goal = xstrdup(goal->name);
 			v[k].index = (uint32_t)i;
 			v[k].file = goal->kind == GOAL_FILE;
-			v[k].list = fetcher_strdup(v[k].file ? goal->path : goal->lists[i]);
+			v[k].list = xstrdup(v[k].file ? goal->path : goal->lists[i]);
 			v[k].format = v[k].file && goal->format == FMT_JSONL ?
 			    FMT_JSONL : FMT_CSV;
 			v[k].email_count = -1;
@@ -91,7 +92,7 @@ run_open(struct fetcher_ctx *x)
 			return EX_IOERR;
 		}
 		memset(&x->led, 0, sizeof(x->led));
-		x->led.conn = fetcher_strdup(x->cn->name);
+		x->led.conn = xstrdup(x->cn->name);
 	}
 	parts_from_conf(x->cn, &want, &nwant);
 	if (x->led.run != 0 && (strcmp(x->led.state, "fetching") == 0 ||
@@ -147,7 +148,7 @@ run_close(struct fetcher_ctx *x)
 	    x->opts->summary_out : stdout);
 	snprintf(path, sizeof(path), "%s/runs/%" PRIu64 ".json", x->dir, x->led.run);
 	/* History first: a crash before the ledger says "done" redoes this. */
-	if (fetcher_write_file(path, json, strlen(json)) == -1)
+	if (file_write_durable(path, json, strlen(json)) == -1)
 		fatal(EX_IOERR, "cannot write run history path=%s", path);
 	snprintf(x->led.state, sizeof(x->led.state), "done");
 	fetcher_ctx_checkpoint(x);
@@ -227,10 +228,10 @@ coord_run(const struct conf *c, const struct conf_conn *cn, const struct fetcher
 	snprintf(x.dir, sizeof(x.dir), "%s/%s", c->pipe.state_dir, name);
 	snprintf(x.ledger_path, sizeof(x.ledger_path), "%s/ledger.json", x.dir);
 	snprintf(d, sizeof(d), "%s/spool", x.dir);
-	if (fetcher_mkdirs(d) == -1)
+	if (file_mkdirs(d, 0700) == -1)
 		fatal(EX_CANTCREAT, "cannot create directory path=%s", d);
 	snprintf(d, sizeof(d), "%s/runs", x.dir);
-	if (fetcher_mkdirs(d) == -1)
+	if (file_mkdirs(d, 0700) == -1)
 		fatal(EX_CANTCREAT, "cannot create directory path=%s", d);
 	lockfd = conn_lock(&x);
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fetcher.h"
+#include "file.h"
 #include "log.h"
 #include "sailthru.h"
 #include "timefmt.h"
@@ -36,7 +37,7 @@ part_fail(struct fetcher_ctx *x, struct fetcher_part *p, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	free(p->error);
-	p->error = fetcher_strdup(msg);
+	p->error = xstrdup(msg);
 	p->status = PART_FAILED;
 	log_warnx("part failed run=%" PRIu64 " goal=%s list=%s error=%s", x->led.run,
 	    log_quote(p->goal, qg, sizeof(qg)), log_quote(p->list, ql, sizeof(ql)),
@@ -159,7 +160,7 @@ part_ready(struct fetcher_ctx *x, struct fetcher_part *p, const char *path)
 		return -1;
 	if (p->spool == NULL || strcmp(p->spool, path) != 0) {
 		free(p->spool);
-		p->spool = fetcher_strdup(path);
+		p->spool = xstrdup(path);
 	}
 	p->size = (int64_t)st.st_size;
 	p->status = PART_READY;
@@ -355,7 +356,7 @@ check_files(struct fetcher_ctx *x)
 		p->size = (int64_t)st.st_size;
 		p->mtime = (int64_t)st.st_mtime;
 		free(p->spool);
-		p->spool = fetcher_strdup(p->list);
+		p->spool = xstrdup(p->list);
 		p->status = PART_READY;
 	}
 	fetcher_ctx_checkpoint(x);

@@ -129,21 +129,12 @@ int	 fetcher_ledger_save(const char *path, const struct fetcher_ledger *l);
 void	 fetcher_ledger_clear(struct fetcher_ledger *l);
 
 /*
- * Writes data (len bytes) to path durably: path.tmp, fsync, rename, fsync
- * of the directory.  Returns 0, or -1 with errno set.
- */
-int	 fetcher_write_file(const char *path, const void *data, size_t len);
-/*
  * Takes the next run id from the counter file in state_dir (shared by
  * every connection, under a lock) into *id; on entry *id is a floor (the
  * ledger's last run id), in case the counter file was lost.  Returns 0,
  * or -1 with errno set.
  */
 int	 fetcher_run_id_next(const char *state_dir, uint64_t *id);
-/* strdup that treats out of memory as fatal; NULL gives NULL.  Caller frees. */
-char	*fetcher_strdup(const char *s);
-/* mkdir -p for dir.  Returns 0, or -1 with errno set. */
-int	 fetcher_mkdirs(const char *dir);
 /* A file-name-safe copy of s ([A-Za-z0-9._-], others '_') into out. */
 void	 fetcher_safe_name(const char *s, char *out, size_t outlen);
 

@@ -1,4 +1,4 @@
-/* fetcher/fetcher_ledger.c: the run ledger on disk, the run id counter, and durable file writes. */
+/* fetcher/fetcher_ledger.c: the run ledger on disk and the run id counter. */
 #include <sys/file.h>
 #include <sys/stat.h>
 
@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "fetcher.h"
+#include "file.h"
 #include "log.h"
 #include "profile.h"
 #include "stats.h"
@@ -22,8 +23,9 @@
 /*
  * What a crash costs, step by step.  The ledger is only ever replaced
  * whole, by rename, after the new bytes are fsynced; the directory is
- * fsynced after the rename so the new name survives a power cut.  So a
- * reader sees either the old ledger or the new one, never a mix.
+ * fsynced after the rename so the new name survives a power cut
+ * (file_write_durable).  So a reader sees either the old ledger or the
+ * new one, never a mix.
  *   - Crash before a job id is recorded: the rerun starts another export
  *     job; the first one is simply never read.
  *   - Crash after the job id is recorded: the rerun polls the same job.
@@ -36,18 +38,6 @@
  *   - Crash after runs/<id>.json but before the ledger says "done": the
  *     rerun finds every lane acked, and writes the same summary again.
  */
-
-char *
-fetcher_strdup(const char *s)
-{
-	char	*d;
-
-	if (s == NULL)
-		return NULL;
-	if ((d = strdup(s)) == NULL)
-		fatal(EX_OSERR, "out of memory");
-	return d;
-}
 
 const char *
 fetcher_part_status_name(int st)
@@ -91,87 +81,6 @@ fetcher_safe_name(const char *s, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-int
-fetcher_mkdirs(const char *dir)
-{
-	char	 p[4096];
-	size_t	 n = strlen(dir);
-
-	if (n == 0 || n >= sizeof(p)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(p, dir, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (p[i] != '/' && p[i] != '\0')
-			continue;
-		p[i] = '\0';
-		if (mkdir(p, 0700) == -1 && errno != EEXIST)
-			return -1;
-		p[i] = i == n ? '\0' : '/';
-	}
-	return 0;
-}
-
-static int
-fsync_dir_of(const char *path)
-{
-	char	 d[4096];
-	int	 fd, rc;
-
-	snprintf(d, sizeof(d), "%s", path);
-	if ((fd = open(dirname(d), O_RDONLY | O_DIRECTORY)) == -1)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
-int
-fetcher_write_file(const char *path, const void *data, size_t len)
-{
-	char		 tmp[4096];
-	const char	*p = data;
-	int		 fd, e;
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1)
-		return -1;
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w == -1) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	/* The bytes must be on disk before the name points at them ... */
-	if (fsync(fd) == -1)
-		goto fail;
-	if (close(fd) == -1) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1)
-		goto fail;
-	/* ... and the new name must be on disk before we act on it. */
-	return fsync_dir_of(path);
-fail:
-	e = errno;
-	if (fd != -1)
-		close(fd);
-	unlink(tmp);
-	errno = e;
-	return -1;
-}
-
 /*
  * Run ids are unique across the whole state directory, so two connections
  * never share one: the counter file holds the last id handed out and is
@@ -208,7 +117,7 @@ fetcher_run_id_next(const char *state_dir, uint64_t *id)
 		last = *id;
 	last++;
 	snprintf(buf, sizeof(buf), "%llu\n", last);
-	if (fetcher_write_file(path, buf, strlen(buf)) == -1)
+	if (file_write_durable(path, buf, strlen(buf)) == -1)
 		goto out;
 	*id = last;
 	rc = 0;
@@ -289,7 +198,7 @@ jstr(json_t *o, const char *k)
 {
 	json_t	*v = json_object_get(o, k);
 
-	return json_is_string(v) ? fetcher_strdup(json_string_value(v)) : NULL;
+	return json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
 }
 
 /* Returns the "applied" the stats came with. */
@@ -390,7 +299,7 @@ write:
 		errno = ENOMEM;
 		return -1;
 	}
-	rc = fetcher_write_file(path, text, strlen(text));
+	rc = file_write_durable(path, text, strlen(text));
 	e = errno;
 	free(text);
 	errno = e;

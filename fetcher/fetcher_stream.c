@@ -492,7 +492,7 @@ stream_part(struct stream *s, struct fetcher_part *p)
 	if ((src = fetcher_src_open(p->spool, p->format, s->x->opts->chunk, err,
 	    sizeof(err))) == NULL) {
 		free(p->error);
-		p->error = fetcher_strdup(err);
+		p->error = xstrdup(err);
 		p->status = PART_FAILED;
 		log_warnx("part failed run=%" PRIu64 " goal=%s list=%s error=%s",
 		    s->x->led.run, qg, ql, log_quote(err, qd, sizeof(qd)));
@@ -529,7 +529,7 @@ stream_part(struct stream *s, struct fetcher_part *p)
 			/* What was read stands; the rest of the part is lost. */
 			free(p->error);
 			snprintf(err, sizeof(err), "%s: %s", p->spool, fetcher_src_error(src));
-			p->error = fetcher_strdup(err);
+			p->error = xstrdup(err);
 			p->status = PART_FAILED;
 			log_warnx("part failed run=%" PRIu64 " goal=%s list=%s rows=%" PRIu64
 			    " error=%s", s->x->led.run, qg, ql, p->rows,

@@ -146,16 +146,6 @@ smap_clear(struct smap *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static char *
-xstrdup(const char *s)
-{
-	char	*p;
-
-	if ((p = strdup(s)) == NULL)
-		fatalx(70, "out of memory");
-	return p;
-}
-
 static void *
 xrealloc(void *p, size_t n, size_t sz)
 {

@@ -97,7 +97,7 @@ xstrndup(const char *p, size_t n)
 	char	*r = malloc(n + 1);
 
 	if (r == NULL)
-		fatal(70, "out of memory bytes=%zu", n + 1);
+		fatal_oom("buf");
 	if (n)
 		memcpy(r, p, n);
 	r[n] = '\0';
@@ -131,7 +131,7 @@ buf_detach(struct buf *b, size_t *len)
 	char	*p = b->data;
 
 	if (p == NULL && (p = calloc(1, 1)) == NULL)
-		fatal(70, "buf: out of memory");
+		fatal_oom("buf");
 	if (len)
 		*len = b->len;
 	buf_init(b, b->max);
@@ -178,7 +178,7 @@ arena_alloc(struct arena *a, size_t n)
 		if (size == ARENA_CHUNK && arena_ncache > 0)
 			c = arena_cache[--arena_ncache];
 		else if ((c = malloc(sizeof(*c) + size)) == NULL)
-			fatal(70, "arena: out of memory bytes=%zu", size);
+			fatal_oom("arena");
 		c->used = 0;
 		c->size = size;
 		/* A large allocation gets its own chunk behind the current one. */

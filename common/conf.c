@@ -58,7 +58,7 @@ xcalloc(size_t n, size_t size)
 	void	*p;
 
 	if ((p = calloc(n ? n : 1, size)) == NULL)
-		fatal(70, "conf: out of memory");
+		fatal_oom("conf");
 	return p;
 }
 
@@ -1557,7 +1557,7 @@ read_file(const char *path, size_t *len, char *err, size_t errlen)
 			}
 			cap *= 2;
 			if ((p = realloc(p, cap + 1)) == NULL)
-				fatal(70, "conf: out of memory");
+				fatal_oom("conf");
 		}
 	}
 	if (ferror(f)) {

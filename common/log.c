@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sysexits.h>
 #include <string.h>
 #include <time.h>
 
@@ -294,6 +295,12 @@ fatalx(int ex, const char *fmt, ...)
 	log_vline(LOG_ERR, NULL, fmt, ap);
 	va_end(ap);
 	exit(ex);
+}
+
+void
+fatal_oom(const char *what)
+{
+	fatalx(EX_OSERR, "out of memory what=%s", what);
 }
 
 void

@@ -9,6 +9,7 @@
 #define SAILSYNC_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdnoreturn.h>
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERR = 3 };
@@ -34,6 +35,13 @@ void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Environment failures: log one line and exit with a sysexits.h code. */
 noreturn void fatal(int ex, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 noreturn void fatalx(int ex, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Out of memory, everywhere the same: an environment failure, not a bug,
+ * so one line "out of memory what=WHAT" and exit 71 (EX_OSERR), no core.
+ * Callers that can report it instead (a decoder's error string, a
+ * constructor returning NULL with err set) may do so.
+ */
+noreturn void fatal_oom(const char *what);
 /* A broken invariant: log and abort() so a core is left. */
 noreturn void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -386,7 +386,7 @@ profile_decode(const void *data, size_t len, struct profile *p, struct arena *a,
 
 	profile_init(p);
 	if (!msgpack_zone_init(&zone, 4096))
-		fatalx(70, "profile: out of memory");
+		fatal_oom("profile");
 	rc = msgpack_unpack(data, len, &off, &zone, &root);
 	if (rc != MSGPACK_UNPACK_SUCCESS || off != len) {
 		snprintf(err, errlen, "profile: not msgpack (rc=%d)", rc);

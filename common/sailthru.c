@@ -213,7 +213,7 @@ sailthru_sign(const char *secret, const char *const *vals, size_t n, char out[33
 	EVP_MD_CTX		*ctx;
 
 	if ((sorted = calloc(n ? n : 1, sizeof(*sorted))) == NULL)
-		panic("sailthru_sign: out of memory");
+		fatal_oom("sailthru_sign");
 	for (size_t i = 0; i < n; i++)
 		sorted[i] = vals[i];
 	qsort(sorted, n, sizeof(*sorted), cmp_str);
@@ -618,7 +618,7 @@ sailthru_new(const struct sailthru_opts *o, char *err, size_t errlen)
 		curl_ready = 1;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
-		panic("out of memory");
+		fatal_oom("sailthru");
 	c->base_url = xstrdup(o->base_url);
 	n = strlen(c->base_url);
 	while (n > 0 && c->base_url[n - 1] == '/')
@@ -684,7 +684,7 @@ api_perform(struct sailthru *c, const char *method, const char *endpoint,
 	curl_common(c, r);
 	buf_init(&url, SIZE_MAX / 4);
 	if (buf_printf(&url, "%s/%s", c->base_url, endpoint) == -1)
-		panic("out of memory");
+		fatal_oom("sailthru");
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
@@ -724,7 +724,7 @@ api_perform(struct sailthru *c, const char *method, const char *endpoint,
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(form));
 	} else {
 		if (buf_printf(&url, "?%s", form) == -1)
-			panic("out of memory");
+			fatal_oom("sailthru");
 		if (strcmp(method, "GET") == 0)
 			curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 		else
@@ -807,7 +807,7 @@ api_request(struct sailthru *c, const char *method, const char *endpoint,
 	/* Multipart parts are built per attempt from the json itself. */
 	if (file_path == NULL &&
 	    (form = sailthru_form(c->api_key, c->secret, json)) == NULL)
-		panic("out of memory");
+		fatal_oom("sailthru");
 
 	for (int attempt = 1; attempt <= c->max_attempts; attempt++) {
 		struct sailthru_rate	*rt = rate_slot(c, method, endpoint, 0);
@@ -942,7 +942,7 @@ sailthru_list_all(struct sailthru *c, struct sailthru_list **lists, size_t *n,
 		return -1;
 	}
 	if ((*lists = calloc(json_array_size(arr) + 1, sizeof(**lists))) == NULL)
-		panic("out of memory");
+		fatal_oom("sailthru");
 	json_array_foreach(arr, i, it) {
 		struct sailthru_list	*l = &(*lists)[k];
 		json_t			*ec;
@@ -1004,7 +1004,7 @@ sailthru_job_export_list(struct sailthru *c, const char *list, char **job_id,
 	*job_id = NULL;
 	args = json_pack("{s:s, s:s}", "job", "export_list_data", "list", list);
 	if (args == NULL || (json = json_dumps(args, JSON_COMPACT)) == NULL)
-		panic("out of memory");
+		fatal_oom("sailthru");
 	json_decref(args);
 	rc = sailthru_call(c, "POST", "job", json, &body, e);
 	free(json);
@@ -1024,7 +1024,7 @@ sailthru_job_get(struct sailthru *c, const char *job_id, struct sailthru_job *j,
 	memset(j, 0, sizeof(*j));
 	args = json_pack("{s:s}", "job_id", job_id);
 	if (args == NULL || (json = json_dumps(args, JSON_COMPACT)) == NULL)
-		panic("out of memory");
+		fatal_oom("sailthru");
 	json_decref(args);
 	rc = sailthru_call(c, "GET", "job", json, &body, e);
 	free(json);

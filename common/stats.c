@@ -56,7 +56,7 @@ stats_reason_add(struct stats *st, const char *reason, size_t len, uint64_t n)
 		struct stats_reason *r = realloc(st->reasons, cap * sizeof(*r));
 
 		if (r == NULL)
-			fatalx(EX_OSERR, "out of memory");
+			fatal_oom("stats");
 		st->reasons = r;
 		st->capreasons = cap;
 	}

@@ -781,7 +781,7 @@ store_stats_load(struct store *s, uint64_t run, struct stats **out, size_t *n)
 
 			cap = cap ? cap * 2 : 4;
 			if ((na = realloc(arr, cap * sizeof(*na))) == NULL)
-				fatalx(70, "store: out of memory");
+				fatal_oom("store");
 			arr = na;
 		}
 		if (stats_decode(&k, &v, &arr[cnt], err, sizeof(err)) == -1) {

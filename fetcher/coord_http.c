@@ -130,7 +130,7 @@ run_ids(const char *dir, size_t *n)
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 64;
 			if ((ids = realloc(ids, cap * sizeof(*ids))) == NULL)
-				fatal(EX_OSERR, "out of memory");
+				fatal_oom("coord_http");
 		}
 		ids[(*n)++] = v;
 	}
@@ -1041,7 +1041,7 @@ coord_http_start(const struct conf *c, char *err, size_t errlen)
 	sa.sin_port = htons((uint16_t)atoi(colon + 1));
 	inet_pton(AF_INET, host, &sa.sin_addr);
 	if ((hs = calloc(1, sizeof(*hs))) == NULL)
-		fatal(EX_OSERR, "out of memory");
+		fatal_oom("coord_http");
 	hs->c = c;
 	hs->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
 	    0, NULL, NULL, handle, hs,

@@ -35,7 +35,7 @@ parts_from_conf(const struct conf_conn *cn, struct fetcher_part **out, size_t *n
 			if (k == cap) {
 				cap = cap ? cap * 2 : 8;
 				if ((v = realloc(v, cap * sizeof(*v))) == NULL)
-					fatal(EX_OSERR, "out of memory");
+					fatal_oom("coord_run");
 			}
 			memset(&v[k], 0, sizeof(v[k]));
 			v[k].goal = xstrdup(goal->name);
@@ -128,7 +128,7 @@ run_open(struct fetcher_ctx *x)
 	x->led.nparts = nwant;
 	x->led.nlanes = nlanes;
 	if ((x->led.lanes = calloc(nlanes, sizeof(*x->led.lanes))) == NULL)
-		fatal(EX_OSERR, "out of memory");
+		fatal_oom("coord_run");
 	fetcher_ctx_checkpoint(x);
 	fetcher_spool_sweep(x, 1);
 	log_info("run started run=%" PRIu64 " connection=%s parts=%zu lanes=%u",

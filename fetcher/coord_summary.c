@@ -99,7 +99,7 @@ goal_json(struct fetcher_ctx *x, const struct stats *st)
 	buf_init(&b, 1u << 20);
 	if (buf_addstr(&b, "{") == -1 || stats_json(st, STATS_IMPORT, &b) == -1 ||
 	    buf_addstr(&b, "}") == -1)
-		fatalx(EX_OSERR, "out of memory");
+		fatal_oom("coord_summary");
 	if ((fig = json_loadb(b.data, b.len, 0, &jerr)) == NULL)
 		panic("summary: stats JSON does not parse: %s", jerr.text);
 	json_object_update(o, fig);
@@ -170,6 +170,6 @@ coord_summary(struct fetcher_ctx *x, const char **status, FILE *out)
 	text = json_dumps(root, JSON_PRESERVE_ORDER | JSON_COMPACT);
 	json_decref(root);
 	if (text == NULL)
-		fatal(EX_OSERR, "out of memory");
+		fatal_oom("coord_summary");
 	return text;
 }

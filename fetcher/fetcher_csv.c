@@ -97,7 +97,7 @@ csv_cb_record(int c, void *arg)
 	s->records++;
 	sz = sizeof(*r) + (size_t)s->cur_n * sizeof(struct str) + s->cur.len;
 	if ((r = calloc(1, sz)) == NULL)
-		fatal(EX_OSERR, "out of memory");
+		fatal_oom("fetcher_csv");
 	r->line = s->records;
 	r->fields = (struct str *)(r + 1);
 	mem = (char *)(r->fields + s->cur_n);
@@ -291,7 +291,7 @@ csv_header(struct fetcher_src *s)
 		mem += r->fields[i].len + 1;
 	s->colmem = malloc(mem + 1);
 	if (!s->keep || !s->cols || !s->rowvals || !s->colmem)
-		fatal(EX_OSERR, "out of memory");
+		fatal_oom("fetcher_csv");
 	p = s->colmem;
 	for (uint32_t i = 0; i < r->nfields; i++) {
 		int dup = 0;
@@ -393,7 +393,7 @@ jsonl_next(struct fetcher_src *s, struct fetcher_row *row)
 				buf_reset(&s->line);
 			}
 			if (!s->line_big && buf_add(&s->line, s->rbuf + s->rpos, n) == -1)
-				fatal(EX_OSERR, "out of memory");
+				fatal_oom("fetcher_csv");
 			s->rpos += n;
 			if (nl == NULL)
 				continue;
@@ -439,13 +439,13 @@ fetcher_src_open(const char *path, int format, size_t chunk, char *err, size_t e
 	struct fetcher_src *s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
-		fatal(EX_OSERR, "out of memory");
+		fatal_oom("fetcher_csv");
 	s->format = format;
 	s->chunk = chunk ? chunk : FETCHER_CHUNK;
 	buf_init(&s->cur, FETCHER_ROW_MAX + 64);
 	buf_init(&s->line, FETCHER_LINE_MAX + 64);
 	if ((s->rbuf = malloc(s->chunk)) == NULL)
-		fatal(EX_OSERR, "out of memory");
+		fatal_oom("fetcher_csv");
 	if ((s->fp = fopen(path, "rb")) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		fetcher_src_close(&s);
@@ -459,7 +459,7 @@ fetcher_src_open(const char *path, int format, size_t chunk, char *err, size_t e
 		return s;
 	}
 	if (csv_init(&s->parser, CSV_APPEND_NULL) != 0)
-		fatal(EX_OSERR, "out of memory");
+		fatal_oom("fetcher_csv");
 	s->parser_init = 1;
 	csv_set_space_func(&s->parser, csv_no_space);
 	csv_set_realloc_func(&s->parser, csv_grow);

@@ -345,7 +345,7 @@ fetcher_ledger_load(const char *path, struct fetcher_ledger *l, char *err, size_
 	if (json_is_array(parts) && json_array_size(parts) > 0) {
 		l->nparts = json_array_size(parts);
 		if ((l->parts = calloc(l->nparts, sizeof(*l->parts))) == NULL)
-			fatal(EX_OSERR, "out of memory");
+			fatal_oom("fetcher_ledger");
 		json_array_foreach(parts, i, v) {
 			struct fetcher_part *p = &l->parts[i];
 			const char *st = json_string_value(json_object_get(v, "status"));
@@ -377,7 +377,7 @@ fetcher_ledger_load(const char *path, struct fetcher_ledger *l, char *err, size_
 	if (json_is_array(lanes) && json_array_size(lanes) > 0) {
 		l->nlanes = json_array_size(lanes);
 		if ((l->lanes = calloc(l->nlanes, sizeof(*l->lanes))) == NULL)
-			fatal(EX_OSERR, "out of memory");
+			fatal_oom("fetcher_ledger");
 		json_array_foreach(lanes, i, v) {
 			struct fetcher_lane *ln = &l->lanes[i];
 			json_t	*st = json_object_get(v, "stats"), *o;
@@ -389,7 +389,7 @@ fetcher_ledger_load(const char *path, struct fetcher_ledger *l, char *err, size_
 				continue;
 			ln->nstats = json_array_size(st);
 			if ((ln->stats = calloc(ln->nstats, sizeof(*ln->stats))) == NULL)
-				fatal(EX_OSERR, "out of memory");
+				fatal_oom("fetcher_ledger");
 			json_array_foreach(st, j, o) {
 				uint64_t applied = stats_parse(o, &ln->stats[j]);
 
@@ -419,7 +419,7 @@ fetcher_ctx_fskip(struct fetcher_ctx *x, const char *goal)
 		if (strcmp(x->fskip[i].goal, goal) == 0)
 			return &x->fskip[i];
 	if ((s = realloc(x->fskip, (x->nfskip + 1) * sizeof(*s))) == NULL)
-		fatal(EX_OSERR, "out of memory");
+		fatal_oom("fetcher_ledger");
 	x->fskip = s;
 	s = &x->fskip[x->nfskip++];
 	stats_init(s, NULL, 0, goal, strlen(goal));

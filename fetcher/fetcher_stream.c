@@ -189,7 +189,7 @@ lane_stats(struct fetcher_lane *l, const char *goal)
 		if (strcmp(l->stats[i].goal, goal) == 0)
 			return &l->stats[i];
 	if ((st = realloc(l->stats, (l->nstats + 1) * sizeof(*st))) == NULL)
-		fatal(EX_OSERR, "out of memory");
+		fatal_oom("fetcher_stream");
 	l->stats = st;
 	st = &l->stats[l->nstats++];
 	memset(st, 0, sizeof(*st));
@@ -335,7 +335,7 @@ flush(struct stream *s, unsigned lane)
 	if ((rows = calloc(ln->prows, sizeof(*rows))) == NULL ||
 	    (vals = calloc((size_t)ln->prows * (s->ncols ? s->ncols : 1),
 	    sizeof(*vals))) == NULL)
-		fatal(EX_OSERR, "out of memory");
+		fatal_oom("fetcher_stream");
 	p = ln->pdata.data;
 	for (uint32_t i = 0; i < ln->prows; i++) {
 		uint32_t n;
@@ -388,7 +388,7 @@ flush(struct stream *s, unsigned lane)
 	}
 	if (!s->capture) {
 		if ((w.data = malloc(s->enc.len)) == NULL)
-			fatal(EX_OSERR, "out of memory");
+			fatal_oom("fetcher_stream");
 		memcpy(w.data, s->enc.data, s->enc.len);
 		w.len = s->enc.len;
 		if (ln->nwin == 0)
@@ -459,14 +459,14 @@ add_row(struct stream *s, const struct fetcher_row *row)
 	ln->seq++;
 	s->x->rows++;
 	if (buf_add(&ln->pdata, &row->line, 8) == -1 || buf_add(&ln->pdata, &nv, 4) == -1)
-		fatal(EX_OSERR, "out of memory");
+		fatal_oom("fetcher_stream");
 	for (uint32_t i = 0; i < nv; i++) {
 		uint32_t l = row->vals[i].len;
 
 		if (buf_add(&ln->pdata, &l, 4) == -1 ||
 		    buf_add(&ln->pdata, row->vals[i].p, l) == -1 ||
 		    buf_add(&ln->pdata, "", 1) == -1)
-			fatal(EX_OSERR, "out of memory");
+			fatal_oom("fetcher_stream");
 	}
 	ln->prows++;
 	if (ln->prows >= s->x->conf->pipe.batch_rows || ln->pdata.len >= BATCH_BYTES)
@@ -618,11 +618,11 @@ fetcher_stream(struct fetcher_ctx *x)
 	buf_init(&s.rx, MSG_MAX_BYTES);
 	if ((s.lanes = calloc(s.nlanes, sizeof(*s.lanes))) == NULL ||
 	    (s.norm = malloc(FETCHER_FIELD_MAX + 1)) == NULL)
-		fatal(EX_OSERR, "out of memory");
+		fatal_oom("fetcher_stream");
 	for (unsigned i = 0; i < s.nlanes; i++) {
 		buf_init(&s.lanes[i].pdata, BATCH_BYTES + FETCHER_ROW_MAX + 64);
 		if ((s.lanes[i].win = calloc(s.window, sizeof(struct went))) == NULL)
-			fatal(EX_OSERR, "out of memory");
+			fatal_oom("fetcher_stream");
 		s.lanes[i].mult = 1;
 	}
 	for (size_t i = 0; i < x->led.nparts; i++)

@@ -83,7 +83,7 @@ main(int argc, char **argv)
 	in = open_or_die(g.in ? g.in : d.conf.pipe.users, CHAN_IN, CHAN_CONNECT);
 	nouts = g.out ? 1 : d.conf.pipe.nlanes;
 	if ((outs = calloc(nouts, sizeof(*outs))) == NULL)
-		fatal(EX_OSERR, "out of memory");
+		fatal_oom("main");
 	for (i = 0; i < nouts; i++)
 		outs[i] = open_or_die(g.out ? g.out : d.conf.pipe.lanes[i],
 		    CHAN_OUT, CHAN_CONNECT);

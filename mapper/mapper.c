@@ -114,7 +114,7 @@ mapper_new(const struct conf *c)
 	struct mapper	*m;
 
 	if ((m = calloc(1, sizeof(*m))) == NULL)
-		fatal(70, "mapper: out of memory");
+		fatal_oom("mapper");
 	m->c = c;
 	return m;
 }
@@ -212,7 +212,7 @@ problem_merge(struct mapper *m, const struct msg_batch *in)
 		lcol = strlen(bp->column);
 		lr = strlen(bp->reason);
 		if ((mem = malloc(lc + lg + lcol + lr + 4)) == NULL)
-			fatal(70, "mapper: out of memory");
+			fatal_oom("mapper");
 		p = &m->prob[m->nprob++];
 		memset(p, 0, sizeof(*p));
 		p->run = in->run;
@@ -380,7 +380,7 @@ plan_get(struct mapper *m, const struct conf_conn *cn, const struct conf_goal *g
 	if ((pl->cols = calloc(u->ncols + 1, sizeof(*pl->cols))) == NULL ||
 	    (mem = malloc(hdr + 1)) == NULL ||
 	    (pl->fields = calloc(g->nmaps + 2, sizeof(*pl->fields))) == NULL)
-		fatal(70, "mapper: out of memory");
+		fatal_oom("mapper");
 	pl->cols[0].p = mem;		/* keeps the block even when ncols == 0 */
 	for (i = 0; i < u->ncols; i++) {
 		memcpy(mem, u->cols[i].p, u->cols[i].len);

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "buf.h"
 #include "chan.h"
@@ -162,7 +163,7 @@ mapper_loop(struct mapper *m, struct chan *in, struct chan **outs, size_t nouts,
 			log_warnx("replay cut short, mapped every whole batch before "
 			    "the cut uri=%s frames=%" PRIu64, chan_uri(in),
 			    chan_count(in));
-			rc = 65;
+			rc = EX_DATAERR;
 			break;
 		}
 		if (r == CHAN_ERR) {
@@ -175,7 +176,7 @@ mapper_loop(struct mapper *m, struct chan *in, struct chan **outs, size_t nouts,
 				continue;
 			}
 			log_warn("receive failed uri=%s", chan_uri(in));
-			rc = 74;
+			rc = EX_IOERR;
 			break;
 		}
 		memset(&b, 0, sizeof(b));
@@ -196,7 +197,7 @@ mapper_loop(struct mapper *m, struct chan *in, struct chan **outs, size_t nouts,
 			break;
 		}
 		if (r == -1) {
-			rc = 74;
+			rc = EX_IOERR;
 			break;
 		}
 	}

@@ -83,9 +83,9 @@ static void *
 xreallocarray(void *p, size_t n, size_t size)
 {
 	if (size && n > SIZE_MAX / size)
-		fatalx(70, "out of memory");
+		fatal_oom("writer");
 	if ((p = realloc(p, n * size)) == NULL && n)
-		fatalx(70, "out of memory");
+		fatal_oom("writer");
 	return p;
 }
 
@@ -766,7 +766,7 @@ apply_batch(struct writer *w, const struct msg_batch *b)
 	if ((r = run_get(w, b->run, b->src.conn, &rc)) == NULL)
 		return rc;
 	if ((x = calloc(1, sizeof(*x))) == NULL)
-		fatalx(70, "out of memory");
+		fatal_oom("writer");
 	x->w = w;
 	x->b = b;
 	x->g = run_goal(r, b->src.conn, b->src.goal);
@@ -923,7 +923,7 @@ writer_submit(struct writer *w, struct msg_batch *in)
 		return 0;
 	}
 	if ((b = malloc(sizeof(*b))) == NULL)
-		fatalx(70, "out of memory");
+		fatal_oom("writer");
 	*b = *in;
 	memset(in, 0, sizeof(*in));
 	arena_init(&in->arena);
@@ -1087,27 +1087,33 @@ commit_group(struct writer *w)
 	return 0;
 }
 
-static uint64_t
-xc_count(struct writer *w, const char *conn, const char *goal)
+/*
+ * The data exchange count of (conn, goal) into *n, from the group's cache or
+ * the store.  Returns 0, or a store error: the caller must not report a
+ * count it could not read (an ACK with unique 0 would be believed).
+ */
+static int
+xc_count(struct writer *w, const char *conn, const char *goal, uint64_t *n)
 {
 	struct wxchg	*x;
 	int		 rc, opened = 0;
-	uint64_t	 n = 0;
 
+	*n = 0;
 	for (size_t i = 0; i < w->nxc; i++)
-		if (strcmp(w->xc[i].conn, conn) == 0 && strcmp(w->xc[i].goal, goal) == 0)
-			return w->xc[i].count;
-	if (!w->txn) {
-		if (store_read_begin(w->st) != 0)
+		if (strcmp(w->xc[i].conn, conn) == 0 && strcmp(w->xc[i].goal, goal) == 0) {
+			*n = w->xc[i].count;
 			return 0;
+		}
+	if (!w->txn) {
+		if ((rc = store_read_begin(w->st)) != 0)
+			return rc;
 		opened = 1;
 	}
-	x = xc_get(w, conn, strlen(conn), goal, strlen(goal), &rc);
-	if (x)
-		n = x->count;
+	if ((x = xc_get(w, conn, strlen(conn), goal, strlen(goal), &rc)) != NULL)
+		*n = x->count;
 	if (opened)
 		store_read_end(w->st);
-	return n;
+	return x != NULL ? 0 : rc ? rc : STORE_ERR;
 }
 
 int
@@ -1156,7 +1162,14 @@ writer_ack_next(struct writer *w, struct buf *out)
 		/* A shallow copy: the ACK borrows the goal's strings and reasons. */
 		b.u.ack.stats[i] = r->goals[i].st;
 		b.u.ack.stats[i].conn = NULL;
-		b.u.ack.stats[i].unique = xc_count(w, r->goals[i].st.conn, r->goals[i].st.goal);
+		if (xc_count(w, r->goals[i].st.conn, r->goals[i].st.goal,
+		    &b.u.ack.stats[i].unique) != 0) {
+			/* Dropped, not sent wrong: a resend of an applied batch asks again. */
+			log_warnx("ACK dropped: exchange count unreadable run=%" PRIu64
+			    " lane=%u", r->run, w->lane);
+			arena_clear(&b.arena);
+			return -1;
+		}
 	}
 	buf_reset(out);
 	if (msg_encode(&b, out, err, sizeof(err)) == -1) {

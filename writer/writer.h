@@ -104,7 +104,9 @@ int		 writer_no_space(const struct writer *w);
  * Encodes the next ACK due into out (reset first): kind ACK for (run,
  * lane) with applied (committed), received and this run's per-goal stats.
  * Returns 1 when one was written, 0 when none is due, -1 on an encoding
- * failure (logged; that ACK is dropped, acks are cumulative).
+ * failure or when the exchange count cannot be read (logged; that ACK is
+ * dropped, never sent wrong: acks are cumulative, and a resend of an
+ * applied batch makes the next one due).
  */
 int		 writer_ack_next(struct writer *w, struct buf *out);
 /* Encodes the HELLO this writer sends on start into out (reset first). */

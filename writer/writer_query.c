@@ -64,12 +64,12 @@ dump_one(const struct profile *p, void *arg)
 		char **nl = realloc(d->lines, cap * sizeof(*nl));
 
 		if (nl == NULL)
-			fatalx(EX_SOFTWARE, "out of memory");
+			fatal_oom("writer_query");
 		d->lines = nl;
 		d->cap = cap;
 	}
 	if ((d->lines[d->n++] = strdup(d->b.data)) == NULL)
-		fatalx(EX_SOFTWARE, "out of memory");
+		fatal_oom("writer_query");
 	return 0;
 }
 
@@ -236,7 +236,7 @@ writer_stats(const struct conf *c, uint64_t run, FILE *out)
 					q = &g[j];
 			if (q == NULL) {
 				if ((g = realloc(g, (ng + 1) * sizeof(*g))) == NULL)
-					fatalx(EX_SOFTWARE, "out of memory");
+					fatal_oom("writer_query");
 				q = &g[ng++];
 				stats_init(q, sts[i].conn, strlen(sts[i].conn), sts[i].goal,
 				    strlen(sts[i].goal));

@@ -410,37 +410,17 @@ flush(struct stream *s, unsigned lane)
 	return 0;
 }
 
-/* The value of the row's link, normalized; len 0 when it has none. */
+/* The row's link value (ident.h), normalized into s->norm; 0 when none. */
 static size_t
 link_value(struct stream *s, const struct fetcher_row *row)
 {
 	const char *prop = s->goal->link_property ? s->goal->link_property : "";
-	size_t	 n = 0;
 
-	if (s->part->format == FMT_JSONL) {
-		json_t	*o, *v;
-		char	 num[64];
-
-		if (s->goal->link_column == NULL || (o = json_loadb(row->vals[0].p,
-		    row->vals[0].len, JSON_DECODE_ANY, NULL)) == NULL)
-			return 0;
-		v = json_is_object(o) ? json_object_get(o, s->goal->link_column) : NULL;
-		if (json_is_array(v))
-			v = json_array_get(v, 0);
-		if (json_is_string(v))
-			n = ident_normalize(prop, json_string_value(v), json_string_length(v),
-			    s->norm, FETCHER_FIELD_MAX + 1);
-		else if (json_is_integer(v)) {
-			snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
-			    json_integer_value(v));
-			n = ident_normalize(prop, num, strlen(num), s->norm,
-			    FETCHER_FIELD_MAX + 1);
-		}
-		json_decref(o);
-	} else if (s->link >= 0)
-		n = ident_normalize(prop, row->vals[s->link].p, row->vals[s->link].len,
-		    s->norm, FETCHER_FIELD_MAX + 1);
-	return n == (size_t)-1 ? 0 : n;
+	if (s->part->format == FMT_JSONL)
+		return row->nvals < 1 ? 0 : ident_link_json(prop, s->goal->link_column,
+		    row->vals[0].p, row->vals[0].len, s->norm, FETCHER_FIELD_MAX + 1);
+	return ident_link_csv(prop, row->vals, row->nvals, s->link, s->norm,
+	    FETCHER_FIELD_MAX + 1);
 }
 
 static int
@@ -500,12 +480,8 @@ stream_part(struct stream *s, struct fetcher_part *p)
 	}
 	s->ncols = fetcher_src_ncols(src);
 	s->cols = fetcher_src_cols(src);
-	s->link = -1;
-	for (uint32_t i = 0; s->goal->link_column && i < s->ncols; i++)
-		if (strcmp(s->cols[i].p, s->goal->link_column) == 0) {
-			s->link = (int)i;
-			break;
-		}
+	s->link = s->goal->link_column ?
+	    ident_column_find(s->cols, s->ncols, s->goal->link_column) : -1;
 	if (p->format == FMT_CSV && s->link < 0 && s->ncols > 0)
 		log_warnx("link column missing run=%" PRIu64 " goal=%s list=%s column=%s;"
 		    " every row goes to lane 0 and is skipped", s->x->led.run, qg, ql,

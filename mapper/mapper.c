@@ -268,18 +268,6 @@ mapper_destroy(struct mapper **mp)
 
 /* ---- the plan: which column feeds which property ---- */
 
-static int
-col_find(const struct msg_users *u, const char *name)
-{
-	size_t	 n = strlen(name);
-
-	/* Sailthru headers can repeat: the first one wins. */
-	for (uint32_t i = 0; i < u->ncols; i++)
-		if (u->cols[i].len == n && memcmp(u->cols[i].p, name, n) == 0)
-			return (int)i;
-	return -1;
-}
-
 static void
 field_set_prop(const struct conf *c, struct field *f, const char *prop)
 {
@@ -337,7 +325,7 @@ plan_add(const struct conf *c, struct plan *pl, const struct msg_users *u,
 	memset(&f, 0, sizeof(f));
 	f.column = column;
 	f.columnlen = strlen(column);
-	f.col = pl->json ? -1 : col_find(u, column);
+	f.col = pl->json ? -1 : ident_column_find(u->cols, u->ncols, column);
 	f.rule = rule;
 	field_set_prop(c, &f, prop);
 	if (is_link)
@@ -529,6 +517,7 @@ map_row_cols(struct rowctx *rc, const struct msg_row *row, struct msg_patch *pa)
 	const struct plan	*pl = rc->pl;
 	const struct field	*lf;
 	const char		*norm;
+	char			*link;
 	uint32_t		 capnotes = (uint32_t)pl->nfields + 1;
 	size_t			 n;
 
@@ -541,8 +530,11 @@ map_row_cols(struct rowctx *rc, const struct msg_row *row, struct msg_patch *pa)
 		    "no_identifier");
 		return;
 	}
-	n = ident_value(rc->a, lf->prop, row->vals[lf->col].p,
-	    row->vals[lf->col].len, &norm);
+	/* The link value as the fetcher routed the row (ident.h). */
+	link = arena_alloc(rc->a, row->vals[lf->col].len + 1);
+	n = ident_link_csv(lf->prop, row->vals, row->nvals, lf->col, link,
+	    row->vals[lf->col].len + 1);
+	norm = link;
 	if (n == 0) {
 		patch_skip(rc, pa, lf->column, "no_identifier");
 		return;
@@ -760,6 +752,7 @@ map_row_json(struct rowctx *rc, const struct msg_row *row, struct msg_patch *pa)
 	json_error_t		 jerr;
 	json_t			*o, *lc;
 	const char		*norm;
+	char			*link;
 	uint32_t		 capops, capnotes;
 	size_t			 n, i;
 
@@ -781,7 +774,12 @@ map_row_json(struct rowctx *rc, const struct msg_row *row, struct msg_patch *pa)
 		goto out;
 	}
 	lf = &pl->fields[pl->link];
-	if ((n = json_ident(rc, lf->prop, json_object_get(o, lf->column), &norm)) == 0) {
+	/* The link value as the fetcher routed the row (ident.h). */
+	link = arena_alloc(rc->a, row->vals[0].len + 32);
+	n = ident_link_json(lf->prop, lf->column, row->vals[0].p, row->vals[0].len, link,
+	    row->vals[0].len + 32);
+	norm = link;
+	if (n == 0) {
 		patch_skip(rc, pa, lf->column, "no_identifier");
 		goto out;
 	}

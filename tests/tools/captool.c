@@ -17,6 +17,7 @@
 static const char usage_text[] =
     "usage: captool count FILE\n"
     "       captool dump FILE\n"
+    "       captool links FILE --lanes N\n"
     "       captool cat IN... -o OUT\n"
     "       captool shuffle IN -o OUT --seed N\n"
     "       captool dup IN -o OUT --seed N\n"
@@ -297,6 +298,46 @@ show(const char *k, struct str s)
 
 	snprintf(tmp, sizeof(tmp), "%.*s", (int)(s.len < 500 ? s.len : 500), s.p);
 	printf(" %s=%s", k, log_quote(tmp, q, sizeof(q)));
+}
+
+/*
+ * links: for every PATCHES record, the lane its batch came in (the
+ * fetcher's choice) and the lane of its match key ids[0] (the mapper's
+ * link value): "lane=L link_lane=M line=N" or "lane=L skip=REASON line=N".
+ */
+static int
+cmd_links(struct opts *o)
+{
+	struct chan	*c;
+	struct buf	 b;
+	struct msg_batch m;
+	char		 err[256];
+
+	if (o->nargs != 1 || o->lanes == 0)
+		usage();
+	c = open_in(o->args[0]);
+	buf_init(&b, MSG_MAX_BYTES);
+	while (next_frame(c, o->args[0], &b, NULL)) {
+		if (msg_decode(b.data, b.len, &m, err, sizeof(err)) == -1) {
+			fprintf(stderr, "captool: %s: %s\n", o->args[0], err);
+			exit(EX_DATAERR);
+		}
+		for (uint32_t i = 0; m.kind == MSG_PATCHES && i < m.u.patches.n; i++) {
+			const struct msg_patch *p = &m.u.patches.recs[i];
+
+			if (p->skip.len > 0 || p->nids == 0)
+				printf("lane=%u skip=%.*s line=%llu\n", m.lane,
+				    (int)p->skip.len, p->skip.p, (unsigned long long)p->line);
+			else
+				printf("lane=%u link_lane=%u line=%llu\n", m.lane,
+				    ident_lane(p->ids[0].value.p, p->ids[0].value.len,
+				    (unsigned)o->lanes), (unsigned long long)p->line);
+		}
+		msg_batch_clear(&m);
+	}
+	chan_close(&c);
+	buf_clear(&b);
+	return 0;
 }
 
 static int
@@ -597,6 +638,8 @@ run_cmd(const char *cmd, struct opts *o)
 {
 	if (strcmp(cmd, "count") == 0)
 		return cmd_count(o);
+	if (strcmp(cmd, "links") == 0)
+		return cmd_links(o);
 	if (strcmp(cmd, "dump") == 0)
 		return cmd_dump(o);
 	if (strcmp(cmd, "cat") == 0)

@@ -92,9 +92,17 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory check-run
 
-check-run: all
+check-run: all check-headers
 	@SAILSYNC_BIN=$(CURDIR)/$(B)/bin SAILSYNC_TOP=$(CURDIR) \
 	  prove --exec '' $(PROVEFLAGS) $(UNIT) $(sort $(wildcard tests/t/[0-9]*.sh))
+
+# Every header compiles on its own, before anything else includes it.
+HEADERS	:= $(wildcard common/*.h $(foreach p,$(PROCS),$(p)/*.h))
+check-headers:
+	@for h in $(HEADERS); do \
+	  echo "#include \"$$h\"" | $(CC) $(filter-out -MMD -MP,$(ALL_CFLAGS)) \
+	    $(PROC_INC) -I. -fsyntax-only -x c - || { echo "$$h does not compile alone"; exit 1; }; \
+	done
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -124,7 +132,7 @@ install: $(BINS)
 clean:
 	rm -rf build
 
-.PHONY: all deps check check-run demo bench install clean
+.PHONY: all deps check check-run check-headers demo bench install clean
 .SECONDARY:
 
 -include $(shell find build -name '*.d' 2>/dev/null)

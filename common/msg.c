@@ -209,8 +209,8 @@ struct enc {
 static int
 enc_write(void *data, const char *p, size_t n)
 {
-	struct enc	*x = data;
-	struct buf	*b = x->out;
+	struct enc	*en = data;
+	struct buf	*b = en->out;
 
 	if (n == 0)		/* an empty str body may come with p == NULL */
 		return 0;
@@ -219,346 +219,346 @@ enc_write(void *data, const char *p, size_t n)
 	 * terminator is written once, when the batch is done.
 	 */
 	if (b->cap - b->len > n && b->len + n <= b->max &&
-	    b->len + n - x->start <= MSG_MAX_BYTES) {
+	    b->len + n - en->start <= MSG_MAX_BYTES) {
 		memcpy(b->data + b->len, p, n);
 		b->len += n;
 		return 0;
 	}
-	if (x->full)
+	if (en->full)
 		return -1;
-	if (n > MSG_MAX_BYTES || x->out->len - x->start > MSG_MAX_BYTES - n) {
-		x->full = 1;
+	if (n > MSG_MAX_BYTES || en->out->len - en->start > MSG_MAX_BYTES - n) {
+		en->full = 1;
 		return -1;
 	}
-	if (buf_add(x->out, p, n) == -1) {
-		x->full = 2;
-		x->full_errno = errno;
+	if (buf_add(en->out, p, n) == -1) {
+		en->full = 2;
+		en->full_errno = errno;
 		return -1;
 	}
 	return 0;
 }
 
 static int
-enc_str(struct enc *x, struct str s)
+enc_str(struct enc *en, struct str s)
 {
 	if (s.len > MSG_MAX_STR)
-		return ep_fail(&x->e, "string of %u bytes over the limit %u",
+		return ep_fail(&en->e, "string of %u bytes over the limit %u",
 		    s.len, MSG_MAX_STR);
-	msgpack_pack_str(&x->pk, s.len);
-	msgpack_pack_str_body(&x->pk, s.p, s.len);
+	msgpack_pack_str(&en->pk, s.len);
+	msgpack_pack_str_body(&en->pk, s.p, s.len);
 	return 0;
 }
 
 static void
-enc_key(struct enc *x, const char *k)
+enc_key(struct enc *en, const char *k)
 {
 	size_t	 n = strlen(k);
 
-	msgpack_pack_str(&x->pk, n);
-	msgpack_pack_str_body(&x->pk, k, n);
+	msgpack_pack_str(&en->pk, n);
+	msgpack_pack_str_body(&en->pk, k, n);
 }
 
 static int
-enc_count(struct enc *x, uint32_t n, uint32_t max, const char *what)
+enc_count(struct enc *en, uint32_t n, uint32_t max, const char *what)
 {
 	if (n > max)
-		return ep_fail(&x->e, "%s: %u over the limit %u", what, n, max);
-	msgpack_pack_array(&x->pk, n);
+		return ep_fail(&en->e, "%s: %u over the limit %u", what, n, max);
+	msgpack_pack_array(&en->pk, n);
 	return 0;
 }
 
 static int
-enc_val(struct enc *x, const struct val *v)
+enc_val(struct enc *en, const struct val *v)
 {
 	unsigned char	 be[8];
 	uint64_t	 u;
 
 	switch (v->type) {
 	case VAL_NIL:
-		msgpack_pack_nil(&x->pk);
+		msgpack_pack_nil(&en->pk);
 		return 0;
 	case VAL_TEXT:
-		return enc_str(x, v->u.s);
+		return enc_str(en, v->u.s);
 	case VAL_NUMBER:
-		msgpack_pack_int64(&x->pk, v->u.i);
+		msgpack_pack_int64(&en->pk, v->u.i);
 		return 0;
 	case VAL_DECIMAL:
-		msgpack_pack_double(&x->pk, v->u.d);
+		msgpack_pack_double(&en->pk, v->u.d);
 		return 0;
 	case VAL_BOOL:
 		if (v->u.b)
-			msgpack_pack_true(&x->pk);
+			msgpack_pack_true(&en->pk);
 		else
-			msgpack_pack_false(&x->pk);
+			msgpack_pack_false(&en->pk);
 		return 0;
 	case VAL_DATETIME:
 		u = (uint64_t)v->u.i;
 		for (int i = 7; i >= 0; i--, u >>= 8)
 			be[i] = (unsigned char)u;
-		msgpack_pack_ext(&x->pk, 8, 1);
-		msgpack_pack_ext_body(&x->pk, be, 8);
+		msgpack_pack_ext(&en->pk, 8, 1);
+		msgpack_pack_ext_body(&en->pk, be, 8);
 		return 0;
 	}
-	return ep_fail(&x->e, "value type %d unknown", (int)v->type);
+	return ep_fail(&en->e, "value type %d unknown", (int)v->type);
 }
 
 static int
-enc_users(struct enc *x, const struct msg_users *u)
+enc_users(struct enc *en, const struct msg_users *u)
 {
 	const struct msg_row *r;
 
-	enc_key(x, "cols");
-	if (enc_count(x, u->ncols, MSG_MAX_FIELDS, "cols") == -1)
+	enc_key(en, "cols");
+	if (enc_count(en, u->ncols, MSG_MAX_FIELDS, "cols") == -1)
 		return -1;
 	for (uint32_t i = 0; i < u->ncols; i++)
-		if (enc_str(x, u->cols[i]) == -1)
-			return ep_at(&x->e, "cols[%u]", i);
-	enc_key(x, "records");
-	if (enc_count(x, u->nrows, MSG_MAX_RECORDS, "records") == -1)
+		if (enc_str(en, u->cols[i]) == -1)
+			return ep_at(&en->e, "cols[%u]", i);
+	enc_key(en, "records");
+	if (enc_count(en, u->nrows, MSG_MAX_RECORDS, "records") == -1)
 		return -1;
 	for (uint32_t i = 0; i < u->nrows; i++) {
 		r = &u->rows[i];
 		if (r->nvals > MSG_MAX_FIELDS) {
-			ep_fail(&x->e, "%u values over the limit %u",
+			ep_fail(&en->e, "%u values over the limit %u",
 			    r->nvals, MSG_MAX_FIELDS);
-			return ep_at(&x->e, "records[%u]", i);
+			return ep_at(&en->e, "records[%u]", i);
 		}
-		msgpack_pack_array(&x->pk, r->nvals + 1);
-		msgpack_pack_uint64(&x->pk, r->line);
+		msgpack_pack_array(&en->pk, r->nvals + 1);
+		msgpack_pack_uint64(&en->pk, r->line);
 		for (uint32_t j = 0; j < r->nvals; j++)
-			if (enc_str(x, r->vals[j]) == -1) {
-				ep_at(&x->e, "[%u]", j + 1);
-				return ep_at(&x->e, "records[%u]", i);
+			if (enc_str(en, r->vals[j]) == -1) {
+				ep_at(&en->e, "[%u]", j + 1);
+				return ep_at(&en->e, "records[%u]", i);
 			}
 	}
 	return 0;
 }
 
 static int
-enc_patch(struct enc *x, const struct msg_patch *p)
+enc_patch(struct enc *en, const struct msg_patch *p)
 {
 	const struct msg_op *o;
 
-	msgpack_pack_array(&x->pk, 6);
-	msgpack_pack_uint64(&x->pk, p->line);
-	if (enc_str(x, p->skip) == -1)
-		return ep_at(&x->e, "skip");
+	msgpack_pack_array(&en->pk, 6);
+	msgpack_pack_uint64(&en->pk, p->line);
+	if (enc_str(en, p->skip) == -1)
+		return ep_at(&en->e, "skip");
 	if (p->create)
-		msgpack_pack_true(&x->pk);
+		msgpack_pack_true(&en->pk);
 	else
-		msgpack_pack_false(&x->pk);
-	if (enc_count(x, p->nids, MSG_MAX_FIELDS, "ids") == -1)
+		msgpack_pack_false(&en->pk);
+	if (enc_count(en, p->nids, MSG_MAX_FIELDS, "ids") == -1)
 		return -1;
 	for (uint32_t i = 0; i < p->nids; i++) {
-		msgpack_pack_array(&x->pk, 2);
-		if (enc_str(x, p->ids[i].prop) == -1 ||
-		    enc_str(x, p->ids[i].value) == -1)
-			return ep_at(&x->e, "ids[%u]", i);
+		msgpack_pack_array(&en->pk, 2);
+		if (enc_str(en, p->ids[i].prop) == -1 ||
+		    enc_str(en, p->ids[i].value) == -1)
+			return ep_at(&en->e, "ids[%u]", i);
 	}
-	if (enc_count(x, p->nops, MSG_MAX_FIELDS, "ops") == -1)
+	if (enc_count(en, p->nops, MSG_MAX_FIELDS, "ops") == -1)
 		return -1;
 	for (uint32_t i = 0; i < p->nops; i++) {
 		o = &p->ops[i];
 		if (patch_op_name(o->op) == NULL) {
-			ep_fail(&x->e, "op %d unknown", o->op);
-			return ep_at(&x->e, "ops[%u]", i);
+			ep_fail(&en->e, "op %d unknown", o->op);
+			return ep_at(&en->e, "ops[%u]", i);
 		}
-		msgpack_pack_array(&x->pk, 3);
-		msgpack_pack_uint8(&x->pk, o->op);
-		if (enc_str(x, o->prop) == -1)
-			return ep_at(&x->e, "ops[%u]", i);
-		if (enc_count(x, o->nvals, MSG_MAX_FIELDS, "vals") == -1)
-			return ep_at(&x->e, "ops[%u]", i);
+		msgpack_pack_array(&en->pk, 3);
+		msgpack_pack_uint8(&en->pk, o->op);
+		if (enc_str(en, o->prop) == -1)
+			return ep_at(&en->e, "ops[%u]", i);
+		if (enc_count(en, o->nvals, MSG_MAX_FIELDS, "vals") == -1)
+			return ep_at(&en->e, "ops[%u]", i);
 		for (uint32_t j = 0; j < o->nvals; j++)
-			if (enc_val(x, &o->vals[j]) == -1) {
-				ep_at(&x->e, "vals[%u]", j);
-				return ep_at(&x->e, "ops[%u]", i);
+			if (enc_val(en, &o->vals[j]) == -1) {
+				ep_at(&en->e, "vals[%u]", j);
+				return ep_at(&en->e, "ops[%u]", i);
 			}
 	}
-	if (enc_count(x, p->nnotes, MSG_MAX_FIELDS, "notes") == -1)
+	if (enc_count(en, p->nnotes, MSG_MAX_FIELDS, "notes") == -1)
 		return -1;
 	for (uint32_t i = 0; i < p->nnotes; i++)
-		if (enc_str(x, p->notes[i]) == -1)
-			return ep_at(&x->e, "notes[%u]", i);
+		if (enc_str(en, p->notes[i]) == -1)
+			return ep_at(&en->e, "notes[%u]", i);
 	return 0;
 }
 
 static int
-enc_stats(struct enc *x, const struct stats *s)
+enc_stats(struct enc *en, const struct stats *s)
 {
-	msgpack_pack_array(&x->pk, 4 + STATS_NCOUNTERS);
-	if (enc_str(x, str_c(s->goal)) == -1)
-		return ep_at(&x->e, "goal");
+	msgpack_pack_array(&en->pk, 4 + STATS_NCOUNTERS);
+	if (enc_str(en, str_c(s->goal)) == -1)
+		return ep_at(&en->e, "goal");
 	for (size_t i = 0; i < STATS_NCOUNTERS; i++)
-		msgpack_pack_uint64(&x->pk, stats_counter_get(s, i));
-	if (enc_count(x, s->nreasons > UINT32_MAX ? UINT32_MAX : (uint32_t)s->nreasons,
+		msgpack_pack_uint64(&en->pk, stats_counter_get(s, i));
+	if (enc_count(en, s->nreasons > UINT32_MAX ? UINT32_MAX : (uint32_t)s->nreasons,
 	    MSG_MAX_FIELDS, "reasons") == -1)
 		return -1;
 	for (uint32_t i = 0; i < s->nreasons; i++) {
-		msgpack_pack_array(&x->pk, 2);
-		if (enc_str(x, str_c(s->reasons[i].reason)) == -1)
-			return ep_at(&x->e, "reasons[%u]", i);
-		msgpack_pack_uint64(&x->pk, s->reasons[i].n);
+		msgpack_pack_array(&en->pk, 2);
+		if (enc_str(en, str_c(s->reasons[i].reason)) == -1)
+			return ep_at(&en->e, "reasons[%u]", i);
+		msgpack_pack_uint64(&en->pk, s->reasons[i].n);
 	}
-	if (enc_count(x, s->nlast, STATS_LAST_IDS, "last") == -1)
+	if (enc_count(en, s->nlast, STATS_LAST_IDS, "last") == -1)
 		return -1;
 	for (uint32_t i = 0; i < s->nlast; i++)
-		msgpack_pack_uint64(&x->pk, s->last[i]);
-	msgpack_pack_uint64(&x->pk, s->unique);
+		msgpack_pack_uint64(&en->pk, s->last[i]);
+	msgpack_pack_uint64(&en->pk, s->unique);
 	return 0;
 }
 
 static int
-enc_records(struct enc *x, const struct msg_batch *b)
+enc_records(struct enc *en, const struct msg_batch *b)
 {
 	const struct msg_ack *a;
 
 	if (b->kind == MSG_USERS)
-		return enc_users(x, &b->u.users);
-	enc_key(x, "records");
+		return enc_users(en, &b->u.users);
+	enc_key(en, "records");
 	switch (b->kind) {
 	case MSG_PATCHES:
-		if (enc_count(x, b->u.patches.n, MSG_MAX_RECORDS, "records") == -1)
+		if (enc_count(en, b->u.patches.n, MSG_MAX_RECORDS, "records") == -1)
 			return -1;
 		for (uint32_t i = 0; i < b->u.patches.n; i++)
-			if (enc_patch(x, &b->u.patches.recs[i]) == -1)
-				return ep_at(&x->e, "records[%u]", i);
+			if (enc_patch(en, &b->u.patches.recs[i]) == -1)
+				return ep_at(&en->e, "records[%u]", i);
 		return 0;
 	case MSG_ACK:
 		a = &b->u.ack;
-		msgpack_pack_array(&x->pk, 1);
-		msgpack_pack_array(&x->pk, 3);
-		msgpack_pack_uint64(&x->pk, a->applied);
-		msgpack_pack_uint64(&x->pk, a->received);
-		if (enc_count(x, a->nstats, MSG_MAX_FIELDS, "stats") == -1)
-			return ep_at(&x->e, "records[0]");
+		msgpack_pack_array(&en->pk, 1);
+		msgpack_pack_array(&en->pk, 3);
+		msgpack_pack_uint64(&en->pk, a->applied);
+		msgpack_pack_uint64(&en->pk, a->received);
+		if (enc_count(en, a->nstats, MSG_MAX_FIELDS, "stats") == -1)
+			return ep_at(&en->e, "records[0]");
 		for (uint32_t i = 0; i < a->nstats; i++)
-			if (enc_stats(x, &a->stats[i]) == -1) {
-				ep_at(&x->e, "stats[%u]", i);
-				return ep_at(&x->e, "records[0]");
+			if (enc_stats(en, &a->stats[i]) == -1) {
+				ep_at(&en->e, "stats[%u]", i);
+				return ep_at(&en->e, "records[0]");
 			}
 		return 0;
 	case MSG_HELLO:
-		msgpack_pack_array(&x->pk, 1);
-		msgpack_pack_array(&x->pk, 3);
-		if (enc_str(x, b->u.hello.stage) == -1)
-			return ep_at(&x->e, "records[0].stage");
-		msgpack_pack_uint64(&x->pk, b->u.hello.pid);
-		msgpack_pack_uint64(&x->pk, b->u.hello.started);
+		msgpack_pack_array(&en->pk, 1);
+		msgpack_pack_array(&en->pk, 3);
+		if (enc_str(en, b->u.hello.stage) == -1)
+			return ep_at(&en->e, "records[0].stage");
+		msgpack_pack_uint64(&en->pk, b->u.hello.pid);
+		msgpack_pack_uint64(&en->pk, b->u.hello.started);
 		return 0;
 	case MSG_END:
-		msgpack_pack_array(&x->pk, 1);
-		msgpack_pack_array(&x->pk, 1);
-		msgpack_pack_uint64(&x->pk, b->u.end.total);
+		msgpack_pack_array(&en->pk, 1);
+		msgpack_pack_array(&en->pk, 1);
+		msgpack_pack_uint64(&en->pk, b->u.end.total);
 		return 0;
 	case MSG_EXPORT_REQUEST:
-		if (enc_count(x, b->u.ereq.ngoals, MSG_MAX_FIELDS, "records") == -1)
+		if (enc_count(en, b->u.ereq.ngoals, MSG_MAX_FIELDS, "records") == -1)
 			return -1;
 		for (uint32_t i = 0; i < b->u.ereq.ngoals; i++)
-			if (enc_str(x, b->u.ereq.goals[i]) == -1)
-				return ep_at(&x->e, "records[%u]", i);
+			if (enc_str(en, b->u.ereq.goals[i]) == -1)
+				return ep_at(&en->e, "records[%u]", i);
 		return 0;
 	case MSG_EXPORT_RESULT:
-		msgpack_pack_array(&x->pk, 1);
-		msgpack_pack_array(&x->pk, 5);
-		if (enc_str(x, b->u.eres.goal) == -1)
-			return ep_at(&x->e, "records[0].goal");
-		msgpack_pack_uint64(&x->pk, b->u.eres.exported);
-		msgpack_pack_uint64(&x->pk, b->u.eres.skipped);
-		msgpack_pack_uint64(&x->pk, b->u.eres.failed);
-		if (enc_str(x, b->u.eres.error) == -1)
-			return ep_at(&x->e, "records[0].error");
+		msgpack_pack_array(&en->pk, 1);
+		msgpack_pack_array(&en->pk, 5);
+		if (enc_str(en, b->u.eres.goal) == -1)
+			return ep_at(&en->e, "records[0].goal");
+		msgpack_pack_uint64(&en->pk, b->u.eres.exported);
+		msgpack_pack_uint64(&en->pk, b->u.eres.skipped);
+		msgpack_pack_uint64(&en->pk, b->u.eres.failed);
+		if (enc_str(en, b->u.eres.error) == -1)
+			return ep_at(&en->e, "records[0].error");
 		return 0;
 	}
-	return ep_fail(&x->e, "kind %d unknown", b->kind);
+	return ep_fail(&en->e, "kind %d unknown", b->kind);
 }
 
 static void
-enc_begin(struct enc *x, struct buf *out)
+enc_begin(struct enc *en, struct buf *out)
 {
-	x->out = out;
-	x->start = out->len;
-	x->full = x->full_errno = 0;
-	x->e.msg[0] = '\0';
-	x->e.pathed = 0;
-	msgpack_packer_init(&x->pk, x, enc_write);
+	en->out = out;
+	en->start = out->len;
+	en->full = en->full_errno = 0;
+	en->e.msg[0] = '\0';
+	en->e.pathed = 0;
+	msgpack_packer_init(&en->pk, en, enc_write);
 }
 
 /* Returns 0, or -1 leaving out as it was and the reason in err. */
 static int
-enc_end(struct enc *x, int rc, char *err, size_t errlen)
+enc_end(struct enc *en, int rc, char *err, size_t errlen)
 {
-	struct buf	*out = x->out;
+	struct buf	*out = en->out;
 
-	if (rc == 0 && !x->full) {
+	if (rc == 0 && !en->full) {
 		if (out->data)
 			out->data[out->len] = '\0';
 		return 0;
 	}
 	if (rc == 0) {
-		if (x->full == 1)
-			ep_fail(&x->e, "batch over the limit of %u bytes", MSG_MAX_BYTES);
-		else if (x->full_errno == E2BIG)
-			ep_fail(&x->e, "batch over the buffer's limit of %zu bytes",
+		if (en->full == 1)
+			ep_fail(&en->e, "batch over the limit of %u bytes", MSG_MAX_BYTES);
+		else if (en->full_errno == E2BIG)
+			ep_fail(&en->e, "batch over the buffer's limit of %zu bytes",
 			    out->max);
 		else
-			ep_fail(&x->e, "out of memory");
-		errno = x->full == 2 ? x->full_errno : E2BIG;
+			ep_fail(&en->e, "out of memory");
+		errno = en->full == 2 ? en->full_errno : E2BIG;
 	}
 	/* Leave out as it was. */
-	out->len = x->start;
+	out->len = en->start;
 	if (out->data)
 		out->data[out->len] = '\0';
-	ep_out(&x->e, err, errlen);
+	ep_out(&en->e, err, errlen);
 	return -1;
 }
 
 static int
-enc_batch(struct enc *x, const struct msg_batch *b)
+enc_batch(struct enc *en, const struct msg_batch *b)
 {
 	if (!msg_kind_valid(b->kind))
-		return ep_fail(&x->e, "kind %d unknown", b->kind);
-	msgpack_pack_map(&x->pk, b->kind == MSG_USERS ? 8 : 7);
-	enc_key(x, "v");
-	msgpack_pack_uint32(&x->pk, MSG_VERSION);
-	enc_key(x, "kind");
-	msgpack_pack_uint32(&x->pk, (uint32_t)b->kind);
-	enc_key(x, "run");
-	msgpack_pack_uint64(&x->pk, b->run);
-	enc_key(x, "lane");
-	msgpack_pack_uint32(&x->pk, b->lane);
-	enc_key(x, "seq_first");
-	msgpack_pack_uint64(&x->pk, b->seq_first);
-	enc_key(x, "src");
-	msgpack_pack_map(&x->pk, 3);
-	enc_key(x, "conn");
-	if (enc_str(x, b->src.conn) == -1)
-		return ep_at(&x->e, "src.conn");
-	enc_key(x, "goal");
-	if (enc_str(x, b->src.goal) == -1)
-		return ep_at(&x->e, "src.goal");
-	enc_key(x, "list");
-	if (enc_str(x, b->src.list) == -1)
-		return ep_at(&x->e, "src.list");
-	return enc_records(x, b);
+		return ep_fail(&en->e, "kind %d unknown", b->kind);
+	msgpack_pack_map(&en->pk, b->kind == MSG_USERS ? 8 : 7);
+	enc_key(en, "v");
+	msgpack_pack_uint32(&en->pk, MSG_VERSION);
+	enc_key(en, "kind");
+	msgpack_pack_uint32(&en->pk, (uint32_t)b->kind);
+	enc_key(en, "run");
+	msgpack_pack_uint64(&en->pk, b->run);
+	enc_key(en, "lane");
+	msgpack_pack_uint32(&en->pk, b->lane);
+	enc_key(en, "seq_first");
+	msgpack_pack_uint64(&en->pk, b->seq_first);
+	enc_key(en, "src");
+	msgpack_pack_map(&en->pk, 3);
+	enc_key(en, "conn");
+	if (enc_str(en, b->src.conn) == -1)
+		return ep_at(&en->e, "src.conn");
+	enc_key(en, "goal");
+	if (enc_str(en, b->src.goal) == -1)
+		return ep_at(&en->e, "src.goal");
+	enc_key(en, "list");
+	if (enc_str(en, b->src.list) == -1)
+		return ep_at(&en->e, "src.list");
+	return enc_records(en, b);
 }
 
 int
 msg_encode(const struct msg_batch *b, struct buf *out, char *err, size_t errlen)
 {
-	struct enc	 x;
+	struct enc	 en;
 
-	enc_begin(&x, out);
-	return enc_end(&x, enc_batch(&x, b), err, errlen);
+	enc_begin(&en, out);
+	return enc_end(&en, enc_batch(&en, b), err, errlen);
 }
 
 int
 msg_stats_encode(const struct stats *st, struct buf *out, char *err, size_t errlen)
 {
-	struct enc	 x;
+	struct enc	 en;
 
-	enc_begin(&x, out);
-	return enc_end(&x, enc_stats(&x, st), err, errlen);
+	enc_begin(&en, out);
+	return enc_end(&en, enc_stats(&en, st), err, errlen);
 }
 
 /* Decoder. */

@@ -42,29 +42,6 @@ vals_copy(struct val *dst, const struct val *src, uint32_t n, struct arena *a)
 	}
 }
 
-void
-profile_copy(struct profile *dst, const struct profile *src, struct arena *a)
-{
-	*dst = *src;
-	dst->cap = src->nprops;
-	dst->props = NULL;
-	if (src->nprops == 0)
-		return;
-	dst->props = arena_alloc(a, sizeof(*dst->props) * src->nprops);
-	for (uint32_t i = 0; i < src->nprops; i++) {
-		const struct profile_prop *sp = &src->props[i];
-		struct profile_prop *dp = &dst->props[i];
-
-		*dp = *sp;
-		dp->name = str_dup_arena(a, sp->name);
-		dp->vals = NULL;
-		if (sp->nvals) {
-			dp->vals = arena_alloc(a, sizeof(*dp->vals) * sp->nvals);
-			vals_copy(dp->vals, sp->vals, sp->nvals, a);
-		}
-	}
-}
-
 static int
 name_cmp(struct str a, const char *name, size_t len)
 {

@@ -47,9 +47,6 @@ struct profile {
 /* Empties p (no allocation). */
 void	 profile_init(struct profile *p);
 
-/* Deep copy of src into dst, every byte allocated from a. */
-void	 profile_copy(struct profile *dst, const struct profile *src, struct arena *a);
-
 /* The property named name, or NULL. */
 struct profile_prop *profile_prop_find(const struct profile *p, const char *name, size_t len);
 /*

@@ -484,6 +484,12 @@ store_id_newer(uint64_t a, uint64_t b)
 	return ta != tb ? ta > tb : a > b;
 }
 
+unsigned
+store_id_lane(uint64_t id)
+{
+	return (unsigned)(id >> 56);
+}
+
 /* Profiles */
 
 int

@@ -94,6 +94,8 @@ uint64_t	 store_id_next(struct store *s);
  * bits, whatever the lanes), else 0.
  */
 int		 store_id_newer(uint64_t a, uint64_t b);
+/* The lane whose store made profile id. */
+unsigned	 store_id_lane(uint64_t id);
 
 /*
  * Reads profile id into p, following redirects (at most

@@ -258,9 +258,9 @@ out:
 		rc = EX_TEMPFAIL;
 	}
 	sailthru_destroy(&x.api);
-	for (size_t i = 0; i < x.nfskip; i++)
-		stats_clear(&x.fskip[i]);
-	free(x.fskip);
+	for (size_t i = 0; i < x.nskips; i++)
+		stats_clear(&x.skips[i]);
+	free(x.skips);
 	fetcher_ledger_clear(&x.led);
 	close(lockfd);
 	return rc;

@@ -164,8 +164,8 @@ struct fetcher_ctx {
 	int64_t			 start_mono;	/* this process's start of the run */
 	uint64_t		 rows;		/* rows numbered by this process */
 	/* Rows the fetcher itself set aside, per goal (ragged rows, ...). */
-	size_t			 nfskip;
-	struct stats		*fskip;
+	size_t			 nskips;
+	struct stats		*skips;
 };
 
 /*
@@ -181,7 +181,7 @@ void	 fetcher_spool_sweep(struct fetcher_ctx *x, int keep_current);
 /* Saves the ledger; an I/O failure is fatal (74): a run cannot go on blind. */
 void	 fetcher_ctx_checkpoint(struct fetcher_ctx *x);
 /* The goal's fetcher-side skip counters (created on first use). */
-struct stats	*fetcher_ctx_fskip(struct fetcher_ctx *x, const char *goal);
+struct stats	*fetcher_ctx_skips(struct fetcher_ctx *x, const char *goal);
 
 /*
  * Streams every ready part to pipeline.users (or a capture) and waits

@@ -16,8 +16,8 @@
  * chunks; fetcher_src_next() pulls.  Records finished by one chunk wait in
  * a queue, so at most about one chunk's worth of records is held at once.
  */
-struct rec {
-	struct rec	*next;
+struct src_record {
+	struct src_record	*next;
 	uint64_t	 line;
 	uint32_t	 nfields;
 	const char	*skip;
@@ -43,8 +43,8 @@ struct fetcher_src {
 	uint32_t	 cur_n;
 	int		 cur_big;	/* a field or the record is over the cap */
 	uint64_t	 records;	/* records seen, header included */
-	struct rec	*qhead, *qtail;
-	struct rec	*out;		/* the row last handed out */
+	struct src_record	*qhead, *qtail;
+	struct src_record	*out;		/* the row last handed out */
 	int		 have_header;
 	uint32_t	 nhdr;		/* fields in the header, duplicates included */
 	uint8_t		*keep;		/* nhdr flags: column kept (first of its name) */
@@ -88,7 +88,7 @@ static void
 csv_cb_record(int c, void *arg)
 {
 	struct fetcher_src *s = arg;
-	struct rec	*r;
+	struct src_record	*r;
 	size_t		 sz;
 	char		*mem;
 	const char	*p;
@@ -235,10 +235,10 @@ csv_fill(struct fetcher_src *s)
 	return 0;
 }
 
-static struct rec *
+static struct src_record *
 rec_pop(struct fetcher_src *s)
 {
-	struct rec *r = s->qhead;
+	struct src_record *r = s->qhead;
 
 	if (r) {
 		s->qhead = r->next;
@@ -250,7 +250,7 @@ rec_pop(struct fetcher_src *s)
 
 /* A record that is nothing but white space: a blank line, not a row. */
 static int
-rec_blank(const struct rec *r)
+rec_blank(const struct src_record *r)
 {
 	if (r->skip || r->nfields != 1)
 		return 0;
@@ -264,7 +264,7 @@ rec_blank(const struct rec *r)
 static int
 csv_header(struct fetcher_src *s)
 {
-	struct rec	*r;
+	struct src_record	*r;
 	size_t		 mem = 0;
 	char		*p;
 
@@ -316,7 +316,7 @@ csv_header(struct fetcher_src *s)
 static int
 csv_next(struct fetcher_src *s, struct fetcher_row *row)
 {
-	struct rec	*r;
+	struct src_record	*r;
 
 	free(s->out);
 	s->out = NULL;
@@ -514,7 +514,7 @@ void
 fetcher_src_close(struct fetcher_src **sp)
 {
 	struct fetcher_src *s = *sp;
-	struct rec	*r;
+	struct src_record	*r;
 
 	if (s == NULL)
 		return;

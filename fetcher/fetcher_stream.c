@@ -10,8 +10,6 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "chan.h"
 #include "fetcher.h"
 #include "ident.h"
@@ -27,20 +25,21 @@
 #define RESEND_MULT_MAX	8
 
 /* One encoded batch waiting for its acknowledgement. */
-struct went {
+struct sent_batch {
 	uint64_t	 first, last;
 	char		*data;
 	size_t		 len;
 };
 
-struct slane {
+/* One writer lane as the stream sees it: numbering, the batch being filled, the window. */
+struct lane_out {
 	uint64_t	 seq;		/* last sequence number given out */
 	/* The batch being filled: per row u64 line, u32 n, n x (u32 len, bytes). */
 	uint64_t	 pfirst;
 	uint32_t	 prows;
 	struct buf	 pdata;
 	/* Sent, not yet acknowledged, oldest first. */
-	struct went	*win;
+	struct sent_batch	*win;
 	size_t		 nwin;
 	int64_t		 stall_since;	/* last ack progress (or first send) */
 	unsigned	 mult;		/* resend interval multiplier while stalled */
@@ -52,7 +51,7 @@ struct stream {
 	int		 capture;	/* users is a file: no acks, no window */
 	unsigned	 nlanes;
 	unsigned	 window;
-	struct slane	*lanes;
+	struct lane_out	*lanes;
 	const struct fetcher_part *part;	/* being read */
 	const struct conf_goal *goal;
 	uint32_t	 ncols;
@@ -165,7 +164,7 @@ send_end(struct stream *s, unsigned lane)
 static void
 resend(struct stream *s, unsigned lane, const char *why)
 {
-	struct slane *ln = &s->lanes[lane];
+	struct lane_out *ln = &s->lanes[lane];
 	size_t	 n = 0;
 
 	if (ln->nwin == 0)
@@ -200,7 +199,7 @@ static void
 handle_ack(struct stream *s, const struct msg_batch *b)
 {
 	struct fetcher_lane *l;
-	struct slane *ln;
+	struct lane_out *ln;
 	const struct msg_ack *a = &b->u.ack;
 	size_t	 k;
 
@@ -299,7 +298,7 @@ service(struct stream *s, int timeout_ms)
 	}
 	now = time_mono_ms();
 	for (unsigned i = 0; i < s->nlanes && !s->capture; i++) {
-		struct slane *ln = &s->lanes[i];
+		struct lane_out *ln = &s->lanes[i];
 		int64_t	 wait = (int64_t)s->x->conf->pipe.resend_ms * ln->mult;
 
 		if (ln->nwin == 0 || now - ln->stall_since < wait)
@@ -318,11 +317,11 @@ service(struct stream *s, int timeout_ms)
 static int
 flush(struct stream *s, unsigned lane)
 {
-	struct slane	*ln = &s->lanes[lane];
+	struct lane_out	*ln = &s->lanes[lane];
 	struct msg_batch b;
 	struct msg_row	*rows;
 	struct str	*vals;
-	struct went	 w;
+	struct sent_batch	 w;
 	const char	*p;
 	char		 err[300];
 	uint64_t	 acked;
@@ -426,7 +425,7 @@ link_value(struct stream *s, const struct fetcher_row *row)
 static int
 add_row(struct stream *s, const struct fetcher_row *row)
 {
-	struct slane *ln;
+	struct lane_out *ln;
 	unsigned lane;
 	size_t	 n;
 	uint32_t nv = row->nvals;
@@ -486,7 +485,7 @@ stream_part(struct stream *s, struct fetcher_part *p)
 		log_warnx("link column missing run=%" PRIu64 " goal=%s list=%s column=%s;"
 		    " every row goes to lane 0 and is skipped", s->x->led.run, qg, ql,
 		    s->goal->link_column ? s->goal->link_column : "-");
-	fs = fetcher_ctx_fskip(s->x, p->goal);
+	fs = fetcher_ctx_skips(s->x, p->goal);
 	p->rows = p->skipped = 0;
 	s->bytes_now = 0;
 	for (;;) {
@@ -597,7 +596,7 @@ fetcher_stream(struct fetcher_ctx *x)
 		fatal_oom("fetcher_stream");
 	for (unsigned i = 0; i < s.nlanes; i++) {
 		buf_init(&s.lanes[i].pdata, BATCH_BYTES + FETCHER_ROW_MAX + 64);
-		if ((s.lanes[i].win = calloc(s.window, sizeof(struct went))) == NULL)
+		if ((s.lanes[i].win = calloc(s.window, sizeof(struct sent_batch))) == NULL)
 			fatal_oom("fetcher_stream");
 		s.lanes[i].mult = 1;
 	}

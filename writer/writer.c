@@ -42,7 +42,7 @@ struct wrun {
 };
 
 /* Data exchange count of one (conn, goal), as in the open transaction. */
-struct wxchg {
+struct exch_count {
 	char		*conn, *goal;
 	uint64_t	 count;
 	int		 dirty;
@@ -56,8 +56,8 @@ struct writer {
 
 	struct wrun		*runs;
 	size_t			 nruns;
-	struct wxchg		*xc;
-	size_t			 nxc;
+	struct exch_count	*exch;
+	size_t			 nexch;
 
 	/* Batches applied in the open transaction, kept to redo the group. */
 	struct msg_batch	**group;
@@ -149,15 +149,15 @@ run_unload(struct wrun *r)
 }
 
 static void
-xc_reset(struct writer *w)
+exch_reset(struct writer *w)
 {
-	for (size_t i = 0; i < w->nxc; i++) {
-		free(w->xc[i].conn);
-		free(w->xc[i].goal);
+	for (size_t i = 0; i < w->nexch; i++) {
+		free(w->exch[i].conn);
+		free(w->exch[i].goal);
 	}
-	free(w->xc);
-	w->xc = NULL;
-	w->nxc = 0;
+	free(w->exch);
+	w->exch = NULL;
+	w->nexch = 0;
 }
 
 static void
@@ -183,7 +183,7 @@ writer_close(struct writer **wp)
 		free(w->runs[i].conn);
 	}
 	free(w->runs);
-	xc_reset(w);
+	exch_reset(w);
 	group_reset(w);
 	free(w->group);
 	for (size_t i = 0; i < w->nheld; i++)
@@ -337,32 +337,32 @@ run_goal(struct wrun *r, struct str conn, struct str goal)
 	return &r->goals[r->ngoals++];
 }
 
-static struct wxchg *
-xc_get(struct writer *w, const char *conn, size_t clen, const char *goal, size_t glen,
+static struct exch_count *
+exch_get(struct writer *w, const char *conn, size_t clen, const char *goal, size_t glen,
     int *rc)
 {
-	struct wxchg	*x;
+	struct exch_count	*ec;
 
 	*rc = 0;
-	for (size_t i = 0; i < w->nxc; i++) {
-		x = &w->xc[i];
-		if (strlen(x->conn) == clen && memcmp(x->conn, conn, clen) == 0 &&
-		    strlen(x->goal) == glen && memcmp(x->goal, goal, glen) == 0)
-			return x;
+	for (size_t i = 0; i < w->nexch; i++) {
+		ec = &w->exch[i];
+		if (strlen(ec->conn) == clen && memcmp(ec->conn, conn, clen) == 0 &&
+		    strlen(ec->goal) == glen && memcmp(ec->goal, goal, glen) == 0)
+			return ec;
 	}
-	w->xc = xreallocarray(w->xc, w->nxc + 1, sizeof(*w->xc));
-	x = &w->xc[w->nxc];
-	memset(x, 0, sizeof(*x));
-	if ((*rc = store_exchange_count_get(w->st, conn, clen, goal, glen, &x->count)) != 0)
+	w->exch = xreallocarray(w->exch, w->nexch + 1, sizeof(*w->exch));
+	ec = &w->exch[w->nexch];
+	memset(ec, 0, sizeof(*ec));
+	if ((*rc = store_exchange_count_get(w->st, conn, clen, goal, glen, &ec->count)) != 0)
 		return NULL;
-	x->conn = xstrndup(conn, clen);
-	x->goal = xstrndup(goal, glen);
-	w->nxc++;
-	return x;
+	ec->conn = xstrndup(conn, clen);
+	ec->goal = xstrndup(goal, glen);
+	w->nexch++;
+	return ec;
 }
 
 /* Everything about one record being applied. */
-struct rec {
+struct apply {
 	struct writer		*w;
 	const struct msg_batch	*b;
 	const struct msg_patch	*p;
@@ -375,28 +375,28 @@ struct rec {
 };
 
 static void
-rec_note(struct rec *x, const char *reason, struct str prop)
+apply_note(struct apply *app, const char *reason, struct str prop)
 {
 	char	*n;
 	size_t	 rl = strlen(reason);
 
-	if (x->nnotes >= WRITER_MAX_NOTES)
+	if (app->nnotes >= WRITER_MAX_NOTES)
 		return;
-	n = arena_alloc(&x->w->scratch, rl + 1 + prop.len + 1);
+	n = arena_alloc(&app->w->scratch, rl + 1 + prop.len + 1);
 	memcpy(n, reason, rl);
 	n[rl] = ':';
 	if (prop.len)
 		memcpy(n + rl + 1, prop.p, prop.len);
 	n[rl + 1 + prop.len] = '\0';
-	x->notes[x->nnotes++] = n;
+	app->notes[app->nnotes++] = n;
 }
 
 static void
-rec_skip(struct rec *x, const char *reason, size_t len)
+apply_skip(struct apply *app, const char *reason, size_t len)
 {
-	x->g->st.skipped++;
-	stats_reason_add(&x->g->st, reason, len, 1);
-	x->g->dirty = 1;
+	app->g->st.skipped++;
+	stats_reason_add(&app->g->st, reason, len, 1);
+	app->g->dirty = 1;
 }
 
 static int
@@ -414,9 +414,9 @@ in_merge(const struct conf *c, struct str prop)
  * profile merged into it now.
  */
 static int
-ident_free(struct rec *x, uint64_t self, const char *prop, const struct val *v, int *rc)
+ident_free(struct apply *app, uint64_t self, const char *prop, const struct val *v, int *rc)
 {
-	struct writer	*w = x->w;
+	struct writer	*w = app->w;
 	struct profile	 o;
 	uint64_t	 id;
 
@@ -430,8 +430,8 @@ ident_free(struct rec *x, uint64_t self, const char *prop, const struct val *v, 
 	}
 	if (*rc)
 		return 0;
-	for (uint32_t i = 0; i < x->nm; i++)
-		if (x->m[i].id == id)
+	for (uint32_t i = 0; i < app->nm; i++)
+		if (app->m[i].id == id)
 			return 1;
 	if (self && id == self)
 		return 1;
@@ -442,8 +442,8 @@ ident_free(struct rec *x, uint64_t self, const char *prop, const struct val *v, 
 	}
 	if (*rc)
 		return 0;
-	for (uint32_t i = 0; i < x->nm; i++)
-		if (x->m[i].id == o.id)
+	for (uint32_t i = 0; i < app->nm; i++)
+		if (app->m[i].id == o.id)
 			return 1;
 	return self && o.id == self;
 }
@@ -465,10 +465,10 @@ vals_has(const struct profile_prop *pp, const struct val *v)
  * removed lose their entry when it still points to the survivor.
  */
 static int
-ident_sync(struct rec *x, const char *prop, const struct profile *before,
+ident_sync(struct apply *app, const char *prop, const struct profile *before,
     const struct profile *after)
 {
-	struct writer		*w = x->w;
+	struct writer		*w = app->w;
 	size_t			 plen = strlen(prop);
 	const struct profile_prop *bp = before ? profile_prop_find(before, prop, plen) : NULL;
 	const struct profile_prop *ap = profile_prop_find(after, prop, plen);
@@ -485,12 +485,12 @@ ident_sync(struct rec *x, const char *prop, const struct profile *before,
 			return rc;
 	}
 	/* Losers' values, kept by the survivor or not, resolve to it now. */
-	for (uint32_t k = 0; k < x->nm; k++) {
+	for (uint32_t k = 0; k < app->nm; k++) {
 		const struct profile_prop *lp;
 
-		if (x->m[k].id == after->id)
+		if (app->m[k].id == after->id)
 			continue;
-		lp = profile_prop_find(&x->m[k], prop, plen);
+		lp = profile_prop_find(&app->m[k], prop, plen);
 		for (uint32_t i = 0; lp && i < lp->nvals; i++) {
 			const struct val *v = &lp->vals[i];
 
@@ -544,13 +544,13 @@ lifecycle_prop(struct str prop)
 }
 
 static int
-apply_ops(struct rec *x, struct profile *work, uint64_t self)
+apply_ops(struct apply *app, struct profile *work, uint64_t self)
 {
-	const struct conf_store	*cs = &x->w->conf->store;
+	const struct conf_store	*cs = &app->w->conf->store;
 	int			 rc;
 
-	for (uint32_t i = 0; i < x->p->nops; i++) {
-		const struct msg_op	*op = &x->p->ops[i];
+	for (uint32_t i = 0; i < app->p->nops; i++) {
+		const struct msg_op	*op = &app->p->ops[i];
 		const struct conf_prop	*cp = conf_prop_find(cs, op->prop.p, op->prop.len);
 		enum val_type		 type;
 		int			 taken = 0;
@@ -558,40 +558,40 @@ apply_ops(struct rec *x, struct profile *work, uint64_t self)
 		if (cp == NULL)
 			cp = lifecycle_prop(op->prop);
 		if (cp == NULL) {
-			rec_note(x, "unknown_property", op->prop);
+			apply_note(app, "unknown_property", op->prop);
 			continue;
 		}
 		type = op->nvals ? op->vals[0].type : cp->type;
 		if (type != cp->type && op->op != OP_SUM) {
-			rec_note(x, "type_mismatch", op->prop);
+			apply_note(app, "type_mismatch", op->prop);
 			continue;
 		}
 		if (cp->unique && op->op != OP_SUM) {
 			for (uint32_t j = 0; j < op->nvals && !taken; j++) {
-				taken = !ident_free(x, self, cp->name, &op->vals[j], &rc);
+				taken = !ident_free(app, self, cp->name, &op->vals[j], &rc);
 				if (rc)
 					return rc;
 			}
 			if (taken) {
-				rec_note(x, "identifier_taken", op->prop);
+				apply_note(app, "identifier_taken", op->prop);
 				continue;
 			}
 		}
-		switch (profile_rule_apply(work, &x->w->scratch, op->op, op->prop.p,
+		switch (profile_rule_apply(work, &app->w->scratch, op->op, op->prop.p,
 		    op->prop.len, type, cp->multi, op->vals, op->nvals)) {
 		case PROFILE_RULE_OK:
 			break;
 		case PROFILE_RULE_TYPE:
-			rec_note(x, "type_mismatch", op->prop);
+			apply_note(app, "type_mismatch", op->prop);
 			break;
 		case PROFILE_RULE_NAN:
-			rec_note(x, "sum_not_a_number", op->prop);
+			apply_note(app, "sum_not_a_number", op->prop);
 			break;
 		case PROFILE_RULE_OVERFLOW:
-			rec_note(x, "sum_overflow", op->prop);
+			apply_note(app, "sum_overflow", op->prop);
 			break;
 		default:
-			rec_note(x, "too_many_values", op->prop);
+			apply_note(app, "too_many_values", op->prop);
 			break;
 		}
 	}
@@ -599,11 +599,11 @@ apply_ops(struct rec *x, struct profile *work, uint64_t self)
 }
 
 static int
-consented(const struct rec *x, const struct profile *p)
+consented(const struct apply *app, const struct profile *p)
 {
-	if (x->conn == NULL || x->conn->nobjectives == 0)
+	if (app->conn == NULL || app->conn->nobjectives == 0)
 		return 1;
-	return profile_has_text(p, "$consents", x->conn->objectives, x->conn->nobjectives);
+	return profile_has_text(p, "$consents", app->conn->objectives, app->conn->nobjectives);
 }
 
 static int
@@ -616,9 +616,9 @@ id_cmp(const void *a, const void *b)
 
 /* Applies one record.  Returns 0, or a store code (STORE_FULL, STORE_ERR). */
 static int
-apply_record(struct writer *w, struct rec *x)
+apply_record(struct writer *w, struct apply *app)
 {
-	const struct msg_patch	*p = x->p;
+	const struct msg_patch	*p = app->p;
 	struct profile		 work, red;
 	const struct profile	*before = NULL;
 	const char		*matched[WRITER_MAX_MATCH];
@@ -626,10 +626,10 @@ apply_record(struct writer *w, struct rec *x)
 	int64_t			 now;
 	int			 rc, created = 0, changed;
 
-	x->nm = 0;
-	x->nnotes = 0;
+	app->nm = 0;
+	app->nnotes = 0;
 	if (p->skip.len) {
-		rec_skip(x, p->skip.p, p->skip.len);
+		apply_skip(app, p->skip.p, p->skip.len);
 		return 0;
 	}
 	/* Resolve every identifier to a distinct (surviving) profile. */
@@ -647,11 +647,11 @@ apply_record(struct writer *w, struct rec *x)
 			continue;
 		if (rc)
 			return rc;
-		if (x->nm == WRITER_MAX_MATCH) {
-			rec_skip(x, "identifier_conflict", 19);
+		if (app->nm == WRITER_MAX_MATCH) {
+			apply_skip(app, "identifier_conflict", 19);
 			return 0;
 		}
-		m = &x->m[x->nm];
+		m = &app->m[app->nm];
 		rc = store_profile_get(w->st, pid, m, &w->scratch);
 		if (rc == STORE_NOTFOUND)
 			continue;
@@ -660,53 +660,53 @@ apply_record(struct writer *w, struct rec *x)
 		if (nmatched < WRITER_MAX_MATCH)
 			matched[nmatched++] = arena_strndup(&w->scratch, id->prop.p,
 			    id->prop.len);
-		for (k = 0; k < x->nm; k++)
-			if (x->m[k].id == m->id)
+		for (k = 0; k < app->nm; k++)
+			if (app->m[k].id == m->id)
 				break;
-		if (k == x->nm)
-			x->nm++;
+		if (k == app->nm)
+			app->nm++;
 	}
-	if (x->nm == 0 && !p->create) {
-		rec_skip(x, "no_match", 8);
+	if (app->nm == 0 && !p->create) {
+		apply_skip(app, "no_match", 8);
 		return 0;
 	}
-	if (x->nm > 1) {
+	if (app->nm > 1) {
 		for (uint32_t i = 0; i < nmatched; i++)
 			if (!in_merge(w->conf, str_c(matched[i]))) {
-				rec_skip(x, "identifier_conflict", 19);
+				apply_skip(app, "identifier_conflict", 19);
 				return 0;
 			}
-		qsort(x->m, x->nm, sizeof(x->m[0]), id_cmp);
+		qsort(app->m, app->nm, sizeof(app->m[0]), id_cmp);
 	}
 
-	if (x->nm == 0) {
+	if (app->nm == 0) {
 		profile_init(&work);
 		created = 1;
 	} else {
-		before = &x->m[0];	/* the survivor: smallest, oldest id */
+		before = &app->m[0];	/* the survivor: smallest, oldest id */
 		profile_work(&work, before, &w->scratch);
-		for (uint32_t i = 1; i < x->nm; i++)
-			profile_merge(&work, &x->m[i], &w->scratch);
+		for (uint32_t i = 1; i < app->nm; i++)
+			profile_merge(&work, &app->m[i], &w->scratch);
 	}
-	if ((rc = apply_ops(x, &work, before ? before->id : 0)) != 0)
+	if ((rc = apply_ops(app, &work, before ? before->id : 0)) != 0)
 		return rc;
-	if (!consented(x, &work)) {
-		rec_skip(x, "no_consent", 10);
+	if (!consented(app, &work)) {
+		apply_skip(app, "no_consent", 10);
 		return 0;
 	}
 	/* Field-level skips, the mapper's and ours, counted by reason. */
 	for (uint32_t i = 0; i < p->nnotes; i++)
 		if (p->notes[i].len)
-			stats_reason_add(&x->g->st, p->notes[i].p, p->notes[i].len, 1);
-	for (uint32_t i = 0; i < x->nnotes; i++)
-		stats_reason_add(&x->g->st, x->notes[i], strlen(x->notes[i]), 1);
-	if (x->nnotes || p->nnotes)
-		x->g->dirty = 1;
+			stats_reason_add(&app->g->st, p->notes[i].p, p->notes[i].len, 1);
+	for (uint32_t i = 0; i < app->nnotes; i++)
+		stats_reason_add(&app->g->st, app->notes[i], strlen(app->notes[i]), 1);
+	if (app->nnotes || p->nnotes)
+		app->g->dirty = 1;
 
-	changed = created || x->nm > 1 || !profile_equal(before, &work);
+	changed = created || app->nm > 1 || !profile_equal(before, &work);
 	if (!changed) {
-		x->g->st.unchanged++;
-		x->g->dirty = 1;
+		app->g->st.unchanged++;
+		app->g->dirty = 1;
 		return 0;
 	}
 	now = time_now_ms();
@@ -717,38 +717,38 @@ apply_record(struct writer *w, struct rec *x)
 	work.updated = now;
 	if ((rc = store_profile_put(w->st, &work)) != 0)
 		return rc;
-	for (uint32_t i = 1; i < x->nm; i++) {
+	for (uint32_t i = 1; i < app->nm; i++) {
 		/* The loser stays as a redirect so its id still resolves. */
 		profile_init(&red);
-		red.id = x->m[i].id;
-		red.created = x->m[i].created;
+		red.id = app->m[i].id;
+		red.created = app->m[i].created;
 		red.updated = now;
 		red.redirect = work.id;
 		if ((rc = store_profile_put(w->st, &red)) != 0)
 			return rc;
 	}
 	for (size_t i = 0; i < w->nuniq; i++)
-		if ((rc = ident_sync(x, w->uniq[i], before, &work)) != 0)
+		if ((rc = ident_sync(app, w->uniq[i], before, &work)) != 0)
 			return rc;
-	rc = store_exchange_mark(w->st, x->b->src.conn.p, x->b->src.conn.len,
-	    x->b->src.goal.p, x->b->src.goal.len, work.id, now);
+	rc = store_exchange_mark(w->st, app->b->src.conn.p, app->b->src.conn.len,
+	    app->b->src.goal.p, app->b->src.goal.len, work.id, now);
 	if (rc < 0)
 		return rc;
 	if (rc == 1) {
-		struct wxchg *xc = xc_get(w, x->b->src.conn.p, x->b->src.conn.len,
-		    x->b->src.goal.p, x->b->src.goal.len, &rc);
+		struct exch_count *ec = exch_get(w, app->b->src.conn.p, app->b->src.conn.len,
+		    app->b->src.goal.p, app->b->src.goal.len, &rc);
 
-		if (xc == NULL)
+		if (ec == NULL)
 			return rc;
-		xc->count++;
-		xc->dirty = 1;
+		ec->count++;
+		ec->dirty = 1;
 	}
 	if (created)
-		x->g->st.created++;
+		app->g->st.created++;
 	else
-		x->g->st.updated++;
-	stats_last_push(&x->g->st, work.id);
-	x->g->dirty = 1;
+		app->g->st.updated++;
+	stats_last_push(&app->g->st, work.id);
+	app->g->dirty = 1;
 	return 0;
 }
 
@@ -757,7 +757,7 @@ static int
 apply_batch(struct writer *w, const struct msg_batch *b)
 {
 	struct wrun	*r;
-	struct rec	*x;
+	struct apply	*app;
 	uint32_t	 n = msg_batch_count(b);
 	int		 rc;
 
@@ -765,12 +765,12 @@ apply_batch(struct writer *w, const struct msg_batch *b)
 		return rc;
 	if ((r = run_get(w, b->run, b->src.conn, &rc)) == NULL)
 		return rc;
-	if ((x = calloc(1, sizeof(*x))) == NULL)
+	if ((app = calloc(1, sizeof(*app))) == NULL)
 		fatal_oom("writer");
-	x->w = w;
-	x->b = b;
-	x->g = run_goal(r, b->src.conn, b->src.goal);
-	x->conn = conf_conn_find(w->conf, b->src.conn.p, b->src.conn.len);
+	app->w = w;
+	app->b = b;
+	app->g = run_goal(r, b->src.conn, b->src.goal);
+	app->conn = conf_conn_find(w->conf, b->src.conn.p, b->src.conn.len);
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t seq = b->seq_first + i;
 
@@ -780,9 +780,9 @@ apply_batch(struct writer *w, const struct msg_batch *b)
 			panic("applying seq %" PRIu64 " after %" PRIu64, seq, r->applied);
 		if (w->scratch.total > WRITER_SCRATCH_MAX)
 			arena_clear(&w->scratch);
-		x->p = &b->u.patches.recs[i];
-		if ((rc = apply_record(w, x)) != 0) {
-			free(x);
+		app->p = &b->u.patches.recs[i];
+		if ((rc = apply_record(w, app)) != 0) {
+			free(app);
 			return rc;
 		}
 		r->applied = seq;
@@ -791,7 +791,7 @@ apply_batch(struct writer *w, const struct msg_batch *b)
 			w->first_ms = time_mono_ms();
 		w->cnt.records++;
 	}
-	free(x);
+	free(app);
 	return 0;
 }
 
@@ -804,7 +804,7 @@ state_abort(struct writer *w)
 	w->txn = 0;
 	for (size_t i = 0; i < w->nruns; i++)
 		run_unload(&w->runs[i]);
-	xc_reset(w);
+	exch_reset(w);
 	arena_clear(&w->scratch);
 	w->rows = 0;
 }
@@ -1014,13 +1014,13 @@ flush_state(struct writer *w)
 				return rc;
 		}
 	}
-	for (size_t i = 0; i < w->nxc; i++) {
-		struct wxchg *x = &w->xc[i];
+	for (size_t i = 0; i < w->nexch; i++) {
+		struct exch_count *ec = &w->exch[i];
 
-		if (!x->dirty)
+		if (!ec->dirty)
 			continue;
-		if ((rc = store_exchange_count_put(w->st, x->conn, strlen(x->conn), x->goal,
-		    strlen(x->goal), x->count)) != 0)
+		if ((rc = store_exchange_count_put(w->st, ec->conn, strlen(ec->conn), ec->goal,
+		    strlen(ec->goal), ec->count)) != 0)
 			return rc;
 	}
 	return 0;
@@ -1077,8 +1077,8 @@ commit_group(struct writer *w)
 		for (size_t j = 0; j < r->ngoals; j++)
 			r->goals[j].dirty = 0;
 	}
-	for (size_t i = 0; i < w->nxc; i++)
-		w->xc[i].dirty = 0;
+	for (size_t i = 0; i < w->nexch; i++)
+		w->exch[i].dirty = 0;
 	group_reset(w);
 	arena_clear(&w->scratch);
 	if (rows)
@@ -1093,15 +1093,15 @@ commit_group(struct writer *w)
  * count it could not read (an ACK with unique 0 would be believed).
  */
 static int
-xc_count(struct writer *w, const char *conn, const char *goal, uint64_t *n)
+exch_count_read(struct writer *w, const char *conn, const char *goal, uint64_t *n)
 {
-	struct wxchg	*x;
+	struct exch_count	*ec;
 	int		 rc, opened = 0;
 
 	*n = 0;
-	for (size_t i = 0; i < w->nxc; i++)
-		if (strcmp(w->xc[i].conn, conn) == 0 && strcmp(w->xc[i].goal, goal) == 0) {
-			*n = w->xc[i].count;
+	for (size_t i = 0; i < w->nexch; i++)
+		if (strcmp(w->exch[i].conn, conn) == 0 && strcmp(w->exch[i].goal, goal) == 0) {
+			*n = w->exch[i].count;
 			return 0;
 		}
 	if (!w->txn) {
@@ -1109,11 +1109,11 @@ xc_count(struct writer *w, const char *conn, const char *goal, uint64_t *n)
 			return rc;
 		opened = 1;
 	}
-	if ((x = xc_get(w, conn, strlen(conn), goal, strlen(goal), &rc)) != NULL)
-		*n = x->count;
+	if ((ec = exch_get(w, conn, strlen(conn), goal, strlen(goal), &rc)) != NULL)
+		*n = ec->count;
 	if (opened)
 		store_read_end(w->st);
-	return x != NULL ? 0 : rc ? rc : STORE_ERR;
+	return ec != NULL ? 0 : rc ? rc : STORE_ERR;
 }
 
 int
@@ -1162,7 +1162,7 @@ writer_ack_next(struct writer *w, struct buf *out)
 		/* A shallow copy: the ACK borrows the goal's strings and reasons. */
 		b.u.ack.stats[i] = r->goals[i].st;
 		b.u.ack.stats[i].conn = NULL;
-		if (xc_count(w, r->goals[i].st.conn, r->goals[i].st.goal,
+		if (exch_count_read(w, r->goals[i].st.conn, r->goals[i].st.goal,
 		    &b.u.ack.stats[i].unique) != 0) {
 			/* Dropped, not sent wrong: a resend of an applied batch asks again. */
 			log_warnx("ACK dropped: exchange count unreadable run=%" PRIu64

@@ -159,7 +159,7 @@ writer_show(const struct conf *c, const char *what, FILE *out)
 		return EX_USAGE;
 	}
 	for (unsigned lane = 0; lane < c->store.lanes && !found; lane++) {
-		if (eq == NULL && (id >> 56) != lane)
+		if (eq == NULL && store_id_lane(id) != lane)
 			continue;
 		if ((s = lane_open(c, lane, &missing)) == NULL) {
 			if (!missing)

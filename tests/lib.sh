@@ -92,6 +92,36 @@ start_sim() {
 	export SIM_URL SIM_PID
 }
 
+# sig VALUE...: Sailthru's signature: MD5 of $SIM_SECRET and the sorted values.
+sig() {
+	printf '%s' "$SIM_SECRET$(printf '%s\n' "$@" | LC_ALL=C sort | tr -d '\n')" |
+	    md5sum | cut -c1-32
+}
+
+# api METHOD ENDPOINT JSON [SIG]: one signed call to the simulator; prints
+# the HTTP status, leaves the body in out.json and the headers in hdr.txt.
+# SIG defaults to the right signature; $API_CURL_OPTS adds curl options.
+api() {
+	s=${4:-$(sig "$SIM_KEY" json "$3")}
+	g=
+	[ "$1" != POST ] && g=-G
+	curl -s ${API_CURL_OPTS:-} -o out.json -D hdr.txt -w '%{http_code}' $g -X "$1" \
+	    "$SIM_URL/$2" --data-urlencode "api_key=$SIM_KEY" --data-urlencode format=json \
+	    --data-urlencode "json=$3" --data-urlencode "sig=$s"
+}
+
+# poll JOB_ID [TENTHS]: waits (up to TENTHS x 0.1 s, default 100) for the
+# job to leave "pending"; the job is then in out.json.
+poll() {
+	i=0
+	while [ $i -lt "${2:-100}" ]; do
+		api GET job "{\"job_id\":\"$1\"}" >/dev/null
+		[ "$(jq -r .status out.json)" != pending ] && return 0
+		sleep 0.1; i=$((i + 1))
+	done
+	return 1
+}
+
 # stages CONF ARGS...: the supervisor script for CONF, with its pid files
 # and logs in $SCRATCH/sup-NAME; `stages CONF start` is stopped at exit.
 stages() {

@@ -20,20 +20,8 @@ JSON
 start_sim --seed "$SCRATCH/seed.json" --rate-limit 1000 || exit 1
 
 # sig VALUE...: Sailthru's signature of the given parameter values.
-sig() {
-	printf '%s' "$SIM_SECRET$(printf '%s\n' "$@" | LC_ALL=C sort | tr -d '\n')" |
-	    md5sum | cut -c1-32
-}
 # api METHOD ENDPOINT JSON [SIG]: a signed call; body in out.json, headers
 # in hdr.txt, the HTTP status on stdout.
-api() {
-	s=${4:-$(sig "$SIM_KEY" json "$3")}
-	g=
-	[ "$1" != POST ] && g=-G
-	curl -s -o out.json -D hdr.txt -w '%{http_code}' $g -X "$1" "$SIM_URL/$2" \
-	    --data-urlencode "api_key=$SIM_KEY" --data-urlencode format=json \
-	    --data-urlencode "json=$3" --data-urlencode "sig=$s"
-}
 header() {
 	tr -d '\r' <hdr.txt | sed -n "s/^$1: //Ip"
 }

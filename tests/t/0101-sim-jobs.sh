@@ -22,27 +22,6 @@ printf 'Profile Id,Email\n0123456789abcdef01234567,x@example.com\n' >"$SCRATCH/g
 start_sim --seed "$SCRATCH/seed.json" --job-delay-ms 1500 --url-ttl-s 3600 \
 	--export-file "Given=$SCRATCH/given.csv" || exit 1
 
-sig() {
-	printf '%s' "$SIM_SECRET$(printf '%s\n' "$@" | LC_ALL=C sort | tr -d '\n')" |
-	    md5sum | cut -c1-32
-}
-api() {
-	g=
-	[ "$1" != POST ] && g=-G
-	curl -s -o out.json -w '%{http_code}' $g -X "$1" "$SIM_URL/$2" \
-	    --data-urlencode "api_key=$SIM_KEY" --data-urlencode format=json \
-	    --data-urlencode "json=$3" --data-urlencode "sig=$(sig "$SIM_KEY" json "$3")"
-}
-# poll JOB_ID: waits for the job to leave "pending"; the job in out.json.
-poll() {
-	i=0
-	while [ $i -lt 100 ]; do
-		api GET job "{\"job_id\":\"$1\"}" >/dev/null
-		[ "$(jq -r .status out.json)" != pending ] && return 0
-		sleep 0.1; i=$((i + 1))
-	done
-	return 1
-}
 
 test_expect_success 'export job: pending, then completed with an export_url' '
 	test "$(api POST job "{\"job\":\"export_list_data\",\"list\":\"Newsletter\"}")" = 200 &&

@@ -15,28 +15,8 @@ awk 'BEGIN { print "Profile Id,Email";
 start_sim --seed "$SCRATCH/seed.json" --job-delay-ms 50 \
 	--export-file "Big=$SCRATCH/big.csv" || exit 1
 
-sig() {
-	printf '%s' "$SIM_SECRET$(printf '%s\n' "$@" | LC_ALL=C sort | tr -d '\n')" |
-	    md5sum | cut -c1-32
-}
-api() {
-	g=
-	[ "$1" != POST ] && g=-G
-	curl -s -o out.json -D hdr.txt -w '%{http_code}' $g -X "$1" "$SIM_URL/$2" \
-	    --data-urlencode "api_key=$SIM_KEY" --data-urlencode format=json \
-	    --data-urlencode "json=$3" --data-urlencode "sig=$(sig "$SIM_KEY" json "$3")"
-}
 fault() {
 	curl -sf -X POST "$SIM_URL/_sim/fault" -d "$1" >/dev/null
-}
-poll() {
-	i=0
-	while [ $i -lt 100 ]; do
-		api GET job "{\"job_id\":\"$1\"}" >/dev/null
-		[ "$(jq -r .status out.json)" != pending ] && return 0
-		sleep 0.1; i=$((i + 1))
-	done
-	return 1
 }
 U='{"id":"ann@example.com"}'
 

@@ -5,26 +5,6 @@
 
 command -v jq >/dev/null || { echo "1..0 # SKIP jq is not installed"; exit 0; }
 
-sig() {
-	printf '%s' "$SIM_SECRET$(printf '%s\n' "$@" | LC_ALL=C sort | tr -d '\n')" |
-	    md5sum | cut -c1-32
-}
-api() {
-	g=
-	[ "$1" != POST ] && g=-G
-	curl -s -o out.json -w '%{http_code}' $g -X "$1" "$SIM_URL/$2" \
-	    --data-urlencode "api_key=$SIM_KEY" --data-urlencode format=json \
-	    --data-urlencode "json=$3" --data-urlencode "sig=$(sig "$SIM_KEY" json "$3")"
-}
-poll() {
-	i=0
-	while [ $i -lt 100 ]; do
-		api GET job "{\"job_id\":\"$1\"}" >/dev/null
-		[ "$(jq -r .status out.json)" != pending ] && return 0
-		sleep 0.1; i=$((i + 1))
-	done
-	return 1
-}
 
 gen-seed --users 500 --seed 7 >"$SCRATCH/a.json" || exit 1
 start_sim --seed "$SCRATCH/a.json" --job-delay-ms 50 || exit 1

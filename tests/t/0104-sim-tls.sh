@@ -11,21 +11,10 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$SCRATCH/key.pem" \
 	{ echo "1..0 # SKIP cannot make a test certificate"; exit 0; }
 printf '{"lists":[{"name":"Main"}],"users":[{"email":"ann@example.com","lists":["Main"]}]}\n' \
 	>"$SCRATCH/seed.json"
+API_CURL_OPTS="--cacert $SCRATCH/cert.pem"
 start_sim --seed "$SCRATCH/seed.json" --job-delay-ms 50 \
 	--tls-cert "$SCRATCH/cert.pem" --tls-key "$SCRATCH/key.pem" || exit 1
 SIM_URL="https://127.0.0.1:$(cat "$SCRATCH/sim.port")"
-
-sig() {
-	printf '%s' "$SIM_SECRET$(printf '%s\n' "$@" | LC_ALL=C sort | tr -d '\n')" |
-	    md5sum | cut -c1-32
-}
-api() {
-	g=
-	[ "$1" != POST ] && g=-G
-	curl -s --cacert "$SCRATCH/cert.pem" -o out.json -w '%{http_code}' $g -X "$1" \
-	    "$SIM_URL/$2" --data-urlencode "api_key=$SIM_KEY" --data-urlencode format=json \
-	    --data-urlencode "json=$3" --data-urlencode "sig=$(sig "$SIM_KEY" json "$3")"
-}
 
 test_expect_success 'signed calls work over verified HTTPS; plain HTTP does not' '
 	test "$(api GET user "{\"id\":\"ann@example.com\"}")" = 200 &&

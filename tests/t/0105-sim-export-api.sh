@@ -16,18 +16,7 @@ JSON
 start_sim --seed "$SCRATCH/seed.json" --job-delay-ms 50 \
 	--rate POST:user=300 --rate POST:job=40 || exit 1
 
-sig() {
-	printf '%s' "$SIM_SECRET$(printf '%s\n' "$@" | LC_ALL=C sort | tr -d '\n')" |
-	    md5sum | cut -c1-32
-}
 # api METHOD ENDPOINT JSON: body in out.json, headers in hdr.txt, status out.
-api() {
-	g=
-	[ "$1" != POST ] && g=-G
-	curl -s -o out.json -D hdr.txt -w '%{http_code}' $g -X "$1" "$SIM_URL/$2" \
-	    --data-urlencode "api_key=$SIM_KEY" --data-urlencode format=json \
-	    --data-urlencode "json=$3" --data-urlencode "sig=$(sig "$SIM_KEY" json "$3")"
-}
 header() {
 	tr -d '\r' <hdr.txt | sed -n "s/^$1: //Ip"
 }

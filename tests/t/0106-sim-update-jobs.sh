@@ -17,33 +17,12 @@ cat >"$SCRATCH/seed.json" <<'JSON'
 JSON
 start_sim --seed "$SCRATCH/seed.json" --job-delay-ms 50 || exit 1
 
-sig() {
-	printf '%s' "$SIM_SECRET$(printf '%s\n' "$@" | LC_ALL=C sort | tr -d '\n')" |
-	    md5sum | cut -c1-32
-}
-api() {
-	g=
-	[ "$1" != POST ] && g=-G
-	curl -s -o out.json -D hdr.txt -w '%{http_code}' $g -X "$1" "$SIM_URL/$2" \
-	    --data-urlencode "api_key=$SIM_KEY" --data-urlencode format=json \
-	    --data-urlencode "json=$3" --data-urlencode "sig=$(sig "$SIM_KEY" json "$3")"
-}
 # upload FILE: POST /job update with FILE as the multipart file; status out.
 upload() {
 	j='{"job":"update"}'
 	curl -s -o out.json -D hdr.txt -w '%{http_code}' "$SIM_URL/job" \
 	    -F "api_key=$SIM_KEY" -F format=json -F "json=$j" \
 	    -F "sig=$(sig "$SIM_KEY" json "$j")" -F "file=@$1"
-}
-# poll JOB_ID: waits for the job to leave "pending"; the job in out.json.
-poll() {
-	i=0
-	while [ $i -lt 600 ]; do
-		api GET job "{\"job_id\":\"$1\"}" >/dev/null
-		[ "$(jq -r .status out.json)" != pending ] && return 0
-		sleep 0.1; i=$((i + 1))
-	done
-	return 1
 }
 header() {
 	tr -d '\r' <hdr.txt | sed -n "s/^$1: //Ip"
@@ -74,7 +53,7 @@ test_expect_success 'an update job applies /user-shaped lines and reports each b
 	test "$(upload upd.ndjson)" = 200 &&
 	test "$(jq -r .status out.json)" = pending &&
 	test "$(jq -r .name out.json)" = "Bulk User Update" &&
-	poll "$(jq -r .job_id out.json)" &&
+	poll "$(jq -r .job_id out.json)" 600 &&
 	test "$(jq -r .status out.json)" = completed &&
 	test "$(jq -r .rows out.json)" = 11 && test "$(jq -r .bad_rows out.json)" = 6 &&
 	curl -sf "$(jq -r .error_report_url out.json)" >report.csv &&
@@ -106,7 +85,7 @@ test_expect_success 'job_error on an update job: status error, error_message, no
 	    "{\"id\":\"fresh@example.com\"}" >fail.ndjson &&
 	sim_fault "{\"kind\":\"job_error\",\"job\":\"update\"}" &&
 	test "$(upload fail.ndjson)" = 200 &&
-	poll "$(jq -r .job_id out.json)" &&
+	poll "$(jq -r .job_id out.json)" 600 &&
 	test "$(jq -r .status out.json)" = error &&
 	jq -e ".error_message | length > 0" out.json &&
 	jq -e "has(\"error_report_url\") | not" out.json &&
@@ -119,14 +98,14 @@ test_expect_success 'job_error with a fraction applies the first part of the fil
 	test "$(wc -l <part.ndjson)" = 100 &&
 	sim_fault "{\"kind\":\"job_error\",\"job\":\"update\",\"fraction\":0.5}" &&
 	test "$(upload part.ndjson)" = 200 &&
-	poll "$(jq -r .job_id out.json)" &&
+	poll "$(jq -r .job_id out.json)" 600 &&
 	test "$(jq -r .status out.json)" = error &&
 	state &&
 	n=$(jq "[.users[] | select(.keys.email | startswith(\"p0\"))] | length" state.json) &&
 	test "$n" -ge 45 && test "$n" -le 50 &&
 	test -n "$(user p000@example.com)" && test -z "$(user p099@example.com)" &&
 	test "$(upload part.ndjson)" = 200 &&
-	poll "$(jq -r .job_id out.json)" &&
+	poll "$(jq -r .job_id out.json)" 600 &&
 	test "$(jq -r .status out.json)" = completed &&
 	state && test "$(jq "[.users[] | select(.keys.email | startswith(\"p0\"))] | length" state.json)" = 100
 '
@@ -134,9 +113,9 @@ test_expect_success 'job_error with a fraction applies the first part of the fil
 test_expect_success 'a job_error for export jobs leaves update jobs alone, and the reverse' '
 	sim_fault "{\"kind\":\"job_error\",\"job\":\"export_list_data\"}" &&
 	test "$(upload fail.ndjson)" = 200 &&
-	poll "$(jq -r .job_id out.json)" && test "$(jq -r .status out.json)" = completed &&
+	poll "$(jq -r .job_id out.json)" 600 && test "$(jq -r .status out.json)" = completed &&
 	api POST job "{\"job\":\"export_list_data\",\"list\":\"Exported\"}" >/dev/null &&
-	poll "$(jq -r .job_id out.json)" && test "$(jq -r .status out.json)" = error &&
+	poll "$(jq -r .job_id out.json)" 600 && test "$(jq -r .status out.json)" = error &&
 	test "$(curl -s -o /dev/null -w "%{http_code}" -X POST -d "{\"kind\":\"job_error\",\"job\":\"import\"}" "$SIM_URL/_sim/fault")" = 400
 '
 
@@ -151,7 +130,7 @@ test_expect_success 'a 429 storm on POST /job: refused uploads start no job; the
 	done &&
 	state && test "$(jq "[.jobs[] | select(.job == \"update\")] | length" state.json)" = "$before" &&
 	test "$(upload fail.ndjson)" = 200 &&
-	poll "$(jq -r .job_id out.json)" && test "$(jq -r .status out.json)" = completed
+	poll "$(jq -r .job_id out.json)" 600 && test "$(jq -r .status out.json)" = completed
 '
 
 test_expect_success 'the POST /job rate limit refuses uploads past it with 429/43' '
@@ -182,7 +161,7 @@ test_expect_success 'an upload past 64 MiB is accepted, kept on disk, and applie
 		printf \"{\\\"id\\\":\\\"big%03d@example.com\\\",\\\"vars\\\":{\\\"pad\\\":\\\"%s\\\",\\\"i\\\":%d}}\\n\", i % 100, pad, i }" >big.ndjson &&
 	test "$(wc -c <big.ndjson)" -gt $((70 * 1024 * 1024)) &&
 	test "$(upload big.ndjson)" = 200 &&
-	poll "$(jq -r .job_id out.json)" &&
+	poll "$(jq -r .job_id out.json)" 600 &&
 	test "$(jq -r .status out.json)" = completed &&
 	test "$(jq -r .rows out.json)" = 72000 && test "$(jq -r .bad_rows out.json)" = 0 &&
 	curl -sf "$SIM_URL/_sim/summary" >sum.json && state &&

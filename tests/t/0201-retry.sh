@@ -8,7 +8,17 @@ cat >"$SCRATCH/seed.json" <<'JSON'
 {"lists": [{"name": "Main", "type": "normal"}],
  "users": [{"email": "ann@example.com", "vars": {"n": 1}, "lists": ["Main"]}]}
 JSON
-start_sim --seed "$SCRATCH/seed.json" --rate-window-s 2 || exit 1
+WINDOW_S=2
+start_sim --seed "$SCRATCH/seed.json" --rate-window-s $WINDOW_S || exit 1
+
+# window_over: waits until the simulator's rate window (aligned on
+# multiples of WINDOW_S epoch seconds) that holds the present second has
+# ended, so the next call starts a fresh one.
+window_over() {
+	now=$(date +%s)
+	end=$((now - now % WINDOW_S + WINDOW_S))
+	wait_for 10 sh -c "test \$(date +%s) -ge $end"
+}
 
 cli() {
 	sailthru-cli --base "$SIM_URL" --key "$SIM_KEY" --secret-env SIM_SECRET \
@@ -78,7 +88,7 @@ test_expect_success '429 storm: two clients over a limit of 3 per window all suc
 '
 
 test_expect_success 'rate: one client alone never goes below zero remaining' '
-	sleep 2 &&
+	window_over &&
 	cli --repeat 7 rate GET list >out 2>err &&
 	cat out err &&
 	grep -q "pacing method=GET endpoint=list" err &&

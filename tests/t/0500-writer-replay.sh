@@ -137,7 +137,7 @@ test_expect_success 'stats of the run' '
 # The daemon: the mapper feeds its lane over ipc; ACKs go nowhere.
 spawn writer sailsync-writer -c f.json --lane 0 --acks none
 test_expect_success 'daemon applies what the mapper sends; dump reads meanwhile' '
-	sleep 0.3 &&
+	wait_for 10 grep -q "started lane=0" "$SCRATCH/writer.log" &&
 	sailsync-mapper -c f.json --in file:users.cap &&
 	wait_for 20 sh -c "sailsync-writer -c f.json dump --no-ids | cmp -s - n1" &&
 	sailsync-writer -c f.json stats --run 7 | grep -q "\"created\":150"

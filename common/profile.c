@@ -490,6 +490,14 @@ profile_id_parse(const char *s, uint64_t *id)
 	return 0;
 }
 
+/*
+ * Written by hand into a buf rather than built as a jansson tree and
+ * dumped: `dump` writes one line per profile, and the line is the
+ * canonical form (keys sorted as stored, values as val_json writes them).
+ * Measured 2026-12-01 on the 2-core build machine, a 540-byte profile
+ * of 12 properties: 17-23 us here, 47-51 us for the same object built
+ * with json_object/json_integer/json_string and json_dumps(JSON_SORT_KEYS).
+ */
 int
 profile_json(const struct profile *p, int with_ids, struct buf *out)
 {

@@ -157,44 +157,38 @@ host_is_loopback(const char *host)
 int
 sailthru_url_check(const char *url, char *err, size_t errlen)
 {
-	const char	*h, *end, *at;
-	char		 host[256];
-	size_t		 n;
+	CURLU	*u;
+	char	*scheme = NULL, *host = NULL;
+	int	 rc = -1;
 
 	if (url == NULL || *url == '\0') {
 		snprintf(err, errlen, "no URL given");
 		return -1;
 	}
-	if (strncasecmp(url, "https://", 8) == 0 && url[8] != '\0')
-		return 0;
-	if (strncasecmp(url, "http://", 7) != 0) {
+	/* libcurl's own parser: what is checked here is what curl will connect to. */
+	if ((u = curl_url()) == NULL)
+		fatal_oom("sailthru_url_check");
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0)) {
 		snprintf(err, errlen, "URL must start with https:// (or http:// to a loopback host)");
-		return -1;
+		goto out;
 	}
-	h = url + 7;
-	end = h + strcspn(h, "/?#");
-	/* Skip user info, so http://127.0.0.1@example.com is not "loopback". */
-	while ((at = memchr(h, '@', (size_t)(end - h))) != NULL)
-		h = at + 1;
-	if (*h == '[') {
-		const char *rb = memchr(h, ']', (size_t)(end - h));
-		n = rb ? (size_t)(rb - h) + 1 : (size_t)(end - h);
-	} else
-		n = strcspn(h, ":/?#");
-	if (n > (size_t)(end - h))
-		n = (size_t)(end - h);
-	if (n == 0 || n >= sizeof(host)) {
+	if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || *host == '\0') {
 		snprintf(err, errlen, "URL has no usable host");
-		return -1;
+		goto out;
 	}
-	memcpy(host, h, n);
-	host[n] = '\0';
-	if (host_is_loopback(host))
-		return 0;
-	snprintf(err, errlen, "refusing plain http:// to non-loopback host %s: "
-	    "use https:// (TLS is required except for 127.0.0.0/8, localhost, [::1])",
-	    host);
-	return -1;
+	if (strcmp(scheme, "https") == 0 || host_is_loopback(host))
+		rc = 0;
+	else
+		snprintf(err, errlen, "refusing plain http:// to non-loopback host %s: "
+		    "use https:// (TLS is required except for 127.0.0.0/8, localhost, [::1])",
+		    host);
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return rc;
 }
 
 static int
@@ -235,33 +229,26 @@ sailthru_sign(const char *secret, const char *const *vals, size_t n, char out[33
 	out[32] = '\0';
 }
 
-/* application/x-www-form-urlencoded, RFC 3986 unreserved bytes kept. */
+/*
+ * application/x-www-form-urlencoded: curl_easy_escape keeps the RFC 3986
+ * unreserved bytes and writes every other one as %XX.
+ */
 static int
 form_add(struct buf *b, const char *name, const char *v)
 {
-	static const char	 hex[] = "0123456789ABCDEF";
+	char	*enc;
+	int	 rc;
 
 	if (b->len && buf_add(b, "&", 1) == -1)
 		return -1;
 	if (buf_addstr(b, name) == -1 || buf_add(b, "=", 1) == -1)
 		return -1;
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-		char	 enc[3];
-
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
-		    *p == '.' || *p == '~') {
-			if (buf_add(b, p, 1) == -1)
-				return -1;
-			continue;
-		}
-		enc[0] = '%';
-		enc[1] = hex[*p >> 4];
-		enc[2] = hex[*p & 15];
-		if (buf_add(b, enc, 3) == -1)
-			return -1;
-	}
-	return 0;
+	/* The handle argument is not used (libcurl 7.82 and later). */
+	if ((enc = curl_easy_escape(NULL, v, 0)) == NULL)
+		fatal_oom("sailthru_form");
+	rc = buf_addstr(b, enc);
+	curl_free(enc);
+	return rc;
 }
 
 char *
@@ -470,39 +457,44 @@ resp_reset_headers(struct resp *r)
 	r->clen = r->cr_start = r->cr_total = -1;
 }
 
-static size_t
-header_cb(char *p, size_t size, size_t nmemb, void *arg)
+/* The value of header name in the last response (after redirects), or NULL. */
+static const char *
+header_get(CURL *h, const char *name)
 {
-	struct resp	*r = arg;
-	size_t		 len = size * nmemb, n = len;
-	char		 line[512], *v;
+	struct curl_header	*hd;
+
+	if (curl_easy_header(h, name, 0, CURLH_HEADER, -1, &hd) != CURLHE_OK)
+		return NULL;
+	return hd->value;
+}
+
+/*
+ * Reads the headers this client uses from the last response with
+ * curl_easy_header (which also leaves out those of redirects and of 100
+ * Continue): rate limits, Content-Length, Content-Range.
+ */
+static void
+resp_read_headers(CURL *h, struct resp *r)
+{
+	const char	*v;
 	int64_t		 x;
 
-	if (n >= sizeof(line))
-		n = sizeof(line) - 1;
-	memcpy(line, p, n);
-	line[n] = '\0';
-	line[strcspn(line, "\r\n")] = '\0';
-	if (strncmp(line, "HTTP/", 5) == 0) {
-		/* A new response (redirect, 100 Continue): forget the old headers. */
-		resp_reset_headers(r);
-		return len;
-	}
-	if ((v = strchr(line, ':')) == NULL)
-		return len;
-	*v++ = '\0';
-	if (strcasecmp(line, "X-Rate-Limit-Limit") == 0 && parse_i64(v, &x) == 0) {
+	resp_reset_headers(r);
+	if ((v = header_get(h, "X-Rate-Limit-Limit")) && parse_i64(v, &x) == 0) {
 		r->rl_limit = (long)x;
 		r->have_limit = 1;
-	} else if (strcasecmp(line, "X-Rate-Limit-Remaining") == 0 && parse_i64(v, &x) == 0) {
+	}
+	if ((v = header_get(h, "X-Rate-Limit-Remaining")) && parse_i64(v, &x) == 0) {
 		r->rl_remaining = (long)x;
 		r->have_remaining = 1;
-	} else if (strcasecmp(line, "X-Rate-Limit-Reset") == 0 && parse_i64(v, &x) == 0) {
+	}
+	if ((v = header_get(h, "X-Rate-Limit-Reset")) && parse_i64(v, &x) == 0) {
 		r->rl_reset = x;
 		r->have_reset = 1;
-	} else if (strcasecmp(line, "Content-Length") == 0 && parse_i64(v, &x) == 0 && x >= 0) {
+	}
+	if ((v = header_get(h, "Content-Length")) && parse_i64(v, &x) == 0 && x >= 0)
 		r->clen = x;
-	} else if (strcasecmp(line, "Content-Range") == 0) {
+	if ((v = header_get(h, "Content-Range")) != NULL) {
 		long long	 a, b;
 		char		 tot[32];
 
@@ -512,7 +504,6 @@ header_cb(char *p, size_t size, size_t nmemb, void *arg)
 			r->cr_total = parse_i64(tot, &x) == 0 ? x : -1;
 		}
 	}
-	return len;
 }
 
 static size_t
@@ -545,8 +536,6 @@ curl_common(struct sailthru *c, struct resp *r)
 	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
 #endif
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->errbuf);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
 	r->errbuf[0] = '\0';
 	r->http = 0;
 	r->cc = CURLE_OK;
@@ -734,6 +723,7 @@ api_perform(struct sailthru *c, const char *method, const char *endpoint,
 	curl_easy_setopt(h, CURLOPT_URL, url.data);
 	r->cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->http);
+	resp_read_headers(h, r);
 	if (r->cc != CURLE_OK && r->cc != CURLE_WRITE_ERROR)
 		r->http = 0;	/* a half-read answer tells nothing */
 	curl_easy_setopt(h, CURLOPT_MIMEPOST, NULL);
@@ -1081,12 +1071,20 @@ sailthru_job_upload(struct sailthru *c, const char *json, const char *file_path,
 
 /* ---- downloads ---- */
 
+/* What a download does with the bytes of the answer, decided at its first bytes. */
+enum dl_mode {
+	DL_UNDECIDED = 0,	/* no body byte yet */
+	DL_TO_FILE,		/* 200, or a 206 that continues where we stopped */
+	DL_ERROR_BODY,		/* any other status: keep a little of the body */
+	DL_BAD_RANGE,		/* a 206 starting elsewhere: abort, start over */
+};
+
 struct dl {
 	struct resp	*r;
 	CURL		*h;
 	int		 fd;
 	uint64_t	 have;		/* bytes in the .part file */
-	int		 mode;		/* 0 undecided, 1 to file, 2 error body, 3 bad range */
+	enum dl_mode	 mode;
 	int		 werrno;	/* write(2) failure */
 	void		(*progress)(void *, uint64_t);
 	void		*arg;
@@ -1098,14 +1096,15 @@ dl_write_cb(char *p, size_t size, size_t nmemb, void *arg)
 	struct dl	*d = arg;
 	size_t		 len = size * nmemb, off = 0;
 
-	if (d->mode == 0) {
+	if (d->mode == DL_UNDECIDED) {
 		long	 http = 0;
 
 		curl_easy_getinfo(d->h, CURLINFO_RESPONSE_CODE, &http);
 		d->r->http = http;
+		resp_read_headers(d->h, d->r);
 		if (http == 206) {
 			/* Only append when the server continues exactly where we stopped. */
-			d->mode = d->r->cr_start == (int64_t)d->have ? 1 : 3;
+			d->mode = d->r->cr_start == (int64_t)d->have ? DL_TO_FILE : DL_BAD_RANGE;
 		} else if (http == 200) {
 			/* The server ignored the range: start over from byte 0. */
 			if (d->have > 0 && ftruncate(d->fd, 0) == -1) {
@@ -1113,13 +1112,13 @@ dl_write_cb(char *p, size_t size, size_t nmemb, void *arg)
 				return 0;
 			}
 			d->have = 0;
-			d->mode = 1;
+			d->mode = DL_TO_FILE;
 		} else
-			d->mode = 2;
+			d->mode = DL_ERROR_BODY;
 	}
-	if (d->mode == 3)
+	if (d->mode == DL_BAD_RANGE)
 		return 0;
-	if (d->mode == 2) {
+	if (d->mode == DL_ERROR_BODY) {
 		if (d->r->body.len < ERRBODY_MAX)
 			buf_add(&d->r->body, p, len < ERRBODY_MAX ? len : ERRBODY_MAX);
 		return len;
@@ -1201,7 +1200,7 @@ sailthru_download(struct sailthru *c, const char *url, const char *path,
 		total_attempts++;
 		buf_reset(&r.body);
 		curl_common(c, &r);
-		d.mode = 0;
+		d.mode = DL_UNDECIDED;
 		d.werrno = 0;
 		curl_easy_setopt(c->curl, CURLOPT_URL, url);
 		curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
@@ -1222,14 +1221,15 @@ sailthru_download(struct sailthru *c, const char *url, const char *path,
 			curl_easy_setopt(c->curl, CURLOPT_RANGE, range);
 		}
 		r.cc = curl_easy_perform(c->curl);
-		if (d.mode == 0)
+		if (d.mode == DL_UNDECIDED)
 			curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &r.http);
+		resp_read_headers(c->curl, &r);
 		if (d.werrno != 0) {
 			seterr(c, e, SAILTHRU_EPERM, r.http, 0, "download: write %s: %s",
 			    part.data, strerror(d.werrno));
 			break;
 		}
-		if (r.cc == CURLE_OK && d.mode == 0 && r.http == 200 && d.have > 0) {
+		if (r.cc == CURLE_OK && d.mode == DL_UNDECIDED && r.http == 200 && d.have > 0) {
 			/* An empty 200 answer to a range request: the file is empty. */
 			if (ftruncate(d.fd, 0) == -1) {
 				seterr(c, e, SAILTHRU_EPERM, 0, 0, "download: truncate %s: %s",
@@ -1255,7 +1255,7 @@ sailthru_download(struct sailthru *c, const char *url, const char *path,
 			buf_clear(&r.body);
 			return -1;
 		}
-		if (d.mode == 3 || r.http == 416) {
+		if (d.mode == DL_BAD_RANGE || r.http == 416) {
 			/* The server does not continue where we stopped: start over. */
 			if (ftruncate(d.fd, 0) == -1) {
 				seterr(c, e, SAILTHRU_EPERM, 0, 0, "download: truncate %s: %s",

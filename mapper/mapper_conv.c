@@ -1,4 +1,5 @@
 /* mapper/mapper_conv.c: converts source text to typed values, without locale. */
+#define _GNU_SOURCE		/* strtod_l: glibc declares it only under _GNU_SOURCE */
 #include <locale.h>
 #include <math.h>
 #include <stdlib.h>
@@ -70,8 +71,8 @@ static const double pow10_exact[] = {
 
 /*
  * strtod() reads the decimal point of LC_NUMERIC; a process embedding the
- * mapper may have called setlocale(), so the slow path runs under the C
- * locale explicitly.  The fast path is exact: a mantissa below 2^53 times
+ * mapper may have called setlocale(), so the slow path reads in the C
+ * locale explicitly (strtod_l, which changes no thread's locale).  The fast path is exact: a mantissa below 2^53 times
  * an exactly representable power of ten rounds once.
  */
 int
@@ -82,7 +83,6 @@ map_parse_decimal(const char *p, size_t len, double *out)
 	size_t		 i = 0, ndig = 0, nsig = 0;
 	int		 neg = 0, exp10 = 0, e = 0, eneg = 0, edig = 0;
 	char		 tmp[128];
-	locale_t	 old;
 
 	trim(&p, &len);
 	if (len && (p[0] == '+' || p[0] == '-')) {
@@ -146,9 +146,7 @@ map_parse_decimal(const char *p, size_t len, double *out)
 	if (cloc == (locale_t)0 &&
 	    (cloc = newlocale(LC_ALL_MASK, "C", (locale_t)0)) == (locale_t)0)
 		return -1;
-	old = uselocale(cloc);
-	*out = strtod(tmp, NULL);
-	uselocale(old);
+	*out = strtod_l(tmp, NULL, cloc);
 	return isinf(*out) ? -1 : 0;
 }
 

@@ -16,6 +16,10 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#if LIBCURL_VERSION_NUM < 0x075400
+#error "libcurl 7.84 or later is needed (curl_easy_header); Debian 12 has 7.88"
+#endif
+
 #include "buf.h"
 #include "file.h"
 #include "log.h"

@@ -614,25 +614,21 @@ id_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Applies one record.  Returns 0, or a store code (STORE_FULL, STORE_ERR). */
+/*
+ * Step 1: resolves every identifier of the record to a distinct surviving
+ * profile, into app->m (app->nm of them, oldest first).  *skipped is set
+ * when the record is set aside (no_match, identifier_conflict).  Returns 0
+ * or a store code.
+ */
 static int
-apply_record(struct writer *w, struct apply *app)
+apply_resolve(struct writer *w, struct apply *app, int *skipped)
 {
 	const struct msg_patch	*p = app->p;
-	struct profile		 work, red;
-	const struct profile	*before = NULL;
 	const char		*matched[WRITER_MAX_MATCH];
 	uint32_t		 nmatched = 0;
-	int64_t			 now;
-	int			 rc, created = 0, changed;
+	int			 rc;
 
-	app->nm = 0;
-	app->nnotes = 0;
-	if (p->skip.len) {
-		apply_skip(app, p->skip.p, p->skip.len);
-		return 0;
-	}
-	/* Resolve every identifier to a distinct (surviving) profile. */
+	*skipped = 1;
 	for (uint32_t i = 0; i < p->nids; i++) {
 		const struct msg_ident *id = &p->ids[i];
 		struct profile	*m;
@@ -678,7 +674,97 @@ apply_record(struct writer *w, struct apply *app)
 			}
 		qsort(app->m, app->nm, sizeof(app->m[0]), id_cmp);
 	}
+	*skipped = 0;
+	return 0;
+}
 
+/* Step 2: the record's field-level skips, the mapper's and ours, by reason. */
+static void
+apply_count_notes(struct apply *app)
+{
+	const struct msg_patch	*p = app->p;
+
+	for (uint32_t i = 0; i < p->nnotes; i++)
+		if (p->notes[i].len)
+			stats_reason_add(&app->g->st, p->notes[i].p, p->notes[i].len, 1);
+	for (uint32_t i = 0; i < app->nnotes; i++)
+		stats_reason_add(&app->g->st, app->notes[i], strlen(app->notes[i]), 1);
+	if (app->nnotes || p->nnotes)
+		app->g->dirty = 1;
+}
+
+/*
+ * Step 3: stores the changed profile work, the merged losers as redirects
+ * to it, and the identifier index.  Returns 0 or a store code.
+ */
+static int
+apply_store(struct writer *w, struct apply *app, struct profile *work,
+    const struct profile *before, int64_t now)
+{
+	struct profile	 red;
+	int		 rc;
+
+	if ((rc = store_profile_put(w->st, work)) != 0)
+		return rc;
+	for (uint32_t i = 1; i < app->nm; i++) {
+		/* The loser stays as a redirect so its id still resolves. */
+		profile_init(&red);
+		red.id = app->m[i].id;
+		red.created = app->m[i].created;
+		red.updated = now;
+		red.redirect = work->id;
+		if ((rc = store_profile_put(w->st, &red)) != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < w->nuniq; i++)
+		if ((rc = ident_sync(app, w->uniq[i], before, work)) != 0)
+			return rc;
+	return 0;
+}
+
+/* Step 4: the data exchange: the goal touched profile id (counted once ever). */
+static int
+apply_exchange(struct writer *w, struct apply *app, uint64_t id, int64_t now)
+{
+	const struct msg_src	*src = &app->b->src;
+	struct exch_count	*ec;
+	int			 rc;
+
+	rc = store_exchange_mark(w->st, src->conn.p, src->conn.len, src->goal.p,
+	    src->goal.len, id, now);
+	if (rc < 0)
+		return rc;
+	if (rc == 1) {
+		if ((ec = exch_get(w, src->conn.p, src->conn.len, src->goal.p,
+		    src->goal.len, &rc)) == NULL)
+			return rc;
+		ec->count++;
+		ec->dirty = 1;
+	}
+	return 0;
+}
+
+/*
+ * Applies one record: resolve, merge, rules, consent, store, exchange,
+ * stats.  Returns 0, or a store code (STORE_FULL, STORE_ERR).
+ */
+static int
+apply_record(struct writer *w, struct apply *app)
+{
+	const struct msg_patch	*p = app->p;
+	struct profile		 work;
+	const struct profile	*before = NULL;
+	int64_t			 now;
+	int			 rc, created = 0, skipped;
+
+	app->nm = 0;
+	app->nnotes = 0;
+	if (p->skip.len) {
+		apply_skip(app, p->skip.p, p->skip.len);
+		return 0;
+	}
+	if ((rc = apply_resolve(w, app, &skipped)) != 0 || skipped)
+		return rc;
 	if (app->nm == 0) {
 		profile_init(&work);
 		created = 1;
@@ -694,17 +780,8 @@ apply_record(struct writer *w, struct apply *app)
 		apply_skip(app, "no_consent", 10);
 		return 0;
 	}
-	/* Field-level skips, the mapper's and ours, counted by reason. */
-	for (uint32_t i = 0; i < p->nnotes; i++)
-		if (p->notes[i].len)
-			stats_reason_add(&app->g->st, p->notes[i].p, p->notes[i].len, 1);
-	for (uint32_t i = 0; i < app->nnotes; i++)
-		stats_reason_add(&app->g->st, app->notes[i], strlen(app->notes[i]), 1);
-	if (app->nnotes || p->nnotes)
-		app->g->dirty = 1;
-
-	changed = created || app->nm > 1 || !profile_equal(before, &work);
-	if (!changed) {
+	apply_count_notes(app);
+	if (!created && app->nm == 1 && profile_equal(before, &work)) {
 		app->g->st.unchanged++;
 		app->g->dirty = 1;
 		return 0;
@@ -715,34 +792,9 @@ apply_record(struct writer *w, struct apply *app)
 		work.created = now;
 	}
 	work.updated = now;
-	if ((rc = store_profile_put(w->st, &work)) != 0)
+	if ((rc = apply_store(w, app, &work, before, now)) != 0 ||
+	    (rc = apply_exchange(w, app, work.id, now)) != 0)
 		return rc;
-	for (uint32_t i = 1; i < app->nm; i++) {
-		/* The loser stays as a redirect so its id still resolves. */
-		profile_init(&red);
-		red.id = app->m[i].id;
-		red.created = app->m[i].created;
-		red.updated = now;
-		red.redirect = work.id;
-		if ((rc = store_profile_put(w->st, &red)) != 0)
-			return rc;
-	}
-	for (size_t i = 0; i < w->nuniq; i++)
-		if ((rc = ident_sync(app, w->uniq[i], before, &work)) != 0)
-			return rc;
-	rc = store_exchange_mark(w->st, app->b->src.conn.p, app->b->src.conn.len,
-	    app->b->src.goal.p, app->b->src.goal.len, work.id, now);
-	if (rc < 0)
-		return rc;
-	if (rc == 1) {
-		struct exch_count *ec = exch_get(w, app->b->src.conn.p, app->b->src.conn.len,
-		    app->b->src.goal.p, app->b->src.goal.len, &rc);
-
-		if (ec == NULL)
-			return rc;
-		ec->count++;
-		ec->dirty = 1;
-	}
 	if (created)
 		app->g->st.created++;
 	else

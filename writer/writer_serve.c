@@ -18,6 +18,32 @@
 
 static volatile sig_atomic_t stop;
 
+/*
+ * What a crash costs, step by step: the writer applies a group of batches
+ * in one LMDB write transaction (profiles, identifier index, the run's
+ * applied sequence number, its stats and exchange counts together),
+ * commits it, and only then sends ACKs for it.
+ *   - Crash while applying (transaction open): the group is gone whole;
+ *     nothing of it was acknowledged, so the fetcher still holds those
+ *     batches and resends them (our HELLO at restart, or its stall timer).
+ *     They apply again from the old applied point: no row lost, none twice.
+ *   - Crash inside the commit: LMDB's meta page is the switch; either the
+ *     whole group with its applied point is there, or none of it.  The
+ *     first case is the next one; the second the one above.
+ *   - Crash after the commit, before the ACK left: the group is on disk
+ *     but the fetcher does not know it; it resends, the writer finds every
+ *     record at or below its applied point, counts them as duplicates,
+ *     applies nothing, and acknowledges the point (ack_due).
+ *   - Crash after the ACK left, before the fetcher read it: the same.
+ *   - Stats and exchange counts are in the group's transaction, so a
+ *     resend never counts a row twice; an ACK whose exchange count cannot
+ *     be read is dropped, never sent as 0 (writer_ack_next).
+ *   - With store.durable false the commit is not fsynced: a killed writer
+ *     loses nothing (the page cache survives it), but a power cut can lose
+ *     groups already acknowledged.  That is the one case where an ACK may
+ *     cover lost work, and why durable is the default.
+ */
+
 
 /*
  * Sends every ACK that is due.  Never blocks: ACKs are cumulative, so one

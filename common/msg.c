@@ -1133,6 +1133,35 @@ rd_patch(struct rd *r, struct msg_patch *pa)
 }
 
 /*
+ * A stats value's reasons, as [[reason, n], ...] (or, as_map, the first
+ * runstats layout's {reason: n}), then its [last id, ...].
+ */
+static int
+rd_stats_reasons_last(struct rd *r, struct stats *s, int as_map)
+{
+	uint32_t	 n;
+	struct str	 t;
+
+	if ((as_map ? rd_map(r, &n, MSG_MAX_FIELDS) : rd_array(r, &n, MSG_MAX_FIELDS)) == -1)
+		return ep_at(&r->e, "reasons");
+	s->nreasons = s->capreasons = n;
+	s->reasons = n ? arena_alloc(r->a, n * sizeof(*s->reasons)) : NULL;
+	for (uint32_t i = 0; i < n; i++) {
+		if ((!as_map && rd_tuple(r, 2) == -1) || rd_str(r, &t) == -1)
+			return ep_at(&r->e, "reasons[%u]", i);
+		s->reasons[i].reason = (char *)t.p;	/* NUL-terminated in the pool */
+		if (rd_u64(r, &s->reasons[i].n) == -1)
+			return ep_at(&r->e, "reasons[%u]", i);
+	}
+	if (rd_array(r, &s->nlast, STATS_LAST_IDS) == -1)
+		return ep_at(&r->e, "last");
+	for (uint32_t i = 0; i < s->nlast; i++)
+		if (rd_u64(r, &s->last[i]) == -1)
+			return ep_at(&r->e, "last[%u]", i);
+	return 0;
+}
+
+/*
  * One goal's stats (see msg_stats_encode) into s, strings and reasons in
  * the arena.  Counters the value does not have (it was written before
  * they were added) stay 0.
@@ -1140,7 +1169,7 @@ rd_patch(struct rd *r, struct msg_patch *pa)
 static int
 rd_stats(struct rd *r, struct stats *s)
 {
-	uint32_t	 n, nreasons;
+	uint32_t	 n;
 	struct str	 t;
 
 	memset(s, 0, sizeof(*s));
@@ -1154,22 +1183,8 @@ rd_stats(struct rd *r, struct stats *s)
 	for (size_t i = 0; i < n - 4; i++)
 		if (rd_u64(r, stats_counter(s, i)) == -1)
 			return ep_at(&r->e, "%s", stats_counter_name(i));
-	if (rd_array(r, &nreasons, MSG_MAX_FIELDS) == -1)
-		return ep_at(&r->e, "reasons");
-	s->nreasons = s->capreasons = nreasons;
-	s->reasons = nreasons ? arena_alloc(r->a, nreasons * sizeof(*s->reasons)) : NULL;
-	for (uint32_t i = 0; i < nreasons; i++) {
-		if (rd_tuple(r, 2) == -1 || rd_str(r, &t) == -1)
-			return ep_at(&r->e, "reasons[%u]", i);
-		s->reasons[i].reason = (char *)t.p;
-		if (rd_u64(r, &s->reasons[i].n) == -1)
-			return ep_at(&r->e, "reasons[%u]", i);
-	}
-	if (rd_array(r, &s->nlast, STATS_LAST_IDS) == -1)
-		return ep_at(&r->e, "last");
-	for (uint32_t i = 0; i < s->nlast; i++)
-		if (rd_u64(r, &s->last[i]) == -1)
-			return ep_at(&r->e, "last[%u]", i);
+	if (rd_stats_reasons_last(r, s, 0) == -1)
+		return -1;
 	if (rd_u64(r, &s->unique) == -1)
 		return ep_at(&r->e, "unique");
 	return 0;
@@ -1482,32 +1497,13 @@ msg_decode(const void *p, size_t len, struct msg_batch *b, char *err, size_t err
 static int
 rd_stats_v0(struct rd *r, struct stats *s)
 {
-	uint32_t	 n;
-	struct str	 t;
-
 	memset(s, 0, sizeof(*s));
 	if (rd_tuple(r, 6) == -1)
 		return -1;
 	for (size_t i = 0; i < 4; i++)
 		if (rd_u64(r, stats_counter(s, i)) == -1)
 			return ep_at(&r->e, "%s", stats_counter_name(i));
-	if (rd_map(r, &n, MSG_MAX_FIELDS) == -1)
-		return ep_at(&r->e, "reasons");
-	s->nreasons = s->capreasons = n;
-	s->reasons = n ? arena_alloc(r->a, n * sizeof(*s->reasons)) : NULL;
-	for (uint32_t i = 0; i < n; i++) {
-		if (rd_str(r, &t) == -1)
-			return ep_at(&r->e, "reasons[%u]", i);
-		s->reasons[i].reason = (char *)t.p;
-		if (rd_u64(r, &s->reasons[i].n) == -1)
-			return ep_at(&r->e, "reasons[%u]", i);
-	}
-	if (rd_array(r, &s->nlast, STATS_LAST_IDS) == -1)
-		return ep_at(&r->e, "last");
-	for (uint32_t i = 0; i < s->nlast; i++)
-		if (rd_u64(r, &s->last[i]) == -1)
-			return ep_at(&r->e, "last[%u]", i);
-	return 0;
+	return rd_stats_reasons_last(r, s, 1);
 }
 
 int

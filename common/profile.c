@@ -378,8 +378,8 @@ profile_decode(const void *data, size_t len, struct profile *p, struct arena *a,
 
 /* JSON form */
 
-static int
-json_str(struct buf *out, const char *s, size_t len)
+int
+val_json_str(struct buf *out, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	char	 esc[6];
@@ -443,14 +443,14 @@ val_json(const struct val *v, struct buf *out)
 
 	switch (v->type) {
 	case VAL_TEXT:
-		return json_str(out, v->u.s.p, v->u.s.len);
+		return val_json_str(out, v->u.s.p, v->u.s.len);
 	case VAL_NUMBER:
 		return buf_printf(out, "%" PRId64, v->u.i);
 	case VAL_DECIMAL:
 		return json_double(out, v->u.d);
 	case VAL_DATETIME:
 		time_fmt_iso_ms(v->u.i, t);
-		return json_str(out, t, strlen(t));
+		return val_json_str(out, t, strlen(t));
 	case VAL_BOOL:
 		return buf_addstr(out, v->u.b ? "true" : "false");
 	default:
@@ -508,7 +508,7 @@ profile_json(const struct profile *p, int with_ids, struct buf *out)
 	if (with_ids) {
 		rc |= buf_addstr(out, "\"created\":");
 		time_fmt_iso_ms(p->created, t);
-		rc |= json_str(out, t, strlen(t));
+		rc |= val_json_str(out, t, strlen(t));
 		rc |= buf_addstr(out, ",\"id\":\"");
 		rc |= buf_addstr(out, profile_id_fmt(p->id, hex));
 		rc |= buf_addstr(out, "\",");
@@ -519,7 +519,7 @@ profile_json(const struct profile *p, int with_ids, struct buf *out)
 
 		if (i)
 			rc |= buf_add(out, ",", 1);
-		rc |= json_str(out, pp->name.p, pp->name.len);
+		rc |= val_json_str(out, pp->name.p, pp->name.len);
 		rc |= buf_add(out, ":", 1);
 		if (!pp->multi && pp->nvals == 1) {
 			rc |= val_json(&pp->vals[0], out);
@@ -541,7 +541,7 @@ profile_json(const struct profile *p, int with_ids, struct buf *out)
 	if (with_ids) {
 		rc |= buf_addstr(out, ",\"updated\":");
 		time_fmt_iso_ms(p->updated, t);
-		rc |= json_str(out, t, strlen(t));
+		rc |= val_json_str(out, t, strlen(t));
 	}
 	rc |= buf_add(out, "}", 1);
 	return rc ? -1 : 0;

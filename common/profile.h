@@ -84,6 +84,8 @@ int	 profile_decode(const void *data, size_t len, struct profile *p,
 int	 profile_json(const struct profile *p, int with_ids, struct buf *out);
 /* Appends the JSON form of one value. */
 int	 val_json(const struct val *v, struct buf *out);
+/* Appends s (len bytes) as a JSON string.  Returns 0, or -1 at out's cap. */
+int	 val_json_str(struct buf *out, const char *s, size_t len);
 /* 16 lowercase hex digits into out (PROFILE_ID_HEX bytes); returns out. */
 char	*profile_id_fmt(uint64_t id, char *out);
 /* Parses 16 hex digits (case-insensitive); returns -1 if not an id. */

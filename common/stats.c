@@ -129,6 +129,21 @@ stats_copy(struct stats *dst, const struct stats *src)
 	dst->unique = src->unique;
 }
 
+struct stats *
+stats_array_get(struct stats **arr, size_t *n, const char *goal)
+{
+	struct stats	*a;
+
+	for (size_t i = 0; i < *n; i++)
+		if ((*arr)[i].goal != NULL && strcmp((*arr)[i].goal, goal) == 0)
+			return &(*arr)[i];
+	if ((a = realloc(*arr, (*n + 1) * sizeof(*a))) == NULL)
+		fatal_oom("stats");
+	*arr = a;
+	stats_init(&a[*n], NULL, 0, goal, strlen(goal));
+	return &a[(*n)++];
+}
+
 /* The counter table, expanded. */
 
 static const struct {
@@ -169,17 +184,6 @@ stats_counter_get(const struct stats *st, size_t i)
 	return *stats_counter((struct stats *)st, i);
 }
 
-static int
-json_str(struct buf *out, const char *s)
-{
-	struct val	 v;
-
-	v.type = VAL_TEXT;
-	v.u.s.p = s;
-	v.u.s.len = (uint32_t)strlen(s);
-	return val_json(&v, out);
-}
-
 int
 stats_json(const struct stats *st, int kinds, struct buf *out)
 {
@@ -197,7 +201,7 @@ stats_json(const struct stats *st, int kinds, struct buf *out)
 	for (size_t i = 0; i < st->nreasons; i++) {
 		if (i)
 			rc |= buf_addstr(out, ",");
-		rc |= json_str(out, st->reasons[i].reason);
+		rc |= val_json_str(out, st->reasons[i].reason, strlen(st->reasons[i].reason));
 		rc |= buf_printf(out, ":%" PRIu64, st->reasons[i].n);
 	}
 	rc |= buf_addstr(out, "},\"last\":[");

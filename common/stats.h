@@ -87,6 +87,13 @@ void		 stats_merge(struct stats *out, const struct stats *in);
 /* Replaces dst with a deep copy of src (dst cleared first; it may be zeroed). */
 void		 stats_copy(struct stats *dst, const struct stats *src);
 
+/*
+ * The stats of goal in the array (*arr, *n) (conn not compared), appended
+ * (goal copied, counters zero) when it is not there yet.  The array is
+ * realloc'd: pointers into it are good until the next call.
+ */
+struct stats	*stats_array_get(struct stats **arr, size_t *n, const char *goal);
+
 /* The counter table, by index i < STATS_NCOUNTERS. */
 const char	*stats_counter_name(size_t i);
 int		 stats_counter_kinds(size_t i);

@@ -413,15 +413,5 @@ fetcher_ctx_checkpoint(struct fetcher_ctx *x)
 struct stats *
 fetcher_ctx_skips(struct fetcher_ctx *x, const char *goal)
 {
-	struct stats *s;
-
-	for (size_t i = 0; i < x->nskips; i++)
-		if (strcmp(x->skips[i].goal, goal) == 0)
-			return &x->skips[i];
-	if ((s = realloc(x->skips, (x->nskips + 1) * sizeof(*s))) == NULL)
-		fatal_oom("fetcher_ledger");
-	x->skips = s;
-	s = &x->skips[x->nskips++];
-	stats_init(s, NULL, 0, goal, strlen(goal));
-	return s;
+	return stats_array_get(&x->skips, &x->nskips, goal);
 }

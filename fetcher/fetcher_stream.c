@@ -178,23 +178,6 @@ resend(struct stream *s, unsigned lane, const char *why)
 		send_end(s, lane);
 }
 
-/* The lane's stats of goal (zeroed when new). */
-static struct stats *
-lane_stats(struct fetcher_lane *l, const char *goal)
-{
-	struct stats *st;
-
-	for (size_t i = 0; i < l->nstats; i++)
-		if (strcmp(l->stats[i].goal, goal) == 0)
-			return &l->stats[i];
-	if ((st = realloc(l->stats, (l->nstats + 1) * sizeof(*st))) == NULL)
-		fatal_oom("fetcher_stream");
-	l->stats = st;
-	st = &l->stats[l->nstats++];
-	memset(st, 0, sizeof(*st));
-	return st;
-}
-
 static void
 handle_ack(struct stream *s, const struct msg_batch *b)
 {
@@ -220,7 +203,8 @@ handle_ack(struct stream *s, const struct msg_batch *b)
 	/* Stats are cumulative: keep the newest. */
 	if (a->nstats > 0 && a->applied >= l->stats_applied) {
 		for (uint32_t i = 0; i < a->nstats; i++)
-			stats_copy(lane_stats(l, a->stats[i].goal), &a->stats[i]);
+			stats_copy(stats_array_get(&l->stats, &l->nstats, a->stats[i].goal),
+			    &a->stats[i]);
 		l->stats_applied = a->applied;
 		s->dirty = 1;
 	}

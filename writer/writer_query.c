@@ -196,17 +196,6 @@ stats_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->goal, y->goal);
 }
 
-static void
-json_text(struct buf *b, const char *s)
-{
-	struct val v;
-
-	v.type = VAL_TEXT;
-	v.u.s.p = s;
-	v.u.s.len = (uint32_t)strlen(s);
-	val_json(&v, b);
-}
-
 int
 writer_stats(const struct conf *c, uint64_t run, FILE *out)
 {
@@ -257,9 +246,9 @@ writer_stats(const struct conf *c, uint64_t run, FILE *out)
 	buf_printf(&b, "{\"run\":%" PRIu64 ",\"goals\":[", run);
 	for (size_t i = 0; i < ng; i++) {
 		buf_addstr(&b, i ? ",{\"conn\":" : "{\"conn\":");
-		json_text(&b, g[i].conn);
+		val_json_str(&b, g[i].conn, strlen(g[i].conn));
 		buf_addstr(&b, ",\"goal\":");
-		json_text(&b, g[i].goal);
+		val_json_str(&b, g[i].goal, strlen(g[i].goal));
 		buf_addstr(&b, ",");
 		stats_json(&g[i], STATS_IMPORT, &b);
 		buf_addstr(&b, "}");

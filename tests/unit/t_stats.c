@@ -179,6 +179,23 @@ test_codec(void)
 	buf_clear(&b);
 }
 
+static void
+test_array(void)
+{
+	struct stats	*arr = NULL, *a, *b;
+	size_t		 n = 0;
+
+	a = stats_array_get(&arr, &n, "g1");
+	a->created = 4;
+	b = stats_array_get(&arr, &n, "g2");
+	ok(n == 2 && strcmp(b->goal, "g2") == 0 && b->created == 0, "a new goal is appended, zero");
+	a = stats_array_get(&arr, &n, "g1");
+	ok(n == 2 && a->created == 4, "a known goal is found again");
+	for (size_t i = 0; i < n; i++)
+		stats_clear(&arr[i]);
+	free(arr);
+}
+
 int
 main(void)
 {
@@ -186,5 +203,6 @@ main(void)
 	test_merge();
 	test_table();
 	test_codec();
+	test_array();
 	return done_testing();
 }

@@ -510,6 +510,16 @@ op_text(struct rowctx *rc, struct msg_patch *pa, uint32_t capnotes,
 	pa->nops++;
 }
 
+/* The link field's op, then (for import goals) the source list's name. */
+static void
+patch_link_ops(struct rowctx *rc, struct msg_patch *pa, uint32_t capnotes,
+    const struct field *f, const char *norm, size_t n)
+{
+	op_text(rc, pa, capnotes, f, norm, n);
+	if (rc->pl->list_prop)
+		patch_list_op(rc, pa, capnotes);
+}
+
 /* Maps one CSV-shaped row (one value per column). */
 static void
 map_row_cols(struct rowctx *rc, const struct msg_row *row, struct msg_patch *pa)
@@ -549,9 +559,7 @@ map_row_cols(struct rowctx *rc, const struct msg_row *row, struct msg_patch *pa)
 		size_t			 len;
 
 		if ((int)i == pl->link) {
-			op_text(rc, pa, capnotes, f, norm, n);
-			if (pl->list_prop)
-				patch_list_op(rc, pa, capnotes);
+			patch_link_ops(rc, pa, capnotes, f, norm, n);
 			continue;
 		}
 		if (f->col < 0)
@@ -797,9 +805,7 @@ map_row_json(struct rowctx *rc, const struct msg_row *row, struct msg_patch *pa)
 		size_t			 len;
 
 		if ((int)i == pl->link) {
-			op_text(rc, pa, capnotes, f, norm, n);
-			if (pl->list_prop)
-				patch_list_op(rc, pa, capnotes);
+			patch_link_ops(rc, pa, capnotes, f, norm, n);
 			continue;
 		}
 		if (j == NULL)

@@ -806,11 +806,13 @@ prop_get(const struct conf_store *s, const char *name)
 	return conf_prop_find(s, name, strlen(name));
 }
 
+static int	 load_segments(struct cctx *, json_t *, struct conf_store *);
+
 static int
 load_store(struct cctx *cx, json_t *st, struct conf_store *s)
 {
 	static const char *const keys[] = { "path", "map_size_mb", "commit_rows",
-	    "commit_ms", "durable", "properties", "merge", NULL };
+	    "commit_ms", "durable", "properties", "merge", "segments", NULL };
 	const char	*path = "var/store";
 	uint64_t	 mb = 1024, rows = 100000, ms = 300;
 	const struct conf_prop *p;
@@ -832,6 +834,8 @@ load_store(struct cctx *cx, json_t *st, struct conf_store *s)
 	s->commit_rows = (uint32_t)rows;
 	s->commit_ms = (uint32_t)ms;
 	if (load_props(cx, st, s) == -1)
+		return -1;
+	if (st != NULL && load_segments(cx, json_object_get(st, "segments"), s) == -1)
 		return -1;
 	if (st == NULL || (r = get_strv(cx, st, "merge", &s->merge, &s->nmerge)) == 0)
 		return 0;
@@ -896,9 +900,9 @@ static int
 load_pipeline(struct cctx *cx, json_t *pl, struct conf_pipeline *pp)
 {
 	static const char *const keys[] = { "users", "acks", "lanes", "batch_rows",
-	    "window", "resend_ms", "state_dir", "curve", NULL };
+	    "window", "resend_ms", "state_dir", "export_state", "curve", NULL };
 	uint64_t	 rows = 1000, window = 64, resend = 5000;
-	const char	*state = "var/fetcher";
+	const char	*state = "var/fetcher", *xstate = "var/exporter";
 	json_t		*lanes, *e;
 	size_t		 i, j;
 	char		 q[96];
@@ -907,8 +911,10 @@ load_pipeline(struct cctx *cx, json_t *pl, struct conf_pipeline *pp)
 	    get_uint(cx, pl, "batch_rows", 1, MSG_MAX_RECORDS, &rows) == -1 ||
 	    get_uint(cx, pl, "window", 1, 4096, &window) == -1 ||
 	    get_uint(cx, pl, "resend_ms", 10, 3600000, &resend) == -1 ||
-	    get_str(cx, pl, "state_dir", 0, &state) == -1))
+	    get_str(cx, pl, "state_dir", 0, &state) == -1 ||
+	    get_str(cx, pl, "export_state", 0, &xstate) == -1))
 		return -1;
+	pp->export_state = resolve(cx, xstate);
 	pp->batch_rows = (unsigned)rows;
 	pp->window = (unsigned)window;
 	pp->resend_ms = (unsigned)resend;
@@ -992,6 +998,235 @@ get_prop(struct cctx *cx, const struct conf_store *st, json_t *o, const char *ke
 	return 1;
 }
 
+/* Segments. */
+
+/*
+ * Reads the JSON value v as a value of property p's type into out (text
+ * copied with malloc).  Datetimes are ISO-8601 or RFC 2822 text, read in
+ * UTC when they carry no zone.
+ */
+static int
+cond_val(struct cctx *cx, const struct conf_prop *p, json_t *v, struct val *out)
+{
+	const char	*s;
+
+	memset(out, 0, sizeof(*out));
+	out->type = p->type;
+	switch (p->type) {
+	case VAL_TEXT:
+		if (!json_is_string(v))
+			return fail(cx, AT_VALUE, "must be a string (%s is text)", p->name);
+		out->u.s.p = xstrdup(json_string_value(v));
+		out->u.s.len = (uint32_t)strlen(out->u.s.p);
+		return 0;
+	case VAL_NUMBER:
+		if (!json_is_integer(v))
+			return fail(cx, AT_VALUE, "must be an integer (%s is a number)",
+			    p->name);
+		out->u.i = json_integer_value(v);
+		return 0;
+	case VAL_DECIMAL:
+		if (!json_is_number(v))
+			return fail(cx, AT_VALUE, "must be a number (%s is a decimal)",
+			    p->name);
+		out->u.d = json_number_value(v);
+		return 0;
+	case VAL_DATETIME:
+		if (!json_is_string(v) || (s = json_string_value(v), time_parse(s,
+		    strlen(s), NULL, &out->u.i) == -1))
+			return fail(cx, AT_VALUE, "must be a date such as "
+			    "\"2021-07-13\" or \"2021-07-13T15:22:00Z\" (%s is a datetime)",
+			    p->name);
+		return 0;
+	case VAL_BOOL:
+		if (!json_is_boolean(v))
+			return fail(cx, AT_VALUE, "must be true or false (%s is a boolean)",
+			    p->name);
+		out->u.b = json_is_true(v);
+		return 0;
+	default:
+		return fail(cx, AT_VALUE, "property %s has no type", p->name);
+	}
+}
+
+static void
+cond_val_clear(struct val *v)
+{
+	if (v->type == VAL_TEXT)
+		free((char *)(uintptr_t)v->u.s.p);
+	memset(v, 0, sizeof(*v));
+}
+
+static int
+load_cond(struct cctx *cx, const struct conf_store *st, json_t *o, struct conf_cond *cc)
+{
+	static const char *const keys[] = { "property", "equals", "one_of", "exists",
+	    "missing", "min", "max", "within_days", "contains", NULL };
+	static const char *const ops[] = { "equals", "one_of", "exists", "missing",
+	    "min", "max", "within_days", "contains", NULL };
+	const struct conf_prop *p;
+	const char	*op = NULL;
+	json_t		*v, *e;
+	uint64_t	 days;
+	size_t		 i;
+	char		 q[96];
+	int		 b;
+
+	if (need_object(cx, o) == -1 || check_keys(cx, o, keys) == -1 ||
+	    get_prop(cx, st, o, "property", 1, &p) == -1)
+		return -1;
+	cc->property = xstrdup(p->name);
+	for (i = 0; ops[i] != NULL; i++) {
+		if (json_object_get(o, ops[i]) == NULL)
+			continue;
+		/* min and max go together; any other pair is a mistake. */
+		if (op != NULL && !(strcmp(op, "min") == 0 && strcmp(ops[i], "max") == 0))
+			return fail_key(cx, ops[i], AT_KEY, "one test per condition "
+			    "(%s is set too)", op);
+		if (op == NULL)
+			op = ops[i];
+	}
+	if (op == NULL)
+		return fail(cx, AT_VALUE, "missing a test (one of equals, one_of, "
+		    "exists, missing, min/max, within_days, contains)");
+	if (strcmp(op, "contains") == 0 && !p->multi)
+		return fail_key(cx, op, AT_KEY, "\"contains\" needs a multi-valued "
+		    "property (%s is single-valued; use equals)", quote(p->name, q,
+		    sizeof(q)));
+	if ((strcmp(op, "equals") == 0 || strcmp(op, "one_of") == 0 ||
+	    strcmp(op, "min") == 0 || strcmp(op, "max") == 0 ||
+	    strcmp(op, "within_days") == 0) && p->multi)
+		return fail_key(cx, op, AT_KEY, "%s needs a single-valued property "
+		    "(%s is multi-valued; use contains)", quote(op, q, sizeof(q)),
+		    p->name);
+	push_key(cx, op);
+	v = json_object_get(o, op);
+	if (strcmp(op, "equals") == 0 || strcmp(op, "contains") == 0) {
+		cc->op = op[0] == 'e' ? COND_EQUALS : COND_CONTAINS;
+		cc->vals = xcalloc(1, sizeof(*cc->vals));
+		cc->nvals = 1;
+		if (cond_val(cx, p, v, &cc->vals[0]) == -1)
+			return -1;
+	} else if (strcmp(op, "one_of") == 0) {
+		cc->op = COND_ONE_OF;
+		if (!json_is_array(v) || json_array_size(v) == 0 ||
+		    json_array_size(v) > CONF_ARRAY_MAX)
+			return fail(cx, AT_VALUE, "must be an array of 1 to %d values",
+			    CONF_ARRAY_MAX);
+		cc->vals = xcalloc(json_array_size(v), sizeof(*cc->vals));
+		json_array_foreach(v, i, e) {
+			push_idx(cx, i);
+			if (cond_val(cx, p, e, &cc->vals[i]) == -1)
+				return -1;
+			cc->nvals++;
+			pop(cx);
+		}
+	} else if (strcmp(op, "exists") == 0 || strcmp(op, "missing") == 0) {
+		cc->op = op[0] == 'e' ? COND_EXISTS : COND_MISSING;
+		if (!json_is_true(v))
+			return fail(cx, AT_VALUE, "must be true");
+	} else if (strcmp(op, "within_days") == 0) {
+		cc->op = COND_WITHIN_DAYS;
+		pop(cx);
+		if (p->type != VAL_DATETIME)
+			return fail_key(cx, op, AT_KEY, "\"within_days\" needs a datetime "
+			    "property (%s is %s)", p->name, val_type_name(p->type));
+		if (get_uint(cx, o, op, 1, 36500, &days) == -1)
+			return -1;
+		cc->days = (int64_t)days;
+		push_key(cx, op);
+	} else {
+		cc->op = COND_RANGE;
+		pop(cx);
+		if (p->type != VAL_NUMBER && p->type != VAL_DECIMAL &&
+		    p->type != VAL_DATETIME)
+			return fail_key(cx, op, AT_KEY, "min and max need a number, "
+			    "decimal or datetime property (%s is %s)", p->name,
+			    val_type_name(p->type));
+		for (b = 0; b < 2; b++) {
+			const char *k = b ? "max" : "min";
+
+			if ((v = json_object_get(o, k)) == NULL)
+				continue;
+			push_key(cx, k);
+			if (cond_val(cx, p, v, b ? &cc->max : &cc->min) == -1)
+				return -1;
+			pop(cx);
+			*(b ? &cc->has_max : &cc->has_min) = 1;
+		}
+		push_key(cx, op);
+	}
+	pop(cx);
+	return 0;
+}
+
+static int
+load_segment(struct cctx *cx, const struct conf_store *st, const char *name, json_t *o,
+    struct conf_segment *sg)
+{
+	static const char *const keys[] = { "all", "any", NULL };
+	const char	*which;
+	json_t		*conds, *c;
+	size_t		 i;
+	char		 q[96];
+
+	if (!name_ok(name))
+		return fail(cx, AT_KEY, "%s is not a valid segment name (letters, "
+		    "digits, '_', '-', '.'; at most %d)", quote(name, q, sizeof(q)),
+		    CONF_NAME_MAX);
+	sg->name = xstrdup(name);
+	if (need_object(cx, o) == -1 || check_keys(cx, o, keys) == -1)
+		return -1;
+	if (json_object_get(o, "all") != NULL && json_object_get(o, "any") != NULL)
+		return fail_key(cx, "any", AT_KEY, "set one of all, any");
+	if ((conds = json_object_get(o, "all")) != NULL)
+		which = "all";
+	else if ((conds = json_object_get(o, "any")) != NULL)
+		which = "any";
+	else
+		return fail(cx, AT_VALUE, "missing \"all\" or \"any\" (a list of "
+		    "conditions)");
+	sg->any = which[1] == 'n';
+	push_key(cx, which);
+	if (!json_is_array(conds) || json_array_size(conds) == 0 ||
+	    json_array_size(conds) > CONF_ARRAY_MAX)
+		return fail(cx, AT_VALUE, "must be an array of 1 to %d conditions",
+		    CONF_ARRAY_MAX);
+	sg->conds = xcalloc(json_array_size(conds), sizeof(*sg->conds));
+	json_array_foreach(conds, i, c) {
+		push_idx(cx, i);
+		sg->nconds++;
+		if (load_cond(cx, st, c, &sg->conds[i]) == -1)
+			return -1;
+		pop(cx);
+	}
+	pop(cx);
+	return 0;
+}
+
+static int
+load_segments(struct cctx *cx, json_t *segs, struct conf_store *s)
+{
+	const char	*name;
+	json_t		*o;
+
+	if (segs == NULL || json_is_null(segs))
+		return 0;
+	push_key(cx, "segments");
+	if (need_object(cx, segs) == -1)
+		return -1;
+	s->segments = xcalloc(json_object_size(segs), sizeof(*s->segments));
+	json_object_foreach(segs, name, o) {
+		push_key(cx, name);
+		s->nsegments++;
+		if (load_segment(cx, s, name, o, &s->segments[s->nsegments - 1]) == -1)
+			return -1;
+		pop(cx);
+	}
+	pop(cx);
+	return 0;
+}
+
 static int
 load_mapping(struct cctx *cx, const struct conf_store *st, json_t *m,
     struct conf_mapping *cm)
@@ -1024,6 +1259,261 @@ load_mapping(struct cctx *cx, const struct conf_store *st, json_t *m,
 	return 0;
 }
 
+/* Export goals. */
+
+static const char *const export_sources[] = { NULL, "id", "segments", "lifecycles",
+    "property", "interactions", "permission", "text" };
+
+const char *
+conf_export_key_name(int key)
+{
+	switch (key) {
+	case KEY_EMAIL: return "email";
+	case KEY_SID: return "sid";
+	case KEY_EXTID: return "extid";
+	default: return NULL;
+	}
+}
+
+/*
+ * Sailthru var names: letters, digits and '_' (what templates can use),
+ * at most 64 bytes.
+ */
+static int
+var_ok(const char *s)
+{
+	size_t	 n = strlen(s);
+
+	if (n == 0 || n > CONF_NAME_MAX)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '_'))
+			return 0;
+	return 1;
+}
+
+static int
+load_export_map(struct cctx *cx, const struct conf_store *st, json_t *m,
+    struct conf_export_map *em)
+{
+	static const char *const keys[] = { "var", "source", "property", "text",
+	    "segments", NULL };
+	const struct conf_prop *p;
+	const char	*var, *src;
+	char		 q[96];
+	size_t		 i;
+	int		 r;
+
+	if (need_object(cx, m) == -1 || check_keys(cx, m, keys) == -1 ||
+	    get_str(cx, m, "var", 1, &var) == -1 ||
+	    get_str(cx, m, "source", 1, &src) == -1)
+		return -1;
+	if (!var_ok(var))
+		return fail_key(cx, "var", AT_VALUE, "%s is not a Sailthru var name "
+		    "(letters, digits, '_'; at most %d)", quote(var, q, sizeof(q)),
+		    CONF_NAME_MAX);
+	em->var = xstrdup(var);
+	for (i = 1; i < sizeof(export_sources) / sizeof(export_sources[0]); i++)
+		if (strcmp(src, export_sources[i]) == 0)
+			break;
+	if (i == sizeof(export_sources) / sizeof(export_sources[0]))
+		return fail_key(cx, "source", AT_VALUE, "unknown source %s (expected "
+		    "id, segments, lifecycles, property, interactions, permission, "
+		    "text)", quote(src, q, sizeof(q)));
+	em->source = (int)i;
+	/* Each source takes exactly its own argument key. */
+	if (em->source != SRC_PROPERTY && json_object_get(m, "property") != NULL)
+		return fail_key(cx, "property", AT_KEY, "only for source \"property\"");
+	if (em->source != SRC_TEXT && json_object_get(m, "text") != NULL)
+		return fail_key(cx, "text", AT_KEY, "only for source \"text\"");
+	if (em->source != SRC_SEGMENTS && json_object_get(m, "segments") != NULL)
+		return fail_key(cx, "segments", AT_KEY, "only for source \"segments\"");
+	switch (em->source) {
+	case SRC_PROPERTY:
+		if (get_prop(cx, st, m, "property", 1, &p) == -1)
+			return -1;
+		em->property = xstrdup(p->name);
+		break;
+	case SRC_TEXT:
+		if (json_object_get(m, "text") == NULL)
+			return missing(cx, "text");
+		if (!json_is_string(json_object_get(m, "text")))
+			return fail_key(cx, "text", AT_VALUE, "must be a string");
+		em->text = xstrdup(json_string_value(json_object_get(m, "text")));
+		break;
+	case SRC_SEGMENTS:
+		if ((r = get_strv(cx, m, "segments", &em->segments, &em->nsegments)) == -1)
+			return -1;
+		if (r == 1 && em->nsegments == 0)
+			return fail_key(cx, "segments", AT_VALUE, "must name at least one "
+			    "segment (leave it out for all)");
+		break;
+	}
+	return 0;
+}
+
+static int
+load_export_goal(struct cctx *cx, const struct conf_store *st, json_t *g,
+    struct conf_goal *cg)
+{
+	static const char *const keys[] = { "name", "type", "segment", "link",
+	    "create_users", "lists", "remove_when_left", "mappings", "stage", "caps",
+	    "touchpoint", "removal_guard", "bulk_min", NULL };
+	static const char *const link_keys[] = { "property", "key", NULL };
+	static const char *const stage_keys[] = { "lifecycle", "stages", NULL };
+	static const char *const cap_keys[] = { "week", "month", "quarter", NULL };
+	static const char *const touch_keys[] = { "event", "property", NULL };
+	const struct conf_prop *p;
+	const char	*s;
+	json_t		*o, *m;
+	uint64_t	 u;
+	size_t		 i, j;
+	char		 q[96];
+	int		 r;
+
+	if (check_keys(cx, g, keys) == -1 || get_name(cx, g, &s) == -1)
+		return -1;
+	cg->name = xstrdup(s);
+	if (get_str(cx, g, "segment", 1, &s) == -1)
+		return -1;
+	if (!name_ok(s))
+		return fail_key(cx, "segment", AT_VALUE, "%s is not a valid segment name",
+		    quote(s, q, sizeof(q)));
+	cg->segment = xstrdup(s);
+	if (get_bool(cx, g, "create_users", &cg->create_users) == -1 ||
+	    get_bool(cx, g, "remove_when_left", &cg->remove_when_left) == -1 ||
+	    get_strv(cx, g, "lists", &cg->lists, &cg->nlists) == -1)
+		return -1;
+	if (cg->remove_when_left && cg->nlists == 0)
+		return fail_key(cx, "remove_when_left", AT_VALUE, "needs \"lists\" "
+		    "to remove users from");
+
+	if ((o = json_object_get(g, "link")) == NULL)
+		return missing(cx, "link");
+	push_key(cx, "link");
+	if (need_object(cx, o) == -1 || check_keys(cx, o, link_keys) == -1 ||
+	    get_prop(cx, st, o, "property", 1, &p) == -1 ||
+	    get_str(cx, o, "key", 1, &s) == -1)
+		return -1;
+	if (!p->unique)
+		return fail_key(cx, "property", AT_VALUE, "%s is not a unique "
+		    "identifier (set \"unique\": true on it to link by it)",
+		    quote(p->name, q, sizeof(q)));
+	cg->link_property = xstrdup(p->name);
+	for (r = KEY_EMAIL; r <= KEY_EXTID; r++)
+		if (strcmp(s, conf_export_key_name(r)) == 0)
+			cg->link_key = r;
+	if (cg->link_key == 0)
+		return fail_key(cx, "key", AT_VALUE, "unknown Sailthru key %s (expected "
+		    "email, sid, extid)", quote(s, q, sizeof(q)));
+	if (cg->create_users && cg->link_key != KEY_EMAIL) {
+		pop(cx);
+		return fail_key(cx, "create_users", AT_VALUE, "Sailthru creates users "
+		    "by email only; link on \"key\": \"email\" to create users");
+	}
+	pop(cx);
+
+	if ((o = json_object_get(g, "stage")) != NULL && !json_is_null(o)) {
+		push_key(cx, "stage");
+		if (need_object(cx, o) == -1 || check_keys(cx, o, stage_keys) == -1 ||
+		    get_str(cx, o, "lifecycle", 1, &s) == -1)
+			return -1;
+		if (!name_ok(s))
+			return fail_key(cx, "lifecycle", AT_VALUE, "%s is not a valid "
+			    "lifecycle name", quote(s, q, sizeof(q)));
+		cg->stage_lifecycle = xstrdup(s);
+		if ((r = get_strv(cx, o, "stages", &cg->stages, &cg->nstages)) == -1)
+			return -1;
+		if (r == 0)
+			return missing(cx, "stages");
+		if (cg->nstages == 0)
+			return fail_key(cx, "stages", AT_VALUE, "must name at least one stage");
+		pop(cx);
+	}
+	if ((o = json_object_get(g, "caps")) != NULL && !json_is_null(o)) {
+		push_key(cx, "caps");
+		if (need_object(cx, o) == -1 || check_keys(cx, o, cap_keys) == -1)
+			return -1;
+		for (i = 0; cap_keys[i] != NULL; i++) {
+			uint32_t *cap = i == 0 ? &cg->cap_week : i == 1 ?
+			    &cg->cap_month : &cg->cap_quarter;
+
+			if ((r = get_uint(cx, o, cap_keys[i], 1, 1000000, &u)) == -1)
+				return -1;
+			if (r == 1)
+				*cap = (uint32_t)u;
+		}
+		if (json_object_size(o) == 0)
+			return fail(cx, AT_VALUE, "set at least one of week, month, quarter");
+		pop(cx);
+	}
+	cg->touch = TOUCH_EXPORT;
+	if ((o = json_object_get(g, "touchpoint")) != NULL && !json_is_null(o)) {
+		push_key(cx, "touchpoint");
+		if (need_object(cx, o) == -1 || check_keys(cx, o, touch_keys) == -1 ||
+		    get_str(cx, o, "event", 1, &s) == -1)
+			return -1;
+		if (strcmp(s, "export") == 0)
+			cg->touch = TOUCH_EXPORT;
+		else if (strcmp(s, "email_opened") == 0)
+			cg->touch = TOUCH_OPENED;
+		else if (strcmp(s, "email_clicked") == 0)
+			cg->touch = TOUCH_CLICKED;
+		else
+			return fail_key(cx, "event", AT_VALUE, "unknown event %s (expected "
+			    "export, email_opened, email_clicked)", quote(s, q, sizeof(q)));
+		if ((r = get_prop(cx, st, o, "property", cg->touch != TOUCH_EXPORT,
+		    &p)) == -1)
+			return -1;
+		if (r == 1 && cg->touch == TOUCH_EXPORT)
+			return fail_key(cx, "property", AT_KEY, "only for email_opened "
+			    "and email_clicked");
+		if (r == 1 && (p->type != VAL_DATETIME || p->multi))
+			return fail_key(cx, "property", AT_VALUE, "%s must be a "
+			    "single-valued datetime property (the time of the last %s, "
+			    "e.g. mapped from \"%s\")", quote(p->name, q, sizeof(q)),
+			    cg->touch == TOUCH_OPENED ? "open" : "click",
+			    cg->touch == TOUCH_OPENED ? "Last Open" : "Last Click");
+		if (r == 1)
+			cg->touch_property = xstrdup(p->name);
+		pop(cx);
+	}
+	cg->removal_guard = 0.5;
+	if ((o = json_object_get(g, "removal_guard")) != NULL) {
+		if (!json_is_number(o) || json_number_value(o) < 0 ||
+		    json_number_value(o) > 1)
+			return fail_key(cx, "removal_guard", AT_VALUE, "must be a share "
+			    "between 0 and 1");
+		cg->removal_guard = json_number_value(o);
+	}
+	u = 1000;
+	if (get_uint(cx, g, "bulk_min", 1, 100000000, &u) == -1)
+		return -1;
+	cg->bulk_min = (uint32_t)u;
+
+	if ((m = json_object_get(g, "mappings")) == NULL || json_is_null(m))
+		return 0;
+	push_key(cx, "mappings");
+	if (!json_is_array(m) || json_array_size(m) > CONF_ARRAY_MAX)
+		return fail(cx, AT_VALUE, "must be an array of at most %d mappings",
+		    CONF_ARRAY_MAX);
+	cg->emaps = xcalloc(json_array_size(m), sizeof(*cg->emaps));
+	json_array_foreach(m, i, o) {
+		push_idx(cx, i);
+		cg->nemaps++;
+		if (load_export_map(cx, st, o, &cg->emaps[i]) == -1)
+			return -1;
+		for (j = 0; j < i; j++)
+			if (strcmp(cg->emaps[j].var, cg->emaps[i].var) == 0)
+				return fail_key(cx, "var", AT_VALUE, "var %s is also "
+				    "mappings[%zu]", quote(cg->emaps[i].var, q, sizeof(q)), j);
+		pop(cx);
+	}
+	pop(cx);
+	return 0;
+}
+
 static int
 load_goal(struct cctx *cx, const struct conf_store *st, json_t *g, struct conf_goal *cg)
 {
@@ -1045,12 +1535,12 @@ load_goal(struct cctx *cx, const struct conf_store *st, json_t *g, struct conf_g
 		cg->kind = GOAL_IMPORT;
 	else if (strcmp(type, "file") == 0)
 		cg->kind = GOAL_FILE;
-	else if (strcmp(type, "export") == 0)
-		return fail_key(cx, "type", AT_VALUE, "export goals are not supported "
-		    "yet (expected import, file)");
-	else
+	else if (strcmp(type, "export") == 0) {
+		cg->kind = GOAL_EXPORT;
+		return load_export_goal(cx, st, g, cg);
+	} else
 		return fail_key(cx, "type", AT_VALUE, "unknown goal type %s (expected "
-		    "import, file)", quote(type, q, sizeof(q)));
+		    "import, file, export)", quote(type, q, sizeof(q)));
 	if (check_keys(cx, g, cg->kind == GOAL_IMPORT ? import_keys : file_keys) == -1 ||
 	    get_name(cx, g, &name) == -1 ||
 	    get_bool(cx, g, "create_profiles", &cg->create) == -1)
@@ -1677,10 +2167,28 @@ conf_clear(struct conf *c)
 		free(c->store.props[i].name);
 	free(c->store.props);
 	strv_free(c->store.merge, c->store.nmerge);
+	for (i = 0; i < c->store.nsegments; i++) {
+		struct conf_segment *sg = &c->store.segments[i];
+
+		for (j = 0; j < sg->nconds; j++) {
+			struct conf_cond *cc = &sg->conds[j];
+
+			free(cc->property);
+			for (k = 0; k < cc->nvals; k++)
+				cond_val_clear(&cc->vals[k]);
+			free(cc->vals);
+			cond_val_clear(&cc->min);
+			cond_val_clear(&cc->max);
+		}
+		free(sg->conds);
+		free(sg->name);
+	}
+	free(c->store.segments);
 	free(c->pipe.users);
 	free(c->pipe.acks);
 	strv_free(c->pipe.lanes, c->pipe.nlanes);
 	free(c->pipe.state_dir);
+	free(c->pipe.export_state);
 	free(c->pipe.curve_public);
 	if (c->pipe.curve_secret != NULL) {
 		explicit_bzero(c->pipe.curve_secret, strlen(c->pipe.curve_secret));
@@ -1729,6 +2237,17 @@ conf_clear(struct conf *c)
 				free(g->maps[k].property);
 			}
 			free(g->maps);
+			free(g->segment);
+			for (k = 0; k < g->nemaps; k++) {
+				free(g->emaps[k].var);
+				free(g->emaps[k].property);
+				free(g->emaps[k].text);
+				strv_free(g->emaps[k].segments, g->emaps[k].nsegments);
+			}
+			free(g->emaps);
+			free(g->stage_lifecycle);
+			strv_free(g->stages, g->nstages);
+			free(g->touch_property);
 		}
 		free(cn->goals);
 	}
@@ -1772,5 +2291,14 @@ conf_goal_find(const struct conf_conn *cn, const char *name, size_t len)
 		if (strlen(cn->goals[i].name) == len &&
 		    memcmp(cn->goals[i].name, name, len) == 0)
 			return &cn->goals[i];
+	return NULL;
+}
+
+const struct conf_segment *
+conf_segment_find(const struct conf_store *s, const char *name)
+{
+	for (size_t i = 0; i < s->nsegments; i++)
+		if (strcmp(s->segments[i].name, name) == 0)
+			return &s->segments[i];
 	return NULL;
 }

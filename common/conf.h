@@ -22,6 +22,36 @@ struct conf_prop {
 	int		 unique;	/* a unique identifier: indexed in `ident` */
 };
 
+/*
+ * Segments defined in the configuration: a named filter over profile
+ * properties.  A profile is in segment S when its $segments values hold S
+ * (loaded by file goals) or when it matches S's definition (segment.h).
+ */
+enum cond_op {
+	COND_EQUALS = 1,	/* the (single) value equals */
+	COND_ONE_OF,		/* the (single) value is one of vals */
+	COND_EXISTS,		/* has at least one value */
+	COND_MISSING,		/* has no value */
+	COND_RANGE,		/* number, decimal, datetime: min <= v <= max */
+	COND_WITHIN_DAYS,	/* datetime: now - days <= v <= now */
+	COND_CONTAINS,		/* multi-valued: one of the values equals */
+};
+struct conf_cond {
+	char		*property;
+	int		 op;		/* enum cond_op */
+	size_t		 nvals;
+	struct val	*vals;		/* EQUALS, ONE_OF, CONTAINS; text malloc'd */
+	int		 has_min, has_max;
+	struct val	 min, max;	/* RANGE, of the property's type */
+	int64_t		 days;		/* WITHIN_DAYS */
+};
+struct conf_segment {
+	char		*name;
+	int		 any;		/* 1: any condition; 0: all of them */
+	size_t		 nconds;
+	struct conf_cond *conds;
+};
+
 struct conf_store {
 	char		*path;		/* directory; lane L lives in PATH/lane-L */
 	uint64_t	 map_size;	/* initial LMDB map size, bytes */
@@ -33,6 +63,8 @@ struct conf_store {
 	uint32_t	 commit_rows;	/* group commit: at most this many rows ... */
 	uint32_t	 commit_ms;	/* ... or this long since the first uncommitted */
 	int		 durable;	/* fsync each commit (default 1) */
+	size_t		 nsegments;
+	struct conf_segment *segments;
 };
 
 struct conf_pipeline {
@@ -44,6 +76,7 @@ struct conf_pipeline {
 	unsigned	 window;	/* unacknowledged batches per lane (default 64) */
 	unsigned	 resend_ms;	/* resend when acks stall this long (default 5000) */
 	char		*state_dir;	/* fetcher's spool and run ledger */
+	char		*export_state;	/* exporter's LMDB environment and spool */
 	char		*curve_public;	/* pipeline.curve: Z85 keypair for tcp:// */
 	char		*curve_secret;	/* channels; both NULL when unset */
 };
@@ -57,6 +90,27 @@ struct conf_mapping {
 };
 
 enum goal_kind { GOAL_IMPORT = 1, GOAL_FILE = 2, GOAL_EXPORT = 3 };
+
+/* Export goals: where a Sailthru var's value comes from. */
+enum export_source {
+	SRC_ID = 1,		/* the profile id (16 hex digits) */
+	SRC_SEGMENTS,		/* segments the profile is in (all, or the chosen ones) */
+	SRC_LIFECYCLES,		/* {lifecycle: stage} of every $lifecycle.NAME */
+	SRC_PROPERTY,		/* a profile property, typed (README "Typed vars") */
+	SRC_INTERACTIONS,	/* $interactions */
+	SRC_PERMISSION,		/* $permission */
+	SRC_TEXT,		/* static text */
+};
+struct conf_export_map {
+	char		*var;		/* Sailthru var name */
+	int		 source;	/* enum export_source */
+	char		*property;	/* SRC_PROPERTY */
+	char		*text;		/* SRC_TEXT */
+	size_t		 nsegments;	/* SRC_SEGMENTS: 0 = all */
+	char		**segments;
+};
+enum export_touch { TOUCH_EXPORT = 1, TOUCH_OPENED = 2, TOUCH_CLICKED = 3 };
+enum export_key { KEY_EMAIL = 1, KEY_SID = 2, KEY_EXTID = 3 };
 enum file_format { FMT_CSV = 1, FMT_JSONL = 2 };
 
 struct conf_goal {
@@ -75,6 +129,21 @@ struct conf_goal {
 	char		*link_property;
 	size_t		 nmaps;
 	struct conf_mapping *maps;
+	/* GOAL_EXPORT (link_property too; lists are the lists to add users to) */
+	char		*segment;
+	int		 link_key;	/* enum export_key */
+	int		 create_users;
+	int		 remove_when_left;
+	size_t		 nemaps;
+	struct conf_export_map *emaps;
+	char		*stage_lifecycle;	/* NULL: no stage restriction */
+	size_t		 nstages;
+	char		**stages;
+	uint32_t	 cap_week, cap_month, cap_quarter;	/* 0: no cap */
+	int		 touch;		/* enum export_touch */
+	char		*touch_property;	/* datetime property of the event */
+	double		 removal_guard;	/* refuse removing more than this share */
+	uint32_t	 bulk_min;	/* at least this many users: a bulk job */
 };
 
 /* When a connection's notify addresses and webhook are told about a run. */
@@ -136,5 +205,7 @@ void	 conf_clear(struct conf *c);
 const struct conf_prop	*conf_prop_find(const struct conf_store *s, const char *name, size_t len);
 const struct conf_conn	*conf_conn_find(const struct conf *c, const char *name, size_t len);
 const struct conf_goal	*conf_goal_find(const struct conf_conn *cn, const char *name, size_t len);
+const struct conf_segment *conf_segment_find(const struct conf_store *s, const char *name);
+const char		*conf_export_key_name(int key);	/* "email", "sid", "extid" */
 
 #endif

@@ -922,3 +922,210 @@ store_exchange_count_put(struct store *s, const char *conn, size_t clen, const c
 	s->txn_writes++;
 	return store_rc(s, mdb_put(s->txn, s->exchange, &k, &v, 0), "put exchange count");
 }
+
+/*
+ * Key/value environments: one unnamed database in an environment of its
+ * own, for a stage's private durable state (the exporter's memberships,
+ * touchpoint ledger and cursors).  Durable commits; no WRITEMAP, so a
+ * full disk is an error, not SIGBUS.
+ */
+struct store_kv {
+	MDB_env		*env;
+	MDB_dbi		 dbi;
+	MDB_txn		*txn;
+	int		 write;
+	char		 path[4096];
+};
+
+static int
+kv_rc(struct store_kv *kv, int rc, const char *what)
+{
+	if (rc == 0)
+		return 0;
+	if (rc == MDB_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (rc == MDB_MAP_FULL)
+		return STORE_FULL;
+	log_warnx("store: %s failed path=%s error=\"%s\"", what, kv->path, mdb_strerror(rc));
+	return STORE_ERR;
+}
+
+struct store_kv *
+store_kv_open(const char *path, uint64_t map_size, char *err, size_t errlen)
+{
+	struct store_kv	*kv;
+	MDB_txn		*txn;
+	int		 rc, dead = 0;
+
+	if ((kv = calloc(1, sizeof(*kv))) == NULL) {
+		snprintf(err, errlen, "store: out of memory");
+		return NULL;
+	}
+	snprintf(kv->path, sizeof(kv->path), "%s", path);
+	if (mkdir_p(path) == -1) {
+		snprintf(err, errlen, "store: mkdir %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if ((rc = mdb_env_create(&kv->env)) != 0) {
+		snprintf(err, errlen, "store: env: %s", mdb_strerror(rc));
+		goto fail;
+	}
+	mdb_env_set_mapsize(kv->env, map_size ? map_size : STORE_DEFAULT_MAP);
+	if ((rc = mdb_env_open(kv->env, path, MDB_NORDAHEAD, 0600)) != 0) {
+		snprintf(err, errlen, "store: open %s: %s", path, mdb_strerror(rc));
+		goto fail;
+	}
+	if (mdb_reader_check(kv->env, &dead) == 0 && dead > 0)
+		log_info("store: cleared stale readers path=%s n=%d", path, dead);
+	if ((rc = mdb_txn_begin(kv->env, NULL, 0, &txn)) != 0 ||
+	    (rc = mdb_dbi_open(txn, NULL, 0, &kv->dbi)) != 0 ||
+	    (rc = mdb_txn_commit(txn)) != 0) {
+		snprintf(err, errlen, "store: %s: %s", path, mdb_strerror(rc));
+		goto fail;
+	}
+	return kv;
+fail:
+	store_kv_close(&kv);
+	return NULL;
+}
+
+void
+store_kv_close(struct store_kv **kvp)
+{
+	struct store_kv *kv = *kvp;
+
+	if (kv == NULL)
+		return;
+	if (kv->txn)
+		mdb_txn_abort(kv->txn);
+	if (kv->env)
+		mdb_env_close(kv->env);
+	free(kv);
+	*kvp = NULL;
+}
+
+int
+store_kv_begin(struct store_kv *kv, int write)
+{
+	int	 rc;
+
+	if (kv->txn)
+		panic("store: kv begin with a transaction open");
+	rc = mdb_txn_begin(kv->env, NULL, write ? 0 : MDB_RDONLY, &kv->txn);
+	if (rc == MDB_MAP_RESIZED) {
+		mdb_env_set_mapsize(kv->env, 0);
+		rc = mdb_txn_begin(kv->env, NULL, write ? 0 : MDB_RDONLY, &kv->txn);
+	}
+	if (rc != 0) {
+		kv->txn = NULL;
+		return kv_rc(kv, rc, "kv begin");
+	}
+	kv->write = write;
+	return 0;
+}
+
+int
+store_kv_commit(struct store_kv *kv)
+{
+	int	 rc;
+
+	if (kv->txn == NULL)
+		panic("store: kv commit without a transaction");
+	/* LMDB fsyncs the data and then the meta page before returning. */
+	rc = mdb_txn_commit(kv->txn);
+	kv->txn = NULL;
+	return kv_rc(kv, rc, "kv commit");
+}
+
+void
+store_kv_abort(struct store_kv *kv)
+{
+	if (kv->txn)
+		mdb_txn_abort(kv->txn);
+	kv->txn = NULL;
+}
+
+int
+store_kv_grow(struct store_kv *kv)
+{
+	MDB_envinfo	 info;
+
+	if (kv->txn)
+		panic("store: kv grow with a transaction open");
+	if (mdb_env_info(kv->env, &info) != 0)
+		return STORE_ERR;
+	return kv_rc(kv, mdb_env_set_mapsize(kv->env, info.me_mapsize * 2), "kv grow");
+}
+
+static void
+kv_need(struct store_kv *kv, int write)
+{
+	if (kv->txn == NULL || (write && !kv->write))
+		panic("store: kv needs a %s transaction", write ? "write" : "read");
+}
+
+int
+store_kv_get(struct store_kv *kv, const void *key, size_t klen, const void **val,
+    size_t *vlen)
+{
+	MDB_val	 k = { klen, (void *)(uintptr_t)key }, v;
+	int	 rc;
+
+	kv_need(kv, 0);
+	if (klen == 0 || klen > STORE_KEY_MAX)
+		return STORE_ERR;
+	if ((rc = mdb_get(kv->txn, kv->dbi, &k, &v)) != 0)
+		return kv_rc(kv, rc, "kv get");
+	*val = v.mv_data;
+	*vlen = v.mv_size;
+	return 0;
+}
+
+int
+store_kv_put(struct store_kv *kv, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	MDB_val	 k = { klen, (void *)(uintptr_t)key }, v = { vlen, (void *)(uintptr_t)val };
+
+	kv_need(kv, 1);
+	if (klen == 0 || klen > STORE_KEY_MAX)
+		return STORE_ERR;
+	return kv_rc(kv, mdb_put(kv->txn, kv->dbi, &k, &v, 0), "kv put");
+}
+
+int
+store_kv_del(struct store_kv *kv, const void *key, size_t klen)
+{
+	MDB_val	 k = { klen, (void *)(uintptr_t)key };
+
+	kv_need(kv, 1);
+	if (klen == 0 || klen > STORE_KEY_MAX)
+		return STORE_ERR;
+	return kv_rc(kv, mdb_del(kv->txn, kv->dbi, &k, NULL), "kv del");
+}
+
+int
+store_kv_each(struct store_kv *kv, const void *prefix, size_t plen,
+    int (*fn)(const void *key, size_t klen, const void *val, size_t vlen, void *arg),
+    void *arg)
+{
+	MDB_cursor	*c;
+	MDB_val		 k = { plen, (void *)(uintptr_t)prefix }, v;
+	int		 rc, r = 0;
+
+	kv_need(kv, 0);
+	if ((rc = mdb_cursor_open(kv->txn, kv->dbi, &c)) != 0)
+		return kv_rc(kv, rc, "kv cursor");
+	for (rc = plen ? mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) :
+	    mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		if ((r = fn(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	if (r)
+		return r;
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : kv_rc(kv, rc, "kv cursor next");
+}

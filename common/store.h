@@ -157,4 +157,30 @@ int		 store_exchange_count_get(struct store *s, const char *conn, size_t clen,
 int		 store_exchange_count_put(struct store *s, const char *conn, size_t clen,
 		    const char *goal, size_t glen, uint64_t count);
 
+/*
+ * A key/value environment of its own at path (created): a stage's private
+ * durable state.  One transaction at a time per handle.  Values returned
+ * by store_kv_get and handed to store_kv_each's fn point into the
+ * transaction and are valid only until it ends.  store_kv_each calls fn
+ * for every key starting with prefix, in key order, while fn returns 0;
+ * the write transaction it may run in must not be changed by fn.  Return
+ * codes as above; every commit is durable (fsync).
+ */
+struct store_kv;
+struct store_kv	*store_kv_open(const char *path, uint64_t map_size, char *err,
+		    size_t errlen);
+void		 store_kv_close(struct store_kv **kv);
+int		 store_kv_begin(struct store_kv *kv, int write);
+int		 store_kv_commit(struct store_kv *kv);
+void		 store_kv_abort(struct store_kv *kv);
+int		 store_kv_grow(struct store_kv *kv);
+int		 store_kv_get(struct store_kv *kv, const void *key, size_t klen,
+		    const void **val, size_t *vlen);
+int		 store_kv_put(struct store_kv *kv, const void *key, size_t klen,
+		    const void *val, size_t vlen);
+int		 store_kv_del(struct store_kv *kv, const void *key, size_t klen);
+int		 store_kv_each(struct store_kv *kv, const void *prefix, size_t plen,
+		    int (*fn)(const void *key, size_t klen, const void *val, size_t vlen,
+		    void *arg), void *arg);
+
 #endif

@@ -644,3 +644,68 @@ time_mono_us(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+
+/* Zone-aware calendar: dates and period starts as the account sees them. */
+
+/* UTC offset (seconds) of tz at UTC second t; -1 with *off 0 for an unknown zone. */
+static int
+tz_offset(const char *tz, int64_t t, int32_t *off)
+{
+	const struct tz_table *z;
+
+	*off = 0;
+	if (tz == NULL || strcmp(tz, "UTC") == 0)
+		return 0;
+	pthread_mutex_lock(&tz_lock);
+	if ((z = tz_get(tz)) == NULL) {
+		pthread_mutex_unlock(&tz_lock);
+		return -1;
+	}
+	*off = tz_offset_at(z, t);
+	pthread_mutex_unlock(&tz_lock);
+	return 0;
+}
+
+int
+time_fmt_date_tz(int64_t ms, const char *tz, char *out)
+{
+	int32_t	 off;
+
+	if (tz_offset(tz, floordiv(ms, 1000), &off) == -1)
+		return -1;
+	time_fmt_date(ms + (int64_t)off * 1000, out);
+	return 0;
+}
+
+int
+time_period_start(int64_t ms, const char *tz, enum time_period per, int64_t *start)
+{
+	int64_t	 days, y, secs;
+	int32_t	 off;
+	int	 m, d, wday;
+
+	if (tz_offset(tz, floordiv(ms, 1000), &off) == -1)
+		return -1;
+	days = floordiv(ms + (int64_t)off * 1000, 86400000);
+	civil_from_days(days, &y, &m, &d);
+	switch (per) {
+	case PERIOD_WEEK:
+		/* 1970-01-01 was a Thursday: (days + 3) mod 7 is 0 on Mondays. */
+		wday = (int)(days + 3 - floordiv(days + 3, 7) * 7);
+		days -= wday;
+		break;
+	case PERIOD_MONTH:
+		days = days_from_civil(y, m, 1);
+		break;
+	case PERIOD_QUARTER:
+		days = days_from_civil(y, (m - 1) / 3 * 3 + 1, 1);
+		break;
+	default:
+		return -1;
+	}
+	/* Local midnight of that day, read in the zone (DST-aware). */
+	if (tz_local_to_utc(tz, days * 86400, &secs) == -1)
+		return -1;
+	*start = secs * 1000;
+	return 0;
+}

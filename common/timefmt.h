@@ -38,6 +38,21 @@ char	*time_fmt_iso_ms(int64_t ms, char *out);	/* 2021-07-13T15:22:00.000Z */
 char	*time_fmt_date(int64_t ms, char *out);		/* 2021-07-13 (UTC) */
 int64_t	 time_unix_seconds(int64_t ms);			/* floor division */
 
+/*
+ * The local date of ms in zone tz (NULL or "UTC": UTC), YYYY-MM-DD into
+ * out (at least 32 bytes).  Returns 0, or -1 for an unknown zone.
+ */
+int	 time_fmt_date_tz(int64_t ms, const char *tz, char *out);
+
+/*
+ * The start (UTC ms) of the calendar week (Monday 00:00), month or
+ * quarter that holds ms, in zone tz's wall clock.  Returns 0, or -1 for
+ * an unknown zone.
+ */
+enum time_period { PERIOD_WEEK = 1, PERIOD_MONTH = 2, PERIOD_QUARTER = 3 };
+int	 time_period_start(int64_t ms, const char *tz, enum time_period per,
+	    int64_t *start);
+
 int64_t	 time_now_ms(void);		/* CLOCK_REALTIME */
 int64_t	 time_mono_ms(void);		/* CLOCK_MONOTONIC */
 int64_t	 time_mono_us(void);		/* CLOCK_MONOTONIC, for stage time counters */

@@ -149,11 +149,110 @@ static const struct ecase cases[] = {
 	{ "bad connection name", "\"name\": \"demo\"", "\"name\": \"my demo\"",
 	  "sailsync.json:9:28: connections[0].name: \"my demo\" is not a valid name "
 	  "(letters, digits, '_', '-', '.'; at most 64)" },
-	{ "export goals", "\"type\": \"file\"", "\"type\": \"export\"",
-	  "sailsync.json:17:31: connections[0].goals[1].type: export goals are not "
-	  "supported yet (expected import, file)" },
 	{ "schedule refused", "\"timezone\"", "\"schedule\": \"daily 02:00\", \"timezone\"",
 	  "sailsync.json:10:17: connections[0].schedule: schedules are not supported yet" },
+	{ "export: missing segment", "{\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n"
+	  "       \"link\": {\"column\": \"email\", \"property\": \"email\"}}",
+	  "{\"name\": \"out\", \"type\": \"export\", \"lists\": [\"VIP\"],\n"
+	  "       \"link\": {\"property\": \"email\", \"key\": \"email\"}}",
+	  "sailsync.json:17:7: connections[0].goals[1]: missing required key \"segment\"" },
+	{ "export: unknown Sailthru key", "{\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n"
+	  "       \"link\": {\"column\": \"email\", \"property\": \"email\"}}",
+	  "{\"name\": \"out\", \"type\": \"export\", \"segment\": \"vip\",\n"
+	  "       \"link\": {\"property\": \"email\", \"key\": \"mail\"}}",
+	  "sailsync.json:18:45: connections[0].goals[1].link.key: unknown Sailthru key \"mail\" (expected email, sid, extid)" },
+	{ "export: link not unique", "{\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n"
+	  "       \"link\": {\"column\": \"email\", \"property\": \"email\"}}",
+	  "{\"name\": \"out\", \"type\": \"export\", \"segment\": \"vip\",\n"
+	  "       \"link\": {\"property\": \"first_name\", \"key\": \"email\"}}",
+	  "sailsync.json:18:29: connections[0].goals[1].link.property: \"first_name\" is not a unique identifier (set \"unique\": true on it to link by it)" },
+	{ "export: create users by sid", "{\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n"
+	  "       \"link\": {\"column\": \"email\", \"property\": \"email\"}}",
+	  "{\"name\": \"out\", \"type\": \"export\", \"segment\": \"vip\", \"create_users\": true,\n"
+	  "       \"link\": {\"property\": \"email\", \"key\": \"sid\"}}",
+	  "sailsync.json:17:75: connections[0].goals[1].create_users: Sailthru creates users by email only; link on \"key\": \"email\" to create users" },
+	{ "export: unknown source", "{\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n"
+	  "       \"link\": {\"column\": \"email\", \"property\": \"email\"}}",
+	  "{\"name\": \"out\", \"type\": \"export\", \"segment\": \"vip\", \"mappings\": [{\"var\": \"x\", \"source\": \"prop\"}],\n"
+	  "       \"link\": {\"property\": \"email\", \"key\": \"email\"}}",
+	  "sailsync.json:17:95: connections[0].goals[1].mappings[0].source: unknown source \"prop\" (expected id, segments, lifecycles, property, interactions, permission, text)" },
+	{ "export: source argument on the wrong source", "{\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n"
+	  "       \"link\": {\"column\": \"email\", \"property\": \"email\"}}",
+	  "{\"name\": \"out\", \"type\": \"export\", \"segment\": \"vip\", \"mappings\": [{\"var\": \"x\", \"source\": \"id\", \"text\": \"t\"}],\n"
+	  "       \"link\": {\"property\": \"email\", \"key\": \"email\"}}",
+	  "sailsync.json:17:101: connections[0].goals[1].mappings[0].text: only for source \"text\"" },
+	{ "export: bad var name", "{\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n"
+	  "       \"link\": {\"column\": \"email\", \"property\": \"email\"}}",
+	  "{\"name\": \"out\", \"type\": \"export\", \"segment\": \"vip\", \"mappings\": [{\"var\": \"first name\", \"source\": \"id\"}],\n"
+	  "       \"link\": {\"property\": \"email\", \"key\": \"email\"}}",
+	  "sailsync.json:17:80: connections[0].goals[1].mappings[0].var: \"first name\" is not a Sailthru var name (letters, digits, '_'; at most 64)" },
+	{ "export: duplicate var", "{\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n"
+	  "       \"link\": {\"column\": \"email\", \"property\": \"email\"}}",
+	  "{\"name\": \"out\", \"type\": \"export\", \"segment\": \"vip\", \"mappings\": [{\"var\": \"a\", \"source\": \"id\"}, {\"var\": \"a\", \"source\": \"permission\"}],\n"
+	  "       \"link\": {\"property\": \"email\", \"key\": \"email\"}}",
+	  "sailsync.json:17:110: connections[0].goals[1].mappings[1].var: var \"a\" is also mappings[0]" },
+	{ "export: remove without lists", "{\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n"
+	  "       \"link\": {\"column\": \"email\", \"property\": \"email\"}}",
+	  "{\"name\": \"out\", \"type\": \"export\", \"segment\": \"vip\", \"remove_when_left\": true,\n"
+	  "       \"link\": {\"property\": \"email\", \"key\": \"email\"}}",
+	  "sailsync.json:17:79: connections[0].goals[1].remove_when_left: needs \"lists\" to remove users from" },
+	{ "export: cap of zero", "{\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n"
+	  "       \"link\": {\"column\": \"email\", \"property\": \"email\"}}",
+	  "{\"name\": \"out\", \"type\": \"export\", \"segment\": \"vip\", \"caps\": {\"week\": 0},\n"
+	  "       \"link\": {\"property\": \"email\", \"key\": \"email\"}}",
+	  "sailsync.json:17:76: connections[0].goals[1].caps.week: must be between 1 and 1000000" },
+	{ "export: unknown touchpoint", "{\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n"
+	  "       \"link\": {\"column\": \"email\", \"property\": \"email\"}}",
+	  "{\"name\": \"out\", \"type\": \"export\", \"segment\": \"vip\", \"touchpoint\": {\"event\": \"email_read\"},\n"
+	  "       \"link\": {\"property\": \"email\", \"key\": \"email\"}}",
+	  "sailsync.json:17:83: connections[0].goals[1].touchpoint.event: unknown event \"email_read\" (expected export, email_opened, email_clicked)" },
+	{ "export: opened needs a datetime property", "{\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n"
+	  "       \"link\": {\"column\": \"email\", \"property\": \"email\"}}",
+	  "{\"name\": \"out\", \"type\": \"export\", \"segment\": \"vip\", \"touchpoint\": {\"event\": \"email_opened\", \"property\": \"opens\"},\n"
+	  "       \"link\": {\"property\": \"email\", \"key\": \"email\"}}",
+	  "sailsync.json:17:111: connections[0].goals[1].touchpoint.property: \"opens\" must be a single-valued datetime property (the time of the last open, e.g. mapped from \"Last Open\")" },
+	{ "export: stage without stages", "{\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n"
+	  "       \"link\": {\"column\": \"email\", \"property\": \"email\"}}",
+	  "{\"name\": \"out\", \"type\": \"export\", \"segment\": \"vip\", \"stage\": {\"lifecycle\": \"customer\"},\n"
+	  "       \"link\": {\"property\": \"email\", \"key\": \"email\"}}",
+	  "sailsync.json:17:68: connections[0].goals[1].stage: missing required key \"stages\"" },
+	{ "export: removal guard over 1", "{\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n"
+	  "       \"link\": {\"column\": \"email\", \"property\": \"email\"}}",
+	  "{\"name\": \"out\", \"type\": \"export\", \"segment\": \"vip\", \"removal_guard\": 1.5,\n"
+	  "       \"link\": {\"property\": \"email\", \"key\": \"email\"}}",
+	  "sailsync.json:17:76: connections[0].goals[1].removal_guard: must be a share between 0 and 1" },
+	{ "export: unknown key", "{\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n"
+	  "       \"link\": {\"column\": \"email\", \"property\": \"email\"}}",
+	  "{\"name\": \"out\", \"type\": \"export\", \"segment\": \"vip\", \"create_profiles\": true,\n"
+	  "       \"link\": {\"property\": \"email\", \"key\": \"email\"}}",
+	  "sailsync.json:17:59: connections[0].goals[1].create_profiles: unknown key (expected name, type, segment, link, create_users, lists, remove_when_left, mappings, stage, caps, touchpoint, removal_guard, bulk_min)" },
+	{ "segment: contains on single-valued", "\"merge\": [\"email\"",
+	  "\"segments\": {\"s\": {\"all\": [{\"property\": \"first_name\", \"contains\": \"x\"}]}}, \"merge\": [\"email\"",
+	  "sailsync.json:7:59: store.segments.s.all[0].contains: \"contains\" needs a multi-valued property (\"first_name\" is single-valued; use equals)" },
+	{ "segment: equals on multi-valued", "\"merge\": [\"email\"",
+	  "\"segments\": {\"s\": {\"any\": [{\"property\": \"lists\", \"equals\": \"x\"}]}}, \"merge\": [\"email\"",
+	  "sailsync.json:7:54: store.segments.s.any[0].equals: \"equals\" needs a single-valued property (lists is multi-valued; use contains)" },
+	{ "segment: two tests", "\"merge\": [\"email\"",
+	  "\"segments\": {\"s\": {\"all\": [{\"property\": \"opens\", \"exists\": true, \"equals\": 3}]}}, \"merge\": [\"email\"",
+	  "sailsync.json:7:54: store.segments.s.all[0].exists: one test per condition (equals is set too)" },
+	{ "segment: value of the wrong type", "\"merge\": [\"email\"",
+	  "\"segments\": {\"s\": {\"all\": [{\"property\": \"opens\", \"one_of\": [1, \"2\"]}]}}, \"merge\": [\"email\"",
+	  "sailsync.json:7:68: store.segments.s.all[0].one_of[1]: must be an integer (opens is a number)" },
+	{ "segment: within_days on a number", "\"merge\": [\"email\"",
+	  "\"segments\": {\"s\": {\"all\": [{\"property\": \"opens\", \"within_days\": 3}]}}, \"merge\": [\"email\"",
+	  "sailsync.json:7:54: store.segments.s.all[0].within_days: \"within_days\" needs a datetime property (opens is number)" },
+	{ "segment: all and any", "\"merge\": [\"email\"",
+	  "\"segments\": {\"s\": {\"all\": [{\"property\": \"opens\", \"exists\": true}], \"any\": []}}, \"merge\": [\"email\"",
+	  "sailsync.json:7:72: store.segments.s.any: set one of all, any" },
+	{ "segment: no test", "\"merge\": [\"email\"",
+	  "\"segments\": {\"s\": {\"all\": [{\"property\": \"opens\"}]}}, \"merge\": [\"email\"",
+	  "sailsync.json:7:32: store.segments.s.all[0]: missing a test (one of equals, one_of, exists, missing, min/max, within_days, contains)" },
+	{ "segment: bad name", "\"merge\": [\"email\"",
+	  "\"segments\": {\"a b\": {\"all\": [{\"property\": \"opens\", \"exists\": true}]}}, \"merge\": [\"email\"",
+	  "sailsync.json:7:18: store.segments[\"a b\"]: \"a b\" is not a valid segment name (letters, digits, '_', '-', '.'; at most 64)" },
+	{ "segment: range on text", "\"merge\": [\"email\"",
+	  "\"segments\": {\"s\": {\"all\": [{\"property\": \"first_name\", \"min\": \"a\"}]}}, \"merge\": [\"email\"",
+	  "sailsync.json:7:59: store.segments.s.all[0].min: min and max need a number, decimal or datetime property (first_name is text)" },
 	{ "bad notify", "\"timezone\"", "\"notify\": [\"ops@x\", \"ops\"], \"timezone\"",
 	  "sailsync.json:10:25: connections[0].notify[1]: \"ops\" is not an email address" },
 	{ "smtp url", "\"connections\":", "\"smtp\": {\"url\": \"http://mx\", "
@@ -241,9 +340,23 @@ main(void)
 	is_int(c.nconns, 1, "example: one connection");
 	is_int(c.store.lanes, 2, "example: two lanes");
 	if (c.nconns == 1) {
-		is_int(c.conns[0].ngoals, 2, "example: two goals");
+		is_int(c.conns[0].ngoals, 3, "example: three goals");
 		is_str(c.conns[0].secret, "example-secret", "example: secret from secret_env");
 		is_int(c.conns[0].goals[1].format, FMT_JSONL, "example: jsonl goal");
+		is_int(c.conns[0].goals[2].kind, GOAL_EXPORT, "example: export goal");
+		is_int(c.conns[0].goals[2].link_key, KEY_EMAIL, "example: export key");
+		is_int(c.conns[0].goals[2].nemaps, 11, "example: export mappings");
+		is_int(c.conns[0].goals[2].cap_month, 6, "example: monthly cap");
+		is_int(c.conns[0].goals[2].touch, TOUCH_OPENED, "example: touchpoint");
+		is_int(c.conns[0].goals[2].emaps[6].nsegments, 1, "example: chosen segments");
+		is_int(c.store.nsegments, 3, "example: segments");
+		if (c.store.nsegments == 3) {
+			is_int(c.store.segments[1].any, 1, "example: any");
+			is_int(c.store.segments[1].conds[0].op, COND_WITHIN_DAYS, "example: within_days");
+			is_int(c.store.segments[1].conds[0].days, 30, "example: days");
+			is_int(c.store.segments[2].conds[0].has_max, 1, "example: max");
+			is_int(c.store.segments[2].conds[0].max.u.i, 1767225600000LL, "example: max date");
+		}
 	}
 	conf_clear(&c);
 

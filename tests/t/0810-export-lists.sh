@@ -1,0 +1,125 @@
+#!/bin/sh
+# Export goals and Sailthru lists: users leave a goal's list when their
+# profile leaves the segment only when the goal asks for it; the removal
+# guard refuses a run that would empty a list unless forced; a lifecycle
+# stage restriction; the bulk update job with its error report, and a bulk
+# job that ends in error.
+. "$(dirname "$0")/../lib.sh"
+
+cat >"$SCRATCH/seed.json" <<'JSON'
+{"lists": [{"name": "Keep", "type": "normal"}, {"name": "Drop", "type": "normal"}],
+ "users": [{"email": "ann@example.com"}, {"email": "bob@example.com"},
+           {"email": "cy@example.com"}, {"email": "dee@example.com"}]}
+JSON
+start_sim --seed "$SCRATCH/seed.json" --job-delay-ms 50 || exit 1
+
+# crm TIER_ANN TIER_BOB TIER_CY TIER_DEE: the customer file.
+crm() {
+	cat >"$SCRATCH/crm.jsonl" <<JSON
+{"email": "ann@example.com", "tier": "$1", "lifecycles": {"customer": "active"}}
+{"email": "bob@example.com", "tier": "$2", "lifecycles": {"customer": "churned"}}
+{"email": "cy@example.com", "tier": "$3"}
+{"email": "dee@example.com", "tier": "$4", "lifecycles": {"customer": "active"}}
+{"email": "not-an-email", "tier": "bulk"}
+JSON
+}
+
+cat >"$SCRATCH/x.json" <<JSON
+{
+  "store": {"path": "store",
+    "properties": {"email": {"type": "text", "unique": true}, "tier": {"type": "text"}},
+    "segments": {"gold": {"all": [{"property": "tier", "equals": "gold"}]},
+                 "bulk": {"any": [{"property": "tier", "one_of": ["gold", "bulk"]}]}}},
+  "pipeline": {"users": "ipc://run/users", "acks": "ipc://run/acks", "lanes": ["ipc://run/lane-0"],
+               "state_dir": "fetcher", "export_state": "exporter"},
+  "connections": [
+   {"name": "files", "api_key": "x", "secret": "x", "goals": [
+     {"name": "crm", "type": "file", "path": "crm.jsonl", "create_profiles": true,
+      "link": {"column": "email", "property": "email"},
+      "mappings": [{"column": "tier", "property": "tier"}]}]},
+   {"name": "st", "api_key": "$SIM_KEY", "secret": "$SIM_SECRET", "base_url": "$SIM_URL",
+    "goals": [
+     {"name": "keep", "type": "export", "segment": "gold", "link": {"property": "email", "key": "email"},
+      "lists": ["Keep"]},
+     {"name": "drop", "type": "export", "segment": "gold", "link": {"property": "email", "key": "email"},
+      "lists": ["Drop"], "remove_when_left": true},
+     {"name": "active", "type": "export", "segment": "gold", "link": {"property": "email", "key": "email"},
+      "lists": ["Active"], "stage": {"lifecycle": "customer", "stages": ["active"]}}]},
+   {"name": "bulk", "api_key": "$SIM_KEY", "secret": "$SIM_SECRET", "base_url": "$SIM_URL",
+    "goals": [
+     {"name": "bulk", "type": "export", "segment": "bulk", "link": {"property": "email", "key": "email"},
+      "create_users": true, "bulk_min": 2, "lists": ["Bulk"],
+      "mappings": [{"var": "tier", "source": "property", "property": "tier"}]}]}
+  ]
+}
+JSON
+
+members() { curl -sf "$SIM_URL/_sim/state" | jq -c "[.lists[] | select(.name == \"$1\") | .members[]] | sort"; }
+load() { stages x.json run files --no-progress >/dev/null; }
+
+test_expect_success 'four gold profiles are exported to both lists' '
+	crm gold gold gold gold &&
+	stages x.json start --mappers 1 && load &&
+	sailsync-exporter -c x.json run st --summary-json s1.sum >s1.out 2>s1.err &&
+	cat s1.out &&
+	test "$(members Keep)" = "[\"ann@example.com\",\"bob@example.com\",\"cy@example.com\",\"dee@example.com\"]" &&
+	test "$(members Drop)" = "$(members Keep)"
+'
+
+test_expect_success 'a profile that left the segment leaves only the list that asks for it' '
+	crm gold silver gold gold && load &&
+	sailsync-exporter -c x.json run st --summary-json s2.sum >s2.out 2>s2.err &&
+	cat s2.out &&
+	jq -e ".goals[0].removed == 0 and .goals[1].removed == 1 and .goals[1].exported == 3" s2.sum &&
+	test "$(members Keep)" = "[\"ann@example.com\",\"bob@example.com\",\"cy@example.com\",\"dee@example.com\"]" &&
+	test "$(members Drop)" = "[\"ann@example.com\",\"cy@example.com\",\"dee@example.com\"]"
+'
+
+test_expect_success 'a stage restriction exports only profiles in the stage' '
+	jq -e ".goals[2].exported == 2 and .goals[2].reasons.outside_stage == 1" s2.sum &&
+	test "$(members Active)" = "[\"ann@example.com\",\"dee@example.com\"]"
+'
+
+test_expect_success 'the removal guard refuses to empty a list, and says so' '
+	crm silver silver silver gold && load &&
+	sailsync-exporter -c x.json run st --goal drop --summary-json s3.sum >s3.out 2>s3.err;
+	test $? -eq 1 &&
+	cat s3.out &&
+	grep -q "removal guard: would remove 2 of the 3 users of list \"Drop\"" s3.out &&
+	jq -e ".status == \"partial\" and .goals[0].removed == 0" s3.sum &&
+	test "$(members Drop)" = "[\"ann@example.com\",\"cy@example.com\",\"dee@example.com\"]"
+'
+
+test_expect_success 'a dry run shows no removal and sends nothing; --force removes them' '
+	sailsync-exporter -c x.json run st --goal drop --dry-run >d.out 2>d.err &&
+	grep -c "^send " d.out | grep -qx 1 &&
+	test "$(members Drop)" = "[\"ann@example.com\",\"cy@example.com\",\"dee@example.com\"]" &&
+	sailsync-exporter -c x.json run st --goal drop --force --summary-json s4.sum >s4.out 2>s4.err &&
+	jq -e ".status == \"ok\" and .goals[0].removed == 2" s4.sum &&
+	test "$(members Drop)" = "[\"dee@example.com\"]" &&
+	sailsync-exporter -c x.json run st --goal drop --summary-json s5.sum >/dev/null 2>&1 &&
+	jq -e ".goals[0].removed == 0" s5.sum
+'
+
+test_expect_success 'a bulk job that ends in error fails the goal; nothing is applied' '
+	sim_fault "{\"endpoint\": \"job\", \"method\": \"POST\", \"kind\": \"job_error\"}" &&
+	sailsync-exporter -c x.json run bulk --summary-json b1.sum >b1.out 2>b1.err;
+	test $? -eq 1 &&
+	cat b1.out &&
+	jq -e ".status == \"failed\" and .goals[0].mode == \"bulk\" and .goals[0].failed == 2" b1.sum &&
+	grep -q "ended in error" b1.out &&
+	test "$(members Bulk)" = "[]"
+'
+
+test_expect_success 'the bulk job: users applied, its error report turned into a reason per profile' '
+	sailsync-exporter -c x.json run bulk --summary-json b2.sum >b2.out 2>b2.err;
+	test $? -eq 1 &&
+	cat b2.out b2.err &&
+	jq -e ".status == \"partial\" and .goals[0].mode == \"bulk\"" b2.sum &&
+	jq -e ".goals[0].exported == 1 and .goals[0].reasons.rejected == 1" b2.sum &&
+	grep -q "user rejected goal=bulk profile=[0-9a-f]* job_id=.* line=2 reason=\"Invalid email" b2.err &&
+	test "$(members Bulk)" = "[\"dee@example.com\"]" &&
+	curl -sf "$SIM_URL/_sim/state" | jq -e ".users[] | select(.keys.email == \"dee@example.com\") | .vars.tier == \"gold\""
+'
+
+test_done

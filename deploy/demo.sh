@@ -1,11 +1,12 @@
 #!/bin/sh
 # deploy/demo.sh: `make demo`.  Starts the embedded Sailthru simulator
 # seeded with a few lists of realistic users, runs a connection with an
-# import goal through fetcher -> mappers -> writer, and prints the run's
-# summary and a few imported profiles.  Everything lives in build/demo/.
-# It leaves the stages, the status page and the simulator running and
-# prints the page's URL and how to stop them (build/demo/stop.sh); with
-# DEMO_KEEP=0 it stops everything before it exits.
+# import goal through fetcher -> mappers -> writer and an export goal back
+# to the simulator, and prints the run's summary, a few imported profiles
+# and the users and lists the export changed.  Everything lives in
+# build/demo/.  It leaves the stages, the status page and the simulator
+# running and prints the page's URL and how to stop them
+# (build/demo/stop.sh); with DEMO_KEEP=0 it stops everything before it exits.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -69,13 +70,18 @@ cat >sailsync.json <<EOF
       "engagement":     {"type": "text"},
       "sailthru_lists": {"type": "text", "multi": true}
     },
-    "merge": ["email", "sailthru_profile_id"]
+    "merge": ["email", "sailthru_profile_id"],
+    "segments": {
+      "premium": {"all": [{"property": "plan", "one_of": ["pro", "enterprise"]},
+                          {"property": "lifetime_value", "min": 500}]}
+    }
   },
   "pipeline": {
     "users": "ipc://run/users",
     "acks": "ipc://run/acks",
     "lanes": ["ipc://run/lane-0", "ipc://run/lane-1"],
-    "state_dir": "fetcher"
+    "state_dir": "fetcher",
+    "export_state": "exporter"
   },
   "status": {"listen": "127.0.0.1:0", "token_file": "status.token"},
   "connections": [{
@@ -103,6 +109,19 @@ cat >sailsync.json <<EOF
         {"column": "Last Click",     "property": "last_click",     "rule": "set"},
         {"column": "Engagement",     "property": "engagement",     "rule": "set"}
       ]
+    }, {
+      "name": "premium-back",
+      "type": "export",
+      "segment": "premium",
+      "link": {"property": "email", "key": "email"},
+      "lists": ["Premium"],
+      "mappings": [
+        {"var": "sailsync_id",   "source": "id"},
+        {"var": "segments",      "source": "segments"},
+        {"var": "ltv",           "source": "property", "property": "lifetime_value"},
+        {"var": "last_open_date", "source": "property", "property": "last_open"},
+        {"var": "synced_by",     "source": "text", "text": "sailsync demo"}
+      ]
     }]
   }]
 }
@@ -113,7 +132,7 @@ step "starting two writer lanes and two mappers"
 sailsync -c sailsync.json start --mappers 2
 sailsync -c sailsync.json status
 
-step "running connection \"demo\" (fetch -> map -> write)"
+step "running connection \"demo\" (fetch -> map -> write, then export the \"premium\" segment)"
 sailsync -c sailsync.json run demo --summary-json summary.json
 
 step "three imported profiles (of $(sailsync -c sailsync.json dump | wc -l))"
@@ -123,9 +142,14 @@ email=$(jq -r '.users[0].email' seed.json | tr 'A-Z' 'a-z' | sed 's/^ *//; s/ *$
 step "looking one up by email ($email)"
 sailsync -c sailsync.json show "email=$email" | jq .
 
-step "running it again: no new profiles, unique count unchanged, sums add this run's rows once"
+step "what the export changed in Sailthru: the list \"Premium\" and two of its users"
+curl -sf "$url/_sim/state" >state.json
+jq -c '.lists[] | select(.name == "Premium") | {name, email_count, first: .members[0:3]}' state.json
+jq -c '[.users[] | select(.lists | index("Premium"))][0:2][] | {email: .keys.email, lists, vars}' state.json
+
+step "running it again: no new profiles, unique counts unchanged, sums add this run's rows once"
 sailsync -c sailsync.json run demo --no-progress --summary-json summary2.json >/dev/null
-jq -c '.goals[] | {name, created, updated, unchanged, unique}' summary2.json
+jq -c '.goals[] | {name, type, created, updated, unchanged, exported, unique}' summary2.json
 
 echo
 # Leave it running (the cleanup trap is for failures and DEMO_KEEP=0).

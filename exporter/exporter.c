@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
@@ -277,21 +278,33 @@ skip(struct xrun *x, const struct profile *p, int reason)
 		    export_reason_name(reason));
 }
 
-/* 1 when Sailthru is known to have the user: an imported Sailthru ID, or a past lookup. */
+/*
+ * USER_KNOWN when Sailthru is known to have the user (an imported Sailthru
+ * ID, or a past lookup or creation), USER_CREATING when this run found it
+ * missing and creates it (so a resumed run still counts it as created),
+ * else USER_UNKNOWN.
+ */
+#define USER_UNKNOWN	0
+#define USER_KNOWN	1
+#define USER_CREATING	2
 static int
 known_user(struct xrun *x, const struct profile *p, const char *ident)
 {
 	const struct profile_prop *pp;
 	const void	*v;
 	size_t		 vl, kl;
-	char		 k[600];
+	char		 k[600], mine[32];
 
 	pp = profile_prop_find(p, "sailthru_profile_id", 19);
 	if (pp != NULL && pp->nvals > 0)
-		return 1;
+		return USER_KNOWN;
 	kl = key(k, sizeof(k), 'u', x->cn->name, conf_export_key_name(x->g->link_key),
 	    ident);
-	return kl > 0 && store_kv_get(x->kv, k, kl, &v, &vl) == 0;
+	if (kl == 0 || store_kv_get(x->kv, k, kl, &v, &vl) != 0)
+		return USER_UNKNOWN;
+	snprintf(mine, sizeof(mine), "c%" PRId64, x->run);
+	return vl == strlen(mine) && memcmp(v, mine, vl) == 0 ? USER_CREATING :
+	    USER_KNOWN;
 }
 
 static int
@@ -606,8 +619,10 @@ check_users(struct xrun *x, const char *suffix, char *final, size_t flen,
 		return EX_IOERR;
 	while ((r = next_pair(fs, fi, &line, &cap, &id, &known)) == 1) {
 		line_ident(line, ident, sizeof(ident));
+		if (known == USER_CREATING)
+			known = 0;	/* found missing by this run before a restart */
 		/* Bulk creates need no lookup: created users are not counted there. */
-		if (!known && !(x->g->create_users && strcmp(x->st->mode, "bulk") == 0)) {
+		else if (!known && !(x->g->create_users && strcmp(x->st->mode, "bulk") == 0)) {
 			if (exporter_stop) {
 				rc = EX_TEMPFAIL;
 				break;
@@ -630,6 +645,13 @@ check_users(struct xrun *x, const char *suffix, char *final, size_t flen,
 				pp.id = id;
 				skip(x, &pp, EXPORT_NO_USER);
 				continue;
+			} else {
+				char	 c[32];
+
+				snprintf(c, sizeof(c), "c%" PRId64, x->run);
+				kl = key(k, sizeof(k), 'u', x->cn->name,
+				    conf_export_key_name(x->g->link_key), ident);
+				kv_put(x, k, kl, c, strlen(c));
 			}
 			if (++pending % STATE_BATCH == 0 && ((rc = state_flush(x)) != 0 ||
 			    store_kv_begin(x->kv, 1) != 0))
@@ -1226,6 +1248,33 @@ clock_now(void)
 	return time_now_ms();
 }
 
+/*
+ * One export of a connection at a time: a second one (another run, an
+ * operator's command) waits here for the first, then resumes or starts.
+ */
+static int
+conn_lock(const struct conf *c, const struct conf_conn *cn, int *fd)
+{
+	char	 path[4200];
+
+	snprintf(path, sizeof(path), "%s/%s.lock", c->pipe.export_state, cn->name);
+	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+		log_warn("cannot open lock path=%s", path);
+		return EX_CANTCREAT;
+	}
+	if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	log_info("waiting for the current export of connection=%s", cn->name);
+	while (flock(*fd, LOCK_EX) == -1) {
+		if (errno != EINTR || exporter_stop) {
+			close(*fd);
+			*fd = -1;
+			return EX_TEMPFAIL;
+		}
+	}
+	return 0;
+}
+
 static int
 wanted(const struct conf_goal *g, char *const *goals, size_t ngoals)
 {
@@ -1245,7 +1294,7 @@ exporter_run(const struct conf *c, const struct conf_conn *cn, char *const *goal
 	struct sailthru_opts so;
 	struct xrun	 x;
 	char		 err[600], path[4200];
-	int		 rc = 0;
+	int		 rc = 0, lockfd = -1;
 
 	*nstats = 0;
 	for (size_t i = 0; i < ngoals; i++) {
@@ -1264,13 +1313,19 @@ exporter_run(const struct conf *c, const struct conf_conn *cn, char *const *goal
 	x.out = o->out ? o->out : stdout;
 	x.now = o->now_ms ? o->now_ms : clock_now();
 	snprintf(path, sizeof(path), "%s/spool", c->pipe.export_state);
+	/* Opening creates the directories; the lock file lives beside. */
 	if ((x.kv = store_kv_open(c->pipe.export_state, STATE_MAP, err, sizeof(err))) == NULL) {
 		log_warnx("%s", err);
 		return EX_CANTCREAT;
 	}
+	if ((rc = conn_lock(c, cn, &lockfd)) != 0) {
+		store_kv_close(&x.kv);
+		return rc;
+	}
 	if (mkdir(path, 0700) == -1 && errno != EEXIST) {
 		log_warn("cannot create path=%s", path);
 		store_kv_close(&x.kv);
+		close(lockfd);
 		return EX_CANTCREAT;
 	}
 	memset(&so, 0, sizeof(so));
@@ -1281,6 +1336,7 @@ exporter_run(const struct conf *c, const struct conf_conn *cn, char *const *goal
 	if (!o->dry_run && (x.api = sailthru_new(&so, err, sizeof(err))) == NULL) {
 		log_warnx("connection %s: %s", cn->name, err);
 		store_kv_close(&x.kv);
+		close(lockfd);
 		return EX_CONFIG;
 	}
 	for (size_t i = 0; i < cn->ngoals && rc == 0; i++) {
@@ -1304,6 +1360,7 @@ exporter_run(const struct conf *c, const struct conf_conn *cn, char *const *goal
 	}
 	sailthru_destroy(&x.api);
 	store_kv_close(&x.kv);
+	close(lockfd);
 	if (rc == EX_TEMPFAIL || exporter_stop) {
 		log_warnx("interrupted; rerun to resume connection=%s", cn->name);
 		return EX_TEMPFAIL;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "coord.h"
+#include "export_client.h"
 #include "fetcher.h"
 #include "file.h"
 #include "log.h"
@@ -96,7 +97,8 @@ run_open(struct fetcher_ctx *x)
 	}
 	parts_from_conf(x->cn, &want, &nwant);
 	if (x->led.run != 0 && (strcmp(x->led.state, "fetching") == 0 ||
-	    strcmp(x->led.state, "streaming") == 0)) {
+	    strcmp(x->led.state, "streaming") == 0 ||
+	    strcmp(x->led.state, "exporting") == 0)) {
 		if (run_matches(&x->led, want, nwant, nlanes)) {
 			log_info("run resumed run=%" PRIu64 " connection=%s state=%s",
 			    x->led.run, x->cn->name, x->led.state);
@@ -165,7 +167,8 @@ run_close(struct fetcher_ctx *x)
 	/* After the record is durable; a failed notification never fails the run. */
 	notify_run(x->conf, x->cn, json);
 	free(json);
-	return strcmp(status, "ok") == 0 ? FETCHER_EXIT_OK : FETCHER_EXIT_PARTIAL;
+	return strcmp(status, "ok") == 0 || strcmp(status, "empty") == 0 ?
+	    FETCHER_EXIT_OK : FETCHER_EXIT_PARTIAL;
 }
 
 /* Takes the connection's lock; a second run of it waits (runs queue). */
@@ -191,11 +194,39 @@ conn_lock(struct fetcher_ctx *x)
 }
 
 static int
-has_import(const struct conf_conn *cn)
+has_kind(const struct conf_conn *cn, int kind)
 {
 	for (size_t g = 0; g < cn->ngoals; g++)
-		if (cn->goals[g].kind == GOAL_IMPORT || cn->goals[g].kind == GOAL_FILE)
+		if (cn->goals[g].kind == kind || (kind == GOAL_IMPORT &&
+		    cn->goals[g].kind == GOAL_FILE))
 			return 1;
+	return 0;
+}
+
+/*
+ * The export goals, once every import is acknowledged: the exporter runs
+ * them (resuming its own interrupted export) and reports per goal.  A run
+ * stopped here is resumed in state "exporting", without importing again.
+ * Returns 0 (the outcome, failed or not, is in x->export_json or
+ * x->export_error) or EX_TEMPFAIL.
+ */
+static int
+run_exports(struct fetcher_ctx *x)
+{
+	char	 out[2400], json[2400], err[512];
+	int	 rc;
+
+	snprintf(out, sizeof(out), "%s/export.out", x->dir);
+	snprintf(json, sizeof(json), "%s/export.json", x->dir);
+	rc = export_client_run(x->conf->file, x->cn->name, out, json, &x->export_json,
+	    err, sizeof(err));
+	if (rc == EX_TEMPFAIL || fetcher_stop)
+		return EX_TEMPFAIL;
+	if (rc == -1)
+		snprintf(x->export_error, sizeof(x->export_error), "%s", err);
+	else if (rc != 0 && rc != 1)
+		snprintf(x->export_error, sizeof(x->export_error), "the exporter "
+		    "exited with status %d (see its log)", rc);
 	return 0;
 }
 
@@ -210,9 +241,9 @@ coord_run(const struct conf *c, const struct conf_conn *cn, const struct fetcher
 		log_warnx("connection %s is disabled; not running it", cn->name);
 		return EX_CONFIG;
 	}
-	if (!has_import(cn)) {
-		log_warnx("connection %s has no import or file goal; nothing to run",
-		    cn->name);
+	if (!has_kind(cn, GOAL_IMPORT) && !has_kind(cn, GOAL_EXPORT)) {
+		log_warnx("connection %s has no import, file or export goal; nothing "
+		    "to run", cn->name);
 		return EX_CONFIG;
 	}
 	if (c->pipe.state_dir == NULL || c->pipe.nlanes == 0) {
@@ -237,18 +268,27 @@ coord_run(const struct conf *c, const struct conf_conn *cn, const struct fetcher
 
 	if ((rc = run_open(&x)) != 0)
 		goto out;
-	if ((rc = fetcher_fetch(&x)) != 0) {
-		if (rc == EX_DATAERR) {
-			/* This run can never finish: close it as failed. */
-			snprintf(x.led.state, sizeof(x.led.state), "failed");
-			fetcher_ctx_checkpoint(&x);
+	if (strcmp(x.led.state, "exporting") != 0) {
+		if ((rc = fetcher_fetch(&x)) != 0) {
+			if (rc == EX_DATAERR) {
+				/* This run can never finish: close it as failed. */
+				snprintf(x.led.state, sizeof(x.led.state), "failed");
+				fetcher_ctx_checkpoint(&x);
+			}
+			goto out;
 		}
-		goto out;
+		snprintf(x.led.state, sizeof(x.led.state), "streaming");
+		fetcher_ctx_checkpoint(&x);
+		if (x.led.nparts > 0 && (rc = fetcher_stream(&x)) != 0)
+			goto out;
 	}
-	snprintf(x.led.state, sizeof(x.led.state), "streaming");
-	fetcher_ctx_checkpoint(&x);
-	if ((rc = fetcher_stream(&x)) != 0)
-		goto out;
+	/* Imports first, then exports: they see what the imports wrote. */
+	if (has_kind(cn, GOAL_EXPORT)) {
+		snprintf(x.led.state, sizeof(x.led.state), "exporting");
+		fetcher_ctx_checkpoint(&x);
+		if ((rc = run_exports(&x)) != 0)
+			goto out;
+	}
 	rc = run_close(&x);
 out:
 	if (rc == EX_TEMPFAIL || fetcher_stop) {
@@ -262,6 +302,7 @@ out:
 		stats_clear(&x.skips[i]);
 	free(x.skips);
 	fetcher_ledger_clear(&x.led);
+	free(x.export_json);
 	close(lockfd);
 	return rc;
 }

@@ -123,6 +123,64 @@ goal_json(struct fetcher_ctx *x, const struct stats *st)
 	return o;
 }
 
+/* The exporter's summary (NULL when it left none); new reference. */
+static json_t *
+export_root(struct fetcher_ctx *x)
+{
+	return x->export_json ? json_loads(x->export_json, 0, NULL) : NULL;
+}
+
+/*
+ * The run's status with its export goals: lowered when an export failed;
+ * an export-only run takes the exporter's (ok, empty, partial, failed).
+ */
+static void
+export_status(struct fetcher_ctx *x, const char **status)
+{
+	json_t		*root;
+	const char	*st = "failed";
+
+	if (x->export_json == NULL && x->export_error[0] == '\0')
+		return;
+	root = export_root(x);
+	if (root != NULL && json_is_string(json_object_get(root, "status")))
+		st = json_string_value(json_object_get(root, "status"));
+	if (x->led.nparts == 0)
+		*status = strcmp(st, "ok") == 0 ? "ok" : strcmp(st, "empty") == 0 ?
+		    "empty" : strcmp(st, "partial") == 0 ? "partial" : "failed";
+	else if (strcmp(st, "partial") == 0 || strcmp(st, "failed") == 0)
+		*status = strcmp(*status, "failed") == 0 && strcmp(st, "failed") == 0 ?
+		    "failed" : "partial";
+	json_decref(root);
+}
+
+/* The exporter's lines as it printed them, and its goals appended to the run's. */
+static void
+export_goals(struct fetcher_ctx *x, json_t *goals, FILE *out)
+{
+	json_t	*root, *g;
+	char	 path[2400], line[1024];
+	size_t	 i;
+	FILE	*f;
+
+	if (x->export_json == NULL && x->export_error[0] == '\0')
+		return;
+	snprintf(path, sizeof(path), "%s/export.out", x->dir);
+	if ((f = fopen(path, "r")) != NULL) {
+		while (fgets(line, sizeof(line), f) != NULL)
+			fputs(line, out);
+		fclose(f);
+	}
+	if ((root = export_root(x)) == NULL) {
+		fprintf(out, "export goals failed: %s\n", x->export_error[0] ?
+		    x->export_error : "the exporter's summary is unreadable");
+		return;
+	}
+	json_array_foreach(json_object_get(root, "goals"), i, g)
+		json_array_append(goals, g);
+	json_decref(root);
+}
+
 char *
 coord_summary(struct fetcher_ctx *x, const char **status, FILE *out)
 {
@@ -141,6 +199,7 @@ coord_summary(struct fetcher_ctx *x, const char **status, FILE *out)
 		rows += x->led.parts[i].rows;
 	}
 	*status = nfail == 0 ? "ok" : nok == 0 ? "failed" : "partial";
+	export_status(x, status);
 	if (dur < 1)
 		dur = 1;
 	rate = (double)rows * 1000.0 / (double)dur;
@@ -158,6 +217,7 @@ coord_summary(struct fetcher_ctx *x, const char **status, FILE *out)
 		json_array_append_new(goals, goal_json(x, &st));
 		stats_clear(&st);
 	}
+	export_goals(x, goals, out);
 	json_object_set_new(root, "run", json_integer((json_int_t)x->led.run));
 	json_object_set_new(root, "connection", json_string(x->cn->name));
 	json_object_set_new(root, "status", json_string(*status));

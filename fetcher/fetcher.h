@@ -166,6 +166,9 @@ struct fetcher_ctx {
 	/* Rows the fetcher itself set aside, per goal (ragged rows, ...). */
 	size_t			 nskips;
 	struct stats		*skips;
+	/* The export goals' part of the run (common/export_client.h). */
+	char			*export_json;	/* the exporter's summary, or NULL */
+	char			 export_error[512];	/* the exporter did not finish */
 };
 
 /*

@@ -99,7 +99,7 @@ test_expect_failure_exit 'a connection with no goal refuses to run' 78 '
 '
 
 test_expect_success '... and says so in one line' '
-	grep -q "has no import or file goal" nogoal.err && test "$(wc -l <nogoal.err)" -eq 1
+	grep -q "has no import, file or export goal" nogoal.err && test "$(wc -l <nogoal.err)" -eq 1
 '
 
 test_done

@@ -64,7 +64,7 @@ test_expect_success 'SIGKILL mid-export, rerun: same users, lists and counts as 
 	cat k.out &&
 	grep -q "resuming export goal=all" k.err &&
 	jq -e ".status == \"ok\" and .goals[0].exported == 60 and .goals[0].unique == 60" k.sum &&
-	jq -e ".goals[0].skipped == 0 and .goals[0].failed == 0" k.sum &&
+	jq -e ".goals[0].created == 60 and .goals[0].skipped == 0 and .goals[0].failed == 0" k.sum &&
 	test "$(users)" = "$(expected)"
 '
 

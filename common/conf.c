@@ -900,9 +900,10 @@ static int
 load_pipeline(struct cctx *cx, json_t *pl, struct conf_pipeline *pp)
 {
 	static const char *const keys[] = { "users", "acks", "lanes", "batch_rows",
-	    "window", "resend_ms", "state_dir", "export_state", "curve", NULL };
+	    "window", "resend_ms", "state_dir", "export_state", "export", "export_results",
+	    "curve", NULL };
 	uint64_t	 rows = 1000, window = 64, resend = 5000;
-	const char	*state = "var/fetcher", *xstate = "var/exporter";
+	const char	*state = "var/fetcher", *xstate = "var/exporter", *s;
 	json_t		*lanes, *e;
 	size_t		 i, j;
 	char		 q[96];
@@ -924,6 +925,24 @@ load_pipeline(struct cctx *cx, json_t *pl, struct conf_pipeline *pp)
 	if (get_chan(cx, pl, "users", "ipc://var/run/users", &pp->users) == -1 ||
 	    get_chan(cx, pl, "acks", "ipc://var/run/acks", &pp->acks) == -1)
 		return -1;
+	/* The long-lived exporter: both channels, or neither (a child per run). */
+	if (pl != NULL && (json_object_get(pl, "export") != NULL) !=
+	    (json_object_get(pl, "export_results") != NULL))
+		return fail_key(cx, json_object_get(pl, "export") ? "export" :
+		    "export_results", AT_KEY, "set both export and export_results, "
+		    "or neither");
+	if (pl != NULL && json_object_get(pl, "export") != NULL &&
+	    (get_str(cx, pl, "export", 1, &s) == -1 ||
+	    get_str(cx, pl, "export_results", 1, &s) == -1 ||
+	    get_chan(cx, pl, "export", NULL, &pp->export) == -1 ||
+	    get_chan(cx, pl, "export_results", NULL, &pp->export_results) == -1))
+		return -1;
+	if (pp->export != NULL && (strcmp(pp->export, pp->export_results) == 0 ||
+	    strcmp(pp->export, pp->users) == 0 || strcmp(pp->export, pp->acks) == 0 ||
+	    strcmp(pp->export_results, pp->users) == 0 ||
+	    strcmp(pp->export_results, pp->acks) == 0))
+		return fail_key(cx, "export", AT_VALUE, "export and export_results must "
+		    "differ from each other and from users and acks");
 	lanes = pl ? json_object_get(pl, "lanes") : NULL;
 	if (lanes == NULL) {
 		pp->lanes = xcalloc(1, sizeof(char *));
@@ -2189,6 +2208,8 @@ conf_clear(struct conf *c)
 	strv_free(c->pipe.lanes, c->pipe.nlanes);
 	free(c->pipe.state_dir);
 	free(c->pipe.export_state);
+	free(c->pipe.export);
+	free(c->pipe.export_results);
 	free(c->pipe.curve_public);
 	if (c->pipe.curve_secret != NULL) {
 		explicit_bzero(c->pipe.curve_secret, strlen(c->pipe.curve_secret));

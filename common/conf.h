@@ -77,6 +77,8 @@ struct conf_pipeline {
 	unsigned	 resend_ms;	/* resend when acks stall this long (default 5000) */
 	char		*state_dir;	/* fetcher's spool and run ledger */
 	char		*export_state;	/* exporter's LMDB environment and spool */
+	char		*export;	/* NULL, or run driver -> exporter requests (exporter binds) */
+	char		*export_results; /* exporter -> run driver (run driver binds) */
 	char		*curve_public;	/* pipeline.curve: Z85 keypair for tcp:// */
 	char		*curve_secret;	/* channels; both NULL when unset */
 };

@@ -1,6 +1,7 @@
-/* common/export_client.c: owns starting the exporter for a run and collecting its summary. */
+/* common/export_client.c: owns having the exporter run a connection's export goals for a run driver, and collecting its summary. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -13,8 +14,13 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "chan.h"
 #include "export_client.h"
 #include "log.h"
+#include "msg.h"
+#include "timefmt.h"
 
 #define SUMMARY_MAX	(16u << 20)
 
@@ -127,5 +133,126 @@ export_client_run(const char *conf_path, const char *conn, const char *out_path,
 		snprintf(err, errlen, "the exporter left no summary at %s", json_path);
 		return -1;
 	}
+	return rc;
+}
+
+static int
+request_send(struct chan *out, const char *conn, uint64_t run, struct buf *enc)
+{
+	struct msg_batch b;
+	char	 err[256];
+
+	memset(&b, 0, sizeof(b));
+	b.kind = MSG_EXPORT_REQUEST;
+	b.v = MSG_VERSION;
+	b.run = run;
+	b.src.conn = str_c(conn);
+	buf_reset(enc);
+	if (msg_encode(&b, enc, err, sizeof(err)) == -1) {
+		log_warnx("cannot encode an export request: %s", err);
+		return -1;
+	}
+	/* Never blocks: a request the exporter cannot take now is resent. */
+	return chan_send(out, enc->data, enc->len, 0) == CHAN_ERR ? -1 : 0;
+}
+
+int
+export_client_request(const struct conf *c, const char *conn, uint64_t run,
+    volatile sig_atomic_t *stop, char **summary, char *err, size_t errlen)
+{
+	const struct conf_conn *cn = conf_conn_find(c, conn, strlen(conn));
+	struct chan	*in = NULL, *out = NULL;
+	struct msg_batch b;
+	struct buf	 enc, rx;
+	json_t		*root = NULL, *goals;
+	char		 path[4300], derr[256];
+	size_t		 want = 0, got = 0;
+	int64_t		 next, pause = 2000;
+	int		 r, rc = -1;
+
+	*summary = NULL;
+	if (cn == NULL) {
+		snprintf(err, errlen, "no connection named %s", conn);
+		return -1;
+	}
+	for (size_t i = 0; i < cn->ngoals; i++)
+		want += cn->goals[i].kind == GOAL_EXPORT;
+	/* Results first: the exporter connects to it. */
+	if ((in = chan_open(c->pipe.export_results, CHAN_IN, CHAN_BIND, 0, err,
+	    errlen)) == NULL)
+		return -1;
+	if ((out = chan_open(c->pipe.export, CHAN_OUT, CHAN_CONNECT, 0, err,
+	    errlen)) == NULL) {
+		chan_close(&in);
+		return -1;
+	}
+	buf_init(&enc, 1u << 16);
+	buf_init(&rx, MSG_MAX_BYTES);
+	memset(&b, 0, sizeof(b));
+	goals = json_array();
+	log_info("export requested connection=%s run=%" PRIu64 " goals=%zu", conn, run, want);
+	if (request_send(out, conn, run, &enc) == -1)
+		log_warnx("export request not sent yet connection=%s", conn);
+	next = time_mono_ms() + pause;
+	while (got < want) {
+		if (*stop) {
+			rc = EX_TEMPFAIL;
+			goto out;
+		}
+		r = chan_recv(in, &rx, 500);
+		if (r == CHAN_TIMEOUT || (r == CHAN_ERR && errno == EINTR)) {
+			if (time_mono_ms() < next)
+				continue;
+			/* Nothing yet: the exporter may have restarted and lost it. */
+			request_send(out, conn, run, &enc);
+			if ((pause *= 2) > 60000)
+				pause = 60000;
+			next = time_mono_ms() + pause;
+			continue;
+		}
+		if (r != 0) {
+			snprintf(err, errlen, "cannot receive export results");
+			goto out;
+		}
+		if (msg_decode(rx.data, rx.len, &b, derr, sizeof(derr)) == -1) {
+			log_warnx("malformed export result dropped reason=\"%s\"", derr);
+			continue;
+		}
+		if (b.kind == MSG_EXPORT_RESULT && b.run == run && str_eq(b.src.conn, conn)) {
+			json_t	*g = json_object();
+
+			json_object_set_new(g, "name", json_string(b.u.eres.goal.p));
+			json_object_set_new(g, "type", json_string("export"));
+			json_object_set_new(g, "exported", json_integer((json_int_t)b.u.eres.exported));
+			json_object_set_new(g, "skipped", json_integer((json_int_t)b.u.eres.skipped));
+			json_object_set_new(g, "failed", json_integer((json_int_t)b.u.eres.failed));
+			json_object_set_new(g, "error", b.u.eres.error.len ?
+			    json_string(b.u.eres.error.p) : json_null());
+			json_array_append_new(goals, g);
+			got++;
+		} else
+			log_debug("export result of another run dropped run=%" PRIu64, b.run);
+		msg_batch_clear(&b);
+	}
+	/* The whole summary, from the exporter's record when it is on this host. */
+	snprintf(path, sizeof(path), "%s/results/%s-%" PRIu64 ".json",
+	    c->pipe.export_state, conn, run);
+	if ((root = json_load_file(path, 0, NULL)) == NULL) {
+		root = json_object();
+		json_object_set_new(root, "connection", json_string(conn));
+		json_object_set(root, "goals", goals);
+	}
+	if ((*summary = json_dumps(root, JSON_COMPACT)) == NULL)
+		snprintf(err, errlen, "out of memory");
+	else
+		rc = 0;
+out:
+	json_decref(root);
+	json_decref(goals);
+	msg_batch_clear(&b);
+	buf_clear(&enc);
+	buf_clear(&rx);
+	chan_close(&out);
+	chan_close(&in);
 	return rc;
 }

@@ -5,7 +5,11 @@
 #ifndef SAILSYNC_EXPORT_CLIENT_H
 #define SAILSYNC_EXPORT_CLIENT_H
 
+#include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
 
 /*
  * Runs `sailsync-exporter -c CONF run CONN --summary-json JSON_PATH` as a
@@ -18,5 +22,19 @@
  */
 int	 export_client_run(const char *conf_path, const char *conn, const char *out_path,
 	    const char *json_path, char **summary, char *err, size_t errlen);
+
+/*
+ * The same through the long-lived exporter (when pipeline.export is set):
+ * sends EXPORT_REQUEST for run of connection conn on pipeline.export and
+ * waits on pipeline.export_results (bound here) for one EXPORT_RESULT per
+ * export goal of conn, resending the request with a growing pause while
+ * none comes (the exporter answers a repeated request from its record, so
+ * a resend never exports twice).  *summary is then the exporter's JSON
+ * summary of the run (malloc'd), read from its record when this host can,
+ * else built from the results.  Returns 0, EX_TEMPFAIL when *stop was set,
+ * or -1 with a reason in err.
+ */
+int	 export_client_request(const struct conf *c, const char *conn, uint64_t run,
+	    volatile sig_atomic_t *stop, char **summary, char *err, size_t errlen);
 
 #endif

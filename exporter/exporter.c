@@ -1368,6 +1368,21 @@ exporter_run(const struct conf *c, const struct conf_conn *cn, char *const *goal
 	return rc;
 }
 
+const char *
+exporter_status(const struct export_stats *st, size_t n)
+{
+	uint64_t done = 0, bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		done += st[i].exported + st[i].removed;
+		bad += st[i].failed + st[i].reasons[EXPORT_REJECTED] +
+		    (st[i].error[0] != '\0');
+	}
+	if (bad > 0)
+		return done > 0 ? "partial" : "failed";
+	return done > 0 ? "ok" : "empty";
+}
+
 json_t *
 exporter_stats_json(const struct export_stats *st, FILE *out)
 {

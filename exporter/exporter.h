@@ -91,6 +91,19 @@ int	 exporter_run(const struct conf *c, const struct conf_conn *cn,
 	    char *const *goals, size_t ngoals, const struct exporter_opts *o,
 	    struct export_stats *stats, size_t *nstats);
 
+/*
+ * The status of a run with these goals: "ok" (something was written and
+ * nothing failed), "empty" (nothing to write), "partial" or "failed".
+ */
+const char	*exporter_status(const struct export_stats *st, size_t n);
+
+/*
+ * The long-lived exporter (exporter_serve.c): EXPORT_REQUEST in on
+ * pipeline.export, EXPORT_RESULT out on pipeline.export_results, until
+ * exporter_stop.  Returns 0 or an exit code.
+ */
+int	 exporter_serve(const struct conf *c);
+
 /* Prints stats as the run summary's lines, and returns their JSON (new reference). */
 json_t	*exporter_stats_json(const struct export_stats *st, FILE *out);
 

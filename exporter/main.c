@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "chan.h"
 #include "conf.h"
 #include "daemon.h"
 #include "exporter.h"
@@ -18,10 +19,13 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: sailsync-exporter -c CONFIG [-n] [--log-level L] [--log-format F] run CONNECTION\n"
+	    "usage: sailsync-exporter -c CONFIG [-n] [--log-level L] [--log-format F]\n"
+	    "       sailsync-exporter -c CONFIG [--log-level L] [--log-format F] run CONNECTION\n"
 	    "           [--goal NAME]... [--dry-run] [--force] [--summary-json FILE]\n"
 	    "  -c CONFIG            configuration file\n"
 	    "  -n                   check the configuration and exit\n"
+	    "  (no command)         serve export requests from pipeline.export, answer\n"
+	    "                       on pipeline.export_results, until SIGTERM\n"
 	    "  run CONNECTION       run the connection's export goals now, in this\n"
 	    "                       process (or resume its interrupted export)\n"
 	    "  --goal NAME          only this export goal (repeatable)\n"
@@ -34,22 +38,6 @@ usage(FILE *f)
 	    "exit: 0 done, 1 some users or a goal failed, 64 usage, 69 Sailthru\n"
 	    "unavailable, 74 I/O, 75 interrupted (rerun to resume), 77 authorization\n"
 	    "failed, 78 configuration\n");
-}
-
-/* ok: something was written and nothing failed; empty: nothing to write. */
-static const char *
-run_status(const struct export_stats *st, size_t n)
-{
-	uint64_t done = 0, bad = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		done += st[i].exported + st[i].removed;
-		bad += st[i].failed + st[i].reasons[EXPORT_REJECTED] +
-		    (st[i].error[0] != '\0');
-	}
-	if (bad > 0)
-		return done > 0 ? "partial" : "failed";
-	return done > 0 ? "ok" : "empty";
 }
 
 int
@@ -112,8 +100,7 @@ main(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
-	if (cfile == NULL || (!check && (cmd == NULL || strcmp(cmd, "run") != 0 ||
-	    conn == NULL))) {
+	if (cfile == NULL || (cmd != NULL && (strcmp(cmd, "run") != 0 || conn == NULL))) {
 		usage(stderr);
 		return EX_USAGE;
 	}
@@ -124,6 +111,22 @@ main(int argc, char **argv)
 		printf("%s: configuration ok\n", cfile);
 		conf_clear(&conf);
 		return 0;
+	}
+	if (cmd == NULL) {
+		if (conf.pipe.export == NULL) {
+			conf_clear(&conf);
+			fatalx(EX_CONFIG, "%s: pipeline.export and pipeline.export_results "
+			    "are needed to serve export requests", cfile);
+		}
+		/* tcp:// channels use CURVE when pipeline.curve is set. */
+		if (conf.pipe.curve_public != NULL && chan_curve_set(conf.pipe.curve_public,
+		    conf.pipe.curve_secret, err, sizeof(err)) == -1)
+			fatalx(EX_CONFIG, "%s: pipeline.curve: %s", cfile, err);
+		daemon_stop_signals(&exporter_stop);
+		rc = exporter_serve(&conf);
+		chan_shutdown();
+		conf_clear(&conf);
+		return rc;
 	}
 	if ((cn = conf_conn_find(&conf, conn, strlen(conn))) == NULL) {
 		conf_clear(&conf);
@@ -147,7 +150,7 @@ main(int argc, char **argv)
 		rc = EX_CONFIG;
 	}
 	if (rc == 0) {
-		status = o.dry_run ? "dry_run" : run_status(st, nst);
+		status = o.dry_run ? "dry_run" : exporter_status(st, nst);
 		printf("export connection %s: %s\n", conn, status);
 		root = json_object();
 		ga = json_array();

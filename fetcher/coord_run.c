@@ -218,8 +218,14 @@ run_exports(struct fetcher_ctx *x)
 
 	snprintf(out, sizeof(out), "%s/export.out", x->dir);
 	snprintf(json, sizeof(json), "%s/export.json", x->dir);
-	rc = export_client_run(x->conf->file, x->cn->name, out, json, &x->export_json,
-	    err, sizeof(err));
+	unlink(out);
+	/* The long-lived exporter when there is one, else a child for this run. */
+	if (x->conf->pipe.export != NULL)
+		rc = export_client_request(x->conf, x->cn->name, x->led.run, &fetcher_stop,
+		    &x->export_json, err, sizeof(err));
+	else
+		rc = export_client_run(x->conf->file, x->cn->name, out, json,
+		    &x->export_json, err, sizeof(err));
 	if (rc == EX_TEMPFAIL || fetcher_stop)
 		return EX_TEMPFAIL;
 	if (rc == -1)

@@ -226,6 +226,11 @@ static const struct ecase cases[] = {
 	  "{\"name\": \"out\", \"type\": \"export\", \"segment\": \"vip\", \"create_profiles\": true,\n"
 	  "       \"link\": {\"property\": \"email\", \"key\": \"email\"}}",
 	  "sailsync.json:17:59: connections[0].goals[1].create_profiles: unknown key (expected name, type, segment, link, create_users, lists, remove_when_left, mappings, stage, caps, touchpoint, removal_guard, bulk_min)" },
+	{ "export channel alone", "\"batch_rows\": 500", "\"batch_rows\": 500, \"export\": \"ipc://run/x\"",
+	  "sailsync.json:8:35: pipeline.export: set both export and export_results, or neither" },
+	{ "export channel equal to users", "\"batch_rows\": 500",
+	  "\"batch_rows\": 500, \"export\": \"ipc://run/x\", \"export_results\": \"ipc://run/x\"",
+	  "sailsync.json:8:45: pipeline.export: export and export_results must differ from each other and from users and acks" },
 	{ "segment: contains on single-valued", "\"merge\": [\"email\"",
 	  "\"segments\": {\"s\": {\"all\": [{\"property\": \"first_name\", \"contains\": \"x\"}]}}, \"merge\": [\"email\"",
 	  "sailsync.json:7:59: store.segments.s.all[0].contains: \"contains\" needs a multi-valued property (\"first_name\" is single-valued; use equals)" },

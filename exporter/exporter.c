@@ -621,8 +621,13 @@ check_users(struct xrun *x, const char *suffix, char *final, size_t flen,
 		line_ident(line, ident, sizeof(ident));
 		if (known == USER_CREATING)
 			known = 0;	/* found missing by this run before a restart */
-		/* Bulk creates need no lookup: created users are not counted there. */
-		else if (!known && !(x->g->create_users && strcmp(x->st->mode, "bulk") == 0)) {
+		/*
+		 * Bulk needs no lookup when it creates (created users are not
+		 * counted there) or links by sid or extid (Sailthru's update job
+		 * never creates those; its error report says "not found").
+		 */
+		else if (!known && !(strcmp(x->st->mode, "bulk") == 0 &&
+		    (x->g->create_users || x->g->link_key != KEY_EMAIL))) {
 			if (exporter_stop) {
 				rc = EX_TEMPFAIL;
 				break;
@@ -753,19 +758,35 @@ nap(int64_t ms)
 		;
 }
 
+/* One line of a bulk job's error report: memory grows with bad lines only. */
+struct badline {
+	uint64_t	 line;		/* 1-based line of the upload */
+	char		*why;
+};
+
+static int
+badline_cmp(const void *a, const void *b)
+{
+	const struct badline *x = a, *y = b;
+
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
 /*
- * Reads the job's error report (CSV "line,error") into bad[] (one reason
- * per line of the upload, NULL when the line was applied).
+ * Reads the job's error report (CSV "line,error") into *bad (sorted by
+ * line, *nbad of them; free each why and the array).
  */
 static void
-report_read(const char *path, char **bad, uint64_t nlines)
+report_read(const char *path, uint64_t nlines, struct badline **bad, size_t *nbad)
 {
 	FILE	*f;
 	char	*line = NULL, *p, *end;
-	size_t	 cap = 0;
+	size_t	 cap = 0, bcap = 0;
 	ssize_t	 n;
 	unsigned long long ln;
 
+	*bad = NULL;
+	*nbad = 0;
 	if ((f = fopen(path, "r")) == NULL)
 		return;
 	while ((n = getline(&line, &cap, f)) != -1) {
@@ -789,11 +810,20 @@ report_read(const char *path, char **bad, uint64_t nlines)
 			}
 			*w = '\0';
 		}
-		free(bad[ln - 1]);
-		bad[ln - 1] = strdup(p);
+		if (*nbad == bcap) {
+			bcap = bcap ? bcap * 2 : 64;
+			if ((*bad = realloc(*bad, bcap * sizeof(**bad))) == NULL)
+				fatalx(EX_OSERR, "out of memory");
+		}
+		(*bad)[*nbad].line = ln;
+		if (((*bad)[*nbad].why = strdup(p)) == NULL)
+			fatalx(EX_OSERR, "out of memory");
+		(*nbad)++;
 	}
 	free(line);
 	fclose(f);
+	if (*nbad > 1)
+		qsort(*bad, *nbad, sizeof(**bad), badline_cmp);
 }
 
 /* One bulk "update" job with the final spool; resumes a recorded job. */
@@ -803,8 +833,9 @@ send_bulk(struct xrun *x, const char *final, uint64_t nlines, const char *job_in
 	struct sailthru_error e;
 	struct sailthru_job j;
 	char	 fi_path[4200], rep[4200], ident[IDENT_MAX + 1], h[PROFILE_ID_HEX];
-	char	*job = NULL, *line = NULL, **bad;
-	size_t	 cap = 0;
+	char	*job = NULL, *line = NULL;
+	struct badline *bad = NULL;
+	size_t	 cap = 0, nbad = 0, b = 0;
 	uint64_t id, i;
 	int64_t	 start = time_mono_ms(), wait = 500;
 	FILE	*fs, *fi;
@@ -864,8 +895,6 @@ send_bulk(struct xrun *x, const char *final, uint64_t nlines, const char *job_in
 		if ((wait *= 2) > POLL_MAX_MS)
 			wait = POLL_MAX_MS;
 	}
-	if ((bad = calloc(nlines ? nlines : 1, sizeof(*bad))) == NULL)
-		fatalx(EX_OSERR, "out of memory");
 	if (j.error_report_url != NULL) {
 		snprintf(rep, sizeof(rep), "%s.report", x->spool);
 		unlink(rep);
@@ -874,10 +903,9 @@ send_bulk(struct xrun *x, const char *final, uint64_t nlines, const char *job_in
 			    x->g->name, job, e.msg);
 			sailthru_job_clear(&j);
 			free(job);
-			free(bad);
 			return EX_TEMPFAIL;
 		}
-		report_read(rep, bad, nlines);
+		report_read(rep, nlines, &bad, &nbad);
 	}
 	sailthru_job_clear(&j);
 	snprintf(fi_path, sizeof(fi_path), "%s.send", x->ids);
@@ -886,12 +914,17 @@ send_bulk(struct xrun *x, const char *final, uint64_t nlines, const char *job_in
 	if (store_kv_begin(x->kv, 1) != 0)
 		rc = EX_IOERR;
 	for (i = 0; rc == 0 && next_pair(fs, fi, &line, &cap, &id, &known) == 1; i++) {
-		if (i < nlines && bad[i] != NULL) {
+		while (b < nbad && bad[b].line < i + 1)
+			b++;	/* a line reported twice */
+		if (b < nbad && bad[b].line == i + 1) {
 			log_warnx("user rejected goal=%s profile=%s job_id=%s line=%" PRIu64
 			    " reason=\"%s\"", x->g->name, profile_id_fmt(id, h), job, i + 1,
-			    bad[i]);
+			    bad[b].why);
 			x->st->skipped++;
-			x->st->reasons[EXPORT_REJECTED]++;
+			/* A sid or extid that Sailthru does not know: no such user. */
+			x->st->reasons[strstr(bad[b].why, "not found") != NULL ?
+			    EXPORT_NO_USER : EXPORT_REJECTED]++;
+			b++;
 			continue;
 		}
 		line_ident(line, ident, sizeof(ident));
@@ -902,8 +935,8 @@ send_bulk(struct xrun *x, const char *final, uint64_t nlines, const char *job_in
 	}
 	if (rc == 0)
 		rc = state_flush(x);
-	for (i = 0; i < nlines; i++)
-		free(bad[i]);
+	for (b = 0; b < nbad; b++)
+		free(bad[b].why);
 	free(bad);
 	free(line);
 	free(job);

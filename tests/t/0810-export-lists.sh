@@ -8,7 +8,7 @@
 
 cat >"$SCRATCH/seed.json" <<'JSON'
 {"lists": [{"name": "Keep", "type": "normal"}, {"name": "Drop", "type": "normal"}],
- "users": [{"email": "ann@example.com"}, {"email": "bob@example.com"},
+ "users": [{"email": "ann@example.com", "extid": "A1"}, {"email": "bob@example.com"},
            {"email": "cy@example.com"}, {"email": "dee@example.com"}]}
 JSON
 start_sim --seed "$SCRATCH/seed.json" --job-delay-ms 50 || exit 1
@@ -16,8 +16,8 @@ start_sim --seed "$SCRATCH/seed.json" --job-delay-ms 50 || exit 1
 # crm TIER_ANN TIER_BOB TIER_CY TIER_DEE: the customer file.
 crm() {
 	cat >"$SCRATCH/crm.jsonl" <<JSON
-{"email": "ann@example.com", "tier": "$1", "lifecycles": {"customer": "active"}}
-{"email": "bob@example.com", "tier": "$2", "lifecycles": {"customer": "churned"}}
+{"email": "ann@example.com", "xid": "A1", "tier": "$1", "lifecycles": {"customer": "active"}}
+{"email": "bob@example.com", "xid": "B2", "tier": "$2", "lifecycles": {"customer": "churned"}}
 {"email": "cy@example.com", "tier": "$3"}
 {"email": "dee@example.com", "tier": "$4", "lifecycles": {"customer": "active"}}
 {"email": "not-an-email", "tier": "bulk"}
@@ -27,16 +27,18 @@ JSON
 cat >"$SCRATCH/x.json" <<JSON
 {
   "store": {"path": "store",
-    "properties": {"email": {"type": "text", "unique": true}, "tier": {"type": "text"}},
+    "properties": {"email": {"type": "text", "unique": true}, "tier": {"type": "text"},
+                   "xid": {"type": "text", "unique": true}},
     "segments": {"gold": {"all": [{"property": "tier", "equals": "gold"}]},
-                 "bulk": {"any": [{"property": "tier", "one_of": ["gold", "bulk"]}]}}},
+                 "bulk": {"any": [{"property": "tier", "one_of": ["gold", "bulk"]}]},
+                 "all-ext": {"all": [{"property": "xid", "exists": true}]}}},
   "pipeline": {"users": "ipc://run/users", "acks": "ipc://run/acks", "lanes": ["ipc://run/lane-0"],
                "state_dir": "fetcher", "export_state": "exporter"},
   "connections": [
    {"name": "files", "api_key": "x", "secret": "x", "goals": [
      {"name": "crm", "type": "file", "path": "crm.jsonl", "create_profiles": true,
       "link": {"column": "email", "property": "email"},
-      "mappings": [{"column": "tier", "property": "tier"}]}]},
+      "mappings": [{"column": "tier", "property": "tier"}, {"column": "xid", "property": "xid"}]}]},
    {"name": "st", "api_key": "$SIM_KEY", "secret": "$SIM_SECRET", "base_url": "$SIM_URL",
     "goals": [
      {"name": "keep", "type": "export", "segment": "gold", "link": {"property": "email", "key": "email"},
@@ -49,7 +51,9 @@ cat >"$SCRATCH/x.json" <<JSON
     "goals": [
      {"name": "bulk", "type": "export", "segment": "bulk", "link": {"property": "email", "key": "email"},
       "create_users": true, "bulk_min": 2, "lists": ["Bulk"],
-      "mappings": [{"var": "tier", "source": "property", "property": "tier"}]}]}
+      "mappings": [{"var": "tier", "source": "property", "property": "tier"}]},
+     {"name": "byext", "type": "export", "segment": "all-ext", "link": {"property": "xid", "key": "extid"},
+      "bulk_min": 1, "lists": ["Ext"]}]}
   ]
 }
 JSON
@@ -103,7 +107,7 @@ test_expect_success 'a dry run shows no removal and sends nothing; --force remov
 
 test_expect_success 'a bulk job that ends in error fails the goal; nothing is applied' '
 	sim_fault "{\"endpoint\": \"job\", \"method\": \"POST\", \"kind\": \"job_error\"}" &&
-	sailsync-exporter -c x.json run bulk --summary-json b1.sum >b1.out 2>b1.err;
+	sailsync-exporter -c x.json run bulk --goal bulk --summary-json b1.sum >b1.out 2>b1.err;
 	test $? -eq 1 &&
 	cat b1.out &&
 	jq -e ".status == \"failed\" and .goals[0].mode == \"bulk\" and .goals[0].failed == 2" b1.sum &&
@@ -112,7 +116,7 @@ test_expect_success 'a bulk job that ends in error fails the goal; nothing is ap
 '
 
 test_expect_success 'the bulk job: users applied, its error report turned into a reason per profile' '
-	sailsync-exporter -c x.json run bulk --summary-json b2.sum >b2.out 2>b2.err;
+	sailsync-exporter -c x.json run bulk --goal bulk --summary-json b2.sum >b2.out 2>b2.err;
 	test $? -eq 1 &&
 	cat b2.out b2.err &&
 	jq -e ".status == \"partial\" and .goals[0].mode == \"bulk\"" b2.sum &&
@@ -120,6 +124,16 @@ test_expect_success 'the bulk job: users applied, its error report turned into a
 	grep -q "user rejected goal=bulk profile=[0-9a-f]* job_id=.* line=2 reason=\"Invalid email" b2.err &&
 	test "$(members Bulk)" = "[\"dee@example.com\"]" &&
 	curl -sf "$SIM_URL/_sim/state" | jq -e ".users[] | select(.keys.email == \"dee@example.com\") | .vars.tier == \"gold\""
+'
+
+test_expect_success 'bulk by extid: no lookups; an unknown extid in the report is no_user' '
+	g0=$(curl -sf "$SIM_URL/_sim/state" | jq ".counters[\"GET user\"] // 0") &&
+	sailsync-exporter -c x.json run bulk --goal byext --summary-json b3.sum >b3.out 2>b3.err &&
+	cat b3.out &&
+	jq -e ".status == \"ok\" and .goals[0].mode == \"bulk\" and .goals[0].exported == 1" b3.sum &&
+	jq -e ".goals[0].reasons == {\"no_user\": 1}" b3.sum &&
+	test "$(curl -sf "$SIM_URL/_sim/state" | jq ".counters[\"GET user\"] // 0")" = "$g0" &&
+	test "$(members Ext)" = "[\"ann@example.com\"]"
 '
 
 test_done

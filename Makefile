@@ -111,6 +111,7 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@SAILSYNC_BIN=$(CURDIR)/$(B)/bin sh tests/bench/run.sh $(BENCHFLAGS)
+	@SAILSYNC_BIN=$(CURDIR)/$(B)/bin sh tests/bench/export.sh $(EXPORTBENCHFLAGS)
 
 install: $(BINS)
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/sailsync

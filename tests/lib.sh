@@ -1,7 +1,8 @@
 # tests/lib.sh: shared by the numbered integration scripts in tests/t/.
 #
 #   . "$(dirname "$0")/../lib.sh"
-#   test_expect_success 'title' 'shell commands'
+#   test_expect_success 'title' 'shell commands joined by &&'
+#   test_expect_success 'title' 'test_expect_code 1 cmd args && more checks'
 #   test_done
 #
 # Every script gets its own scratch directory ($SCRATCH, also the cwd of
@@ -150,8 +151,26 @@ sim_fault() {
 	curl -sf -X POST -H 'Content-Type: application/json' -d "$1" "$SIM_URL/_sim/fault" >/dev/null
 }
 
+# test_chain_ok BODY: a body whose top-level commands are not all joined by
+# && is a test that cannot fail where it should (a failed line is followed
+# by one that succeeds). As in git's test-lib, the body is run once behind
+# `(exit 117) &&`: with an intact chain nothing runs and the status is 117;
+# with a broken one what follows the break runs (in the scratch directory,
+# output discarded) and the status is something else.
+test_chain_ok() {
+	(cd "$SCRATCH" && eval "(exit 117) && $1") >/dev/null 2>&1
+	[ $? -eq 117 ]
+}
+
+# test_expect_success 'title' 'commands': the commands, joined by &&, must
+# succeed. A body with a broken && chain fails without being run.
 test_expect_success() {
 	test_count=$((test_count + 1))
+	if ! test_chain_ok "$2"; then
+		test_failed=$((test_failed + 1))
+		echo "not ok $test_count - $1 (broken && chain in the test body)"
+		return
+	fi
 	if (cd "$SCRATCH" && eval "$2") >"$SCRATCH/test-$test_count.out" 2>&1; then
 		echo "ok $test_count - $1"
 	else
@@ -161,8 +180,24 @@ test_expect_success() {
 	fi
 }
 
+# test_expect_code CODE CMD...: inside a test body, CMD must exit with
+# exactly CODE (git's helper). Any other status, 0 included, is a failure,
+# so the assertions that follow it in the chain still count.
+test_expect_code() {
+	want=$1; shift
+	"$@"
+	got=$?
+	[ "$got" -eq "$want" ] && return 0
+	echo "test_expect_code: $* exited $got, expected $want" >&2
+	return 1
+}
+
 test_expect_failure_exit() {
-	# test_expect_failure_exit 'title' CODE 'commands': commands must exit CODE.
+	# test_expect_failure_exit 'title' CODE 'commands': the commands must
+	# exit CODE. Only for bodies whose last command is the one under test;
+	# an assertion in such a body must end with `|| exit 2` (or use
+	# test_expect_success with test_expect_code), because a failed test
+	# exits 1 and would pass where 1 is the expected code.
 	test_count=$((test_count + 1))
 	(cd "$SCRATCH" && eval "$3") >"$SCRATCH/test-$test_count.out" 2>&1
 	rc=$?

@@ -180,8 +180,8 @@ test_expect_success 'hostile requests get errors, never a crash' '
 '
 
 test_expect_success 'non-loopback listen is refused; SIGTERM writes --state-out' '
-	sailthru-sim --listen 0.0.0.0:0 --port-file p2 --key k --secret s 2>err;
-	test $? = 64 && grep -q loopback err &&
+	test_expect_code 64 sailthru-sim --listen 0.0.0.0:0 --port-file p2 --key k --secret s 2>err &&
+	grep -q loopback err &&
 	spawn sim2 sailthru-sim --listen 127.0.0.1:0 --port-file p3 --key k --secret s \
 	    --seed "$SCRATCH/seed.json" --state-out st.json &&
 	pid=$! && wait_for 10 test -s p3 && kill -TERM $pid &&

@@ -46,7 +46,7 @@ test_expect_success 'the export CSV has Sailthru columns in order, then sorted v
 
 test_expect_success 'export rows: ids, hash, dates, quoting' '
 	hash=$(printf %s neil@example.com | md5sum | cut -c1-32) &&
-	python3 - "$hash" <<-\EOF
+	python3 - "$hash" <<-\EOF &&
 	import csv, sys
 	rows = list(csv.reader(open("export.csv", newline="")))
 	assert len(rows) == 3, rows

@@ -52,17 +52,16 @@ test_expect_success 'http429: 429 error 43 with rate headers' '
 
 test_expect_success 'slow: the answer comes late but complete' '
 	fault "{\"endpoint\":\"list\",\"method\":\"GET\",\"kind\":\"slow\",\"ms\":1500}" &&
-	code=$(curl -s -o /dev/null -w "%{http_code}" -m 0.5 -G "$SIM_URL/list" \
+	test_expect_code 28 curl -s -o /dev/null -w "%{http_code}" -m 0.5 -G "$SIM_URL/list" \
 	    --data-urlencode "api_key=$SIM_KEY" --data-urlencode format=json \
-	    --data-urlencode "json={}" --data-urlencode "sig=$(sig "$SIM_KEY" json "{}")");
-	test "$code" = 000 &&
+	    --data-urlencode "json={}" --data-urlencode "sig=$(sig "$SIM_KEY" json "{}")" >code &&
+	test "$(cat code)" = 000 &&
 	test "$(api GET list "{}")" = 200 && test "$(jq -r ".lists[0].name" out.json)" = Main
 '
 
 test_expect_success 'cut on an API answer: short body, connection closed' '
 	fault "{\"endpoint\":\"user\",\"method\":\"GET\",\"kind\":\"cut\",\"fraction\":0.5}" &&
-	api GET user "$U" >/dev/null;
-	test $? -ne 0 || ! jq -e . out.json >/dev/null 2>&1;
+	{ ! api GET user "$U" >/dev/null || ! jq -e . out.json >/dev/null 2>&1; } &&
 	len=$(tr -d "\r" <hdr.txt | sed -n "s/^Content-Length: //Ip") &&
 	test "$(wc -c <out.json)" -lt "$len" &&
 	test "$(api GET user "$U")" = 200 && jq -e .keys out.json >/dev/null
@@ -82,8 +81,7 @@ test_expect_success 'job_error: the next export job ends with status error' '
 
 test_expect_success 'download cut: full Content-Length, half the bytes, then a range resumes' '
 	fault "{\"endpoint\":\"download\",\"method\":\"GET\",\"kind\":\"cut\",\"fraction\":0.5}" &&
-	curl -s -D hdr.txt -o part.csv "$(cat url)";
-	test $? -eq 18 &&
+	test_expect_code 18 curl -s -D hdr.txt -o part.csv "$(cat url)" &&
 	size=$(wc -c <"$SCRATCH/big.csv" | tr -d " ") &&
 	tr -d "\r" <hdr.txt | grep -q "^Content-Length: $size$" &&
 	have=$(wc -c <part.csv | tr -d " ") &&
@@ -98,8 +96,7 @@ test_expect_success 'download http500, http429 and slow' '
 	fault "{\"endpoint\":\"download\",\"method\":\"GET\",\"kind\":\"http429\"}" &&
 	test "$(curl -s -o /dev/null -w "%{http_code}" "$(cat url)")" = 429 &&
 	fault "{\"endpoint\":\"download\",\"kind\":\"slow\",\"ms\":1500}" &&
-	curl -s -o /dev/null -m 0.5 "$(cat url)";
-	test $? -eq 28 &&
+	test_expect_code 28 curl -s -o /dev/null -m 0.5 "$(cat url)" &&
 	curl -sf "$(cat url)" | cmp - "$SCRATCH/big.csv"
 '
 

@@ -64,9 +64,9 @@ test_expect_success 'CSV mode: Sailthru layout, 21 columns, duplicates, quirks, 
 '
 
 test_expect_success 'bad arguments are usage errors' '
-	gen-seed --users x >/dev/null 2>&1; test $? = 64 &&
-	gen-seed --csv >/dev/null 2>&1; test $? = 64 &&
-	gen-seed >/dev/null 2>&1; test $? = 64
+	test_expect_code 64 gen-seed --users x >/dev/null 2>&1 &&
+	test_expect_code 64 gen-seed --csv >/dev/null 2>&1 &&
+	test_expect_code 64 gen-seed >/dev/null 2>&1
 '
 
 test_done

@@ -77,11 +77,11 @@ test_expect_success 'an injected 429 is waited out' '
 test_expect_success '429 storm: two clients over a limit of 3 per window all succeed' '
 	curl -sf -X POST "$SIM_URL/_sim/rate" \
 	    -d "{\"endpoint\":\"list\",\"method\":\"GET\",\"limit\":3}" >/dev/null &&
-	( cli --max-attempts 12 --repeat 6 call GET list "{}" >a.out 2>a.err; echo $? >a.rc ) &
-	( cli --max-attempts 12 --repeat 6 call GET list "{}" >b.out 2>b.err; echo $? >b.rc ) &
-	wait &&
+	{ cli --max-attempts 12 --repeat 6 call GET list "{}" >a.out 2>a.err & pa=$!; } &&
+	{ cli --max-attempts 12 --repeat 6 call GET list "{}" >b.out 2>b.err & pb=$!; } &&
+	{ wait $pa; ra=$?; wait $pb; rb=$?; } &&
 	cat a.err b.err &&
-	test "$(cat a.rc) $(cat b.rc)" = "0 0" &&
+	test "$ra $rb" = "0 0" &&
 	test $(grep -c "\"lists\"" a.out) -eq 6 &&
 	test $(grep -c "\"lists\"" b.out) -eq 6 &&
 	grep -q "pacing method=GET endpoint=list limit=3 remaining=0" a.err b.err

@@ -61,8 +61,8 @@ test_expect_success 'a cut capture counts its whole frames only' '
 test_expect_success 'a capture missing only its END frame is truncated after all frames' '
 	size=$(wc -c <a.cap) &&
 	captool truncate a.cap -o t.cap --bytes $((size - 12)) &&
-	n=$(captool count t.cap 2>err); rc=$?
-	test $rc -eq 65 && test "$n" -eq 26 && grep -q "no END frame" err
+	test_expect_code 65 captool count t.cap >n 2>err &&
+	test "$(cat n)" -eq 26 && grep -q "no END frame" err
 '
 
 test_expect_failure_exit 'dump of a cut capture exits 65' 65 '

@@ -109,11 +109,10 @@ test_expect_success 'the full capture after the cut one completes the store' '
 '
 
 test_expect_success 'a corrupt capture is logged, never a crash' '
-	captool corrupt patches.cap -o bad.cap --seed 2 >/dev/null 2>&1
-	sailsync-writer -c e.json --lane 0 --in file:bad.cap --acks none 2>bad.log
-	rc=$?
-	echo "exit $rc"; tail -3 bad.log
-	test $rc = 0 || test $rc = 65
+	captool corrupt patches.cap -o bad.cap --seed 2 >/dev/null 2>&1 &&
+	{ sailsync-writer -c e.json --lane 0 --in file:bad.cap --acks none 2>bad.log; rc=$?; } &&
+	echo "exit $rc" && tail -3 bad.log &&
+	{ test $rc = 0 || test $rc = 65; }
 '
 
 test_expect_success 'show by identifier and by id; a merged id resolves' '
@@ -146,7 +145,7 @@ test_expect_success 'daemon applies what the mapper sends; dump reads meanwhile'
 test_expect_success 'SIGTERM: commits and exits 0' '
 	pid=$(pid_of writer) &&
 	kill -TERM "$pid" &&
-	i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done;
+	wait_for 5 eval "! kill -0 $pid" &&
 	! kill -0 "$pid" 2>/dev/null &&
 	grep -q "stopped lane=0 batches=45 records=400" "$SCRATCH/writer.log"
 '

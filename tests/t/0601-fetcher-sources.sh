@@ -35,15 +35,14 @@ cat >"$SCRATCH/sailsync.json" <<EOF
 EOF
 mkdir -p "$SCRATCH/run"
 
-test_expect_failure_exit 'an export URL that keeps expiring: new jobs, then the list fails' 1 '
-	sailsync-fetcher -c sailsync.json run acme --users file:a.cap --summary-json a.json 2>err
-	rc=$?
-	cat err
-	test "$(grep -c "export job started" err)" = 4 || exit 2
-	test "$(grep -c "export URL expired run=" err)" = 4 || exit 2
-	jq -r ".goals[0].parts[0].error" a.json | grep -q "gave up after 4 export jobs" || exit 2
-	test "$(jq -r ".goals[0].reasons.list_failed" a.json)" = 2 || exit 2
-	exit $rc
+test_expect_success 'an export URL that keeps expiring: new jobs, then the list fails' '
+	test_expect_code 1 sailsync-fetcher -c sailsync.json run acme --users file:a.cap \
+		--summary-json a.json 2>err &&
+	cat err &&
+	test "$(grep -c "export job started" err)" = 4 &&
+	test "$(grep -c "export URL expired run=" err)" = 4 &&
+	jq -r ".goals[0].parts[0].error" a.json | grep -q "gave up after 4 export jobs" &&
+	test "$(jq -r ".goals[0].reasons.list_failed" a.json)" = 2
 '
 
 printf '%s\n' '{"email":" Ann@X.org ","name":"Ann"}' '' '{"email":"ann@x.org","tags":["a"]}' \

@@ -163,10 +163,11 @@ test_expect_success '--rate sets POST user to 300 and POST job to 40; others kee
 '
 
 test_expect_success 'a bad --rate is a usage error' '
-	sailthru-sim --listen 127.0.0.1:0 --port-file p --key k --secret s --rate POST:user=0 2>err;
-	test $? = 64 && grep -q -- "--rate wants" err &&
-	sailthru-sim --listen 127.0.0.1:0 --port-file p --key k --secret s --rate PUT:user=3 2>err;
-	test $? = 64
+	test_expect_code 64 sailthru-sim --listen 127.0.0.1:0 --port-file p --key k --secret s \
+		--rate POST:user=0 2>err &&
+	grep -q -- "--rate wants" err &&
+	test_expect_code 64 sailthru-sim --listen 127.0.0.1:0 --port-file p --key k --secret s \
+		--rate PUT:user=3 2>err
 '
 
 test_done

@@ -113,8 +113,8 @@ test_expect_success 'notify_on failure: an ok run tells no one' '
 '
 
 test_expect_success 'notify_on failure: a partial run is mailed with the failed list' '
-	sailsync-fetcher -c partial.json run acme --users file:u3.cap --no-progress \
-		>out 2>err; test $? = 1 &&
+	test_expect_code 1 sailsync-fetcher -c partial.json run acme --users file:u3.cap \
+		--no-progress >out 2>err &&
 	wait_for 10 test -f mail/2.eml &&
 	grep -q "^Subject: sailsync: partial run [0-9]* of acme" mail/2.eml &&
 	grep -q "^  \"Nope\": failed: " mail/2.eml &&

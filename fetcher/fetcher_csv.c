@@ -171,6 +171,18 @@ csv_no_space(unsigned char c)
 }
 
 /*
+ * 1 when the parser is inside a quoted field that has not seen its closing
+ * quote: libcsv's FIELD_BEGUN state (2, private to libcsv.c, stable since
+ * 3.0) with the field marked quoted.  After the closing quote the state is
+ * FIELD_MIGHT_HAVE_ENDED instead.
+ */
+static int
+csv_quote_open(const struct csv_parser *p)
+{
+	return p->quoted && p->pstate == 2;
+}
+
+/*
  * Reads up to n bytes; strips a UTF-8 byte order mark at the very start.
  * The first 3 bytes are read ahead (whatever the chunk size) to see it.
  */
@@ -213,8 +225,24 @@ csv_fill(struct fetcher_src *s)
 				    strerror(errno));
 				return -1;
 			}
-			csv_fini(&s->parser, csv_cb_field, csv_cb_record, s);
 			s->eof = 1;
+			/*
+			 * A quote still open at the end of the file: csv_fini
+			 * would close it there, and the rows after the stray
+			 * quote would become one field of one row.  libcsv's
+			 * own check (CSV_STRICT_FINI) only works in CSV_STRICT
+			 * mode, which also refuses the stray quotes inside
+			 * unquoted fields that real exports carry, so the
+			 * parser's state is read here instead.
+			 */
+			if (csv_quote_open(&s->parser)) {
+				snprintf(s->error, sizeof(s->error),
+				    "record %llu: a quoted field is still open at the "
+				    "end of the file (unterminated quote)",
+				    (unsigned long long)s->records + 1);
+				return -1;
+			}
+			csv_fini(&s->parser, csv_cb_field, csv_cb_record, s);
 			break;
 		}
 		if (csv_parse(&s->parser, s->rbuf, n, csv_cb_field, csv_cb_record,

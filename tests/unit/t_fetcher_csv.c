@@ -126,6 +126,27 @@ main(void)
 	dump(p, FMT_CSV, 1, &out);
 	is_str(out.data, "cols|only\n", "header only, BOM stripped at chunk size 1");
 
+	/*
+	 * A quote left open at the end of the file fails the source: the rows
+	 * after it are not swallowed into one field.  The rows before it stand.
+	 */
+	for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+		p = write_tmp("openquote.csv", "a,b\n1,2\n3,\"x\n4,5\n6,7\n", 21);
+		dump(p, FMT_CSV, chunks[i], &out);
+		is_str(out.data, "cols|a|b\nL2:1|2\nERR record 3: a quoted field is "
+		    "still open at the end of the file (unterminated quote)\n",
+		    "quote open at the end, chunk %zu: the part fails, rows before stand",
+		    chunks[i]);
+	}
+	p = write_tmp("closed.csv", "a,b\n1,\"x\"\"\n\"\n2,\"y\"", 18);
+	dump(p, FMT_CSV, 0, &out);
+	is_str(out.data, "cols|a|b\nL2:1|x\"\\n\nL3:2|y\n",
+	    "a quote closed at the very end of the file is not an open one");
+	p = write_tmp("openhdr.csv", "a,\"b\n1,2\n", 10);
+	dump(p, FMT_CSV, 0, &out);
+	ok(strstr(out.data, "ERR ") == out.data && strstr(out.data, "unterminated quote"),
+	    "quote open in the header: the source does not open");
+
 	/* An unterminated quote fails the source instead of buffering forever. */
 	{
 		size_t	 n = FETCHER_PARSE_MAX + (1u << 20);

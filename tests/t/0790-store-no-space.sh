@@ -68,9 +68,9 @@ test_expect_success 'a PATCHES capture, and the store it gives with space' '
 # A file size limit (SIGXFSZ ignored, so a write past it is EFBIG): what
 # a quota or a full disk looks like to write(2), without root.
 test_expect_success 'file size limit: "no space", exit 75, nothing half-written' '
-	rc=0
-	(trap "" XFSZ; ulimit -f 2048; exec sailsync-writer -c limited.json --lane 0 \
-	    --in file:patches.cap --acks none) 2>lim1.log || rc=$?
+	rc=0 &&
+	{ (trap "" XFSZ; ulimit -f 2048; exec sailsync-writer -c limited.json --lane 0 \
+	    --in file:patches.cap --acks none) 2>lim1.log || rc=$?; } &&
 	cat lim1.log &&
 	test "$rc" = 75 &&
 	grep -q "no space" lim1.log &&
@@ -93,10 +93,9 @@ if [ -z "$mounted" ]; then
 fi
 
 test_expect_success 'full tmpfs: "no space", exit 75, no SIGBUS' '
-	rc=0
-	sailsync-writer -c full.json --lane 0 --in file:patches.cap --acks none 2>full1.log || rc=$?
+	test_expect_code 75 sailsync-writer -c full.json --lane 0 --in file:patches.cap \
+		--acks none 2>full1.log &&
 	cat full1.log &&
-	test "$rc" = 75 &&
 	grep -q "no space" full1.log &&
 	sailsync-writer -c full.json dump --no-ids >full1.dump &&
 	test "$(wc -l <full1.dump)" -lt 6000

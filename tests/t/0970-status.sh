@@ -47,8 +47,8 @@ URL="http://127.0.0.1:$(cat "$SCRATCH/status.port")"
 
 test_expect_success 'it listens on loopback only and says where' '
 	grep -q "status: listening url=$URL/" status.log &&
-	ss -ltn 2>/dev/null | grep ":$(cat status.port) " | grep -q "127.0.0.1:" ||
-	! command -v ss >/dev/null
+	{ ss -ltn 2>/dev/null | grep ":$(cat status.port) " | grep -q "127.0.0.1:" ||
+	! command -v ss >/dev/null; }
 '
 
 test_expect_success 'the JSON: on/off, runs, data exchange, queue' '

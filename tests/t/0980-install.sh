@@ -80,10 +80,12 @@ ln -s "sailsync-run@.timer" "$SCRATCH/verify/sailsync-run@demo.timer"
 
 test_expect_success 'systemd-analyze verify passes on the installed units' '
 	cd verify &&
-	systemd-analyze verify --man=no ./sailsync-writer@0.service ./sailsync-mapper@1.service \
+	{ systemd-analyze verify --man=no ./sailsync-writer@0.service ./sailsync-mapper@1.service \
 		./sailsync-status.service ./sailsync-run@demo.service ./sailsync-run@demo.timer \
-		./sailsync.target ./sailsync-writers.target ./sailsync-mappers.target >../verify.out 2>&1;
-	rc=$?; cat ../verify.out; test $rc = 0 && ! test -s ../verify.out
+		./sailsync.target ./sailsync-writers.target ./sailsync-mappers.target >../verify.out 2>&1 ||
+		{ cat ../verify.out; false; }; } &&
+	cat ../verify.out &&
+	! test -s ../verify.out
 '
 
 test_expect_success 'systemd-analyze security: every service scores 2.0 or better' '

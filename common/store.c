@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,8 +39,44 @@ struct store {
 	struct buf		 enc;		/* encoded values, reused */
 	struct buf		 key;		/* built keys, reused */
 	struct arena		 scratch;	/* for iteration */
+	int			 lockfd;	/* writable: flock on writer.lock, else -1 */
 	char			 path[4096];
 };
+
+/*
+ * One writing process per lane environment.  Two writers on one lane
+ * each keep their own applied point in memory and commit over each
+ * other, so a row can be counted twice (a replay beside the daemon).
+ * The lock is flock(2) on LANE/writer.lock, held until store_close or
+ * process death (kill -9 included: the kernel drops it), so a restart
+ * never finds a stale lock.  Returns the fd, or -1 with err set and
+ * errno EBUSY when another process holds it.
+ */
+static int
+lane_lock(const char *path, char *err, size_t errlen)
+{
+	char	 lp[4200];
+	int	 fd;
+
+	snprintf(lp, sizeof(lp), "%s/writer.lock", path);
+	if ((fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+		snprintf(err, errlen, "store: %s: %s", lp, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		int e = errno;
+
+		close(fd);
+		if (e == EWOULDBLOCK)
+			snprintf(err, errlen, "store: %s is in use by another writer "
+			    "(one process per lane; stop it first)", path);
+		else
+			snprintf(err, errlen, "store: lock %s: %s", lp, strerror(e));
+		errno = e == EWOULDBLOCK ? EBUSY : e;
+		return -1;
+	}
+	return fd;
+}
 
 static void
 be64(unsigned char *p, uint64_t v)
@@ -250,6 +288,7 @@ store_open(const struct conf_store *cs, unsigned lane, int flags, char *err, siz
 	}
 	s->cs = cs;
 	s->lane = lane;
+	s->lockfd = -1;
 	s->rdonly = (flags & STORE_RDONLY) != 0;
 	buf_init(&s->enc, 64u << 20);
 	buf_init(&s->key, 64u << 10);
@@ -273,6 +312,8 @@ store_open(const struct conf_store *cs, unsigned lane, int flags, char *err, siz
 			snprintf(err, errlen, "store: mkdir %s: %s", s->path, strerror(errno));
 			goto fail;
 		}
+		if ((s->lockfd = lane_lock(s->path, err, errlen)) == -1)
+			goto fail;
 		/*
 		 * Durable by default: every commit is fsynced before the
 		 * writer acknowledges it.  Without that, a crash could lose
@@ -300,7 +341,12 @@ store_open(const struct conf_store *cs, unsigned lane, int flags, char *err, siz
 		goto fail;
 	return s;
 fail:
-	store_close(&s);
+	{
+		int e = errno;
+
+		store_close(&s);
+		errno = e;
+	}
 	return NULL;
 }
 
@@ -315,6 +361,9 @@ store_close(struct store **sp)
 		mdb_txn_abort(s->txn);
 	if (s->env)
 		mdb_env_close(s->env);
+	/* After the environment is closed: the next writer may open it. */
+	if (s->lockfd != -1)
+		close(s->lockfd);
 	buf_clear(&s->enc);
 	buf_clear(&s->key);
 	arena_clear(&s->scratch);

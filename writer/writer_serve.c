@@ -98,10 +98,16 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 	if (acks_uri != NULL && strcmp(acks_uri, "none") == 0)
 		acks_uri = NULL;
 	if ((w = writer_open(c, lane, err, sizeof(err))) == NULL) {
+		/*
+		 * No space: exit 75, which the supervisor does not restart in
+		 * a loop.  Another writer holding the lane: 75 too, it is not
+		 * this one's to fix by retrying.
+		 */
 		int nospace = errno == ENOSPC || errno == EDQUOT || errno == EFBIG;
+		int busy = errno == EBUSY;
 
 		log_warnx("%s%s", nospace ? "no space: " : "", err);
-		return nospace ? EX_TEMPFAIL : EX_IOERR;
+		return nospace || busy ? EX_TEMPFAIL : EX_IOERR;
 	}
 
 	daemon_stop_signals(&stop);

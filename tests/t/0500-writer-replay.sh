@@ -142,12 +142,24 @@ test_expect_success 'daemon applies what the mapper sends; dump reads meanwhile'
 	sailsync-writer -c f.json stats --run 7 | grep -q "\"created\":150"
 '
 
+test_expect_success 'a second writer on a running lane is refused (75)' '
+	test_expect_code 75 sailsync-writer -c f.json --lane 0 --in file:patches.cap \
+		--acks none 2>second.log &&
+	grep -q "store-f/lane-0 is in use by another writer" second.log &&
+	sailsync-writer -c f.json stats --run 7 | grep -q "\"created\":150,\"updated\":250,"
+'
+
 test_expect_success 'SIGTERM: commits and exits 0' '
 	pid=$(pid_of writer) &&
 	kill -TERM "$pid" &&
 	wait_for 5 eval "! kill -0 $pid" &&
 	! kill -0 "$pid" 2>/dev/null &&
 	grep -q "stopped lane=0 batches=45 records=400" "$SCRATCH/writer.log"
+'
+
+test_expect_success 'once the daemon is gone, the lane is free for a replay' '
+	sailsync-writer -c f.json --lane 0 --in file:patches.cap --acks none 2>third.log &&
+	sailsync-writer -c f.json dump --no-ids | cmp -s - n1
 '
 
 test_done

@@ -123,9 +123,9 @@ test_expect_success 'a second run exports the same profiles again; unique stays'
 '
 
 test_expect_success 'a connection without export goals, or an unknown goal, is refused' '
-	sailsync-exporter -c on.json run files >nf.out 2>nf.err; test $? -eq 78 &&
+	test_expect_code 78 sailsync-exporter -c on.json run files >nf.out 2>nf.err &&
 	grep -q "no export goal" nf.err &&
-	sailsync-exporter -c on.json run st --goal nope >ng.out 2>ng.err; test $? -eq 64 &&
+	test_expect_code 64 sailsync-exporter -c on.json run st --goal nope >ng.out 2>ng.err &&
 	grep -q "no export goal named nope" ng.err
 '
 

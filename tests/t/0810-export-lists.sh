@@ -86,8 +86,8 @@ test_expect_success 'a stage restriction exports only profiles in the stage' '
 
 test_expect_success 'the removal guard refuses to empty a list, and says so' '
 	crm silver silver silver gold && load &&
-	sailsync-exporter -c x.json run st --goal drop --summary-json s3.sum >s3.out 2>s3.err;
-	test $? -eq 1 &&
+	test_expect_code 1 sailsync-exporter -c x.json run st --goal drop --summary-json s3.sum \
+		>s3.out 2>s3.err &&
 	cat s3.out &&
 	grep -q "removal guard: would remove 2 of the 3 users of list \"Drop\"" s3.out &&
 	jq -e ".status == \"partial\" and .goals[0].removed == 0" s3.sum &&
@@ -107,8 +107,8 @@ test_expect_success 'a dry run shows no removal and sends nothing; --force remov
 
 test_expect_success 'a bulk job that ends in error fails the goal; nothing is applied' '
 	sim_fault "{\"endpoint\": \"job\", \"method\": \"POST\", \"kind\": \"job_error\"}" &&
-	sailsync-exporter -c x.json run bulk --goal bulk --summary-json b1.sum >b1.out 2>b1.err;
-	test $? -eq 1 &&
+	test_expect_code 1 sailsync-exporter -c x.json run bulk --goal bulk --summary-json b1.sum \
+		>b1.out 2>b1.err &&
 	cat b1.out &&
 	jq -e ".status == \"failed\" and .goals[0].mode == \"bulk\" and .goals[0].failed == 2" b1.sum &&
 	grep -q "ended in error" b1.out &&
@@ -116,8 +116,8 @@ test_expect_success 'a bulk job that ends in error fails the goal; nothing is ap
 '
 
 test_expect_success 'the bulk job: users applied, its error report turned into a reason per profile' '
-	sailsync-exporter -c x.json run bulk --goal bulk --summary-json b2.sum >b2.out 2>b2.err;
-	test $? -eq 1 &&
+	test_expect_code 1 sailsync-exporter -c x.json run bulk --goal bulk --summary-json b2.sum \
+		>b2.out 2>b2.err &&
 	cat b2.out b2.err &&
 	jq -e ".status == \"partial\" and .goals[0].mode == \"bulk\"" b2.sum &&
 	jq -e ".goals[0].exported == 1 and .goals[0].reasons.rejected == 1" b2.sum &&

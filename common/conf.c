@@ -1863,9 +1863,13 @@ load_conn(struct cctx *cx, const struct conf *c, json_t *o, struct conf_conn *cn
 		return -1;
 	if ((r = get_str(cx, o, "schedule", 0, &s)) == -1)
 		return -1;
-	/* Accepted and ignored would be worse than refused. */
-	if (r == 1)
-		return fail_key(cx, "schedule", AT_VALUE, "schedules are not supported yet");
+	if (r == 1) {
+		char	 e[400];
+
+		if (sched_parse(s, &cn->sched, e, sizeof(e)) == -1)
+			return fail_key(cx, "schedule", AT_VALUE, "%s", e);
+		cn->schedule = xstrdup(s);
+	}
 	if (get_uint(cx, o, "poll_cap_s", 1, 7 * 86400, &cap) == -1)
 		return -1;
 	cn->poll_cap_s = (unsigned)cap;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sched.h"
 #include "val.h"
 
 struct conf_prop {
@@ -181,7 +182,8 @@ struct conf_conn {
 	char		*webhook;	/* NULL, or an http(s) URL for a JSON POST */
 	size_t		 nobjectives;
 	char		**objectives;	/* consent objectives; none: everyone */
-	char		*schedule;	/* NULL, or e.g. "daily 02:00" */
+	char		*schedule;	/* NULL (on demand only), or its text, e.g. "daily at 02:00" */
+	struct sched	 sched;		/* schedule parsed (when schedule != NULL) */
 	unsigned	 poll_cap_s;	/* job polling gives up after this (default 7200) */
 	size_t		 ngoals;
 	struct conf_goal *goals;

@@ -149,8 +149,9 @@ static const struct ecase cases[] = {
 	{ "bad connection name", "\"name\": \"demo\"", "\"name\": \"my demo\"",
 	  "sailsync.json:9:28: connections[0].name: \"my demo\" is not a valid name "
 	  "(letters, digits, '_', '-', '.'; at most 64)" },
-	{ "schedule refused", "\"timezone\"", "\"schedule\": \"daily 02:00\", \"timezone\"",
-	  "sailsync.json:10:17: connections[0].schedule: schedules are not supported yet" },
+	{ "bad schedule", "\"timezone\"", "\"schedule\": \"weekly mon,funday at 08:00\", \"timezone\"",
+	  "sailsync.json:10:17: connections[0].schedule: unknown day \"funday\" (expected mon "
+	  "tue wed thu fri sat sun)" },
 	{ "export: missing segment", "{\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n"
 	  "       \"link\": {\"column\": \"email\", \"property\": \"email\"}}",
 	  "{\"name\": \"out\", \"type\": \"export\", \"lists\": [\"VIP\"],\n"

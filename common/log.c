@@ -12,6 +12,8 @@ static const char	*log_stage = "sailsync";
 static enum log_level	 log_min = LOG_INFO;
 static enum log_format	 log_fmt = LOG_TEXT;
 static const char *const log_names[] = { "debug", "info", "warn", "error" };
+/* The last warning or error, for a run's history record (never a secret: no log line holds one). */
+static char		 log_last_line[512];
 
 void
 log_init(const char *stage, enum log_level level)
@@ -219,7 +221,7 @@ log_vline(enum log_level lv, const char *suffix, const char *fmt, va_list ap)
 	struct tm	 tm;
 	int		 n;
 
-	if (lv < log_min)
+	if (lv < log_min && lv < LOG_WARN)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
@@ -230,6 +232,11 @@ log_vline(enum log_level lv, const char *suffix, const char *fmt, va_list ap)
 		text[0] = '\0';
 	if (suffix && strlen(text) + strlen(suffix) < sizeof(text))
 		strcat(text, suffix);
+	if (lv >= LOG_WARN)
+		snprintf(log_last_line, sizeof(log_last_line), "%.*s",
+		    (int)sizeof(log_last_line) - 1, text);
+	if (lv < log_min)
+		return;
 	if (log_fmt == LOG_JSON)
 		log_json(line, sizeof(line), ts, lv, text);
 	else
@@ -312,4 +319,10 @@ panic(const char *fmt, ...)
 	log_vline(LOG_ERR, " (panic)", fmt, ap);
 	va_end(ap);
 	abort();
+}
+
+const char *
+log_last(void)
+{
+	return log_last_line;
 }

@@ -46,6 +46,13 @@ noreturn void fatal_oom(const char *what);
 noreturn void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
+ * The text of the last warning or error logged (without the stage
+ * prefix), even one below the shown level; "" when there was none.  Points
+ * into a static buffer that the next warning overwrites.
+ */
+const char *log_last(void);
+
+/*
  * Quotes s for a key=value field into out (always NUL-terminated): bare when
  * it has no space, quote, '=' or control byte; otherwise in double quotes
  * with \" \\ \n escaped.  Truncates to outlen.  Returns out.

@@ -901,8 +901,8 @@ load_pipeline(struct cctx *cx, json_t *pl, struct conf_pipeline *pp)
 {
 	static const char *const keys[] = { "users", "acks", "lanes", "batch_rows",
 	    "window", "resend_ms", "state_dir", "export_state", "export", "export_results",
-	    "curve", NULL };
-	uint64_t	 rows = 1000, window = 64, resend = 5000;
+	    "curve", "history", NULL };
+	uint64_t	 rows = 1000, window = 64, resend = 5000, history = 200;
 	const char	*state = "var/fetcher", *xstate = "var/exporter", *s;
 	json_t		*lanes, *e;
 	size_t		 i, j;
@@ -912,10 +912,12 @@ load_pipeline(struct cctx *cx, json_t *pl, struct conf_pipeline *pp)
 	    get_uint(cx, pl, "batch_rows", 1, MSG_MAX_RECORDS, &rows) == -1 ||
 	    get_uint(cx, pl, "window", 1, 4096, &window) == -1 ||
 	    get_uint(cx, pl, "resend_ms", 10, 3600000, &resend) == -1 ||
+	    get_uint(cx, pl, "history", 1, 1000000, &history) == -1 ||
 	    get_str(cx, pl, "state_dir", 0, &state) == -1 ||
 	    get_str(cx, pl, "export_state", 0, &xstate) == -1))
 		return -1;
 	pp->export_state = resolve(cx, xstate);
+	pp->history = (unsigned)history;
 	pp->batch_rows = (unsigned)rows;
 	pp->window = (unsigned)window;
 	pp->resend_ms = (unsigned)resend;

@@ -80,6 +80,7 @@ struct conf_pipeline {
 	char		*export_state;	/* exporter's LMDB environment and spool */
 	char		*export;	/* NULL, or run driver -> exporter requests (exporter binds) */
 	char		*export_results; /* exporter -> run driver (run driver binds) */
+	unsigned	 history;	/* run records kept per connection (default 200) */
 	char		*curve_public;	/* pipeline.curve: Z85 keypair for tcp:// */
 	char		*curve_secret;	/* channels; both NULL when unset */
 };

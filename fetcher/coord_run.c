@@ -10,6 +10,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "coord.h"
 #include "export_client.h"
 #include "fetcher.h"
@@ -107,6 +109,15 @@ run_open(struct fetcher_ctx *x)
 		}
 		log_warnx("run %" PRIu64 " abandoned: the goals, lists or lanes changed "
 		    "since it started", x->led.run);
+		{
+			const char *st;
+			char	*json = coord_summary(x, "abandoned", "the goals, lists or "
+			    "lanes changed since it started", &st, NULL);
+
+			coord_history_write(x->dir, x->led.run, json, x->conf->pipe.history);
+			notify_run(x->conf, x->cn, json);
+			free(json);
+		}
 	}
 	/* A new run. */
 	{
@@ -138,21 +149,24 @@ run_open(struct fetcher_ctx *x)
 	return 0;
 }
 
-/* Records the summary and closes the run.  Returns the exit code. */
+/*
+ * Records the run (status from its parts, or force with error) and closes
+ * it: history record first, then the ledger says state ("done" or
+ * "failed"), so a crash in between records it again, never loses it.
+ * Then the spools go, and the people to notify are told.  Returns 0 for
+ * "ok", 1 for any other status.
+ */
 static int
-run_close(struct fetcher_ctx *x)
+run_close(struct fetcher_ctx *x, const char *force, const char *error, const char *state)
 {
 	const char *status;
-	char	*json, path[2400];
+	char	*json, q[600];
 	FILE	*fp;
 
-	json = coord_summary(x, &status, x->opts->summary_out ?
-	    x->opts->summary_out : stdout);
-	snprintf(path, sizeof(path), "%s/runs/%" PRIu64 ".json", x->dir, x->led.run);
-	/* History first: a crash before the ledger says "done" redoes this. */
-	if (file_write_durable(path, json, strlen(json)) == -1)
-		fatal(EX_IOERR, "cannot write run history path=%s", path);
-	snprintf(x->led.state, sizeof(x->led.state), "done");
+	json = coord_summary(x, force, error, &status, x->opts->quiet ? NULL :
+	    x->opts->summary_out ? x->opts->summary_out : stdout);
+	coord_history_write(x->dir, x->led.run, json, x->conf->pipe.history);
+	snprintf(x->led.state, sizeof(x->led.state), "%s", state);
 	fetcher_ctx_checkpoint(x);
 	fetcher_spool_sweep(x, 0);
 	if (x->opts->summary_json) {
@@ -162,13 +176,49 @@ run_close(struct fetcher_ctx *x)
 			fatal(EX_IOERR, "cannot write summary path=%s",
 			    x->opts->summary_json);
 	}
-	log_info("run finished run=%" PRIu64 " connection=%s status=%s", x->led.run,
-	    x->cn->name, status);
+	log_info("run finished run=%" PRIu64 " connection=%s status=%s%s%s", x->led.run,
+	    x->cn->name, status, error ? " error=" : "",
+	    error ? log_quote(error, q, sizeof(q)) : "");
 	/* After the record is durable; a failed notification never fails the run. */
 	notify_run(x->conf, x->cn, json);
 	free(json);
 	return strcmp(status, "ok") == 0 || strcmp(status, "empty") == 0 ?
 	    FETCHER_EXIT_OK : FETCHER_EXIT_PARTIAL;
+}
+
+/*
+ * A run refused before it started (disabled, nothing to run): recorded
+ * with a run id of its own, no goals, and why.
+ */
+static void
+record_refused(const struct conf *c, const struct conf_conn *cn,
+    const struct fetcher_opts *o, const char *why)
+{
+	char	 dir[2200], d[2300];
+	uint64_t id = 0;
+	json_t	*r;
+	char	*json;
+
+	if (c->pipe.state_dir == NULL)
+		return;
+	snprintf(dir, sizeof(dir), "%s/%s", c->pipe.state_dir, cn->name);
+	snprintf(d, sizeof(d), "%s/runs", dir);
+	if (file_mkdirs(d, 0700) == -1)
+		fatal(EX_CANTCREAT, "cannot create directory path=%s", d);
+	if (fetcher_run_id_next(c->pipe.state_dir, &id) == -1)
+		fatal(EX_IOERR, "cannot take a run id state_dir=%s", c->pipe.state_dir);
+	r = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:i, s:i, s:f, s:[]}",
+	    "run", (json_int_t)id, "connection", cn->name, "trigger",
+	    o->trigger ? o->trigger : COORD_TRIGGER_MANUAL, "status", "refused",
+	    "error", why, "started", (json_int_t)time_now_ms(), "duration_ms", 0,
+	    "rows", 0, "rows_per_s", 0.0, "goals");
+	if (r == NULL || (json = json_dumps(r, JSON_PRESERVE_ORDER | JSON_COMPACT)) == NULL)
+		fatal(EX_OSERR, "out of memory");
+	json_decref(r);
+	coord_history_write(dir, id, json, c->pipe.history);
+	log_info("run refused run=%" PRIu64 " connection=%s", id, cn->name);
+	notify_run(c, cn, json);
+	free(json);
 }
 
 /* Takes the connection's lock; a second run of it waits (runs queue). */
@@ -245,11 +295,13 @@ coord_run(const struct conf *c, const struct conf_conn *cn, const struct fetcher
 
 	if (!cn->enabled) {
 		log_warnx("connection %s is disabled; not running it", cn->name);
+		record_refused(c, cn, o, "the connection is disabled");
 		return EX_CONFIG;
 	}
 	if (!has_kind(cn, GOAL_IMPORT) && !has_kind(cn, GOAL_EXPORT)) {
 		log_warnx("connection %s has no import, file or export goal; nothing "
 		    "to run", cn->name);
+		record_refused(c, cn, o, "the connection has no import, file or export goal");
 		return EX_CONFIG;
 	}
 	if (c->pipe.state_dir == NULL || c->pipe.nlanes == 0) {
@@ -275,14 +327,8 @@ coord_run(const struct conf *c, const struct conf_conn *cn, const struct fetcher
 	if ((rc = run_open(&x)) != 0)
 		goto out;
 	if (strcmp(x.led.state, "exporting") != 0) {
-		if ((rc = fetcher_fetch(&x)) != 0) {
-			if (rc == EX_DATAERR) {
-				/* This run can never finish: close it as failed. */
-				snprintf(x.led.state, sizeof(x.led.state), "failed");
-				fetcher_ctx_checkpoint(&x);
-			}
+		if ((rc = fetcher_fetch(&x)) != 0)
 			goto out;
-		}
 		snprintf(x.led.state, sizeof(x.led.state), "streaming");
 		fetcher_ctx_checkpoint(&x);
 		if (x.led.nparts > 0 && (rc = fetcher_stream(&x)) != 0)
@@ -295,13 +341,27 @@ coord_run(const struct conf *c, const struct conf_conn *cn, const struct fetcher
 		if ((rc = run_exports(&x)) != 0)
 			goto out;
 	}
-	rc = run_close(&x);
+	rc = run_close(&x, NULL, NULL, "done");
 out:
 	if (rc == EX_TEMPFAIL || fetcher_stop) {
 		if (x.led.run != 0)
 			fetcher_ctx_checkpoint(&x);
 		log_warnx("interrupted; rerun to resume run=%" PRIu64, x.led.run);
 		rc = EX_TEMPFAIL;
+	} else if (rc != FETCHER_EXIT_OK && rc != FETCHER_EXIT_PARTIAL && x.led.run != 0 &&
+	    (strcmp(x.led.state, "fetching") == 0 || strcmp(x.led.state, "streaming") == 0 ||
+	    strcmp(x.led.state, "exporting") == 0)) {
+		char	 why[512];
+
+		/*
+		 * The run cannot go on (a changed local file, Sailthru refusing
+		 * the key or unavailable, a configuration error): it is closed
+		 * as failed with the reason logged last, and the next run of
+		 * the connection starts afresh.
+		 */
+		snprintf(why, sizeof(why), "%s", log_last()[0] ? log_last() :
+		    "the run stopped");
+		run_close(&x, "failed", why, "failed");
 	}
 	sailthru_destroy(&x.api);
 	for (size_t i = 0; i < x.nskips; i++)

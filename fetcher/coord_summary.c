@@ -1,5 +1,6 @@
 /* fetcher/coord_summary.c: a run's summary, as text on stdout and as JSON for the history. */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,21 @@
  * fetcher set aside itself (bad rows, and the rows of failed lists, as
  * far as Sailthru told their size).
  */
+/* fprintf, or nothing when out is NULL. */
+static void
+out_printf(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void
+out_printf(FILE *out, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (out == NULL)
+		return;
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+}
+
 static void
 goal_stats(struct fetcher_ctx *x, const char *goal, struct stats *out)
 {
@@ -51,27 +67,27 @@ goal_print(struct fetcher_ctx *x, const struct stats *st, FILE *out)
 {
 	const char	*sep = ": ";
 
-	fprintf(out, "goal %s", st->goal);
+	out_printf(out, "goal %s", st->goal);
 	for (size_t i = 0; i < STATS_NCOUNTERS; i++) {
 		if (!(stats_counter_kinds(i) & STATS_IMPORT))
 			continue;
-		fprintf(out, "%s%s %" PRIu64, sep, stats_counter_name(i),
+		out_printf(out, "%s%s %" PRIu64, sep, stats_counter_name(i),
 		    stats_counter_get(st, i));
 		sep = ", ";
 	}
 	for (size_t i = 0; i < st->nreasons; i++)
-		fprintf(out, "%s%s %" PRIu64, i ? ", " : " (", st->reasons[i].reason,
+		out_printf(out, "%s%s %" PRIu64, i ? ", " : " (", st->reasons[i].reason,
 		    st->reasons[i].n);
-	fprintf(out, "%s; unique profiles %" PRIu64 "\n", st->nreasons ? ")" : "",
+	out_printf(out, "%s; unique profiles %" PRIu64 "\n", st->nreasons ? ")" : "",
 	    st->unique);
 	if (st->nlast > 0) {
-		fprintf(out, "  last changed:");
+		out_printf(out, "  last changed:");
 		for (uint32_t i = 0; i < st->nlast; i++) {
 			char	 h[PROFILE_ID_HEX];
 
-			fprintf(out, " %s", profile_id_fmt(st->last[i], h));
+			out_printf(out, " %s", profile_id_fmt(st->last[i], h));
 		}
-		fprintf(out, "\n");
+		out_printf(out, "\n");
 	}
 	for (size_t i = 0; i < x->led.nparts; i++) {
 		const struct fetcher_part *p = &x->led.parts[i];
@@ -79,10 +95,10 @@ goal_print(struct fetcher_ctx *x, const struct stats *st, FILE *out)
 		if (strcmp(p->goal, st->goal) != 0)
 			continue;
 		if (p->status == PART_FAILED)
-			fprintf(out, "  %s \"%s\": failed: %s\n", p->file ? "file" : "list",
+			out_printf(out, "  %s \"%s\": failed: %s\n", p->file ? "file" : "list",
 			    p->list, p->error ? p->error : "?");
 		else
-			fprintf(out, "  %s \"%s\": %" PRIu64 " rows\n", p->file ? "file" : "list",
+			out_printf(out, "  %s \"%s\": %" PRIu64 " rows\n", p->file ? "file" : "list",
 			    p->list, p->rows);
 	}
 }
@@ -167,20 +183,21 @@ export_goals(struct fetcher_ctx *x, json_t *goals, FILE *out)
 	if (x->export_json == NULL && x->export_error[0] == '\0')
 		return;
 	snprintf(path, sizeof(path), "%s/export.out", x->dir);
-	if ((f = fopen(path, "r")) != NULL) {
+	if (out != NULL && (f = fopen(path, "r")) != NULL) {
 		while (fgets(line, sizeof(line), f) != NULL)
 			fputs(line, out);
 		fclose(f);
 		printed = 1;
 	}
 	if ((root = export_root(x)) == NULL) {
-		fprintf(out, "export goals failed: %s\n", x->export_error[0] ?
+		if (out != NULL)
+			fprintf(out, "export goals failed: %s\n", x->export_error[0] ?
 		    x->export_error : "the exporter's summary is unreadable");
 		return;
 	}
 	json_array_foreach(json_object_get(root, "goals"), i, g) {
 		/* The long-lived exporter prints nothing here: say it from its summary. */
-		if (!printed)
+		if (!printed && out != NULL)
 			fprintf(out, "goal %s: exported %" JSON_INTEGER_FORMAT " (users "
 			    "created %" JSON_INTEGER_FORMAT "), removed %" JSON_INTEGER_FORMAT
 			    ", skipped %" JSON_INTEGER_FORMAT ", failed %" JSON_INTEGER_FORMAT
@@ -201,7 +218,8 @@ export_goals(struct fetcher_ctx *x, json_t *goals, FILE *out)
 }
 
 char *
-coord_summary(struct fetcher_ctx *x, const char **status, FILE *out)
+coord_summary(struct fetcher_ctx *x, const char *force, const char *error,
+    const char **status, FILE *out)
 {
 	json_t	*root = json_object(), *goals = json_array();
 	size_t	 nok = 0, nfail = 0;
@@ -217,12 +235,13 @@ coord_summary(struct fetcher_ctx *x, const char **status, FILE *out)
 			nok++;
 		rows += x->led.parts[i].rows;
 	}
-	*status = nfail == 0 ? "ok" : nok == 0 ? "failed" : "partial";
-	export_status(x, status);
+	*status = force ? force : nfail == 0 ? "ok" : nok == 0 ? "failed" : "partial";
+	if (force == NULL)
+		export_status(x, status);
 	if (dur < 1)
 		dur = 1;
 	rate = (double)rows * 1000.0 / (double)dur;
-	fprintf(out, "run %" PRIu64 " connection %s: %s, %" PRIu64 " rows in %.1f s "
+	out_printf(out, "run %" PRIu64 " connection %s: %s, %" PRIu64 " rows in %.1f s "
 	    "(%.0f rows/s)\n", x->led.run, x->cn->name, *status, rows,
 	    (double)dur / 1000.0, rate);
 	for (size_t g = 0; g < x->cn->ngoals; g++) {
@@ -239,13 +258,17 @@ coord_summary(struct fetcher_ctx *x, const char **status, FILE *out)
 	export_goals(x, goals, out);
 	json_object_set_new(root, "run", json_integer((json_int_t)x->led.run));
 	json_object_set_new(root, "connection", json_string(x->cn->name));
+	json_object_set_new(root, "trigger", json_string(x->opts->trigger ?
+	    x->opts->trigger : COORD_TRIGGER_MANUAL));
 	json_object_set_new(root, "status", json_string(*status));
+	json_object_set_new(root, "error", error ? json_string(error) : json_null());
 	json_object_set_new(root, "started", json_integer(x->led.started_ms));
 	json_object_set_new(root, "duration_ms", json_integer(dur));
 	json_object_set_new(root, "rows", json_integer((json_int_t)rows));
 	json_object_set_new(root, "rows_per_s", json_real(rate));
 	json_object_set_new(root, "goals", goals);
-	fflush(out);
+	if (out != NULL)
+		fflush(out);
 	text = json_dumps(root, JSON_PRESERVE_ORDER | JSON_COMPACT);
 	json_decref(root);
 	if (text == NULL)

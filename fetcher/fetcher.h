@@ -146,6 +146,8 @@ struct fetcher_opts {
 	int		 progress;	/* show a progress line when stderr is a tty */
 	size_t		 chunk;		/* source read size (0: default) */
 	FILE		*summary_out;	/* the printed summary (NULL: stdout) */
+	const char	*trigger;	/* COORD_TRIGGER_*, for the history (NULL: manual) */
+	int		 quiet;		/* print no summary */
 };
 
 /*

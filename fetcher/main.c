@@ -1,5 +1,6 @@
 /* fetcher/main.c: sailsync-fetcher's arguments and signals. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
@@ -21,6 +22,9 @@ usage(FILE *f)
 	    "           [--users URI] [--acks URI] [--no-progress] [--summary-json FILE]\n"
 	    "       sailsync-fetcher -c CONFIG [--log-level L] [--log-format F] status\n"
 	    "           [--port-file FILE]\n"
+	    "       sailsync-fetcher -c CONFIG coordinator [--clock-scale N] [--clock-start SECS]\n"
+	    "       sailsync-fetcher -c CONFIG run-now CONNECTION\n"
+	    "       sailsync-fetcher -c CONFIG runs CONNECTION [ID] [--json]\n"
 	    "  -c CONFIG            configuration file\n"
 	    "  -n                   check the configuration and exit\n"
 	    "  run CONNECTION       run the connection's import goals now (or resume\n"
@@ -33,6 +37,16 @@ usage(FILE *f)
 	    "  status               serve the status page, JSON and /metrics on\n"
 	    "                       status.listen until SIGTERM (the status server alone)\n"
 	    "  --port-file FILE     status: write the port listened on to FILE\n"
+	    "  coordinator          the long-lived coordinator: runs connections on\n"
+	    "                       their schedules and the runs queued by run-now,\n"
+	    "                       one at a time per connection\n"
+	    "  --clock-scale N      coordinator: run the schedule clock N times faster\n"
+	    "                       (for tests and drills)\n"
+	    "  --clock-start SECS   coordinator: start the schedule clock at these UNIX\n"
+	    "                       seconds instead of now (for tests and drills)\n"
+	    "  run-now CONNECTION   queue a run for the coordinator and return\n"
+	    "  runs CONNECTION [ID] the run history (newest first) and next runs, or one run\n"
+	    "  --json               runs: print JSON\n"
 	    "  --log-level LEVEL    debug, info, warn or error (default info)\n"
 	    "  --log-format F       text (default) or json: one object per line\n"
 	    "exit: 0 done, 1 some lists failed, 64 usage, 65 a local file changed under\n"
@@ -42,8 +56,10 @@ usage(FILE *f)
 
 
 struct args {
-	const char		*cmd, *conn, *port_file;
+	const char		*cmd, *conn, *port_file, *id;
 	struct fetcher_opts	 o;
+	struct coord_opts	 co;
+	int			 json;
 	const struct conf_conn	*cn;
 };
 
@@ -63,12 +79,35 @@ option(void *arg, int argc, char **argv, int *i)
 		g->port_file = daemon_arg(PROG, argc, argv, i, usage);
 	else if (strcmp(s, "--no-progress") == 0)
 		g->o.progress = 0;
-	else if (s[0] == '-')
+	else if (strcmp(s, "--json") == 0)
+		g->json = 1;
+	else if (strcmp(s, "--clock-start") == 0) {
+		const char *v = daemon_arg(PROG, argc, argv, i, usage);
+		char	*end;
+
+		g->co.clock_start = strtoll(v, &end, 10);
+		if (*end != '\0' || g->co.clock_start <= 0) {
+			fprintf(stderr, "%s: --clock-start: expected UNIX seconds\n", PROG);
+			exit(EX_USAGE);
+		}
+	} else if (strcmp(s, "--clock-scale") == 0) {
+		const char *v = daemon_arg(PROG, argc, argv, i, usage);
+		char	*end;
+
+		g->co.clock_scale = strtod(v, &end);
+		if (*end != '\0' || !(g->co.clock_scale >= 1 && g->co.clock_scale <= 1e6)) {
+			fprintf(stderr, "%s: --clock-scale: expected a number from 1 to "
+			    "1000000\n", PROG);
+			exit(EX_USAGE);
+		}
+	} else if (s[0] == '-')
 		return -1;
 	else if (g->cmd == NULL)
 		g->cmd = s;
 	else if (g->conn == NULL)
 		g->conn = s;
+	else if (g->id == NULL && strcmp(g->cmd, "runs") == 0)
+		g->id = s;
 	else
 		return -1;
 	return 0;
@@ -81,9 +120,11 @@ args_ok(void *arg, int check)
 
 	if (check)
 		return 0;
-	if (g->cmd != NULL && strcmp(g->cmd, "run") == 0)
+	if (g->cmd != NULL && (strcmp(g->cmd, "run") == 0 ||
+	    strcmp(g->cmd, "run-now") == 0 || strcmp(g->cmd, "runs") == 0))
 		return g->conn != NULL ? 0 : -1;
-	if (g->cmd != NULL && strcmp(g->cmd, "status") == 0)
+	if (g->cmd != NULL && (strcmp(g->cmd, "status") == 0 ||
+	    strcmp(g->cmd, "coordinator") == 0))
 		return g->conn == NULL ? 0 : -1;
 	return -1;
 }
@@ -106,8 +147,22 @@ main(int argc, char **argv)
 	struct daemon	 d;
 
 	daemon_start(&spec, argc, argv, &d);
+	if (strcmp(g.cmd, "run-now") == 0) {
+		char	 err[1024];
+
+		if (coord_enqueue(&d.conf, g.cn->name, COORD_TRIGGER_MANUAL, err,
+		    sizeof(err)) == -1)
+			fatalx(EX_IOERR, "%s", err);
+		printf("run of %s queued (manual); the coordinator starts it\n", g.cn->name);
+		return daemon_end(&d, 0);
+	}
+	if (strcmp(g.cmd, "runs") == 0)
+		return daemon_end(&d, coord_runs_print(&d.conf, g.cn, g.id, g.json, stdout));
 	daemon_stop_signals(&fetcher_stop);
 	if (strcmp(g.cmd, "status") == 0)
 		return daemon_end(&d, coord_http_serve(&d.conf, g.port_file, &fetcher_stop));
+	if (strcmp(g.cmd, "coordinator") == 0)
+		return daemon_end(&d, coord_serve(&d.conf, &g.co));
+	g.o.trigger = COORD_TRIGGER_MANUAL;
 	return daemon_end(&d, coord_run(&d.conf, g.cn, &g.o));
 }

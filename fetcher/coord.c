@@ -36,9 +36,11 @@
  * - crash before the rename: only NAME.tmp exists, which the coordinator
  *   ignores; the caller was not told the run is queued.
  * - crash after the rename: the request is whole and will run.
- * The coordinator removes a request only after the run it started has been
- * recorded in the history, so a crash in between runs it again (a run is
- * resumed from its ledger, not repeated).
+ * The run's process removes its request right after the run is recorded
+ * in the history (an interrupted run, exit 75, keeps it, so the next start
+ * resumes that run from its ledger).  A crash between the record and the
+ * removal runs the request once more: at worst one extra run, never a lost
+ * one.
  */
 
 static unsigned	coord_seq;
@@ -271,6 +273,13 @@ slot_start(const struct conf *c, struct cslot *s)
 		o.quiet = 1;
 		rc = coord_run(c, s->cn, &o);
 		chan_shutdown();
+		if (rc != EX_TEMPFAIL) {
+			char	 path[2600];
+
+			snprintf(path, sizeof(path), "%s/queue/%s", s->dir, name);
+			if (unlink(path) == -1 && errno != ENOENT)
+				log_warn("cannot remove run request path=%s", path);
+		}
 		fflush(stdout);
 		_exit(rc);
 	}
@@ -294,7 +303,7 @@ slot_reap(struct cslot *s, int status)
 		return;
 	}
 	log_info("run ended connection=%s exit=%d", s->cn->name, rc);
-	/* The run has recorded itself (coord_run) before exiting. */
+	/* The run removed its request; not if it died before it could. */
 	snprintf(path, sizeof(path), "%s/queue/%s", s->dir, s->req);
 	if (unlink(path) == -1 && errno != ENOENT)
 		log_warn("cannot remove run request path=%s", path);

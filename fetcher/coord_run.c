@@ -190,7 +190,7 @@ run_close(struct fetcher_ctx *x, const char *force, const char *error, const cha
  * A run refused before it started (disabled, nothing to run): recorded
  * with a run id of its own, no goals, and why.
  */
-static void
+static uint64_t
 record_refused(const struct conf *c, const struct conf_conn *cn,
     const struct fetcher_opts *o, const char *why)
 {
@@ -200,7 +200,7 @@ record_refused(const struct conf *c, const struct conf_conn *cn,
 	char	*json;
 
 	if (c->pipe.state_dir == NULL)
-		return;
+		return 0;
 	snprintf(dir, sizeof(dir), "%s/%s", c->pipe.state_dir, cn->name);
 	snprintf(d, sizeof(d), "%s/runs", dir);
 	if (file_mkdirs(d, 0700) == -1)
@@ -216,9 +216,9 @@ record_refused(const struct conf *c, const struct conf_conn *cn,
 		fatal(EX_OSERR, "out of memory");
 	json_decref(r);
 	coord_history_write(dir, id, json, c->pipe.history);
-	log_info("run refused run=%" PRIu64 " connection=%s", id, cn->name);
 	notify_run(c, cn, json);
 	free(json);
+	return id;
 }
 
 /* Takes the connection's lock; a second run of it waits (runs queue). */
@@ -293,15 +293,17 @@ coord_run(const struct conf *c, const struct conf_conn *cn, const struct fetcher
 	char	 name[256], d[2200];
 	int	 rc, lockfd;
 
+	/* Recorded first, so that the one line can give the run id. */
 	if (!cn->enabled) {
-		log_warnx("connection %s is disabled; not running it", cn->name);
-		record_refused(c, cn, o, "the connection is disabled");
+		log_warnx("connection %s is disabled; not running it (run %" PRIu64
+		    " recorded as refused)", cn->name, record_refused(c, cn, o,
+		    "the connection is disabled"));
 		return EX_CONFIG;
 	}
 	if (!has_kind(cn, GOAL_IMPORT) && !has_kind(cn, GOAL_EXPORT)) {
-		log_warnx("connection %s has no import, file or export goal; nothing "
-		    "to run", cn->name);
-		record_refused(c, cn, o, "the connection has no import, file or export goal");
+		log_warnx("connection %s has no import, file or export goal; nothing to "
+		    "run (run %" PRIu64 " recorded as refused)", cn->name,
+		    record_refused(c, cn, o, "the connection has no import, file or export goal"));
 		return EX_CONFIG;
 	}
 	if (c->pipe.state_dir == NULL || c->pipe.nlanes == 0) {

@@ -128,7 +128,7 @@ cat >sailsync.json <<EOF
 EOF
 echo "configuration: $dir/sailsync.json"
 
-step "starting two writer lanes and two mappers"
+step "starting two writer lanes, two mappers and the coordinator"
 sailsync -c sailsync.json start --mappers 2
 sailsync -c sailsync.json status
 

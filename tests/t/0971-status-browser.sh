@@ -33,7 +33,7 @@ JSON
 browse() { python3 "$SAILSYNC_TOP/tests/tools/browser.py" --shots "$SHOTS" "$@"; }
 
 test_expect_success 'a first run is recorded' '
-	stages sailsync.json start --mappers 1 &&
+	stages sailsync.json start --mappers 1 --no-coordinator &&
 	stages sailsync.json run local --no-progress >/dev/null 2>&1 &&
 	test -f state/local/runs/1.json
 '
@@ -56,11 +56,13 @@ test_expect_success 'Chromium signs in, presses Run now, and the queued run appe
 	test "$(jq -r .trigger state/local/queue/*.json)" = manual
 '
 
-# Until the long-lived coordinator takes requests from the queue, the test
-# does what it will do: run the connection, then remove the request.
+# The coordinator, started only now so that the queued row could be seen,
+# takes the request, runs it and removes it.
 test_expect_success 'once the run is done, the page shows it in the history' '
-	stages sailsync.json run local --no-progress >/dev/null 2>&1 &&
-	rm state/local/queue/*.json &&
+	background coord sailsync-fetcher -c sailsync.json coordinator &&
+	wait_for 60 test -f state/local/runs/2.json &&
+	wait_for 10 sh -c "! ls state/local/queue/*.json" &&
+	jq -e ".trigger == \"manual\"" state/local/runs/2.json &&
 	browse open "$URL/" \
 		wait "document.querySelectorAll(\"#conn-local tr.run\").length == 2" \
 		wait "document.querySelectorAll(\"#conn-local tr.queued-run\").length == 0" \

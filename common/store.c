@@ -78,15 +78,15 @@ lane_lock(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
-static void
-be64(unsigned char *p, uint64_t v)
+void
+store_be64_put(unsigned char *p, uint64_t v)
 {
 	for (int i = 7; i >= 0; i--, v >>= 8)
 		p[i] = (unsigned char)v;
 }
 
-static uint64_t
-get_be64(const void *vp)
+uint64_t
+store_be64_get(const void *vp)
 {
 	const unsigned char *p = vp;
 	uint64_t v = 0;
@@ -246,7 +246,7 @@ open_dbis(struct store *s, char *err, size_t errlen)
 	k.mv_data = "idctr";
 	k.mv_size = 5;
 	if (mdb_get(txn, s->meta, &k, &v) == 0 && v.mv_size == 8)
-		s->idctr = s->idctr_stored = get_be64(v.mv_data);
+		s->idctr = s->idctr_stored = store_be64_get(v.mv_data);
 	/* Committing (a read-only one too) keeps the database handles open. */
 	if ((rc = mdb_txn_commit(txn)) != 0) {
 		snprintf(err, errlen, "store: %s: commit: %s", s->path, mdb_strerror(rc));
@@ -422,7 +422,7 @@ store_commit(struct store *s)
 	if (s->txn == NULL || !s->txn_write)
 		panic("store: commit without a write transaction");
 	if (s->idctr != s->idctr_stored) {
-		be64(b, s->idctr);
+		store_be64_put(b, s->idctr);
 		k.mv_data = "idctr";
 		k.mv_size = 5;
 		v.mv_data = b;
@@ -550,7 +550,7 @@ store_profile_get_raw(struct store *s, uint64_t id, struct profile *p, struct ar
 	int		 rc;
 
 	need_txn(s, 0);
-	be64(kb, id);
+	store_be64_put(kb, id);
 	k.mv_data = kb;
 	k.mv_size = 8;
 	if ((rc = mdb_get(s->txn, s->profiles, &k, &v)) != 0)
@@ -590,7 +590,7 @@ store_profile_put(struct store *s, const struct profile *p)
 		log_warnx("store: profile too large lane=%u", s->lane);
 		return STORE_ERR;
 	}
-	be64(kb, p->id);
+	store_be64_put(kb, p->id);
 	k.mv_data = kb;
 	k.mv_size = 8;
 	v.mv_data = s->enc.data;
@@ -662,8 +662,8 @@ ident_key(struct store *s, const char *prop, size_t plen, const char *val, size_
 	if (s->key.len > STORE_KEY_MAX) {
 		h1 = fnv64(s->key.data, s->key.len, 1469598103934665603ULL);
 		h2 = fnv64(s->key.data, s->key.len, 0x9e3779b97f4a7c15ULL);
-		be64(h, h1);
-		be64(h + 8, h2);
+		store_be64_put(h, h1);
+		store_be64_put(h + 8, h2);
 		s->key.len = STORE_KEY_MAX - 17;
 		buf_add(&s->key, "\0", 1);
 		buf_add(&s->key, h, 16);
@@ -687,7 +687,7 @@ store_ident_get(struct store *s, const char *prop, size_t plen, const char *val,
 		return store_rc(s, rc, "get ident");
 	if (v.mv_size != 8)
 		return STORE_NOTFOUND;
-	*id = get_be64(v.mv_data);
+	*id = store_be64_get(v.mv_data);
 	return 0;
 }
 
@@ -701,7 +701,7 @@ store_ident_put(struct store *s, const char *prop, size_t plen, const char *val,
 	need_txn(s, 1);
 	if (ident_key(s, prop, plen, val, vlen, &k) != 0)
 		return STORE_ERR;
-	be64(b, id);
+	store_be64_put(b, id);
 	v.mv_data = b;
 	v.mv_size = 8;
 	s->txn_writes++;
@@ -726,7 +726,7 @@ store_ident_del(struct store *s, const char *prop, size_t plen, const char *val,
 static void
 run_key(struct store *s, uint64_t run, unsigned char kb[12])
 {
-	be64(kb, run);
+	store_be64_put(kb, run);
 	be32(kb + 8, s->lane);
 }
 
@@ -748,7 +748,7 @@ store_applied_get(struct store *s, uint64_t run, uint64_t *seq)
 	if (rc != 0)
 		return store_rc(s, rc, "get applied");
 	if (v.mv_size == 8)
-		*seq = get_be64(v.mv_data);
+		*seq = store_be64_get(v.mv_data);
 	return 0;
 }
 
@@ -760,7 +760,7 @@ store_applied_put(struct store *s, uint64_t run, uint64_t seq)
 
 	need_txn(s, 1);
 	run_key(s, run, kb);
-	be64(vb, seq);
+	store_be64_put(vb, seq);
 	k.mv_data = kb;
 	k.mv_size = sizeof(kb);
 	v.mv_data = vb;
@@ -900,7 +900,7 @@ exchange_key(struct store *s, const char *conn, size_t clen, const char *goal, s
 	    buf_add(&s->key, goal, glen) == -1)
 		return STORE_ERR;
 	if (id != NULL) {
-		be64(ib, *id);
+		store_be64_put(ib, *id);
 		if (buf_add(&s->key, "\x1f", 1) == -1 || buf_add(&s->key, ib, 8) == -1)
 			return STORE_ERR;
 	}
@@ -922,7 +922,7 @@ store_exchange_mark(struct store *s, const char *conn, size_t clen, const char *
 	need_txn(s, 1);
 	if (exchange_key(s, conn, clen, goal, glen, &id, &k) != 0)
 		return STORE_ERR;
-	be64(vb, (uint64_t)ms);
+	store_be64_put(vb, (uint64_t)ms);
 	v.mv_data = vb;
 	v.mv_size = 8;
 	s->txn_writes++;
@@ -951,7 +951,7 @@ store_exchange_count_get(struct store *s, const char *conn, size_t clen, const c
 	if (rc != 0)
 		return store_rc(s, rc, "get exchange count");
 	if (v.mv_size == 8)
-		*count = get_be64(v.mv_data);
+		*count = store_be64_get(v.mv_data);
 	return 0;
 }
 
@@ -965,7 +965,7 @@ store_exchange_count_put(struct store *s, const char *conn, size_t clen, const c
 	need_txn(s, 1);
 	if (exchange_key(s, conn, clen, goal, glen, NULL, &k) != 0)
 		return STORE_ERR;
-	be64(vb, count);
+	store_be64_put(vb, count);
 	v.mv_data = vb;
 	v.mv_size = 8;
 	s->txn_writes++;

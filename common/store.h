@@ -183,4 +183,12 @@ int		 store_kv_each(struct store_kv *kv, const void *prefix, size_t plen,
 		    int (*fn)(const void *key, size_t klen, const void *val, size_t vlen,
 		    void *arg), void *arg);
 
+/*
+ * The store's key and value byte order: 8-byte big-endian integers, so
+ * keys sort numerically.  For callers that build keys or values for
+ * store_kv (the exporter's state).
+ */
+void		 store_be64_put(unsigned char *p, uint64_t v);
+uint64_t	 store_be64_get(const void *p);
+
 #endif

@@ -105,24 +105,6 @@ key(char *out, size_t outlen, char kind, const char *conn, const char *goal,
 }
 
 static void
-put_be64(unsigned char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (unsigned char)v;
-}
-
-static uint64_t
-get_be64(const void *vp)
-{
-	const unsigned char *p = vp;
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void
 kv_put(struct xrun *x, const char *k, size_t kl, const void *v, size_t vl)
 {
 	if (kl == 0 || store_kv_put(x->kv, k, kl, v, vl) != 0)
@@ -171,7 +153,7 @@ tcount_cb(const void *k, size_t kl, const void *v, size_t vl, void *arg)
 
 	if (kl < 8)
 		return 0;
-	ms = (int64_t)get_be64((const char *)k + kl - 8);
+	ms = (int64_t)store_be64_get((const char *)k + kl - 8);
 	/* This run's own export is not a reason to cap it on a resume. */
 	if (ms == tc->x->run && vl == 1 && *(const char *)v == 'e')
 		return 0;
@@ -216,7 +198,7 @@ touch_put(struct xrun *x, const char *ident, int64_t ms, char kind)
 		return;
 	}
 	k[kl++] = '\x1f';
-	put_be64((unsigned char *)k + kl, (uint64_t)ms);
+	store_be64_put((unsigned char *)k + kl, (uint64_t)ms);
 	kl += 8;
 	kv_put(x, k, kl, &kind, 1);
 }
@@ -244,7 +226,7 @@ touch_learn(struct xrun *x, const struct profile *p, const char *ident)
 	if ((kl = key(k, sizeof(k), 'x', x->cn->name, x->g->name, ident)) == 0 ||
 	    store_kv_get(x->kv, k, kl, &v, &vl) != 0 || vl != 8)
 		return;
-	last = (int64_t)get_be64(v);
+	last = (int64_t)store_be64_get(v);
 	if (ev > last && ev <= x->now)
 		touch_put(x, ident, ev, x->g->touch == TOUCH_OPENED ? 'o' : 'c');
 }
@@ -505,18 +487,18 @@ accepted(struct xrun *x, uint64_t id, const char *ident)
 		kv_put(x, k, kl, r, strlen(r));
 	}
 	kl = key(k, sizeof(k), 'x', x->cn->name, x->g->name, ident);
-	put_be64(b, (uint64_t)x->now);
+	store_be64_put(b, (uint64_t)x->now);
 	kv_put(x, k, kl, b, 8);
 	if (x->g->touch == TOUCH_EXPORT)
 		touch_put(x, ident, x->run, 'e');
 	kl = key(k, sizeof(k) - 9, 'e', x->cn->name, x->g->name, "");
-	put_be64((unsigned char *)k + kl, id);
+	store_be64_put((unsigned char *)k + kl, id);
 	if (store_kv_get(x->kv, k, kl + 8, &v, &vl) == STORE_NOTFOUND) {
 		kv_put(x, k, kl + 8, b, 8);
 		kl = key(k, sizeof(k), 'n', x->cn->name, x->g->name, NULL);
 		if (store_kv_get(x->kv, k, kl, &v, &vl) == 0 && vl == 8)
-			n = get_be64(v);
-		put_be64(b, n + 1);
+			n = store_be64_get(v);
+		store_be64_put(b, n + 1);
 		kv_put(x, k, kl, b, 8);
 	}
 }
@@ -1134,7 +1116,7 @@ unique_get(struct xrun *x)
 	if (store_kv_begin(x->kv, 0) != 0)
 		return 0;
 	if (store_kv_get(x->kv, k, kl, &v, &vl) == 0 && vl == 8)
-		n = get_be64(v);
+		n = store_be64_get(v);
 	store_kv_abort(x->kv);
 	return n;
 }

@@ -243,6 +243,43 @@ open_dbis(struct store *s, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	/*
+	 * The lane count the store was written with.  Rows go to lanes by
+	 * the hash of their link value modulo the count, so with another
+	 * count a person's rows land in another lane and every profile is
+	 * made again there.  A writer refuses to open the lane (errno EDOM).
+	 */
+	if (!s->rdonly) {
+		uint32_t	 want = s->cs->lanes ? s->cs->lanes : 1;
+		unsigned char	 lb[4];
+
+		k.mv_data = "lanes";
+		k.mv_size = 5;
+		rc = mdb_get(txn, s->meta, &k, &v);
+		if (rc == 0 && v.mv_size == 4 &&
+		    memcmp(v.mv_data, (be32(lb, want), lb), 4) != 0) {
+			unsigned char *h = v.mv_data;
+
+			snprintf(err, errlen, "store: %s holds data written with %u "
+			    "lanes; the configuration has %u (pipeline.lanes): every "
+			    "profile would be made twice", s->path,
+			    (unsigned)h[0] << 24 | (unsigned)h[1] << 16 |
+			    (unsigned)h[2] << 8 | h[3], want);
+			mdb_txn_abort(txn);
+			errno = EDOM;
+			return -1;
+		}
+		if (rc == MDB_NOTFOUND) {
+			v.mv_data = (be32(lb, want), lb);
+			v.mv_size = 4;
+			if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0) {
+				snprintf(err, errlen, "store: %s: meta: %s", s->path,
+				    mdb_strerror(rc));
+				mdb_txn_abort(txn);
+				return -1;
+			}
+		}
+	}
 	k.mv_data = "idctr";
 	k.mv_size = 5;
 	if (mdb_get(txn, s->meta, &k, &v) == 0 && v.mv_size == 8)

@@ -105,8 +105,11 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 		 */
 		int nospace = errno == ENOSPC || errno == EDQUOT || errno == EFBIG;
 		int busy = errno == EBUSY;
+		int lanes = errno == EDOM;	/* lane count changed: configuration */
 
 		log_warnx("%s%s", nospace ? "no space: " : "", err);
+		if (lanes)
+			return EX_CONFIG;
 		return nospace || busy ? EX_TEMPFAIL : EX_IOERR;
 	}
 

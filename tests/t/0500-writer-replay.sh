@@ -162,4 +162,14 @@ test_expect_success 'once the daemon is gone, the lane is free for a replay' '
 	sailsync-writer -c f.json dump --no-ids | cmp -s - n1
 '
 
+test_expect_success 'a lane count other than the store was written with is refused (78)' '
+	sed "s|\"lanes\": \[\"ipc://run/lane-0\"\]|\"lanes\": [\"ipc://run/lane-0\", \"ipc://run/lane-1\"]|" \
+		f.json >f2.json &&
+	grep -q lane-1 f2.json &&
+	test_expect_code 78 sailsync-writer -c f2.json --lane 0 --in file:patches.cap \
+		--acks none 2>lanes.log &&
+	grep -q "store-f/lane-0 holds data written with 1 lanes; the configuration has 2" lanes.log &&
+	sailsync-writer -c f.json dump --no-ids | cmp -s - n1
+'
+
 test_done

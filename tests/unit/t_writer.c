@@ -1,8 +1,10 @@
 /* tests/unit/t_writer.c: the writer in process: rules, create, merge, exactly-once, stats, consent. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tap.h"
 
@@ -683,6 +685,138 @@ test_import(void)
 	writer_close(&w);
 }
 
+/*
+ * Pages of path (a data.mdb) that hold needle, zeroed in place while the
+ * store is open; their old bytes saved in *saved (caller frees) so that
+ * page_restore can put them back.  Returns how many pages.  LMDB keeps
+ * keys verbatim in its leaf pages and a zeroed page is no leaf, so a read
+ * that reaches one fails with MDB_CORRUPTED: a real read error of the real
+ * store, with nothing mocked.  The map is shared, so the open environment
+ * sees the change at once.  Old copies of the page (LMDB copies on write)
+ * are zeroed too; nothing reads them.
+ */
+static int
+holds(const char *hay, size_t len, const char *needle, size_t nlen)
+{
+	for (size_t i = 0; i + nlen <= len; i++)
+		if (memcmp(hay + i, needle, nlen) == 0)
+			return 1;
+	return 0;
+}
+
+struct page_copy {
+	off_t		 off;
+	char		*bytes;
+};
+
+static size_t
+pages_zero(const char *path, const char *needle, size_t nlen, struct page_copy **saved)
+{
+	long		 ps = sysconf(_SC_PAGESIZE);
+	char		*pg = malloc((size_t)ps), *zero = calloc(1, (size_t)ps);
+	int		 fd = open(path, O_RDWR);
+	size_t		 n = 0;
+
+	*saved = NULL;
+	for (off_t off = 0; fd != -1 && pread(fd, pg, (size_t)ps, off) == ps; off += ps) {
+		if (!holds(pg, (size_t)ps, needle, nlen))
+			continue;
+		*saved = realloc(*saved, (n + 1) * sizeof(**saved));
+		(*saved)[n].off = off;
+		(*saved)[n].bytes = malloc((size_t)ps);
+		memcpy((*saved)[n].bytes, pg, (size_t)ps);
+		if (pwrite(fd, zero, (size_t)ps, off) != ps)
+			ok(0, "cannot zero a page of %s", path);
+		n++;
+	}
+	if (fd != -1)
+		close(fd);
+	free(pg);
+	free(zero);
+	return n;
+}
+
+static void
+pages_restore(const char *path, struct page_copy *saved, size_t n)
+{
+	long	 ps = sysconf(_SC_PAGESIZE);
+	int	 fd = open(path, O_RDWR);
+
+	for (size_t i = 0; i < n; i++) {
+		if (fd == -1 || pwrite(fd, saved[i].bytes, (size_t)ps, saved[i].off) != ps)
+			ok(0, "cannot restore a page of %s", path);
+		free(saved[i].bytes);
+	}
+	if (fd != -1)
+		close(fd);
+	free(saved);
+}
+
+/*
+ * The exchange count of an ACK is read from the store when the writer has
+ * not cached it.  When that read fails, the ACK is dropped, never sent with
+ * unique 0 (the fetcher would believe it); a resend brings it back once the
+ * store reads again.
+ */
+static void
+test_exchange_read_error(void)
+{
+	struct conf		 c;
+	struct writer		*w;
+	struct msg_batch	*b, a;
+	struct msg_patch	*p;
+	struct page_copy	*saved;
+	struct buf		 out;
+	char			 err[256], data[400];
+	/* The exchange's own keys: conn, goal, then an id (runstats keys end at the goal). */
+	const char		 key[] = "c1\x1f" "exch-read\x1f";
+	size_t			 npages;
+	int			 got;
+
+	conf_make(&c, "exchread");
+	snprintf(data, sizeof(data), "%s/lane-0/data.mdb", c.store.path);
+	w = writer_open(&c, 0, err, sizeof(err));
+	b = batch(21, 1, "c1", "exch-read");
+	by_email(b, "r1@x.org", 1);
+	by_email(b, "r2@x.org", 1);
+	by_email(b, "r3@x.org", 1);
+	submit(w, b);
+	writer_commit(w);
+	got = last_ack(w, &a);
+	ok(got && goal_stats(&a, "exch-read") && goal_stats(&a, "exch-read")->unique == 3,
+	    "exchange read: three profiles counted");
+	msg_batch_clear(&a);
+	writer_close(&w);
+
+	/* A restarted writer: nothing cached, the count is in the store only. */
+	w = writer_open(&c, 0, err, sizeof(err));
+	npages = pages_zero(data, key, sizeof(key) - 1, &saved);
+	ok(npages > 0, "exchange read: the count's page found in the store file (%zu)",
+	    npages);
+	b = batch(22, 1, "c1", "exch-read");
+	p = rec(b, 0);
+	p->skip = str_c("bad_row");		/* no profile read, no exchange write */
+	submit(w, b);
+	is_int(writer_commit(w), 0, "exchange read: the run's group commits");
+	buf_init(&out, MSG_MAX_BYTES);
+	is_int(writer_ack_next(w, &out), -1, "exchange read: unreadable count, ACK dropped");
+	is_int(writer_ack_next(w, &out), 0, "exchange read: no ACK left to send with unique 0");
+
+	pages_restore(data, saved, npages);
+	b = batch(22, 1, "c1", "exch-read");
+	p = rec(b, 0);
+	p->skip = str_c("bad_row");
+	submit(w, b);				/* the fetcher's resend */
+	got = last_ack(w, &a);
+	ok(got && a.run == 22 && goal_stats(&a, "exch-read") &&
+	    goal_stats(&a, "exch-read")->unique == 3 && goal_stats(&a, "exch-read")->skipped == 1,
+	    "exchange read: after the resend the ACK carries the stored count, 3");
+	msg_batch_clear(&a);
+	buf_clear(&out);
+	writer_commit(w);
+	writer_close(&w);
+}
+
 int
 main(void)
 {
@@ -695,6 +829,7 @@ main(void)
 	test_merge();
 	test_order();
 	test_consent_exchange_last();
+	test_exchange_read_error();
 	test_hostile();
 	test_import();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);

@@ -153,8 +153,9 @@ run_open(struct fetcher_ctx *x)
  * Records the run (status from its parts, or force with error) and closes
  * it: history record first, then the ledger says state ("done" or
  * "failed"), so a crash in between records it again, never loses it.
- * Then the spools go, and the people to notify are told.  Returns 0 for
- * "ok", 1 for any other status.
+ * Then the spools go, and the people to notify are told.  Returns
+ * FETCHER_EXIT_OK for "ok" and "empty", FETCHER_EXIT_FAILED for "failed"
+ * (nothing imported or exported), FETCHER_EXIT_PARTIAL for the others.
  */
 static int
 run_close(struct fetcher_ctx *x, const char *force, const char *error, const char *state)
@@ -182,8 +183,10 @@ run_close(struct fetcher_ctx *x, const char *force, const char *error, const cha
 	/* After the record is durable; a failed notification never fails the run. */
 	notify_run(x->conf, x->cn, json);
 	free(json);
-	return strcmp(status, "ok") == 0 || strcmp(status, "empty") == 0 ?
-	    FETCHER_EXIT_OK : FETCHER_EXIT_PARTIAL;
+	if (strcmp(status, "ok") == 0 || strcmp(status, "empty") == 0)
+		return FETCHER_EXIT_OK;
+	return strcmp(status, "failed") == 0 ? FETCHER_EXIT_FAILED :
+	    FETCHER_EXIT_PARTIAL;
 }
 
 /*
@@ -350,7 +353,8 @@ out:
 			fetcher_ctx_checkpoint(&x);
 		log_warnx("interrupted; rerun to resume run=%" PRIu64, x.led.run);
 		rc = EX_TEMPFAIL;
-	} else if (rc != FETCHER_EXIT_OK && rc != FETCHER_EXIT_PARTIAL && x.led.run != 0 &&
+	} else if (rc != FETCHER_EXIT_OK && rc != FETCHER_EXIT_PARTIAL &&
+	    rc != FETCHER_EXIT_FAILED && x.led.run != 0 &&
 	    (strcmp(x.led.state, "fetching") == 0 || strcmp(x.led.state, "streaming") == 0 ||
 	    strcmp(x.led.state, "exporting") == 0)) {
 		char	 why[512];

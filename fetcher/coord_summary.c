@@ -94,6 +94,9 @@ goal_print(struct fetcher_ctx *x, const struct stats *st, FILE *out)
 
 		if (strcmp(p->goal, st->goal) != 0)
 			continue;
+		if (p->warning)
+			out_printf(out, "  %s \"%s\": warning: %s\n", p->file ? "file" :
+			    "list", p->list, p->warning);
 		if (p->status == PART_FAILED)
 			out_printf(out, "  %s \"%s\": failed: %s\n", p->file ? "file" : "list",
 			    p->list, p->error ? p->error : "?");
@@ -133,6 +136,8 @@ goal_json(struct fetcher_ctx *x, const struct stats *st)
 		json_object_set_new(po, "status", json_string(
 		    p->status == PART_FAILED ? "failed" : "ok"));
 		json_object_set_new(po, "error", p->error ? json_string(p->error) : json_null());
+		json_object_set_new(po, "warning", p->warning ?
+		    json_string(p->warning) : json_null());
 		json_array_append_new(parts, po);
 	}
 	json_object_set_new(o, "parts", parts);

@@ -16,6 +16,7 @@
 /* Exit codes of a run (sysexits.h values besides 0 and 1). */
 #define FETCHER_EXIT_OK		0
 #define FETCHER_EXIT_PARTIAL	1	/* some part (list) failed, the others done */
+#define FETCHER_EXIT_FAILED	2	/* every part failed: nothing was imported */
 
 /*
  * Source readers.  A reader pulls one row at a time from a spool (a CSV
@@ -93,6 +94,7 @@ struct fetcher_part {
 	int64_t		 mtime;		/* file goals: the file's mtime (s) */
 	int64_t		 email_count;	/* the list's size, -1 unknown */
 	/* Not kept in the ledger: counted again on every read of the spool. */
+	char		*warning;	/* e.g. mapping columns the export lacks */
 	uint64_t	 rows;		/* sequence-numbered rows */
 	uint64_t	 skipped;
 	int64_t		 job_started_ms, next_poll_ms, poll_wait_ms;

@@ -140,6 +140,7 @@ fetcher_ledger_clear(struct fetcher_ledger *l)
 		free(p->job_id);
 		free(p->spool);
 		free(p->error);
+		free(p->warning);
 	}
 	free(l->parts);
 	for (size_t i = 0; i < l->nlanes; i++) {

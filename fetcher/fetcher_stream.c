@@ -437,6 +437,70 @@ add_row(struct stream *s, const struct fetcher_row *row)
 	return 0;
 }
 
+/*
+ * A CSV part must open with a header that holds the goal's link column.
+ * An empty export, an HTML error page served in its place, or a header
+ * without the link column fails the part before a row is numbered: every
+ * row would be skipped, and the run must not say ok.  Returns 0, or -1
+ * with the reason in err.
+ */
+static int
+header_check(const struct stream *s, char *err, size_t errlen)
+{
+	const char *lc = s->goal->link_column;
+
+	if (lc == NULL || s->link >= 0)
+		return 0;
+	if (s->ncols == 0)
+		snprintf(err, errlen, "the export is empty: no header row, so no "
+		    "link column \"%s\"", lc);
+	else if (s->cols[0].len > 0 && s->cols[0].p[0] == '<')
+		snprintf(err, errlen, "the export is not CSV (it starts with \"<\", "
+		    "an HTML page?): no link column \"%s\"", lc);
+	else
+		snprintf(err, errlen, "the export's header has no link column \"%s\"",
+		    lc);
+	return -1;
+}
+
+/*
+ * Mapping columns the header lacks: the part is imported, but those
+ * properties are never written, which the run summary says (part->warning).
+ */
+static void
+header_warn(const struct stream *s, struct fetcher_part *p, const char *qg,
+    const char *ql)
+{
+	struct buf w;
+	size_t	   n = 0;
+
+	buf_init(&w, 4096);
+	for (size_t m = 0; m < s->goal->nmaps; m++) {
+		const char *c = s->goal->maps[m].column;
+
+		/* The mapper finds a mapping's column the same way. */
+		if (ident_column_find(s->cols, s->ncols, c) >= 0)
+			continue;
+		if (buf_printf(&w, "%s\"%s\"", n++ ? ", " : "", c) == -1)
+			break;	/* over the cap: the first ones are named */
+	}
+	free(p->warning);
+	p->warning = NULL;
+	if (n > 0) {
+		const char *names = w.data ? w.data : "";
+		char	    q[700];
+
+		p->warning = malloc(w.len + 64);
+		if (p->warning == NULL)
+			fatal_oom("fetcher_stream");
+		snprintf(p->warning, w.len + 64, "mapping column%s not in the export: %s",
+		    n > 1 ? "s" : "", names);
+		log_warnx("mapping column missing run=%" PRIu64 " goal=%s list=%s "
+		    "columns=%s", s->x->led.run, qg, ql, log_quote(names, q, sizeof(q)));
+	}
+	buf_clear(&w);
+}
+
 static int
 stream_part(struct stream *s, struct fetcher_part *p)
 {
@@ -465,10 +529,17 @@ stream_part(struct stream *s, struct fetcher_part *p)
 	s->cols = fetcher_src_cols(src);
 	s->link = s->goal->link_column ?
 	    ident_column_find(s->cols, s->ncols, s->goal->link_column) : -1;
-	if (p->format == FMT_CSV && s->link < 0 && s->ncols > 0)
-		log_warnx("link column missing run=%" PRIu64 " goal=%s list=%s column=%s;"
-		    " every row goes to lane 0 and is skipped", s->x->led.run, qg, ql,
-		    s->goal->link_column ? s->goal->link_column : "-");
+	if (p->format == FMT_CSV && header_check(s, err, sizeof(err)) == -1) {
+		free(p->error);
+		p->error = xstrdup(err);
+		p->status = PART_FAILED;
+		log_warnx("part failed run=%" PRIu64 " goal=%s list=%s error=%s",
+		    s->x->led.run, qg, ql, log_quote(err, qd, sizeof(qd)));
+		fetcher_src_close(&src);
+		return 0;
+	}
+	if (p->format == FMT_CSV)
+		header_warn(s, p, qg, ql);
 	fs = fetcher_ctx_skips(s->x, p->goal);
 	p->rows = p->skipped = 0;
 	s->bytes_now = 0;

@@ -141,9 +141,9 @@ test_expect_failure_exit 'a wrong secret exits 77 and names the endpoint' 77 '
 	exit $rc
 '
 
-test_expect_success 'a job that ends in error fails its list with the job message' '
+test_expect_success 'a job that ends in error fails its only list (exit 2) with the job message' '
 	sim fault "{\"kind\":\"job_error\"}" &&
-	test_expect_code 1 sailsync-fetcher -c onelist.json run acme --users file:j.cap \
+	test_expect_code 2 sailsync-fetcher -c onelist.json run acme --users file:j.cap \
 		--summary-json j.json 2>err &&
 	cat err &&
 	test "$(jq -r .status j.json)" = failed &&

@@ -36,7 +36,7 @@ EOF
 mkdir -p "$SCRATCH/run"
 
 test_expect_success 'an export URL that keeps expiring: new jobs, then the list fails' '
-	test_expect_code 1 sailsync-fetcher -c sailsync.json run acme --users file:a.cap \
+	test_expect_code 2 sailsync-fetcher -c sailsync.json run acme --users file:a.cap \
 		--summary-json a.json 2>err &&
 	cat err &&
 	test "$(grep -c "export job started" err)" = 4 &&

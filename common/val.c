@@ -1,4 +1,4 @@
-/* common/val.c: names of value types. */
+/* common/val.c: names of value types, and what counts as valid text. */
 #include <string.h>
 
 #include "val.h"
@@ -26,4 +26,40 @@ val_type_parse(const char *name, enum val_type *out)
 		}
 	}
 	return -1;
+}
+
+int
+val_text_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *e = p + len;
+
+	while (p < e) {
+		unsigned c = *p, n, min, cp;
+
+		if (c == 0)
+			return 0;
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1; min = 0x80; cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2; min = 0x800; cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3; min = 0x10000; cp = c & 0x07;
+		} else
+			return 0;	/* continuation byte, 0xc0/0xc1, 0xf5.. */
+		if ((size_t)(e - p) <= n)
+			return 0;
+		for (unsigned i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		p += n + 1;
+	}
+	return 1;
 }

@@ -30,6 +30,13 @@ struct val {
 	} u;
 };
 
+/*
+ * 1 when p..p+len is well-formed UTF-8 (no overlong forms, no surrogates,
+ * nothing past U+10FFFF) without a NUL byte: text that an index key, a
+ * lookup typed by a person and a JSON dump all see the same way.  0 if not.
+ */
+int		 val_text_valid(const char *p, size_t len);
+
 /* "text", "number", ...; NULL for an unknown type. */
 const char	*val_type_name(enum val_type t);
 /* Returns -1 on an unknown name. */

@@ -540,6 +540,10 @@ map_row_cols(struct rowctx *rc, const struct msg_row *row, struct msg_patch *pa)
 		    "no_identifier");
 		return;
 	}
+	if (!val_text_valid(row->vals[lf->col].p, row->vals[lf->col].len)) {
+		patch_skip(rc, pa, lf->column, "invalid_identifier");
+		return;
+	}
 	/* The link value as the fetcher routed the row (ident.h). */
 	link = arena_alloc(rc->a, row->vals[lf->col].len + 1);
 	n = ident_link_csv(lf->prop, row->vals, row->nvals, lf->col, link,
@@ -567,6 +571,10 @@ map_row_cols(struct rowctx *rc, const struct msg_row *row, struct msg_patch *pa)
 		p = row->vals[f->col].p;
 		len = row->vals[f->col].len;
 		if (f->ident) {
+			if (!val_text_valid(p, len)) {
+				patch_note(rc, pa, capnotes, f, f->prop, "invalid_text");
+				continue;
+			}
 			if ((len = ident_value(rc->a, f->prop, p, len, &p)) == 0)
 				continue;
 			patch_ident(pa, f->propstr, p, len);

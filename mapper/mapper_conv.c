@@ -203,6 +203,14 @@ map_conv_text(enum val_type type, int rule, const char *p, size_t len,
 	}
 	switch (type) {
 	case VAL_TEXT:
+		/*
+		 * A NUL or broken UTF-8 would be stored as it is: a lookup
+		 * could not find it and the dump would not be JSON.
+		 */
+		if (!val_text_valid(p, len)) {
+			*reason = "invalid_text";
+			return -1;
+		}
 		out->u.s.p = arena_strndup(a, p, len);
 		out->u.s.len = (uint32_t)len;
 		return 0;

@@ -1075,6 +1075,14 @@ sailthru_job_upload(struct sailthru *c, const char *json, const char *file_path,
 
 /* ---- downloads ---- */
 
+/*
+ * A download is a sequence of attempts, each one HTTP GET: dl_open makes a
+ * fresh .part file, dl_attempt asks for what is still missing, dl_judge
+ * says what the answer means, dl_publish makes a complete file durable
+ * under its name, dl_backoff decides whether and when to try again, and
+ * dl_close lets go of the .part.  sailthru_download only strings them.
+ */
+
 /* What a download does with the bytes of the answer, decided at its first bytes. */
 enum dl_mode {
 	DL_UNDECIDED = 0,	/* no body byte yet */
@@ -1083,8 +1091,21 @@ enum dl_mode {
 	DL_BAD_RANGE,		/* a 206 starting elsewhere: abort, start over */
 };
 
+/* What one attempt's answer means for the download. */
+enum dl_next {
+	DL_COMPLETE,		/* every byte is in the .part: publish it */
+	DL_AGAIN,		/* transient (cut, short, 429, 5xx, bad range): retry */
+	DL_FAILED,		/* permanent, or a local error: give up */
+	DL_GONE,		/* the URL expired: give up and drop the .part */
+};
+
 struct dl {
-	struct resp	*r;
+	struct sailthru	*c;
+	const char	*url;
+	const char	*path;
+	char		 shown[300];	/* url_for_log(url) */
+	struct buf	 part;		/* path.part */
+	struct resp	 r;
 	CURL		*h;
 	int		 fd;
 	uint64_t	 have;		/* bytes in the .part file */
@@ -1092,6 +1113,9 @@ struct dl {
 	int		 werrno;	/* write(2) failure */
 	void		(*progress)(void *, uint64_t);
 	void		*arg;
+	int		 attempts;	/* in all */
+	int		 failures;	/* in a row, without progress */
+	int		 failed_once;
 };
 
 static size_t
@@ -1104,11 +1128,11 @@ dl_write_cb(char *p, size_t size, size_t nmemb, void *arg)
 		long	 http = 0;
 
 		curl_easy_getinfo(d->h, CURLINFO_RESPONSE_CODE, &http);
-		d->r->http = http;
-		resp_read_headers(d->h, d->r);
+		d->r.http = http;
+		resp_read_headers(d->h, &d->r);
 		if (http == 206) {
 			/* Only append when the server continues exactly where we stopped. */
-			d->mode = d->r->cr_start == (int64_t)d->have ? DL_TO_FILE : DL_BAD_RANGE;
+			d->mode = d->r.cr_start == (int64_t)d->have ? DL_TO_FILE : DL_BAD_RANGE;
 		} else if (http == 200) {
 			/* The server ignored the range: start over from byte 0. */
 			if (d->have > 0 && ftruncate(d->fd, 0) == -1) {
@@ -1123,8 +1147,8 @@ dl_write_cb(char *p, size_t size, size_t nmemb, void *arg)
 	if (d->mode == DL_BAD_RANGE)
 		return 0;
 	if (d->mode == DL_ERROR_BODY) {
-		if (d->r->body.len < ERRBODY_MAX)
-			buf_add(&d->r->body, p, len < ERRBODY_MAX ? len : ERRBODY_MAX);
+		if (d->r.body.len < ERRBODY_MAX)
+			buf_add(&d->r.body, p, len < ERRBODY_MAX ? len : ERRBODY_MAX);
 		return len;
 	}
 	while (off < len) {
@@ -1151,198 +1175,280 @@ url_for_log(const char *url, char *out, size_t outlen)
 	snprintf(out, outlen, "%.*s", (int)strcspn(url, "?#"), url);
 }
 
-int
-sailthru_download(struct sailthru *c, const char *url, const char *path,
-    void (*progress)(void *arg, uint64_t bytes), void *arg,
+/*
+ * Checks the URL and creates path.part.  Returns 0, or -1 with e set and
+ * nothing to close.
+ */
+static int
+dl_open(struct dl *d, struct sailthru *c, const char *url, const char *path,
     struct sailthru_error *e)
 {
-	struct resp	 r;
-	struct dl	 d;
-	struct buf	 part;
-	char		 why[300], shown[300];
-	int		 failures = 0, failed_once = 0, total_attempts = 0;
-	int		 max_total = c->max_attempts * 4;
+	char	 why[300];
 
-	memset(e, 0, sizeof(*e));
+	memset(d, 0, sizeof(*d));
+	d->fd = -1;
 	if (sailthru_url_check(url, why, sizeof(why)) == -1) {
 		seterr(c, e, SAILTHRU_ECONFIG, 0, 0, "download: %s", why);
 		return -1;
 	}
-	url_for_log(url, shown, sizeof(shown));
-	buf_init(&part, PATH_MAX);
-	if (buf_printf(&part, "%s.part", path) == -1) {
+	d->c = c;
+	d->url = url;
+	d->path = path;
+	d->h = c->curl;
+	url_for_log(url, d->shown, sizeof(d->shown));
+	buf_init(&d->part, PATH_MAX);
+	if (buf_printf(&d->part, "%s.part", path) == -1) {
 		seterr(c, e, SAILTHRU_EPERM, 0, 0, "download: path too long");
 		return -1;
 	}
-	memset(&r, 0, sizeof(r));
-	buf_init(&r.body, ERRBODY_MAX);
-	memset(&d, 0, sizeof(d));
-	d.r = &r;
-	d.h = c->curl;
-	d.progress = progress;
-	d.arg = arg;
 	/*
 	 * A fresh call starts a fresh .part: a leftover may belong to another
 	 * (older) export, and appending to it would corrupt the spool.  Resume
 	 * happens across the attempts of this call.
 	 */
-	if ((d.fd = open(part.data, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+	if ((d->fd = open(d->part.data, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
 	    0600)) == -1) {
 		seterr(c, e, SAILTHRU_EPERM, 0, 0, "download: cannot create %s: %s",
-		    part.data, strerror(errno));
-		buf_clear(&part);
+		    d->part.data, strerror(errno));
+		buf_clear(&d->part);
 		return -1;
 	}
+	buf_init(&d->r.body, ERRBODY_MAX);
+	return 0;
+}
 
-	for (;;) {
-		char		 range[48];
-		int64_t		 want = -1;
-		int		 cls;
-		uint64_t	 before = d.have;
-		long		 wait;
+/* Closes the .part (removing it when drop) and frees what the download held. */
+static void
+dl_close(struct dl *d, int drop)
+{
+	if (d->fd != -1)
+		close(d->fd);
+	d->fd = -1;
+	if (drop)
+		unlink(d->part.data);
+	buf_clear(&d->part);
+	buf_clear(&d->r.body);
+}
 
-		total_attempts++;
-		buf_reset(&r.body);
-		curl_common(c, &r);
-		d.mode = DL_UNDECIDED;
-		d.werrno = 0;
-		curl_easy_setopt(c->curl, CURLOPT_URL, url);
-		curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
-		curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 1L);
-		curl_easy_setopt(c->curl, CURLOPT_MAXREDIRS, 5L);
-		curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, dl_write_cb);
-		curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &d);
-		/*
-		 * An export can be gigabytes: no total timeout, but a transfer
-		 * that stalls below DL_LOW_SPEED for the call timeout is cut.
-		 */
-		curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, 0L);
-		curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, (long)DL_LOW_SPEED);
-		curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME,
-		    c->timeout_ms / 1000 > 0 ? c->timeout_ms / 1000 : 1L);
-		if (d.have > 0) {
-			snprintf(range, sizeof(range), "%llu-", (unsigned long long)d.have);
-			curl_easy_setopt(c->curl, CURLOPT_RANGE, range);
-		}
-		r.cc = curl_easy_perform(c->curl);
-		if (d.mode == DL_UNDECIDED)
-			curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &r.http);
-		resp_read_headers(c->curl, &r);
-		if (d.werrno != 0) {
-			seterr(c, e, SAILTHRU_EPERM, r.http, 0, "download: write %s: %s",
-			    part.data, strerror(d.werrno));
-			break;
-		}
-		if (r.cc == CURLE_OK && d.mode == DL_UNDECIDED && r.http == 200 && d.have > 0) {
-			/* An empty 200 answer to a range request: the file is empty. */
-			if (ftruncate(d.fd, 0) == -1) {
-				seterr(c, e, SAILTHRU_EPERM, 0, 0, "download: truncate %s: %s",
-				    part.data, strerror(errno));
-				break;
-			}
-			d.have = 0;
-		}
-		if (r.http == 206 && r.cr_total >= 0)
-			want = r.cr_total;
-		else if (r.http == 206 && r.clen >= 0 && r.cr_start >= 0)
-			want = r.cr_start + r.clen;
-		else if (r.http == 200 && r.clen >= 0)
-			want = r.clen;
+/* One GET of the URL, from byte d->have on; its answer is left in d->r. */
+static void
+dl_attempt(struct dl *d)
+{
+	struct sailthru	*c = d->c;
+	char		 range[48];
 
-		if (r.http == 403 || r.http == 404 || r.http == 410) {
-			seterr(c, e, SAILTHRU_ENOTFOUND, r.http, 0,
-			    "download: export URL expired or gone (HTTP %ld) url=%s",
-			    r.http, shown);
-			close(d.fd);
-			unlink(part.data);
-			buf_clear(&part);
-			buf_clear(&r.body);
-			return -1;
-		}
-		if (d.mode == DL_BAD_RANGE || r.http == 416) {
-			/* The server does not continue where we stopped: start over. */
-			if (ftruncate(d.fd, 0) == -1) {
-				seterr(c, e, SAILTHRU_EPERM, 0, 0, "download: truncate %s: %s",
-				    part.data, strerror(errno));
-				break;
-			}
-			d.have = 0;
-			seterr(c, e, SAILTHRU_ERETRY, r.http, 0,
-			    "download: range not honoured, restarting url=%s", shown);
-			cls = SAILTHRU_ERETRY;
-		} else if (r.cc != CURLE_OK) {
-			cls = curl_class(r.cc);
-			seterr(c, e, cls, r.http, 0, "download: %s (have %llu bytes) url=%s",
-			    curl_msg(&r), (unsigned long long)d.have, shown);
-		} else if ((r.http == 200 || r.http == 206) && want >= 0 &&
-		    (uint64_t)want != d.have) {
-			cls = SAILTHRU_ERETRY;
-			seterr(c, e, cls, r.http, 0, "download: short transfer, have %llu of "
-			    "%lld bytes url=%s", (unsigned long long)d.have, (long long)want,
-			    shown);
-		} else if (r.http == 200 || r.http == 206) {
-			/*
-			 * Complete.  fsync the data before the rename publishes it,
-			 * and the directory after, so a crash leaves either no file
-			 * or the whole file under path.
-			 */
-			if (fsync(d.fd) == -1 || close(d.fd) == -1) {
-				seterr(c, e, SAILTHRU_EPERM, 0, 0, "download: fsync %s: %s",
-				    part.data, strerror(errno));
-				d.fd = -1;
-				break;
-			}
-			d.fd = -1;
-			if (file_publish(part.data, path) == -1) {
-				seterr(c, e, SAILTHRU_EPERM, 0, 0, "download: publish %s: %s",
-				    path, strerror(errno));
-				break;
-			}
-			if (failed_once)
-				log_info("sailthru download recovered url=%s bytes=%llu attempts=%d",
-				    shown, (unsigned long long)d.have, total_attempts);
-			buf_clear(&part);
-			buf_clear(&r.body);
-			memset(e, 0, sizeof(*e));
-			return 0;
-		} else {
-			int	 code = 0;
-			char	 emsg[300];
-
-			sailthru_body_error(r.body.data, r.body.len, &code, emsg, sizeof(emsg));
-			cls = sailthru_classify(r.http, code);
-			if (cls == SAILTHRU_OK)
-				cls = SAILTHRU_EPERM;	/* e.g. a 3xx we could not follow */
-			seterr(c, e, cls, r.http, code, "download: HTTP %ld url=%s", r.http,
-			    shown);
-		}
-		if (cls != SAILTHRU_ERETRY && cls != SAILTHRU_ERATE)
-			break;
-		/* Progress earns more attempts; only consecutive failures count. */
-		failures = d.have > before ? 1 : failures + 1;
-		if (failures >= c->max_attempts || total_attempts >= max_total)
-			break;
-		wait = sailthru_backoff_ms(c->backoff_base_ms, c->backoff_cap_ms, failures,
-		    rng_next(c));
-		if (!failed_once) {
-			char q[600];
-			log_warnx("sailthru download interrupted, resuming have=%llu wait_ms=%ld "
-			    "error=%s", (unsigned long long)d.have, wait,
-			    log_quote(e->msg, q, sizeof(q)));
-		} else
-			log_debug("sailthru download retry have=%llu attempt=%d",
-			    (unsigned long long)d.have, total_attempts);
-		failed_once = 1;
-		sleep_ms(wait);
+	d->attempts++;
+	buf_reset(&d->r.body);
+	curl_common(c, &d->r);
+	d->mode = DL_UNDECIDED;
+	d->werrno = 0;
+	curl_easy_setopt(c->curl, CURLOPT_URL, d->url);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, dl_write_cb);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, d);
+	/*
+	 * An export can be gigabytes: no total timeout, but a transfer that
+	 * stalls below DL_LOW_SPEED for the call timeout is cut.
+	 */
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, 0L);
+	curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, (long)DL_LOW_SPEED);
+	curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME,
+	    c->timeout_ms / 1000 > 0 ? c->timeout_ms / 1000 : 1L);
+	if (d->have > 0) {
+		snprintf(range, sizeof(range), "%llu-", (unsigned long long)d->have);
+		curl_easy_setopt(c->curl, CURLOPT_RANGE, range);
 	}
-	if (d.fd != -1)
-		close(d.fd);
-	{
+	d->r.cc = curl_easy_perform(c->curl);
+	if (d->mode == DL_UNDECIDED)
+		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &d->r.http);
+	resp_read_headers(c->curl, &d->r);
+}
+
+/* Empties the .part: what it holds cannot be continued.  0, or -1 with e set. */
+static int
+dl_restart(struct dl *d, struct sailthru_error *e)
+{
+	if (ftruncate(d->fd, 0) == -1) {
+		seterr(d->c, e, SAILTHRU_EPERM, 0, 0, "download: truncate %s: %s",
+		    d->part.data, strerror(errno));
+		return -1;
+	}
+	d->have = 0;
+	return 0;
+}
+
+/* The size the answer announces for the whole file, or -1 when it does not say. */
+static int64_t
+dl_size_announced(const struct resp *r)
+{
+	if (r->http == 206 && r->cr_total >= 0)
+		return r->cr_total;
+	if (r->http == 206 && r->clen >= 0 && r->cr_start >= 0)
+		return r->cr_start + r->clen;
+	if (r->http == 200 && r->clen >= 0)
+		return r->clen;
+	return -1;
+}
+
+/* The class of an answer that is not the file: from its status and body. */
+static int
+dl_error_class(struct dl *d, struct sailthru_error *e)
+{
+	int	 code = 0, cls;
+	char	 emsg[300];
+
+	sailthru_body_error(d->r.body.data, d->r.body.len, &code, emsg, sizeof(emsg));
+	cls = sailthru_classify(d->r.http, code);
+	if (cls == SAILTHRU_OK)
+		cls = SAILTHRU_EPERM;	/* e.g. a 3xx we could not follow */
+	seterr(d->c, e, cls, d->r.http, code, "download: HTTP %ld url=%s", d->r.http,
+	    d->shown);
+	return cls;
+}
+
+/* What the last attempt's answer means; e says why unless DL_COMPLETE. */
+static enum dl_next
+dl_judge(struct dl *d, struct sailthru_error *e)
+{
+	const struct resp	*r = &d->r;
+	int64_t			 want;
+	int			 cls;
+
+	if (d->werrno != 0) {
+		seterr(d->c, e, SAILTHRU_EPERM, r->http, 0, "download: write %s: %s",
+		    d->part.data, strerror(d->werrno));
+		return DL_FAILED;
+	}
+	/* An empty 200 answer to a range request: the file is empty. */
+	if (r->cc == CURLE_OK && d->mode == DL_UNDECIDED && r->http == 200 && d->have > 0 &&
+	    dl_restart(d, e) == -1)
+		return DL_FAILED;
+	want = dl_size_announced(r);
+	if (r->http == 403 || r->http == 404 || r->http == 410) {
+		seterr(d->c, e, SAILTHRU_ENOTFOUND, r->http, 0,
+		    "download: export URL expired or gone (HTTP %ld) url=%s", r->http, d->shown);
+		return DL_GONE;
+	}
+	if (d->mode == DL_BAD_RANGE || r->http == 416) {
+		/* The server does not continue where we stopped: start over. */
+		if (dl_restart(d, e) == -1)
+			return DL_FAILED;
+		seterr(d->c, e, SAILTHRU_ERETRY, r->http, 0,
+		    "download: range not honoured, restarting url=%s", d->shown);
+		return DL_AGAIN;
+	}
+	if (r->cc != CURLE_OK) {
+		cls = curl_class(r->cc);
+		seterr(d->c, e, cls, r->http, 0, "download: %s (have %llu bytes) url=%s",
+		    curl_msg(r), (unsigned long long)d->have, d->shown);
+	} else if ((r->http == 200 || r->http == 206) && want >= 0 &&
+	    (uint64_t)want != d->have) {
+		cls = SAILTHRU_ERETRY;
+		seterr(d->c, e, cls, r->http, 0, "download: short transfer, have %llu of "
+		    "%lld bytes url=%s", (unsigned long long)d->have, (long long)want,
+		    d->shown);
+	} else if (r->http == 200 || r->http == 206)
+		return DL_COMPLETE;
+	else
+		cls = dl_error_class(d, e);
+	return cls == SAILTHRU_ERETRY || cls == SAILTHRU_ERATE ? DL_AGAIN : DL_FAILED;
+}
+
+/*
+ * Publishes a complete .part under path.  fsync the data before the rename
+ * publishes it, and the directory after, so a crash leaves either no file
+ * or the whole file under path.  0, or -1 with e set.
+ */
+static int
+dl_publish(struct dl *d, struct sailthru_error *e)
+{
+	int	 rc = fsync(d->fd), saved = errno;
+
+	if (close(d->fd) == -1 && rc == 0) {
+		rc = -1;
+		saved = errno;
+	}
+	d->fd = -1;
+	if (rc == -1) {
+		seterr(d->c, e, SAILTHRU_EPERM, 0, 0, "download: fsync %s: %s",
+		    d->part.data, strerror(saved));
+		return -1;
+	}
+	if (file_publish(d->part.data, d->path) == -1) {
+		seterr(d->c, e, SAILTHRU_EPERM, 0, 0, "download: publish %s: %s",
+		    d->path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * After an attempt that failed for a transient reason, having had `before`
+ * bytes when it started: waits before the next one and returns 0, or
+ * returns -1 when the attempts are used up.  Progress earns more attempts;
+ * only consecutive failures count, up to a total of four times as many.
+ */
+static int
+dl_backoff(struct dl *d, uint64_t before, const struct sailthru_error *e)
+{
+	struct sailthru	*c = d->c;
+	long		 wait;
+
+	d->failures = d->have > before ? 1 : d->failures + 1;
+	if (d->failures >= c->max_attempts || d->attempts >= c->max_attempts * 4)
+		return -1;
+	wait = sailthru_backoff_ms(c->backoff_base_ms, c->backoff_cap_ms, d->failures,
+	    rng_next(c));
+	if (!d->failed_once) {
 		char q[600];
-		log_warnx("sailthru download failed attempts=%d error=%s", total_attempts,
+		log_warnx("sailthru download interrupted, resuming have=%llu wait_ms=%ld "
+		    "error=%s", (unsigned long long)d->have, wait,
 		    log_quote(e->msg, q, sizeof(q)));
+	} else
+		log_debug("sailthru download retry have=%llu attempt=%d",
+		    (unsigned long long)d->have, d->attempts);
+	d->failed_once = 1;
+	sleep_ms(wait);
+	return 0;
+}
+
+int
+sailthru_download(struct sailthru *c, const char *url, const char *path,
+    void (*progress)(void *arg, uint64_t bytes), void *arg,
+    struct sailthru_error *e)
+{
+	struct dl	 d;
+	enum dl_next	 next;
+	uint64_t	 before;
+	char		 q[600];
+
+	memset(e, 0, sizeof(*e));
+	if (dl_open(&d, c, url, path, e) == -1)
+		return -1;
+	d.progress = progress;
+	d.arg = arg;
+	do {
+		before = d.have;
+		dl_attempt(&d);
+		next = dl_judge(&d, e);
+	} while (next == DL_AGAIN && dl_backoff(&d, before, e) == 0);
+
+	if (next == DL_GONE) {
+		dl_close(&d, 1);
+		return -1;
 	}
-	buf_clear(&part);
-	buf_clear(&r.body);
+	if (next == DL_COMPLETE && dl_publish(&d, e) == 0) {
+		if (d.failed_once)
+			log_info("sailthru download recovered url=%s bytes=%llu attempts=%d",
+			    d.shown, (unsigned long long)d.have, d.attempts);
+		dl_close(&d, 0);
+		memset(e, 0, sizeof(*e));
+		return 0;
+	}
+	dl_close(&d, 0);
+	log_warnx("sailthru download failed attempts=%d error=%s", d.attempts,
+	    log_quote(e->msg, q, sizeof(q)));
 	return -1;
 }

@@ -18,6 +18,7 @@
 
 #define WRITER_MAX_MATCH	16	/* distinct profiles one record may match */
 #define WRITER_MAX_NOTES	64	/* notes one record may add */
+#define WRITER_MAX_LOOKUPS	16	/* identifier lookups one record remembers */
 #define WRITER_MAX_RUNS		64	/* runs whose state is cached */
 #define WRITER_SCRATCH_MAX	(8u << 20)	/* record arena is cleared past this */
 
@@ -361,6 +362,18 @@ exch_get(struct writer *w, const char *conn, size_t clen, const char *goal, size
 	return ec;
 }
 
+/*
+ * One identifier index lookup made for the record being applied.  Until
+ * the record's own writes (apply_store) the index cannot change, so the
+ * same (property, value) asked again is answered from here: resolving a
+ * record and checking that its unique values are free ask the same keys.
+ */
+struct lookup {
+	struct str	 prop, value;
+	int		 rc;		/* 0 or STORE_NOTFOUND */
+	uint64_t	 id;
+};
+
 /* Everything about one record being applied. */
 struct apply {
 	struct writer		*w;
@@ -372,7 +385,43 @@ struct apply {
 	struct profile		 m[WRITER_MAX_MATCH];	/* matched, as stored */
 	uint32_t		 nnotes;
 	char			*notes[WRITER_MAX_NOTES];
+	uint32_t		 nlookups;
+	struct lookup		 lookups[WRITER_MAX_LOOKUPS];
 };
+
+/*
+ * store_ident_get for the record being applied, remembered (struct lookup).
+ * Valid only before the record writes the index.  Returns 0,
+ * STORE_NOTFOUND, or a store code.
+ */
+static int
+apply_ident_get(struct apply *app, const char *prop, size_t plen, const char *val,
+    size_t vlen, uint64_t *id)
+{
+	struct lookup	*l;
+	int		 rc;
+
+	for (uint32_t i = 0; i < app->nlookups; i++) {
+		l = &app->lookups[i];
+		if (l->prop.len == plen && l->value.len == vlen &&
+		    memcmp(l->prop.p, prop, plen) == 0 &&
+		    (vlen == 0 || memcmp(l->value.p, val, vlen) == 0)) {
+			*id = l->id;
+			return l->rc;
+		}
+	}
+	rc = store_ident_get(app->w->st, prop, plen, val, vlen, id);
+	if ((rc == 0 || rc == STORE_NOTFOUND) && app->nlookups < WRITER_MAX_LOOKUPS) {
+		l = &app->lookups[app->nlookups++];
+		l->prop.p = prop;
+		l->prop.len = plen;
+		l->value.p = val;
+		l->value.len = vlen;
+		l->rc = rc;
+		l->id = rc == 0 ? *id : 0;
+	}
+	return rc;
+}
 
 static void
 apply_note(struct apply *app, const char *reason, struct str prop)
@@ -423,7 +472,7 @@ ident_free(struct apply *app, uint64_t self, const char *prop, const struct val 
 	*rc = 0;
 	if (v->type != VAL_TEXT)
 		return 1;
-	*rc = store_ident_get(w->st, prop, strlen(prop), v->u.s.p, v->u.s.len, &id);
+	*rc = apply_ident_get(app, prop, strlen(prop), v->u.s.p, v->u.s.len, &id);
 	if (*rc == STORE_NOTFOUND) {
 		*rc = 0;
 		return 1;
@@ -624,7 +673,7 @@ static int
 apply_resolve(struct writer *w, struct apply *app, int *skipped)
 {
 	const struct msg_patch	*p = app->p;
-	const char		*matched[WRITER_MAX_MATCH];
+	struct str		 matched[WRITER_MAX_MATCH];	/* into the batch */
 	uint32_t		 nmatched = 0;
 	int			 rc;
 
@@ -637,7 +686,7 @@ apply_resolve(struct writer *w, struct apply *app, int *skipped)
 
 		if (id->value.len == 0)
 			continue;
-		rc = store_ident_get(w->st, id->prop.p, id->prop.len, id->value.p,
+		rc = apply_ident_get(app, id->prop.p, id->prop.len, id->value.p,
 		    id->value.len, &pid);
 		if (rc == STORE_NOTFOUND)
 			continue;
@@ -647,20 +696,29 @@ apply_resolve(struct writer *w, struct apply *app, int *skipped)
 			apply_skip(app, "identifier_conflict", 19);
 			return 0;
 		}
-		m = &app->m[app->nm];
-		rc = store_profile_get(w->st, pid, m, &w->scratch);
-		if (rc == STORE_NOTFOUND)
-			continue;
-		if (rc)
-			return rc;
-		if (nmatched < WRITER_MAX_MATCH)
-			matched[nmatched++] = arena_strndup(&w->scratch, id->prop.p,
-			    id->prop.len);
+		/*
+		 * Already read as a survivor (most records name one profile by
+		 * both identifiers): no second read and decode.  A pid that
+		 * redirects to one of them is read and found a duplicate below.
+		 */
 		for (k = 0; k < app->nm; k++)
-			if (app->m[k].id == m->id)
+			if (app->m[k].id == pid)
 				break;
-		if (k == app->nm)
-			app->nm++;
+		if (k == app->nm) {
+			m = &app->m[app->nm];
+			rc = store_profile_get(w->st, pid, m, &w->scratch);
+			if (rc == STORE_NOTFOUND)
+				continue;
+			if (rc)
+				return rc;
+			for (k = 0; k < app->nm; k++)
+				if (app->m[k].id == m->id)
+					break;
+			if (k == app->nm)
+				app->nm++;
+		}
+		if (nmatched < WRITER_MAX_MATCH)
+			matched[nmatched++] = id->prop;
 	}
 	if (app->nm == 0 && !p->create) {
 		apply_skip(app, "no_match", 8);
@@ -668,7 +726,7 @@ apply_resolve(struct writer *w, struct apply *app, int *skipped)
 	}
 	if (app->nm > 1) {
 		for (uint32_t i = 0; i < nmatched; i++)
-			if (!in_merge(w->conf, str_c(matched[i]))) {
+			if (!in_merge(w->conf, matched[i])) {
 				apply_skip(app, "identifier_conflict", 19);
 				return 0;
 			}
@@ -759,6 +817,7 @@ apply_record(struct writer *w, struct apply *app)
 
 	app->nm = 0;
 	app->nnotes = 0;
+	app->nlookups = 0;
 	if (p->skip.len) {
 		apply_skip(app, p->skip.p, p->skip.len);
 		return 0;

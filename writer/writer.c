@@ -66,6 +66,8 @@ struct writer {
 	/* Batches ahead of applied + 1, waiting for the gap to fill. */
 	struct msg_batch	**held;
 	size_t			 nheld, maxheld;
+	size_t			 held_bytes;	/* their arenas, at most WRITER_HOLD_BYTES */
+	uint64_t		 maxahead;	/* seq_first at most applied + 1 + this */
 
 	uint64_t		 rows;		/* uncommitted records */
 	int64_t			 first_ms;	/* mono time of the first of them */
@@ -117,6 +119,7 @@ writer_open(const struct conf *c, unsigned lane, char *err, size_t errlen)
 		return NULL;
 	}
 	w->maxheld = (size_t)WRITER_HOLD_FACTOR * (c->pipe.window ? c->pipe.window : 64);
+	w->maxahead = (uint64_t)w->maxheld * (c->pipe.batch_rows ? c->pipe.batch_rows : 1000);
 	w->held = xreallocarray(NULL, w->maxheld, sizeof(*w->held));
 	w->uniq = xreallocarray(NULL, c->store.nprops + 1, sizeof(*w->uniq));
 	for (size_t i = 0; i < c->store.nprops; i++)
@@ -666,8 +669,9 @@ id_cmp(const void *a, const void *b)
 /*
  * Step 1: resolves every identifier of the record to a distinct surviving
  * profile, into app->m (app->nm of them, oldest first).  *skipped is set
- * when the record is set aside (no_match, identifier_conflict).  Returns 0
- * or a store code.
+ * when the record is set aside (no_identifier, bad_identifier,
+ * invalid_identifier, no_match, identifier_conflict).  Returns 0 or a
+ * store code.
  */
 static int
 apply_resolve(struct writer *w, struct apply *app, int *skipped)
@@ -678,14 +682,40 @@ apply_resolve(struct writer *w, struct apply *app, int *skipped)
 	int			 rc;
 
 	*skipped = 1;
+	/*
+	 * A patch from a peer: refuse what would make a profile nobody can
+	 * reach (no identifier, an empty one, a property that is not a
+	 * declared unique identifier, text a lookup could never match).
+	 */
+	if (p->nids == 0) {
+		apply_skip(app, "no_identifier", 13);
+		return 0;
+	}
+	for (uint32_t i = 0; i < p->nids; i++) {
+		const struct msg_ident *id = &p->ids[i];
+		const struct conf_prop *cp = conf_prop_find(&w->conf->store,
+		    id->prop.p, id->prop.len);
+
+		if (cp == NULL || !cp->unique) {
+			apply_skip(app, "bad_identifier", 14);
+			return 0;
+		}
+		if (id->value.len == 0) {
+			apply_skip(app, "no_identifier", 13);
+			return 0;
+		}
+		if (!val_text_valid(id->value.p, id->value.len)) {
+			apply_skip(app, "invalid_identifier", 18);
+			return 0;
+		}
+	}
+	/* Resolve every identifier to a distinct (surviving) profile. */
 	for (uint32_t i = 0; i < p->nids; i++) {
 		const struct msg_ident *id = &p->ids[i];
 		struct profile	*m;
 		uint64_t	 pid;
 		uint32_t	 k;
 
-		if (id->value.len == 0)
-			continue;
 		rc = apply_ident_get(app, id->prop.p, id->prop.len, id->value.p,
 		    id->value.len, &pid);
 		if (rc == STORE_NOTFOUND)
@@ -986,6 +1016,7 @@ drain_held(struct writer *w, struct wrun *r)
 			if (h->run != r->run || h->seq_first > r->applied + 1)
 				continue;
 			w->held[i] = w->held[--w->nheld];
+			w->held_bytes -= h->arena.total;
 			if (last <= r->applied) {
 				batch_free(&h);
 				again = 1;
@@ -1055,21 +1086,32 @@ writer_submit(struct writer *w, struct msg_batch *in)
 		return 0;
 	}
 	if (b->seq_first > r->applied + 1) {
+		if (b->seq_first - r->applied - 1 > w->maxahead) {
+			log_warnx("dropped batch run=%" PRIu64 " lane=%u seq_first=%"
+			    PRIu64 " applied=%" PRIu64 " reason=too_far_ahead max=%" PRIu64,
+			    b->run, w->lane, b->seq_first, r->applied, w->maxahead);
+			w->cnt.dropped++;
+			batch_free(&b);
+			return 0;
+		}
 		for (size_t i = 0; i < w->nheld; i++)
 			if (w->held[i]->run == b->run && w->held[i]->seq_first == b->seq_first) {
 				batch_free(&b);		/* already held */
 				return 0;
 			}
-		if (w->nheld == w->maxheld) {
+		if (w->nheld == w->maxheld ||
+		    w->held_bytes + b->arena.total > WRITER_HOLD_BYTES) {
 			/* The fetcher resends from the applied point anyway. */
 			log_warnx("hold full, dropped batch run=%" PRIu64 " lane=%u"
-			    " seq_first=%" PRIu64 " applied=%" PRIu64, b->run, w->lane,
-			    b->seq_first, r->applied);
+			    " seq_first=%" PRIu64 " applied=%" PRIu64 " held=%zu"
+			    " held_bytes=%zu", b->run, w->lane, b->seq_first,
+			    r->applied, w->nheld, w->held_bytes);
 			w->cnt.dropped++;
 			batch_free(&b);
 			return 0;
 		}
 		w->held[w->nheld++] = b;
+		w->held_bytes += b->arena.total;
 		return 0;
 	}
 	w->cnt.batches++;

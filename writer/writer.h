@@ -26,6 +26,13 @@
 /* Held (early) batches per lane: WRITER_HOLD_FACTOR x pipeline.window. */
 #define WRITER_HOLD_FACTOR	4
 /*
+ * And at most this many decoded bytes held, and nothing further ahead of
+ * the applied point than WRITER_HOLD_FACTOR windows of pipeline.batch_rows:
+ * the fetcher never sends past its window, so a batch beyond that comes
+ * from no fetcher, and holding it would only cost memory.
+ */
+#define WRITER_HOLD_BYTES	((size_t)256 << 20)
+/*
  * A group is committed once its transaction holds this many puts and
  * deletes, whatever commit_rows says: each dirties at most a page of heap
  * until the commit (store_txn_writes), so this caps the writer's heap at

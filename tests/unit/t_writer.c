@@ -607,6 +607,52 @@ test_hostile(void)
 	submit(w, b);
 	is_int(writer_uncommitted(w), 17, "gap filled: 1 and the 16 held batches applied");
 	writer_commit(w);
+
+	/*
+	 * Far ahead of the applied point (past 4 windows of 1000 rows): no
+	 * fetcher sends that, so it is dropped, never held.
+	 */
+	b = batch(1, 1000000, "c1", "g1");
+	by_email(b, "far@x.org", 1);
+	submit(w, b);
+	is_int(writer_counters(w)->dropped, 4 + 3 + 1, "a far-future batch is dropped");
+	is_int(writer_held(w), 0, "... and not held");
+	b = batch(1, 18 + 16000, "c1", "g1");
+	by_email(b, "near@x.org", 1);
+	submit(w, b);
+	is_int(writer_held(w), 1, "the furthest batch a fetcher could send is held");
+
+	/* Patches that would make profiles nobody can reach are refused. */
+	{
+		struct msg_batch *bb = batch(2, 1, "c1", "g2"), a;
+		struct msg_patch *p;
+		const struct stats *g;
+
+		p = rec(bb, 1);					/* no identifier */
+		optext(bb, p, OP_SET, "name", "Nobody");
+		p = rec(bb, 1);					/* empty value */
+		id(p, "email", "");
+		optext(bb, p, OP_SET, "name", "Empty");
+		p = rec(bb, 1);					/* not unique */
+		id(p, "name", "Ann");
+		p = rec(bb, 1);					/* unknown */
+		id(p, "nosuch", "x");
+		p = rec(bb, 1);					/* broken UTF-8 */
+		id(p, "email", "a\xff@x.org");
+		p = rec(bb, 1);					/* a NUL inside */
+		id(p, "email", "b@x.org");
+		p->ids[0].value.len = 8;
+		by_email(bb, "ok@x.org", 1);
+		submit(w, bb);
+		writer_commit(w);
+		ok(last_ack(w, &a), "an ACK for run 2");
+		g = goal_stats(&a, "g2");
+		ok(g && g->created == 1, "only the reachable record created a profile");
+		is_int(reason(g, "no_identifier"), 2, "no identifier, empty identifier");
+		is_int(reason(g, "bad_identifier"), 2, "non-unique, unknown property");
+		is_int(reason(g, "invalid_identifier"), 2, "invalid UTF-8, NUL");
+		msg_batch_clear(&a);
+	}
 	writer_close(&w);
 }
 

@@ -32,6 +32,7 @@ enum mode {
 	FAKE_DROP_FIRST,	/* lose the first batch of lane 0 once */
 	FAKE_HELLO,		/* lose the first two batches, then say HELLO */
 	FAKE_STALL,		/* stop acking a lane once it applied 6 */
+	FAKE_LIAR,		/* first ack each lane claims 1000 rows never sent */
 };
 
 static char	 dir[] = "/tmp/t_fetcher_stream.XXXXXX";
@@ -126,7 +127,7 @@ fake_writer(const char *sub, const struct conf *c, enum mode mode, unsigned wind
 	char		 err[200];
 	uint64_t	 applied[NLANES];
 	unsigned	 seen = 0, dropped = 0;
-	int		 dropped_lane0 = 0;
+	int		 dropped_lane0 = 0, lied[NLANES] = { 0 };
 
 	signal(SIGTERM, on_child_term);
 	signal(SIGALRM, SIG_DFL);
@@ -197,6 +198,22 @@ fake_writer(const char *sub, const struct conf *c, enum mode mode, unsigned wind
 					    b.lane, b2.seq_first, b.seq_first);
 				msg_batch_clear(&b2);
 			}
+		}
+		if (mode == FAKE_LIAR && b.lane < NLANES && !lied[b.lane]++) {
+			memset(&a, 0, sizeof(a));
+			memset(&st, 0, sizeof(st));
+			a.kind = MSG_ACK;
+			a.v = MSG_VERSION;
+			a.run = b.run;
+			a.lane = b.lane;
+			a.src.conn = str_c("t");
+			a.u.ack.applied = b.seq_first + n - 1 + 1000;
+			a.u.ack.received = a.u.ack.applied;
+			st.goal = (char *)"crm";
+			st.created = 5000;
+			a.u.ack.nstats = 1;
+			a.u.ack.stats = &st;
+			send_msg(out, &a);
 		}
 		if (b.seq_first <= applied[b.lane] + 1 &&
 		    b.seq_first + n - 1 > applied[b.lane]) {
@@ -401,6 +418,18 @@ main(void)
 	rc = run_with(&s, FAKE_HELLO, 20, &sum);
 	is_int(rc, 0, "a HELLO brings the lost batches at once: exit 0");
 	ok(sum && strstr(sum, "\"created\":40,") != NULL, "... and every row applied");
+	free(sum);
+
+	/*
+	 * An ACK beyond what was sent (a forged one, or a writer of another
+	 * store) is refused: the run waits for the real acknowledgements and
+	 * its counts are the store's.
+	 */
+	setup_init(&s, "liar", 64, 5000);
+	rc = run_with(&s, FAKE_LIAR, 20, &sum);
+	is_int(rc, 0, "impossible acks ignored: exit 0");
+	ok(sum && strstr(sum, "\"created\":40,") != NULL, "... counts from the real acks");
+	ok(sum && strstr(sum, "\"created\":10000") == NULL, "... none from the impossible ones");
 	free(sum);
 
 	/* Interrupted while a lane stalls, then resumed. */

@@ -104,6 +104,7 @@ run_open(struct fetcher_ctx *x)
 		if (run_matches(&x->led, want, nwant, nlanes)) {
 			log_info("run resumed run=%" PRIu64 " connection=%s state=%s",
 			    x->led.run, x->cn->name, x->led.state);
+			x->resumed = 1;
 			parts_free(want, nwant);
 			return 0;
 		}

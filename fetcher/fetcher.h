@@ -167,6 +167,7 @@ struct fetcher_ctx {
 	struct sailthru		*api;
 	int64_t			 start_mono;	/* this process's start of the run */
 	uint64_t		 rows;		/* rows numbered by this process */
+	int			 resumed;	/* the run was started by an earlier process */
 	/* Rows the fetcher itself set aside, per goal (ragged rows, ...). */
 	size_t			 nskips;
 	struct stats		*skips;

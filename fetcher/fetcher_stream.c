@@ -199,14 +199,16 @@ handle_ack(struct stream *s, const struct msg_batch *b)
 	l = &s->x->led.lanes[b->lane];
 	ln = &s->lanes[b->lane];
 	/*
-	 * No writer can have applied or received what was never numbered:
-	 * such an ACK is forged, or from a writer of another store.  Taking
-	 * it would end the run "ok" with counts the store does not hold.
-	 * After a restart the spool is numbered again from the start, so a
-	 * true ACK may run ahead for a while; the ACK that answers the last
-	 * batch is always possible and is taken then.
+	 * No writer can have applied or received what this run never
+	 * numbered: such an ACK is forged, or from a writer of another
+	 * store, and taking it would end the run "ok" with counts the store
+	 * does not hold.  A resumed run is different: an earlier process
+	 * sent rows this one has not numbered again yet (its checkpoint
+	 * lags), so a true ACK may run ahead of ln->seq, and refusing it
+	 * would leave the window full for good.  There the check cannot
+	 * tell true from forged and is not made.
 	 */
-	if (a->applied > ln->seq || a->received > ln->seq) {
+	if (!s->x->resumed && (a->applied > ln->seq || a->received > ln->seq)) {
 		log_warnx("impossible ack dropped run=%" PRIu64 " lane=%u applied=%"
 		    PRIu64 " received=%" PRIu64 " numbered=%" PRIu64, b->run, b->lane,
 		    a->applied, a->received, ln->seq);

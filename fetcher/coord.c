@@ -1,5 +1,6 @@
 /* fetcher/coord.c: owns the coordinator: the run queue, schedules firing, and one run at a time per connection. */
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -36,14 +37,25 @@
  * - crash before the rename: only NAME.tmp exists, which the coordinator
  *   ignores; the caller was not told the run is queued.
  * - crash after the rename: the request is whole and will run.
- * The run's process removes its request right after the run is recorded
- * in the history (an interrupted run, exit 75, keeps it, so the next start
- * resumes that run from its ledger).  A crash between the record and the
- * removal runs the request once more: at worst one extra run, never a lost
- * one.
+ * The run's process names its request in the ledger when it starts the
+ * run, and removes it right after the run is recorded and the ledger says
+ * "done" or "failed" (an interrupted run, exit 75, keeps it, so the next
+ * start resumes that run from its ledger).  A crash between the ledger's
+ * "done" and the removal leaves a request that the ledger names as done:
+ * the next process for it sees that and only removes it (no extra run).
+ *
+ * A run's process dies with its coordinator (PR_SET_PDEATHSIG: a SIGTERM,
+ * so it checkpoints and exits 75), and does not hold the coordinator's
+ * lock: a coordinator killed with SIGKILL and started again takes the lock
+ * at once, finds the request still queued and resumes that run from its
+ * ledger, where before the orphan went on alone and the restarted
+ * coordinator could not start until it ended.
  */
 
+#define COORD_RETRY_S	10	/* pause before resuming a run that was killed */
+
 static unsigned	coord_seq;
+static int	coord_lockfd = -1;	/* the coordinator's lock (coord_serve) */
 
 int
 coord_enqueue(const struct conf *c, const char *conn, const char *trigger,
@@ -217,7 +229,9 @@ struct cslot {
 	char		 dir[2200];	/* state_dir/CONN */
 	int64_t		 next;		/* next scheduled run (coordinator clock, s); 0: none */
 	pid_t		 pid;		/* the run in progress, 0: none */
+	pid_t		 parent;	/* the coordinator, for the run's process */
 	char		 req[256];	/* its request file */
+	int64_t		 hold_ms;	/* no run starts before (mono ms): after a crash */
 };
 
 struct cclock {
@@ -268,9 +282,20 @@ slot_start(const struct conf *c, struct cslot *s)
 		struct fetcher_opts o;
 		int	 rc;
 
+		/*
+		 * The coordinator's lock is the coordinator's: a run must not
+		 * keep a restarted coordinator out.  And the run stops with
+		 * its coordinator (SIGTERM: it checkpoints, exit 75), so a
+		 * killed coordinator's run is resumed by the next one, never
+		 * left running alone; a coordinator already gone: not started.
+		 */
+		close(coord_lockfd);
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != s->parent)
+			_exit(EX_TEMPFAIL);
 		memset(&o, 0, sizeof(o));
 		o.trigger = trigger;
 		o.quiet = 1;
+		o.request = name;
 		rc = coord_run(c, s->cn, &o);
 		chan_shutdown();
 		if (rc != EX_TEMPFAIL) {
@@ -300,6 +325,18 @@ slot_reap(struct cslot *s, int status)
 	if (rc == EX_TEMPFAIL) {
 		log_info("run interrupted connection=%s; it resumes at the next start",
 		    s->cn->name);
+		return;
+	}
+	if (WIFSIGNALED(status)) {
+		/*
+		 * Killed (SIGKILL, the OOM killer, a crash) before it could
+		 * record anything: its request stays, and the run is resumed
+		 * from its ledger after a pause, so a run that crashes at once
+		 * cannot spin.
+		 */
+		log_warnx("run killed connection=%s signal=%d; resuming it in %d s",
+		    s->cn->name, WTERMSIG(status), COORD_RETRY_S);
+		s->hold_ms = time_mono_ms() + COORD_RETRY_S * 1000;
 		return;
 	}
 	log_info("run ended connection=%s exit=%d", s->cn->name, rc);
@@ -333,7 +370,8 @@ coord_serve(const struct conf *c, const struct coord_opts *o)
 		if (flock(fd, LOCK_EX | LOCK_NB) == -1)
 			fatalx(EX_UNAVAILABLE, "another coordinator is running state_dir=%s",
 			    c->pipe.state_dir);
-		/* Held (fd left open) for the life of the process. */
+		/* Held (fd left open) for the life of the process; not by its runs. */
+		coord_lockfd = fd;
 	}
 	k.mono0 = time_mono_ms();
 	k.base = o->clock_start ? o->clock_start : time_now_ms() / 1000;
@@ -346,6 +384,7 @@ coord_serve(const struct conf *c, const struct coord_opts *o)
 		char	 d[2300];
 
 		s->cn = &c->conns[i];
+		s->parent = getpid();
 		snprintf(s->dir, sizeof(s->dir), "%s/%s", c->pipe.state_dir, s->cn->name);
 		snprintf(d, sizeof(d), "%s/queue", s->dir);
 		if (file_mkdirs(d, 0700) == -1)
@@ -392,7 +431,7 @@ coord_serve(const struct conf *c, const struct coord_opts *o)
 				slot_schedule_next(s, now);
 			}
 			/* Runs of one connection queue, never overlap. */
-			if (s->pid == 0)
+			if (s->pid == 0 && time_mono_ms() >= s->hold_ms)
 				slot_start(c, s);
 		}
 		{

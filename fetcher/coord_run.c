@@ -80,7 +80,11 @@ parts_free(struct fetcher_part *p, size_t n)
 	free(p);
 }
 
-/* Starts a new run, or resumes the unfinished one.  0 or an exit code. */
+/*
+ * Starts a new run, or resumes the unfinished one.  0, -1 when the
+ * coordinator's request this process serves was already run (nothing to
+ * do), or an exit code.
+ */
 static int
 run_open(struct fetcher_ctx *x)
 {
@@ -98,6 +102,19 @@ run_open(struct fetcher_ctx *x)
 		x->led.conn = xstrdup(x->cn->name);
 	}
 	parts_from_conf(x->cn, &want, &nwant);
+	/*
+	 * The request was run already: its run closed but was stopped or
+	 * killed before its request file went.  Running it again would be
+	 * an extra run.
+	 */
+	if ((strcmp(x->led.state, "done") == 0 || strcmp(x->led.state, "failed") == 0) &&
+	    x->opts->request != NULL && x->led.request != NULL &&
+	    strcmp(x->led.request, x->opts->request) == 0) {
+		log_info("request already run request=%s run=%" PRIu64 " connection=%s",
+		    x->opts->request, x->led.run, x->cn->name);
+		parts_free(want, nwant);
+		return -1;
+	}
 	if (x->led.run != 0 && (strcmp(x->led.state, "fetching") == 0 ||
 	    strcmp(x->led.state, "streaming") == 0 ||
 	    strcmp(x->led.state, "exporting") == 0)) {
@@ -135,6 +152,7 @@ run_open(struct fetcher_ctx *x)
 			return EX_IOERR;
 		}
 		x->led.run = x->led.last_run = id;
+		x->led.request = x->opts->request ? xstrdup(x->opts->request) : NULL;
 	}
 	snprintf(x->led.state, sizeof(x->led.state), "fetching");
 	x->led.started_ms = time_now_ms();
@@ -154,7 +172,8 @@ run_open(struct fetcher_ctx *x)
  * Records the run (status from its parts, or force with error) and closes
  * it: history record first, then the ledger says state ("done" or
  * "failed"), so a crash in between records it again, never loses it.
- * Then the spools go, and the people to notify are told.  Returns
+ * Then the coordinator's request goes (the ledger now says it was run),
+ * then the spools, and the people to notify are told.  Returns
  * FETCHER_EXIT_OK for "ok" and "empty", FETCHER_EXIT_FAILED for "failed"
  * (nothing imported or exported), FETCHER_EXIT_PARTIAL for the others.
  */
@@ -170,6 +189,13 @@ run_close(struct fetcher_ctx *x, const char *force, const char *error, const cha
 	coord_history_write(x->dir, x->led.run, json, x->conf->pipe.history);
 	snprintf(x->led.state, sizeof(x->led.state), "%s", state);
 	fetcher_ctx_checkpoint(x);
+	if (x->led.request != NULL) {
+		char	 req[2400];
+
+		snprintf(req, sizeof(req), "%s/queue/%s", x->dir, x->led.request);
+		if (unlink(req) == -1 && errno != ENOENT)
+			log_warn("cannot remove run request path=%s", req);
+	}
 	fetcher_spool_sweep(x, 0);
 	if (x->opts->summary_json) {
 		if ((fp = fopen(x->opts->summary_json, "w")) == NULL ||
@@ -295,7 +321,7 @@ coord_run(const struct conf *c, const struct conf_conn *cn, const struct fetcher
 {
 	struct fetcher_ctx x;
 	char	 name[256], d[2200];
-	int	 rc, lockfd;
+	int	 rc, lockfd, closed = 0;
 
 	/* Recorded first, so that the one line can give the run id. */
 	if (!cn->enabled) {
@@ -330,8 +356,13 @@ coord_run(const struct conf *c, const struct conf_conn *cn, const struct fetcher
 		fatal(EX_CANTCREAT, "cannot create directory path=%s", d);
 	lockfd = conn_lock(&x);
 
-	if ((rc = run_open(&x)) != 0)
+	if ((rc = run_open(&x)) != 0) {
+		if (rc == -1) {
+			rc = 0;
+			closed = 1;
+		}
 		goto out;
+	}
 	if (strcmp(x.led.state, "exporting") != 0) {
 		if ((rc = fetcher_fetch(&x)) != 0)
 			goto out;
@@ -348,8 +379,10 @@ coord_run(const struct conf *c, const struct conf_conn *cn, const struct fetcher
 			goto out;
 	}
 	rc = run_close(&x, NULL, NULL, "done");
+	closed = 1;
 out:
-	if (rc == EX_TEMPFAIL || fetcher_stop) {
+	/* A stop that comes after the record (while notifying) interrupts nothing. */
+	if (!closed && (rc == EX_TEMPFAIL || fetcher_stop)) {
 		if (x.led.run != 0)
 			fetcher_ctx_checkpoint(&x);
 		log_warnx("interrupted; rerun to resume run=%" PRIu64, x.led.run);

@@ -115,6 +115,7 @@ struct fetcher_ledger {
 	/* The current run; run == 0 when there is none. */
 	uint64_t	 run;
 	char		 state[16];	/* "fetching", "streaming", "done", "failed" */
+	char		*request;	/* malloc'd: the queued request it serves, or NULL */
 	int64_t		 started_ms;
 	int		 totals_known;	/* all parts were read: lane totals final */
 	size_t		 nparts;
@@ -150,6 +151,7 @@ struct fetcher_opts {
 	FILE		*summary_out;	/* the printed summary (NULL: stdout) */
 	const char	*trigger;	/* COORD_TRIGGER_*, for the history (NULL: manual) */
 	int		 quiet;		/* print no summary */
+	const char	*request;	/* the coordinator's request file name (NULL: none) */
 };
 
 /*

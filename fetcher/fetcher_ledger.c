@@ -143,6 +143,7 @@ fetcher_ledger_clear(struct fetcher_ledger *l)
 		free(p->warning);
 	}
 	free(l->parts);
+	free(l->request);
 	for (size_t i = 0; i < l->nlanes; i++) {
 		for (size_t j = 0; j < l->lanes[i].nstats; j++)
 			stats_clear(&l->lanes[i].stats[j]);
@@ -228,7 +229,7 @@ stats_parse(json_t *o, struct stats *s)
 
 /*
  * {"version":1, "connection":C, "last_run":N,
- *  "run": {"id":N, "state":S, "started":MS, "totals_known":bool,
+ *  "run": {"id":N, "state":S, "started":MS, "request":NAME, "totals_known":bool,
  *    "parts":[{"goal","index","list","file","format","status","job_id",
  *              "spool","error","attempts","size","mtime","email_count"}],
  *    "lanes":[{"acked":N,"total":N,"stats":[{goal stats}]}]}}
@@ -252,6 +253,8 @@ fetcher_ledger_save(const char *path, const struct fetcher_ledger *l)
 	json_object_set_new(run, "id", json_integer((json_int_t)l->run));
 	json_object_set_new(run, "state", json_string(l->state));
 	json_object_set_new(run, "started", json_integer(l->started_ms));
+	if (l->request)
+		json_object_set_new(run, "request", json_string(l->request));
 	json_object_set_new(run, "totals_known", json_boolean(l->totals_known));
 	parts = json_array();
 	for (size_t i = 0; i < l->nparts; i++) {
@@ -341,6 +344,7 @@ fetcher_ledger_load(const char *path, struct fetcher_ledger *l, char *err, size_
 	s = json_string_value(json_object_get(run, "state"));
 	snprintf(l->state, sizeof(l->state), "%s", s ? s : "failed");
 	l->started_ms = ji64(run, "started", 0);
+	l->request = jstr(run, "request");
 	l->totals_known = json_is_true(json_object_get(run, "totals_known"));
 	parts = json_object_get(run, "parts");
 	if (json_is_array(parts) && json_array_size(parts) > 0) {

@@ -1,4 +1,8 @@
-/* common/export_client.c: owns having the exporter run a connection's export goals for a run driver, and collecting its summary. */
+/*
+ * common/export_client.c: owns having the exporter run a connection's
+ * export goals for a run driver, collecting its results, and the one form
+ * of an export goal's outcome both sides print and record.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -14,15 +18,112 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "chan.h"
 #include "export_client.h"
 #include "log.h"
 #include "msg.h"
+#include "profile.h"
 #include "timefmt.h"
 
 #define SUMMARY_MAX	(16u << 20)
+
+void
+export_result_init(struct export_result *r, const char *goal)
+{
+	memset(r, 0, sizeof(*r));
+	stats_init(&r->st, NULL, 0, goal, strlen(goal));
+}
+
+void
+export_result_clear(struct export_result *r)
+{
+	stats_clear(&r->st);
+	memset(r, 0, sizeof(*r));
+}
+
+const char *
+export_results_status(const struct export_result *r, size_t n)
+{
+	uint64_t done = 0, bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		done += r[i].st.exported + r[i].st.removed;
+		bad += r[i].st.failed + stats_reason_get(&r[i].st, "rejected") +
+		    (r[i].error[0] != '\0');
+	}
+	if (bad > 0)
+		return done > 0 ? "partial" : "failed";
+	return done > 0 ? "ok" : "empty";
+}
+
+/* The goal's lines of the printed summary. */
+static void
+export_result_print(const struct export_result *r, FILE *out)
+{
+	const struct stats *st = &r->st;
+	char	 h[PROFILE_ID_HEX];
+
+	fprintf(out, "goal %s: exported %" PRIu64 " (users created %" PRIu64 "), removed "
+	    "%" PRIu64 ", skipped %" PRIu64, st->goal, st->exported, st->created,
+	    st->removed, st->skipped);
+	for (size_t i = 0; i < st->nreasons; i++)
+		fprintf(out, "%s%s %" PRIu64, i ? ", " : " (", st->reasons[i].reason,
+		    st->reasons[i].n);
+	fprintf(out, "%s, failed %" PRIu64 "; unique profiles %" PRIu64 "\n",
+	    st->nreasons ? ")" : "", st->failed, st->unique);
+	if (st->nlast > 0) {
+		fprintf(out, "  last exported:");
+		for (uint32_t i = 0; i < st->nlast; i++)
+			fprintf(out, " %s", profile_id_fmt(st->last[i], h));
+		fprintf(out, "\n");
+	}
+	if (r->error[0] != '\0')
+		fprintf(out, "  failed: %s\n", r->error);
+}
+
+/* A JSON string, or null for an empty one. */
+static int
+json_str_or_null(struct buf *b, const char *s)
+{
+	return s[0] == '\0' ? buf_addstr(b, "null") : val_json_str(b, s, strlen(s));
+}
+
+char *
+export_summary(const char *conn, const char *status, const struct export_result *r,
+    size_t n, FILE *out)
+{
+	struct buf	 b;
+	int		 rc = 0;
+
+	if (status == NULL)
+		status = export_results_status(r, n);
+	if (out != NULL) {
+		fprintf(out, "export connection %s: %s\n", conn, status);
+		for (size_t i = 0; i < n; i++)
+			export_result_print(&r[i], out);
+	}
+	buf_init(&b, SUMMARY_MAX);
+	rc |= buf_addstr(&b, "{\"connection\":");
+	rc |= val_json_str(&b, conn, strlen(conn));
+	rc |= buf_addstr(&b, ",\"status\":");
+	rc |= val_json_str(&b, status, strlen(status));
+	rc |= buf_addstr(&b, ",\"goals\":[");
+	for (size_t i = 0; i < n; i++) {
+		rc |= buf_addstr(&b, i ? ",{\"name\":" : "{\"name\":");
+		rc |= val_json_str(&b, r[i].st.goal, strlen(r[i].st.goal));
+		rc |= buf_addstr(&b, ",\"type\":\"export\",");
+		rc |= stats_json(&r[i].st, STATS_EXPORT, &b);
+		rc |= buf_addstr(&b, ",\"mode\":");
+		rc |= json_str_or_null(&b, r[i].mode);
+		rc |= buf_addstr(&b, ",\"error\":");
+		rc |= json_str_or_null(&b, r[i].error);
+		rc |= buf_addstr(&b, "}");
+	}
+	rc |= buf_addstr(&b, "]}");
+	if (rc != 0)
+		fatal_oom("export_summary");
+	return buf_detach(&b, NULL);
+}
 
 /* The exporter binary beside the running one, or just its name (PATH). */
 static void
@@ -156,19 +257,38 @@ request_send(struct chan *out, const char *conn, uint64_t run, struct buf *enc)
 	return chan_send(out, enc->data, enc->len, 0) == CHAN_ERR ? -1 : 0;
 }
 
+/* The goal's slot among the export goals of cn, or -1 when it is not one. */
+static int
+goal_slot(const struct conf_conn *cn, const char *goal)
+{
+	int	 k = 0;
+
+	for (size_t i = 0; i < cn->ngoals; i++) {
+		if (cn->goals[i].kind != GOAL_EXPORT)
+			continue;
+		if (strcmp(cn->goals[i].name, goal) == 0)
+			return k;
+		k++;
+	}
+	return -1;
+}
+
 int
 export_client_request(const struct conf *c, const char *conn, uint64_t run,
-    volatile sig_atomic_t *stop, char **summary, char *err, size_t errlen)
+    volatile sig_atomic_t *stop, const char *out_path, char **summary, char *err,
+    size_t errlen)
 {
 	const struct conf_conn *cn = conf_conn_find(c, conn, strlen(conn));
+	struct export_result *res = NULL;
 	struct chan	*in = NULL, *out = NULL;
 	struct msg_batch b;
 	struct buf	 enc, rx;
-	json_t		*root = NULL, *goals;
-	char		 path[4300], derr[256];
+	char		 derr[256];
+	unsigned char	*have = NULL;
 	size_t		 want = 0, got = 0;
 	int64_t		 next, pause = 2000;
-	int		 r, rc = -1;
+	int		 r, k, rc = -1;
+	FILE		*f;
 
 	*summary = NULL;
 	if (cn == NULL) {
@@ -186,10 +306,12 @@ export_client_request(const struct conf *c, const char *conn, uint64_t run,
 		chan_close(&in);
 		return -1;
 	}
+	if ((res = calloc(want ? want : 1, sizeof(*res))) == NULL ||
+	    (have = calloc(want ? want : 1, 1)) == NULL)
+		fatal_oom("export_client");
 	buf_init(&enc, 1u << 16);
 	buf_init(&rx, MSG_MAX_BYTES);
 	memset(&b, 0, sizeof(b));
-	goals = json_array();
 	log_info("export requested connection=%s run=%" PRIu64 " goals=%zu", conn, run, want);
 	if (request_send(out, conn, run, &enc) == -1)
 		log_warnx("export request not sent yet connection=%s", conn);
@@ -218,37 +340,37 @@ export_client_request(const struct conf *c, const char *conn, uint64_t run,
 			log_warnx("malformed export result dropped reason=\"%s\"", derr);
 			continue;
 		}
-		if (b.kind == MSG_EXPORT_RESULT && b.run == run && str_eq(b.src.conn, conn)) {
-			json_t	*g = json_object();
-
-			json_object_set_new(g, "name", json_string(b.u.eres.goal.p));
-			json_object_set_new(g, "type", json_string("export"));
-			json_object_set_new(g, "exported", json_integer((json_int_t)b.u.eres.exported));
-			json_object_set_new(g, "skipped", json_integer((json_int_t)b.u.eres.skipped));
-			json_object_set_new(g, "failed", json_integer((json_int_t)b.u.eres.failed));
-			json_object_set_new(g, "error", b.u.eres.error.len ?
-			    json_string(b.u.eres.error.p) : json_null());
-			json_array_append_new(goals, g);
-			got++;
-		} else
+		if (b.kind != MSG_EXPORT_RESULT || b.run != run || !str_eq(b.src.conn, conn))
 			log_debug("export result of another run dropped run=%" PRIu64, b.run);
+		else if ((k = goal_slot(cn, b.u.eres.st.goal)) == -1)
+			log_warnx("export result of an unknown goal dropped goal=%.64s",
+			    b.u.eres.st.goal);
+		else if (!have[k]) {
+			/* A resent request is answered again: the first answer counts. */
+			stats_copy(&res[k].st, &b.u.eres.st);
+			snprintf(res[k].mode, sizeof(res[k].mode), "%.*s",
+			    (int)b.u.eres.mode.len, b.u.eres.mode.p);
+			snprintf(res[k].error, sizeof(res[k].error), "%.*s",
+			    (int)b.u.eres.error.len, b.u.eres.error.p);
+			have[k] = 1;
+			got++;
+		}
 		msg_batch_clear(&b);
 	}
-	/* The whole summary, from the exporter's record when it is on this host. */
-	snprintf(path, sizeof(path), "%s/results/%s-%" PRIu64 ".json",
-	    c->pipe.export_state, conn, run);
-	if ((root = json_load_file(path, 0, NULL)) == NULL) {
-		root = json_object();
-		json_object_set_new(root, "connection", json_string(conn));
-		json_object_set(root, "goals", goals);
+	/* The lines the exporter would have printed, where the summary reads them. */
+	if ((f = fopen(out_path, "w")) == NULL) {
+		snprintf(err, errlen, "cannot create %s: %s", out_path, strerror(errno));
+		goto out;
 	}
-	if ((*summary = json_dumps(root, JSON_COMPACT)) == NULL)
-		snprintf(err, errlen, "out of memory");
-	else
-		rc = 0;
+	*summary = export_summary(conn, NULL, res, want, f);
+	if (fclose(f) == EOF)
+		log_warn("cannot write path=%s", out_path);
+	rc = 0;
 out:
-	json_decref(root);
-	json_decref(goals);
+	for (size_t i = 0; i < want; i++)
+		export_result_clear(&res[i]);
+	free(res);
+	free(have);
 	msg_batch_clear(&b);
 	buf_clear(&enc);
 	buf_clear(&rx);

@@ -1,6 +1,7 @@
 /* common/msg.c: owns the message kind table and the msgpack batch codec. */
 /*
- * Wire layout, MSG_VERSION 1.  A batch is one msgpack map:
+ * Wire layout, MSG_VERSION 2 (1 had EXPORT_RESULT as [goal, exported,
+ * skipped, failed, error]).  A batch is one msgpack map:
  *
  *   {"v": 1, "kind": int, "run": uint, "lane": uint, "seq_first": uint,
  *    "src": {"conn": str, "goal": str, "list": str},
@@ -20,12 +21,12 @@
  *   ACK	    exactly one record: [applied, received, [stats, ...]]
  *		      stats  [goal, counter, ..., [[reason, n], ...], [id, ...],
  *			      unique], the counters of STATS_COUNTERS in table
- *			      order (msg_stats_encode; today created, updated,
- *			      unchanged, skipped)
+ *			      order (msg_stats_encode)
  *   HELLO	    exactly one record: [stage, pid, started]
  *   END	    exactly one record: [total]
  *   EXPORT_REQUEST one str record per goal
- *   EXPORT_RESULT  exactly one record: [goal, exported, skipped, failed, error]
+ *   EXPORT_RESULT  exactly one record: [stats, mode, error], stats as in
+ *		      ACK (the goal's name first), mode and error str
  *
  * Typed values (struct val): nil -> nil, text -> str, number -> int,
  * decimal -> float 64, boolean -> bool, datetime -> ext type 1 holding an
@@ -467,12 +468,11 @@ enc_records(struct enc *en, const struct msg_batch *b)
 		return 0;
 	case MSG_EXPORT_RESULT:
 		msgpack_pack_array(&en->pk, 1);
-		msgpack_pack_array(&en->pk, 5);
-		if (enc_str(en, b->u.eres.goal) == -1)
-			return ep_at(&en->e, "records[0].goal");
-		msgpack_pack_uint64(&en->pk, b->u.eres.exported);
-		msgpack_pack_uint64(&en->pk, b->u.eres.skipped);
-		msgpack_pack_uint64(&en->pk, b->u.eres.failed);
+		msgpack_pack_array(&en->pk, 3);
+		if (enc_stats(en, &b->u.eres.st) == -1)
+			return ep_at(&en->e, "records[0].stats");
+		if (enc_str(en, b->u.eres.mode) == -1)
+			return ep_at(&en->e, "records[0].mode");
 		if (enc_str(en, b->u.eres.error) == -1)
 			return ep_at(&en->e, "records[0].error");
 		return 0;
@@ -1250,22 +1250,14 @@ rd_single(struct rd *r, struct msg_batch *b)
 		}
 		return 0;
 	case MSG_EXPORT_RESULT:
-		if (rd_tuple(r, 5) == -1)
+		if (rd_tuple(r, 3) == -1)
 			goto fail;
-		if (rd_str(r, &b->u.eres.goal) == -1) {
-			ep_at(&r->e, "goal");
-			goto fail;
-		}
-		if (rd_u64(r, &b->u.eres.exported) == -1) {
-			ep_at(&r->e, "exported");
+		if (rd_stats(r, &b->u.eres.st) == -1) {
+			ep_at(&r->e, "stats");
 			goto fail;
 		}
-		if (rd_u64(r, &b->u.eres.skipped) == -1) {
-			ep_at(&r->e, "skipped");
-			goto fail;
-		}
-		if (rd_u64(r, &b->u.eres.failed) == -1) {
-			ep_at(&r->e, "failed");
+		if (rd_str(r, &b->u.eres.mode) == -1) {
+			ep_at(&r->e, "mode");
 			goto fail;
 		}
 		if (rd_str(r, &b->u.eres.error) == -1) {

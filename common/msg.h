@@ -17,7 +17,7 @@
 #include "stats.h"
 #include "val.h"
 
-#define MSG_VERSION		1
+#define MSG_VERSION		2
 #define MSG_MAX_BYTES		(64u << 20)	/* one encoded batch */
 #define MSG_MAX_RECORDS		10000		/* records in one batch */
 #define MSG_MAX_FIELDS		4096		/* columns, ids, ops, values, stats */
@@ -142,8 +142,12 @@ struct msg_export_request {
 	struct str	*goals;
 };
 struct msg_export_result {
-	struct str	 goal;
-	uint64_t	 exported, skipped, failed;
+	/*
+	 * The goal's figures (st.goal its name, conn NULL).  Decoded: in the
+	 * batch's arena, as an ACK's stats; stats_copy what must outlive it.
+	 */
+	struct stats	 st;
+	struct str	 mode;		/* "user", "bulk" or "" (nothing sent) */
 	struct str	 error;		/* len > 0 when the goal failed as a whole */
 };
 

@@ -67,6 +67,15 @@ stats_reason_add(struct stats *st, const char *reason, size_t len, uint64_t n)
 	st->nreasons++;
 }
 
+uint64_t
+stats_reason_get(const struct stats *st, const char *reason)
+{
+	for (size_t i = 0; i < st->nreasons; i++)
+		if (strcmp(st->reasons[i].reason, reason) == 0)
+			return st->reasons[i].n;
+	return 0;
+}
+
 void
 stats_last_push(struct stats *st, uint64_t id)
 {

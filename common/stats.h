@@ -16,26 +16,27 @@
 /*
  * The counters of a goal, X(name, kinds): one uint64_t field of struct
  * stats each.  Adding a counter is ONE line at the end of this table; the
- * struct field, the merge over lanes (a sum), the msgpack encoding in ACKs
- * and in the store's runstats (msg_stats_encode/decode), the fetcher's
- * ledger, the run summary's text and JSON and `sailsync-writer stats` all
- * follow from it.  For the exporter, for example:
- *
- *	X(exported,      STATS_EXPORT)
- *	X(users_created, STATS_EXPORT)
- *	X(removed,       STATS_EXPORT)
- *	X(failed,        STATS_EXPORT)
+ * struct field, the merge over lanes (a sum), the msgpack encoding in ACKs,
+ * EXPORT_RESULTs and the store's runstats (msg_stats_encode/decode), the
+ * fetcher's ledger, the run summary's JSON, `sailsync-writer stats` and
+ * `sailsync runs` all follow from it.  `kinds` says which goals show it:
+ * an import goal's `created` counts the profiles it created, an export
+ * goal's the Sailthru users it created.
  *
  * Counters travel and are stored by position: append, never reorder or
  * remove a line.  A value written before a counter existed reads it as 0.
  * Skip reasons are not counters: use stats_reason_add ("skipped" counts
- * the records, reasons say why).
+ * the records or profiles, reasons say why).
  */
 #define STATS_COUNTERS(X)			\
-	X(created,	STATS_IMPORT)		\
+	X(created,	STATS_IMPORT | STATS_EXPORT) \
 	X(updated,	STATS_IMPORT)		\
 	X(unchanged,	STATS_IMPORT)		\
-	X(skipped,	STATS_IMPORT | STATS_EXPORT)
+	X(skipped,	STATS_IMPORT | STATS_EXPORT) \
+	X(exported,	STATS_EXPORT)	/* users Sailthru accepted */ \
+	X(removed,	STATS_EXPORT)	/* users taken off the goal's lists */ \
+	X(failed,	STATS_EXPORT)	/* not written: the goal or a call failed */ \
+	X(selected,	STATS_EXPORT)	/* profiles in the goal's segment */
 
 enum stats_counter {
 #define STATS_ENUM(name, kinds) STATS_C_##name,
@@ -76,6 +77,8 @@ void		 stats_clear(struct stats *st);
 /* Adds n to reason (copied on first use), keeping reasons sorted. */
 void		 stats_reason_add(struct stats *st, const char *reason, size_t len,
 		    uint64_t n);
+/* The count of reason (0 when st has none). */
+uint64_t	 stats_reason_get(const struct stats *st, const char *reason);
 /* Puts id first among the last ids (moving it when already there). */
 void		 stats_last_push(struct stats *st, uint64_t id);
 /*

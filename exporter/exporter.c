@@ -61,24 +61,13 @@
 
 volatile sig_atomic_t exporter_stop;
 
-static const char *const reason_names[] = {
-#define X_NAME(n, s) s,
-	EXPORT_REASONS(X_NAME)
-#undef X_NAME
-};
-
-const char *
-export_reason_name(int r)
-{
-	return r >= 0 && r < EXPORT_NREASONS ? reason_names[r] : NULL;
-}
-
 struct xrun {
 	const struct conf	*c;
 	const struct conf_conn	*cn;
 	const struct conf_goal	*g;
 	const struct exporter_opts *o;
-	struct export_stats	*st;
+	struct export_result	*res;		/* the goal's outcome */
+	struct stats		*st;		/* &res->st: its figures */
 	struct store_kv		*kv;
 	struct sailthru		*api;
 	FILE			*out;
@@ -248,16 +237,22 @@ in_stage(const struct conf_goal *g, const struct profile *p)
 	return 0;
 }
 
+/* One profile skipped for reason (an EXPORT_* name). */
 static void
-skip(struct xrun *x, const struct profile *p, int reason)
+skip_id(struct xrun *x, uint64_t id, const char *reason)
 {
 	char	 h[PROFILE_ID_HEX];
 
 	x->st->skipped++;
-	x->st->reasons[reason]++;
+	stats_reason_add(x->st, reason, strlen(reason), 1);
 	if (x->o->dry_run)
-		fprintf(x->out, "skip %s %s\n", profile_id_fmt(p->id, h),
-		    export_reason_name(reason));
+		fprintf(x->out, "skip %s %s\n", profile_id_fmt(id, h), reason);
+}
+
+static void
+skip(struct xrun *x, const struct profile *p, const char *reason)
+{
+	skip_id(x, p->id, reason);
 }
 
 /*
@@ -453,22 +448,6 @@ cursor_put(struct xrun *x, const char *phase, const char *job)
 
 /* Sending. */
 
-static void
-last_put(struct export_stats *st, uint64_t id)
-{
-	uint32_t i, n = st->nlast;
-
-	for (i = 0; i < n; i++)
-		if (st->last[i] == id)
-			break;
-	if (i == n && n < 5)
-		st->nlast = ++n;
-	if (i == n)
-		i = n - 1;
-	memmove(&st->last[1], &st->last[0], i * sizeof(st->last[0]));
-	st->last[0] = id;
-}
-
 /* Records one user Sailthru accepted; needs the state write transaction. */
 static void
 accepted(struct xrun *x, uint64_t id, const char *ident)
@@ -480,7 +459,7 @@ accepted(struct xrun *x, uint64_t id, const char *ident)
 	uint64_t	 n = 0;
 
 	x->st->exported++;
-	last_put(x->st, id);
+	stats_last_push(x->st, id);
 	if (x->g->nlists > 0) {
 		kl = key(k, sizeof(k), 'm', x->cn->name, x->g->name, ident);
 		snprintf(r, sizeof(r), "%" PRId64, x->run);
@@ -608,7 +587,7 @@ check_users(struct xrun *x, const char *suffix, char *final, size_t flen,
 		 * counted there) or links by sid or extid (Sailthru's update job
 		 * never creates those; its error report says "not found").
 		 */
-		else if (!known && !(strcmp(x->st->mode, "bulk") == 0 &&
+		else if (!known && !(strcmp(x->res->mode, "bulk") == 0 &&
 		    (x->g->create_users || x->g->link_key != KEY_EMAIL))) {
 			if (exporter_stop) {
 				rc = EX_TEMPFAIL;
@@ -626,11 +605,7 @@ check_users(struct xrun *x, const char *suffix, char *final, size_t flen,
 				kv_put(x, k, kl, "1", 1);
 				known = 1;
 			} else if (!x->g->create_users) {
-				struct profile pp;
-
-				profile_init(&pp);
-				pp.id = id;
-				skip(x, &pp, EXPORT_NO_USER);
+				skip_id(x, id, EXPORT_NO_USER);
 				continue;
 			} else {
 				char	 c[32];
@@ -707,9 +682,8 @@ send_users(struct xrun *x, const char *final)
 			/* Sailthru refused this one user: report it, carry on. */
 			log_warnx("user rejected goal=%s profile=%s error=%d reason=\"%s\"",
 			    x->g->name, profile_id_fmt(id, h), e.code, e.msg);
-			x->st->skipped++;
-			x->st->reasons[e.cls == SAILTHRU_ENOTFOUND ? EXPORT_NO_USER :
-			    EXPORT_REJECTED]++;
+			skip_id(x, id, e.cls == SAILTHRU_ENOTFOUND ? EXPORT_NO_USER :
+			    EXPORT_REJECTED);
 		}
 		if (++n % STATE_BATCH == 0 && ((rc = state_flush(x)) != 0 ||
 		    store_kv_begin(x->kv, 1) != 0))
@@ -832,7 +806,7 @@ send_bulk(struct xrun *x, const char *final, uint64_t nlines, const char *job_in
 			    x->g->name, sailthru_class_name(e.cls), e.msg);
 			if (transient(&e))
 				return EX_TEMPFAIL;
-			snprintf(x->st->error, sizeof(x->st->error), "bulk update job "
+			snprintf(x->res->error, sizeof(x->res->error), "bulk update job "
 			    "refused: %.400s", e.msg);
 			x->st->failed += nlines;
 			return 0;
@@ -852,7 +826,7 @@ send_bulk(struct xrun *x, const char *final, uint64_t nlines, const char *job_in
 				free(job);
 				return EX_TEMPFAIL;
 			}
-			snprintf(x->st->error, sizeof(x->st->error), "bulk update job %.64s: %.400s",
+			snprintf(x->res->error, sizeof(x->res->error), "bulk update job %.64s: %.400s",
 			    job, e.msg);
 			x->st->failed += nlines;
 			free(job);
@@ -861,7 +835,7 @@ send_bulk(struct xrun *x, const char *final, uint64_t nlines, const char *job_in
 		if (j.status != NULL && strcmp(j.status, "completed") == 0)
 			break;
 		if (j.status != NULL && strcmp(j.status, "error") == 0) {
-			snprintf(x->st->error, sizeof(x->st->error), "bulk update job %.64s "
+			snprintf(x->res->error, sizeof(x->res->error), "bulk update job %.64s "
 			    "ended in error: %.400s", job, j.error ? j.error : "no reason given");
 			x->st->failed += nlines;
 			sailthru_job_clear(&j);
@@ -902,10 +876,9 @@ send_bulk(struct xrun *x, const char *final, uint64_t nlines, const char *job_in
 			log_warnx("user rejected goal=%s profile=%s job_id=%s line=%" PRIu64
 			    " reason=\"%s\"", x->g->name, profile_id_fmt(id, h), job, i + 1,
 			    bad[b].why);
-			x->st->skipped++;
 			/* A sid or extid that Sailthru does not know: no such user. */
-			x->st->reasons[strstr(bad[b].why, "not found") != NULL ?
-			    EXPORT_NO_USER : EXPORT_REJECTED]++;
+			skip_id(x, id, strstr(bad[b].why, "not found") != NULL ?
+			    EXPORT_NO_USER : EXPORT_REJECTED);
 			b++;
 			continue;
 		}
@@ -1008,7 +981,7 @@ guard(struct xrun *x, size_t n)
 			if (strcmp(ls[j].name, x->g->lists[i]) != 0)
 				continue;
 			if ((double)n > x->g->removal_guard * (double)ls[j].email_count) {
-				snprintf(x->st->error, sizeof(x->st->error), "removal guard: "
+				snprintf(x->res->error, sizeof(x->res->error), "removal guard: "
 				    "would remove %zu of the %" PRId64 " users of list \"%s\" "
 				    "(more than %.0f%%); rerun with --force to remove them", n,
 				    ls[j].email_count, ls[j].name, x->g->removal_guard * 100);
@@ -1184,7 +1157,7 @@ goal_run(struct xrun *x)
 				nl += ch == '\n';
 			if (f != NULL)
 				fclose(f);
-			snprintf(x->st->mode, sizeof(x->st->mode), "%s",
+			snprintf(x->res->mode, sizeof(x->res->mode), "%s",
 			    nl >= x->g->bulk_min ? "bulk" : "user");
 		}
 		if (strcmp(phase, "job") == 0) {
@@ -1198,7 +1171,7 @@ goal_run(struct xrun *x)
 			char	 p2[4200];
 			int	 ch;
 
-			snprintf(x->st->mode, sizeof(x->st->mode), "bulk");
+			snprintf(x->res->mode, sizeof(x->res->mode), "bulk");
 			if ((rc = check_users(x, ".recheck", final, sizeof(final),
 			    &dummy)) != 0)
 				return rc;
@@ -1216,14 +1189,14 @@ goal_run(struct xrun *x)
 				return rc;
 			if (nfinal == 0)
 				rc = 0;
-			else if (strcmp(x->st->mode, "bulk") == 0)
+			else if (strcmp(x->res->mode, "bulk") == 0)
 				rc = send_bulk(x, final, nfinal, NULL);
 			else
 				rc = send_users(x, final);
 		}
 		if (rc != 0)
 			return rc;
-		if (x->st->error[0] != '\0') {
+		if (x->res->error[0] != '\0') {
 			/* The bulk job failed as a whole; nothing to remove on its word. */
 			cursor_put(x, NULL, NULL);
 			return 0;
@@ -1303,15 +1276,15 @@ wanted(const struct conf_goal *g, char *const *goals, size_t ngoals)
 
 int
 exporter_run(const struct conf *c, const struct conf_conn *cn, char *const *goals,
-    size_t ngoals, const struct exporter_opts *o, struct export_stats *stats,
-    size_t *nstats)
+    size_t ngoals, const struct exporter_opts *o, struct export_result *res,
+    size_t *nres)
 {
 	struct sailthru_opts so;
 	struct xrun	 x;
 	char		 err[600], path[4200];
 	int		 rc = 0, lockfd = -1;
 
-	*nstats = 0;
+	*nres = 0;
 	for (size_t i = 0; i < ngoals; i++) {
 		const struct conf_goal *g = conf_goal_find(cn, goals[i], strlen(goals[i]));
 
@@ -1356,14 +1329,15 @@ exporter_run(const struct conf *c, const struct conf_conn *cn, char *const *goal
 	}
 	for (size_t i = 0; i < cn->ngoals && rc == 0; i++) {
 		const struct conf_goal *g = &cn->goals[i];
-		struct export_stats *st = &stats[*nstats];
+		struct export_result *r = &res[*nres];
+		struct stats	*st = &r->st;
 
 		if (g->kind != GOAL_EXPORT || !wanted(g, goals, ngoals))
 			continue;
-		memset(st, 0, sizeof(*st));
-		snprintf(st->goal, sizeof(st->goal), "%s", g->name);
-		(*nstats)++;
+		export_result_init(r, g->name);
+		(*nres)++;
 		x.g = g;
+		x.res = r;
 		x.st = st;
 		x.err = 0;
 		rc = goal_run(&x);
@@ -1371,7 +1345,7 @@ exporter_run(const struct conf *c, const struct conf_conn *cn, char *const *goal
 		log_info("export goal finished connection=%s goal=%s exported=%" PRIu64
 		    " skipped=%" PRIu64 " removed=%" PRIu64 " failed=%" PRIu64 "%s%s",
 		    cn->name, g->name, st->exported, st->skipped, st->removed, st->failed,
-		    st->error[0] ? " error=" : "", st->error[0] ? st->error : "");
+		    r->error[0] ? " error=" : "", r->error[0] ? r->error : "");
 	}
 	sailthru_destroy(&x.api);
 	store_kv_close(&x.kv);
@@ -1381,66 +1355,4 @@ exporter_run(const struct conf *c, const struct conf_conn *cn, char *const *goal
 		return EX_TEMPFAIL;
 	}
 	return rc;
-}
-
-const char *
-exporter_status(const struct export_stats *st, size_t n)
-{
-	uint64_t done = 0, bad = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		done += st[i].exported + st[i].removed;
-		bad += st[i].failed + st[i].reasons[EXPORT_REJECTED] +
-		    (st[i].error[0] != '\0');
-	}
-	if (bad > 0)
-		return done > 0 ? "partial" : "failed";
-	return done > 0 ? "ok" : "empty";
-}
-
-json_t *
-exporter_stats_json(const struct export_stats *st, FILE *out)
-{
-	json_t	*o = json_object(), *reasons = json_object(), *last = json_array();
-	char	 h[PROFILE_ID_HEX];
-	int	 first = 1;
-
-	fprintf(out, "goal %s: exported %" PRIu64 " (users created %" PRIu64 "), removed "
-	    "%" PRIu64 ", skipped %" PRIu64, st->goal, st->exported, st->created,
-	    st->removed, st->skipped);
-	for (int r = 0; r < EXPORT_NREASONS; r++) {
-		if (st->reasons[r] == 0)
-			continue;
-		fprintf(out, "%s%s %" PRIu64, first ? " (" : ", ", export_reason_name(r),
-		    st->reasons[r]);
-		first = 0;
-		json_object_set_new(reasons, export_reason_name(r),
-		    json_integer((json_int_t)st->reasons[r]));
-	}
-	fprintf(out, "%s, failed %" PRIu64 "; unique profiles %" PRIu64 "\n",
-	    first ? "" : ")", st->failed, st->unique);
-	if (st->nlast > 0)
-		fprintf(out, "  last exported:");
-	for (uint32_t i = 0; i < st->nlast; i++) {
-		fprintf(out, " %s", profile_id_fmt(st->last[i], h));
-		json_array_append_new(last, json_string(h));
-	}
-	if (st->nlast > 0)
-		fprintf(out, "\n");
-	if (st->error[0] != '\0')
-		fprintf(out, "  failed: %s\n", st->error);
-	json_object_set_new(o, "name", json_string(st->goal));
-	json_object_set_new(o, "type", json_string("export"));
-	json_object_set_new(o, "selected", json_integer((json_int_t)st->selected));
-	json_object_set_new(o, "exported", json_integer((json_int_t)st->exported));
-	json_object_set_new(o, "created", json_integer((json_int_t)st->created));
-	json_object_set_new(o, "removed", json_integer((json_int_t)st->removed));
-	json_object_set_new(o, "skipped", json_integer((json_int_t)st->skipped));
-	json_object_set_new(o, "reasons", reasons);
-	json_object_set_new(o, "failed", json_integer((json_int_t)st->failed));
-	json_object_set_new(o, "last", last);
-	json_object_set_new(o, "unique", json_integer((json_int_t)st->unique));
-	json_object_set_new(o, "mode", st->mode[0] ? json_string(st->mode) : json_null());
-	json_object_set_new(o, "error", st->error[0] ? json_string(st->error) : json_null());
-	return o;
 }

@@ -5,16 +5,19 @@
  *
  * Requests may arrive more than once (the run driver resends until it has
  * every goal's result, because ZeroMQ loses what a dead process held).  So
- * the outcome of each (connection, run) is written, before any result is
- * sent, to pipeline.export_state/results/CONN-RUN.json (temporary file,
- * fsync, rename): a repeated request is answered from that file without
- * exporting again.  What a crash costs:
- * - before the file is renamed: the export's own cursor resumes it when
+ * the outcome of each (connection, run) is recorded, before any result is
+ * sent, as a capture of its EXPORT_RESULT messages at
+ * pipeline.export_state/results/CONN-RUN.cap (written to a temporary
+ * name, fsynced and renamed by the file: channel): a repeated request is
+ * answered by sending that capture's messages again, without exporting
+ * again.  What a crash costs:
+ * - before the capture is renamed: the export's own cursor resumes it when
  *   the driver's resend arrives at the restarted exporter;
- * - after: the resend is answered from the file.
+ * - after: the resend is answered from the capture.
+ * The results carry every figure of a goal, so the run driver needs
+ * nothing from this host's files.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,123 +38,139 @@ static void
 result_path(const struct conf *c, const char *conn, uint64_t run, char *out,
     size_t outlen)
 {
-	snprintf(out, outlen, "%s/results/%s-%" PRIu64 ".json", c->pipe.export_state,
+	snprintf(out, outlen, "file:%s/results/%s-%" PRIu64 ".cap", c->pipe.export_state,
 	    conn, run);
 }
 
-/* Writes text to path through path.tmp, fsync and rename.  0 or -1. */
+/*
+ * Sends the recorded results of a run again, frame by frame.  Returns 0,
+ * or -1 when there is no whole record (then the run is not done).
+ */
 static int
-durable_write(const char *path, const char *text)
+results_resend(struct chan *out, const char *uri)
 {
-	char	 tmp[4400], dir[4400], *slash;
-	size_t	 len = strlen(text);
-	int	 fd, ok;
+	struct chan	*in;
+	struct buf	 rx;
+	char		 err[512];
+	int		 r;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1)
+	if (access(uri + 5, R_OK) == -1)
 		return -1;
-	ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
-	if (close(fd) == -1 || !ok || rename(tmp, path) == -1) {
-		unlink(tmp);
+	if ((in = chan_open(uri, CHAN_IN, CHAN_CONNECT, 0, err, sizeof(err))) == NULL) {
+		log_warnx("%s", err);
 		return -1;
 	}
-	/* The rename is durable once the directory is. */
-	snprintf(dir, sizeof(dir), "%s", path);
-	if ((slash = strrchr(dir, '/')) != NULL)
-		*slash = '\0';
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
-		fsync(fd);
-		close(fd);
+	buf_init(&rx, MSG_MAX_BYTES);
+	while ((r = chan_recv(in, &rx, 0)) == 0)
+		if (chan_send(out, rx.data, rx.len, 5000) != 0)
+			log_warnx("cannot send a result again uri=%s", uri);
+	buf_clear(&rx);
+	chan_close(&in);
+	if (r != CHAN_EOF) {
+		log_warnx("export results record damaged uri=%s", uri);
+		return -1;
 	}
 	return 0;
 }
 
-/* Sends one EXPORT_RESULT per goal of the summary root. */
+/*
+ * The outcome of one export run of cn: exporter_run, then one result per
+ * export goal of the connection (a goal that could not run, or could not
+ * finish, says so in its error).  Returns exporter_run's exit code; the
+ * caller export_result_clears res[0..*n).
+ */
 static int
-send_results(struct chan *out, const char *conn, uint64_t run, json_t *root)
+run_one(const struct conf *c, const struct conf_conn *cn, const struct msg_batch *b,
+    struct export_result *res, size_t *n)
 {
-	struct msg_batch b;
-	struct buf	 enc;
-	json_t		*g;
-	size_t		 i;
-	char		 err[256];
-	int		 rc = 0;
+	struct exporter_opts o;
+	size_t	 ng = b->u.ereq.ngoals;
+	char	**goals;
+	int	 rc;
 
-	buf_init(&enc, MSG_MAX_BYTES);
-	json_array_foreach(json_object_get(root, "goals"), i, g) {
-		memset(&b, 0, sizeof(b));
-		b.kind = MSG_EXPORT_RESULT;
-		b.v = MSG_VERSION;
-		b.run = run;
-		b.src.conn = str_c(conn);
-		b.src.goal = str_c(json_string_value(json_object_get(g, "name")));
-		b.u.eres.goal = b.src.goal;
-		b.u.eres.exported = (uint64_t)json_integer_value(json_object_get(g, "exported"));
-		b.u.eres.skipped = (uint64_t)json_integer_value(json_object_get(g, "skipped"));
-		b.u.eres.failed = (uint64_t)json_integer_value(json_object_get(g, "failed"));
-		b.u.eres.error = str_c(json_string_value(json_object_get(g, "error")));
-		buf_reset(&enc);
-		if (msg_encode(&b, &enc, err, sizeof(err)) == -1) {
-			log_warnx("cannot encode a result: %s", err);
-			rc = -1;
+	memset(&o, 0, sizeof(o));
+	if ((goals = calloc(ng ? ng : 1, sizeof(*goals))) == NULL)
+		fatal_oom("exporter_serve");
+	/* Decoded strings are NUL-terminated; none: every export goal. */
+	for (size_t i = 0; i < ng; i++)
+		goals[i] = (char *)(uintptr_t)b->u.ereq.goals[i].p;
+	*n = 0;
+	rc = exporter_run(c, cn, goals, ng, &o, res, n);
+	free(goals);
+	if (rc == 0 || rc == EX_TEMPFAIL || exporter_stop)
+		return rc;
+	/* The goal that stopped the run, and those after it: the driver stops waiting. */
+	if (*n > 0 && res[*n - 1].error[0] == '\0')
+		snprintf(res[*n - 1].error, sizeof(res[*n - 1].error), "the exporter could "
+		    "not finish this goal (exit %d; see its log)", rc);
+	for (size_t i = 0; i < cn->ngoals; i++) {
+		const struct conf_goal *g = &cn->goals[i];
+		int	 seen = 0;
+
+		for (size_t j = 0; j < *n && !seen; j++)
+			seen = strcmp(res[j].st.goal, g->name) == 0;
+		if (g->kind != GOAL_EXPORT || seen)
 			continue;
-		}
-		if (chan_send(out, enc.data, enc.len, 5000) != 0) {
-			log_warnx("cannot send a result connection=%s run=%" PRIu64, conn, run);
-			rc = -1;
-		}
+		export_result_init(&res[*n], g->name);
+		snprintf(res[*n].error, sizeof(res[*n].error), "the exporter could not run "
+		    "(exit %d; see its log)", rc);
+		(*n)++;
 	}
-	buf_clear(&enc);
 	return rc;
 }
 
 /*
- * The summary of one export run of conn: every export goal's stats.  A goal
- * that did not run (the export was stopped) is absent; returns the exit
- * code of exporter_run.
+ * Records the results of a run (a capture at uri, sealed: fsync, rename),
+ * then sends them.
  */
-static int
-run_one(const struct conf *c, const struct conf_conn *cn, const struct msg_batch *b,
-    json_t **root)
+static void
+results_send(struct chan *out, const char *uri, const char *conn, uint64_t run,
+    const struct export_result *res, size_t n)
 {
-	struct exporter_opts o;
-	struct export_stats *st;
-	size_t	 n = 0, ng = b->u.ereq.ngoals;
-	char	**goals;
-	json_t	*ga;
-	FILE	*devnull;
-	int	 rc;
+	struct msg_batch b;
+	struct chan	*rec;
+	struct buf	 enc;
+	char		 err[512];
 
-	memset(&o, 0, sizeof(o));
-	if ((st = calloc(cn->ngoals ? cn->ngoals : 1, sizeof(*st))) == NULL ||
-	    (goals = calloc(ng ? ng : 1, sizeof(*goals))) == NULL)
-		fatalx(EX_OSERR, "out of memory");
-	/* Decoded strings are NUL-terminated; none: every export goal. */
-	for (size_t i = 0; i < ng; i++)
-		goals[i] = (char *)(uintptr_t)b->u.ereq.goals[i].p;
-	rc = exporter_run(c, cn, goals, ng, &o, st, &n);
-	free(goals);
-	*root = json_object();
-	ga = json_array();
-	/* The human lines go nowhere: the run driver prints its own summary. */
-	devnull = fopen("/dev/null", "w");
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(ga, exporter_stats_json(&st[i], devnull ? devnull : stderr));
-	if (devnull)
-		fclose(devnull);
-	json_object_set_new(*root, "connection", json_string(cn->name));
-	json_object_set_new(*root, "status", json_string(exporter_status(st, n)));
-	json_object_set_new(*root, "goals", ga);
-	free(st);
-	return rc;
+	if ((rec = chan_open(uri, CHAN_OUT, CHAN_BIND, 0, err, sizeof(err))) == NULL)
+		log_warnx("cannot record export results: %s", err);
+	buf_init(&enc, MSG_MAX_BYTES);
+	for (size_t pass = 0; pass < 2; pass++) {
+		/* Pass 0 records every result, pass 1 sends them once the record is whole. */
+		for (size_t i = 0; i < n; i++) {
+			memset(&b, 0, sizeof(b));
+			b.kind = MSG_EXPORT_RESULT;
+			b.v = MSG_VERSION;
+			b.run = run;
+			b.src.conn = str_c(conn);
+			b.src.goal = str_c(res[i].st.goal);
+			b.u.eres.st = res[i].st;
+			b.u.eres.mode = str_c(res[i].mode);
+			b.u.eres.error = str_c(res[i].error);
+			buf_reset(&enc);
+			if (msg_encode(&b, &enc, err, sizeof(err)) == -1) {
+				log_warnx("cannot encode a result: %s", err);
+				continue;
+			}
+			if (pass == 0 && rec != NULL && chan_send(rec, enc.data, enc.len, -1) != 0)
+				log_warn("cannot record export results uri=%s", uri);
+			if (pass == 1 && chan_send(out, enc.data, enc.len, 5000) != 0)
+				log_warnx("cannot send a result connection=%s run=%" PRIu64,
+				    conn, run);
+		}
+		if (pass == 0 && rec != NULL && chan_close(&rec) == -1)
+			log_warnx("cannot record export results uri=%s", uri);
+	}
+	buf_clear(&enc);
 }
 
 static void
 handle(const struct conf *c, struct chan *out, const struct msg_batch *b)
 {
 	const struct conf_conn *cn;
-	char	 conn[128], path[4300], *text;
-	json_t	*root;
+	struct export_result *res;
+	char	 conn[128], uri[4300];
+	size_t	 n = 0;
 	int	 rc;
 
 	if (b->src.conn.len == 0 || b->src.conn.len >= sizeof(conn)) {
@@ -165,45 +184,23 @@ handle(const struct conf *c, struct chan *out, const struct msg_batch *b)
 		    "connection=%.64s run=%" PRIu64, conn, b->run);
 		return;
 	}
-	result_path(c, conn, b->run, path, sizeof(path));
-	if ((root = json_load_file(path, 0, NULL)) != NULL) {
+	result_path(c, conn, b->run, uri, sizeof(uri));
+	if (results_resend(out, uri) == 0) {
 		/* Done already: a resent request gets the same answer. */
 		log_info("export request answered again connection=%s run=%" PRIu64, conn,
 		    b->run);
-		send_results(out, conn, b->run, root);
-		json_decref(root);
 		return;
 	}
 	log_info("export request connection=%s run=%" PRIu64, conn, b->run);
-	rc = run_one(c, cn, b, &root);
-	if (rc == EX_TEMPFAIL || exporter_stop) {
-		/* No answer: the driver resends and the cursor resumes the export. */
-		json_decref(root);
-		return;
-	}
-	if (rc != 0)
-		json_object_set_new(root, "status", json_string("failed"));
-	if (rc != 0 && json_array_size(json_object_get(root, "goals")) == 0) {
-		/* Nothing ran: say so once per goal, so the driver stops waiting. */
-		for (size_t i = 0; i < cn->ngoals; i++) {
-			json_t	*g;
-
-			if (cn->goals[i].kind != GOAL_EXPORT)
-				continue;
-			g = json_object();
-			json_object_set_new(g, "name", json_string(cn->goals[i].name));
-			json_object_set_new(g, "type", json_string("export"));
-			json_object_set_new(g, "error", json_sprintf("the exporter could "
-			    "not run (exit %d; see its log)", rc));
-			json_array_append_new(json_object_get(root, "goals"), g);
-		}
-	}
-	if ((text = json_dumps(root, JSON_COMPACT)) == NULL ||
-	    durable_write(path, text) == -1)
-		log_warn("cannot record export results path=%s", path);
-	free(text);
-	send_results(out, conn, b->run, root);
-	json_decref(root);
+	if ((res = calloc(cn->ngoals ? cn->ngoals : 1, sizeof(*res))) == NULL)
+		fatal_oom("exporter_serve");
+	rc = run_one(c, cn, b, res, &n);
+	/* Interrupted: no answer; the driver resends and the cursor resumes the export. */
+	if (rc != EX_TEMPFAIL && !exporter_stop)
+		results_send(out, uri, conn, b->run, res, n);
+	for (size_t i = 0; i < n; i++)
+		export_result_clear(&res[i]);
+	free(res);
 }
 
 int

@@ -1,12 +1,10 @@
-/* exporter/main.c: sailsync-exporter's arguments and signals. */
+/* exporter/main.c: sailsync-exporter's own options; the daemon, or one run of a connection's export goals. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
-#include <jansson.h>
-
-#include "chan.h"
 #include "conf.h"
 #include "daemon.h"
 #include "exporter.h"
@@ -40,134 +38,118 @@ usage(FILE *f)
 	    "failed, 78 configuration\n");
 }
 
-int
-main(int argc, char **argv)
-{
-	const char		*cfile = NULL, *cmd = NULL, *conn = NULL, *sjson = NULL;
+struct args {
+	const char		*cmd, *conn, *sjson;
 	char			*goals[MAX_GOALS];
-	size_t			 ngoals = 0, nst = 0;
-	enum log_level		 level = LOG_INFO;
+	size_t			 ngoals;
 	struct exporter_opts	 o;
-	struct export_stats	*st;
-	struct conf		 conf;
-	const struct conf_conn	*cn;
-	const char		*status;
-	json_t			*root, *ga;
-	char			 err[1024];
-	int			 check = 0, rc;
-	FILE			*fp;
+	int			 check;
+};
 
-	memset(&o, 0, sizeof(o));
-	for (int a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
-			usage(stdout);
-			return 0;
-		} else if (strcmp(argv[a], "-c") == 0)
-			cfile = daemon_arg(PROG, argc, argv, &a, usage);
-		else if (strcmp(argv[a], "-n") == 0)
-			check = 1;
-		else if (strcmp(argv[a], "--goal") == 0) {
-			if (ngoals == MAX_GOALS)
-				fatalx(EX_USAGE, "at most %d --goal", MAX_GOALS);
-			goals[ngoals++] = (char *)(uintptr_t)daemon_arg(PROG, argc, argv,
-			    &a, usage);
-		} else if (strcmp(argv[a], "--dry-run") == 0)
-			o.dry_run = 1;
-		else if (strcmp(argv[a], "--force") == 0)
-			o.force = 1;
-		else if (strcmp(argv[a], "--summary-json") == 0)
-			sjson = daemon_arg(PROG, argc, argv, &a, usage);
-		else if (strcmp(argv[a], "--log-format") == 0)
-			daemon_log_format(PROG, daemon_arg(PROG, argc, argv, &a, usage));
-		else if (strcmp(argv[a], "--log-level") == 0) {
-			const char *l = daemon_arg(PROG, argc, argv, &a, usage);
+static int
+option(void *arg, int argc, char **argv, int *i)
+{
+	struct args	*g = arg;
+	const char	*s = argv[*i];
 
-			if (log_level_parse(l, &level) == -1) {
-				fprintf(stderr, "%s: unknown log level %s\n", PROG, l);
-				return EX_USAGE;
-			}
-		} else if (argv[a][0] == '-') {
-			fprintf(stderr, "%s: unknown argument %s\n", PROG, argv[a]);
-			usage(stderr);
-			return EX_USAGE;
-		} else if (cmd == NULL)
-			cmd = argv[a];
-		else if (conn == NULL)
-			conn = argv[a];
-		else {
-			fprintf(stderr, "%s: unexpected argument %s\n", PROG, argv[a]);
-			usage(stderr);
-			return EX_USAGE;
+	if (strcmp(s, "--goal") == 0) {
+		if (g->ngoals == MAX_GOALS) {
+			fprintf(stderr, "%s: at most %d --goal\n", PROG, MAX_GOALS);
+			exit(EX_USAGE);
 		}
-	}
-	if (cfile == NULL || (cmd != NULL && (strcmp(cmd, "run") != 0 || conn == NULL))) {
-		usage(stderr);
-		return EX_USAGE;
-	}
-	log_init("exporter", level);
-	if (conf_load(cfile, &conf, err, sizeof(err)) == -1)
-		fatalx(EX_CONFIG, "%s", err);
-	if (check && conn == NULL) {
-		printf("%s: configuration ok\n", cfile);
-		conf_clear(&conf);
-		return 0;
-	}
-	if (cmd == NULL) {
-		if (conf.pipe.export == NULL) {
-			conf_clear(&conf);
+		g->goals[g->ngoals++] = (char *)(uintptr_t)daemon_arg(PROG, argc, argv, i,
+		    usage);
+	} else if (strcmp(s, "--dry-run") == 0)
+		g->o.dry_run = 1;
+	else if (strcmp(s, "--force") == 0)
+		g->o.force = 1;
+	else if (strcmp(s, "--summary-json") == 0)
+		g->sjson = daemon_arg(PROG, argc, argv, i, usage);
+	else if (s[0] == '-')
+		return -1;
+	else if (g->cmd == NULL)
+		g->cmd = s;
+	else if (g->conn == NULL)
+		g->conn = s;
+	else
+		return -1;
+	return 0;
+}
+
+static int
+args_ok(void *arg, int check)
+{
+	struct args	*g = arg;
+
+	g->check = check;
+	return g->cmd != NULL && (strcmp(g->cmd, "run") != 0 || g->conn == NULL) ? -1 : 0;
+}
+
+static void
+configured(void *arg, const char *path, const struct conf *c)
+{
+	struct args	*g = arg;
+	const struct conf_conn *cn;
+
+	if (g->conn == NULL) {
+		if (!g->check && c->pipe.export == NULL)
 			fatalx(EX_CONFIG, "%s: pipeline.export and pipeline.export_results "
-			    "are needed to serve export requests", cfile);
-		}
-		/* tcp:// channels use CURVE when pipeline.curve is set. */
-		if (conf.pipe.curve_public != NULL && chan_curve_set(conf.pipe.curve_public,
-		    conf.pipe.curve_secret, err, sizeof(err)) == -1)
-			fatalx(EX_CONFIG, "%s: pipeline.curve: %s", cfile, err);
-		daemon_stop_signals(&exporter_stop);
-		rc = exporter_serve(&conf);
-		chan_shutdown();
-		conf_clear(&conf);
-		return rc;
+			    "are needed to serve export requests", path);
+		return;
 	}
-	if ((cn = conf_conn_find(&conf, conn, strlen(conn))) == NULL) {
-		conf_clear(&conf);
-		fatalx(EX_CONFIG, "%s: no connection named \"%s\"", cfile, conn);
-	}
-	if (check) {
-		printf("%s: configuration ok\n", cfile);
-		conf_clear(&conf);
-		return 0;
-	}
-	if (!cn->enabled) {
-		conf_clear(&conf);
-		fatalx(EX_CONFIG, "connection %s is disabled; not running it", conn);
-	}
-	daemon_stop_signals(&exporter_stop);
-	if ((st = calloc(cn->ngoals ? cn->ngoals : 1, sizeof(*st))) == NULL)
-		fatalx(EX_OSERR, "out of memory");
-	rc = exporter_run(&conf, cn, goals, ngoals, &o, st, &nst);
-	if (rc == 0 && nst == 0) {
-		log_warnx("connection %s has no export goal; nothing to run", conn);
+	if ((cn = conf_conn_find(c, g->conn, strlen(g->conn))) == NULL)
+		fatalx(EX_CONFIG, "%s: no connection named \"%s\"", path, g->conn);
+	if (!g->check && !cn->enabled)
+		fatalx(EX_CONFIG, "connection %s is disabled; not running it", g->conn);
+}
+
+/* run CONNECTION: the export goals now, the summary on stdout (and as JSON). */
+static int
+run(const struct conf *c, struct args *g)
+{
+	const struct conf_conn *cn = conf_conn_find(c, g->conn, strlen(g->conn));
+	struct export_result *res;
+	const char	*status;
+	size_t		 n = 0;
+	char		*summary;
+	FILE		*fp;
+	int		 rc;
+
+	if ((res = calloc(cn->ngoals ? cn->ngoals : 1, sizeof(*res))) == NULL)
+		fatal_oom("exporter");
+	rc = exporter_run(c, cn, g->goals, g->ngoals, &g->o, res, &n);
+	if (rc == 0 && n == 0) {
+		log_warnx("connection %s has no export goal; nothing to run", g->conn);
 		rc = EX_CONFIG;
 	}
 	if (rc == 0) {
-		status = o.dry_run ? "dry_run" : exporter_status(st, nst);
-		printf("export connection %s: %s\n", conn, status);
-		root = json_object();
-		ga = json_array();
-		for (size_t i = 0; i < nst; i++)
-			json_array_append_new(ga, exporter_stats_json(&st[i], stdout));
-		json_object_set_new(root, "connection", json_string(conn));
-		json_object_set_new(root, "status", json_string(status));
-		json_object_set_new(root, "goals", ga);
-		if (sjson != NULL && ((fp = fopen(sjson, "w")) == NULL ||
-		    json_dumpf(root, fp, JSON_COMPACT) == -1 || fputc('\n', fp) == EOF ||
-		    fclose(fp) == EOF))
-			fatal(EX_IOERR, "cannot write summary path=%s", sjson);
-		json_decref(root);
+		status = g->o.dry_run ? "dry_run" : export_results_status(res, n);
+		summary = export_summary(g->conn, status, res, n, stdout);
+		if (g->sjson != NULL && ((fp = fopen(g->sjson, "w")) == NULL ||
+		    fprintf(fp, "%s\n", summary) < 0 || fclose(fp) == EOF))
+			fatal(EX_IOERR, "cannot write summary path=%s", g->sjson);
+		free(summary);
 		if (strcmp(status, "partial") == 0 || strcmp(status, "failed") == 0)
 			rc = 1;
 	}
-	free(st);
-	conf_clear(&conf);
+	for (size_t i = 0; i < n; i++)
+		export_result_clear(&res[i]);
+	free(res);
 	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct args	 g;
+	struct daemon_spec spec = { PROG, "exporter", usage, option, args_ok, configured,
+	    &g };
+	struct daemon	 d;
+
+	memset(&g, 0, sizeof(g));
+	daemon_start(&spec, argc, argv, &d);
+	daemon_stop_signals(&exporter_stop);
+	if (g.cmd == NULL)
+		return daemon_end(&d, exporter_serve(&d.conf));
+	return daemon_end(&d, run(&d.conf, &g));
 }

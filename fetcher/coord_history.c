@@ -16,6 +16,7 @@
 #include "log.h"
 #include "profile.h"
 #include "sched.h"
+#include "stats.h"
 #include "store.h"
 #include "timefmt.h"
 
@@ -232,17 +233,19 @@ print_run(const struct conf *c, const struct conf_conn *cn, json_t *r, FILE *out
 		json_t	*reasons = json_object_get(g, "reasons"), *v, *last, *p;
 		const char *k;
 		size_t	 j;
+		int	 kinds;
 
 		for (size_t n = 0; n < cn->ngoals; n++)
 			if (strcmp(cn->goals[n].name, jstr(g, "name", "")) == 0)
 				cg = &cn->goals[n];
-		fprintf(out, "  goal %s: created %" JSON_INTEGER_FORMAT ", updated %"
-		    JSON_INTEGER_FORMAT ", unchanged %" JSON_INTEGER_FORMAT ", skipped %"
-		    JSON_INTEGER_FORMAT "; unique profiles %" JSON_INTEGER_FORMAT "\n",
-		    jstr(g, "name", "?"), json_integer_value(json_object_get(g, "created")),
-		    json_integer_value(json_object_get(g, "updated")),
-		    json_integer_value(json_object_get(g, "unchanged")),
-		    json_integer_value(json_object_get(g, "skipped")),
+		kinds = strcmp(jstr(g, "type", ""), "export") == 0 ? STATS_EXPORT : STATS_IMPORT;
+		fprintf(out, "  goal %s", jstr(g, "name", "?"));
+		for (size_t c2 = 0, n2 = 0; c2 < STATS_NCOUNTERS; c2++)
+			if (stats_counter_kinds(c2) & kinds)
+				fprintf(out, "%s%s %" JSON_INTEGER_FORMAT, n2++ ? ", " : ": ",
+				    stats_counter_name(c2), json_integer_value(
+				    json_object_get(g, stats_counter_name(c2))));
+		fprintf(out, "; unique profiles %" JSON_INTEGER_FORMAT "\n",
 		    json_integer_value(json_object_get(g, "unique")));
 		json_object_foreach(reasons, k, v)
 			fprintf(out, "    skipped %s: %" JSON_INTEGER_FORMAT "\n", k,

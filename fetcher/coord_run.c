@@ -302,7 +302,7 @@ run_exports(struct fetcher_ctx *x)
 	/* The long-lived exporter when there is one, else a child for this run. */
 	if (x->conf->pipe.export != NULL)
 		rc = export_client_request(x->conf, x->cn->name, x->led.run, &fetcher_stop,
-		    &x->export_json, err, sizeof(err));
+		    out, &x->export_json, err, sizeof(err));
 	else
 		rc = export_client_run(x->conf->file, x->cn->name, out, json,
 		    &x->export_json, err, sizeof(err));

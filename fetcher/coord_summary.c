@@ -175,7 +175,11 @@ export_status(struct fetcher_ctx *x, const char **status)
 	json_decref(root);
 }
 
-/* The exporter's lines as it printed them, and its goals appended to the run's. */
+/*
+ * The exporter's lines as it printed them (export.out: the child's stdout,
+ * or written from the long-lived exporter's results), and its goals
+ * appended to the run's.
+ */
 static void
 export_goals(struct fetcher_ctx *x, json_t *goals, FILE *out)
 {
@@ -183,16 +187,14 @@ export_goals(struct fetcher_ctx *x, json_t *goals, FILE *out)
 	char	 path[2400], line[1024];
 	size_t	 i;
 	FILE	*f;
-	int	 printed = 0;
 
 	if (x->export_json == NULL && x->export_error[0] == '\0')
 		return;
 	snprintf(path, sizeof(path), "%s/export.out", x->dir);
-	if (out != NULL && (f = fopen(path, "r")) != NULL) {
+	if (out != NULL && x->export_json != NULL && (f = fopen(path, "r")) != NULL) {
 		while (fgets(line, sizeof(line), f) != NULL)
 			fputs(line, out);
 		fclose(f);
-		printed = 1;
 	}
 	if ((root = export_root(x)) == NULL) {
 		if (out != NULL)
@@ -200,25 +202,8 @@ export_goals(struct fetcher_ctx *x, json_t *goals, FILE *out)
 		    x->export_error : "the exporter's summary is unreadable");
 		return;
 	}
-	json_array_foreach(json_object_get(root, "goals"), i, g) {
-		/* The long-lived exporter prints nothing here: say it from its summary. */
-		if (!printed && out != NULL)
-			fprintf(out, "goal %s: exported %" JSON_INTEGER_FORMAT " (users "
-			    "created %" JSON_INTEGER_FORMAT "), removed %" JSON_INTEGER_FORMAT
-			    ", skipped %" JSON_INTEGER_FORMAT ", failed %" JSON_INTEGER_FORMAT
-			    "; unique profiles %" JSON_INTEGER_FORMAT "%s%s\n",
-			    json_string_value(json_object_get(g, "name")),
-			    json_integer_value(json_object_get(g, "exported")),
-			    json_integer_value(json_object_get(g, "created")),
-			    json_integer_value(json_object_get(g, "removed")),
-			    json_integer_value(json_object_get(g, "skipped")),
-			    json_integer_value(json_object_get(g, "failed")),
-			    json_integer_value(json_object_get(g, "unique")),
-			    json_is_string(json_object_get(g, "error")) ? "; failed: " : "",
-			    json_is_string(json_object_get(g, "error")) ?
-			    json_string_value(json_object_get(g, "error")) : "");
+	json_array_foreach(json_object_get(root, "goals"), i, g)
 		json_array_append(goals, g);
-	}
 	json_decref(root);
 }
 

@@ -4,7 +4,9 @@
 # pipeline.export_results; the supervisor runs the exporter when
 # pipeline.export is set.  SIGKILL of the exporter mid-export: the
 # supervisor restarts it, the run resends, the restarted exporter resumes,
-# and the run ends as an undisturbed one.
+# and the run ends as an undisturbed one.  An exporter with state of its
+# own (another host): the run's summary and record get every figure from
+# the EXPORT_RESULT messages alone.
 . "$(dirname "$0")/../lib.sh"
 
 {
@@ -66,6 +68,29 @@ test_expect_success 'SIGKILL of the exporter mid-export: the run resends; the re
 	grep -q "resuming export goal=back" sup-x/exporter.log &&
 	jq -e ".status == \"ok\" and .goals[1].exported == 30 and .goals[1].unique == 30" r2.sum &&
 	test "$(back)" = 30
+'
+
+test_expect_success 'an exporter on another host: its results carry every figure' '
+	jq ".pipeline.export = \"ipc://run/export-h\" | .pipeline.export_results = \"ipc://run/export-results-h\"" \
+		x.json >h-common.json &&
+	jq ".pipeline.export_state = \"exporter-h\"" h-common.json >h.json &&
+	jq ".pipeline.export_state = \"driver-host\"" h-common.json >d.json &&
+	background xh sailsync-exporter -c h.json &&
+	wait_for 10 grep -q "exporter ready" xh.log &&
+	sailsync-fetcher -c d.json run st --no-progress --summary-json r3.sum >r3.out 2>r3.err &&
+	cat r3.out &&
+	test ! -e driver-host/results &&
+	ls exporter-h/results/st-*.cap &&
+	jq -e ".status == \"ok\" and .goals[1].type == \"export\" and .goals[1].exported == 30" r3.sum &&
+	jq -e ".goals[1].unique == 30 and (.goals[1].last | length) == 5 and .goals[1].selected == 30" r3.sum &&
+	jq -e ".goals[1].mode == \"user\" and .goals[1].error == null and .goals[1].removed == 0" r3.sum &&
+	grep -q "^goal back: exported 30 (users created 0), removed 0, skipped 0, failed 0; unique profiles 30" r3.out &&
+	grep -q "^  last exported: " r3.out &&
+	run=$(jq .run r3.sum) &&
+	jq -e ".goals[1].exported == 30 and .goals[1].unique == 30" fetcher/st/runs/$run.json &&
+	captool dump "exporter-h/results/st-$run.cap" >rec.txt &&
+	cat rec.txt &&
+	grep -q "^export_result run=$run .*goal_result=back .*exported=30 .*selected=30 mode=user" rec.txt
 '
 
 test_done

@@ -384,11 +384,13 @@ cmd_dump(struct opts *o)
 			printf(" goals=%u", m.u.ereq.ngoals);
 			break;
 		case MSG_EXPORT_RESULT:
-			show("goal_result", m.u.eres.goal);
-			printf(" exported=%llu skipped=%llu failed=%llu",
-			    (unsigned long long)m.u.eres.exported,
-			    (unsigned long long)m.u.eres.skipped,
-			    (unsigned long long)m.u.eres.failed);
+			show("goal_result", str_c(m.u.eres.st.goal));
+			for (size_t i = 0; i < STATS_NCOUNTERS; i++)
+				if (stats_counter_kinds(i) & STATS_EXPORT)
+					printf(" %s=%llu", stats_counter_name(i),
+					    (unsigned long long)stats_counter_get(&m.u.eres.st, i));
+			show("mode", m.u.eres.mode);
+			show("error", m.u.eres.error);
 			break;
 		}
 		printf("\n");

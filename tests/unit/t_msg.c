@@ -51,6 +51,26 @@ val_same(const struct val *a, const struct val *b)
 	return 0;
 }
 
+/* Every counter, reason, last id and unique of two stats. */
+static int
+stats_same(const struct stats *s, const struct stats *t)
+{
+	if (strcmp(s->goal, t->goal) != 0 || s->nreasons != t->nreasons ||
+	    s->nlast != t->nlast || s->unique != t->unique)
+		return 0;
+	for (size_t i = 0; i < STATS_NCOUNTERS; i++)
+		if (stats_counter_get(s, i) != stats_counter_get(t, i))
+			return 0;
+	for (size_t j = 0; j < s->nreasons; j++)
+		if (strcmp(s->reasons[j].reason, t->reasons[j].reason) != 0 ||
+		    s->reasons[j].n != t->reasons[j].n)
+			return 0;
+	for (uint32_t j = 0; j < s->nlast; j++)
+		if (s->last[j] != t->last[j])
+			return 0;
+	return 1;
+}
+
 static int
 batch_same(const struct msg_batch *a, const struct msg_batch *b)
 {
@@ -110,21 +130,9 @@ batch_same(const struct msg_batch *a, const struct msg_batch *b)
 		if (x->applied != y->applied || x->received != y->received ||
 		    x->nstats != y->nstats)
 			return 0;
-		for (uint32_t i = 0; i < x->nstats; i++) {
-			const struct stats *s = &x->stats[i], *t = &y->stats[i];
-			if (strcmp(s->goal, t->goal) != 0 || s->created != t->created ||
-			    s->updated != t->updated || s->unchanged != t->unchanged ||
-			    s->skipped != t->skipped || s->nreasons != t->nreasons ||
-			    s->nlast != t->nlast || s->unique != t->unique)
+		for (uint32_t i = 0; i < x->nstats; i++)
+			if (!stats_same(&x->stats[i], &y->stats[i]))
 				return 0;
-			for (uint32_t j = 0; j < s->nreasons; j++)
-				if (strcmp(s->reasons[j].reason, t->reasons[j].reason) != 0 ||
-				    s->reasons[j].n != t->reasons[j].n)
-					return 0;
-			for (uint32_t j = 0; j < s->nlast; j++)
-				if (s->last[j] != t->last[j])
-					return 0;
-		}
 		return 1;
 	}
 	case MSG_HELLO:
@@ -141,10 +149,8 @@ batch_same(const struct msg_batch *a, const struct msg_batch *b)
 				return 0;
 		return 1;
 	case MSG_EXPORT_RESULT:
-		return str_same(a->u.eres.goal, b->u.eres.goal) &&
-		    a->u.eres.exported == b->u.eres.exported &&
-		    a->u.eres.skipped == b->u.eres.skipped &&
-		    a->u.eres.failed == b->u.eres.failed &&
+		return stats_same(&a->u.eres.st, &b->u.eres.st) &&
+		    str_same(a->u.eres.mode, b->u.eres.mode) &&
 		    str_same(a->u.eres.error, b->u.eres.error);
 	}
 	return 0;
@@ -326,9 +332,23 @@ test_round_trips(struct buf *out)
 	round_trip(&b, out, "export_request");
 
 	fill_env(&b, MSG_EXPORT_RESULT);
-	b.u.eres = (struct msg_export_result){ str_c("export one"), 5, 6, 7,
-	    str_c("list not found") };
-	round_trip(&b, out, "export_result");
+	memset(&b.u.eres, 0, sizeof(b.u.eres));
+	b.u.eres.st.goal = "export one";
+	b.u.eres.st.exported = 5;
+	b.u.eres.st.created = 2;
+	b.u.eres.st.skipped = 6;
+	b.u.eres.st.removed = 3;
+	b.u.eres.st.failed = 7;
+	b.u.eres.st.selected = 18;
+	b.u.eres.st.nreasons = 1;
+	b.u.eres.st.reasons = &(struct stats_reason){ "no_user", 6 };
+	b.u.eres.st.nlast = 2;
+	b.u.eres.st.last[0] = 0x0132bd0fd1340023ULL;
+	b.u.eres.st.last[1] = 0x0132bd0fd1340022ULL;
+	b.u.eres.st.unique = 40;
+	b.u.eres.mode = str_c("bulk");
+	b.u.eres.error = str_c("list not found");
+	round_trip(&b, out, "export_result: every figure of the goal");
 }
 
 static void
@@ -582,7 +602,7 @@ hpatch_op(int op, struct msg_batch *dec)
 	struct hand h;
 
 	hand_init(&h);
-	henv(&h, 7, 1, MSG_PATCHES);
+	henv(&h, 7, MSG_VERSION, MSG_PATCHES);
 	hkey(&h, "records");
 	msgpack_pack_array(&h.pk, 4);
 	for (int i = 0; i < 4; i++) {
@@ -614,23 +634,47 @@ test_hostile(void)
 
 	/* Version and kind. */
 	hand_init(&h);
-	henv(&h, 7, 2, MSG_END);
+	henv(&h, 7, MSG_VERSION + 1, MSG_END);
 	hkey(&h, "records");
 	msgpack_pack_array(&h.pk, 1);
 	msgpack_pack_array(&h.pk, 1);
 	msgpack_pack_uint64(&h.pk, 5);
-	ok(hdecode(&h, &dec) == -1, "version 2 refused");
-	is_str(err, "version 2 not supported", "reason");
+	ok(hdecode(&h, &dec) == -1, "a newer version refused");
+	is_str(err, "version 3 not supported", "reason");
+
+	/* Version 1's EXPORT_RESULT ([goal, exported, skipped, failed, error]) is not read as 2's. */
+	hand_init(&h);
+	henv(&h, 7, 1, MSG_EXPORT_RESULT);
+	hkey(&h, "records");
+	msgpack_pack_array(&h.pk, 1);
+	msgpack_pack_array(&h.pk, 5);
+	msgpack_pack_str(&h.pk, 1);
+	msgpack_pack_str_body(&h.pk, "g", 1);
+	for (int i = 0; i < 3; i++)
+		msgpack_pack_uint64(&h.pk, 1);
+	msgpack_pack_str(&h.pk, 0);
+	ok(hdecode(&h, &dec) == -1, "version 1 refused");
+	is_str(err, "version 1 not supported", "reason");
+	hand_init(&h);
+	henv(&h, 7, MSG_VERSION, MSG_EXPORT_RESULT);
+	hkey(&h, "records");
+	msgpack_pack_array(&h.pk, 1);
+	msgpack_pack_array(&h.pk, 3);
+	msgpack_pack_str(&h.pk, 1);
+	msgpack_pack_str_body(&h.pk, "g", 1);
+	msgpack_pack_str(&h.pk, 0);
+	msgpack_pack_str(&h.pk, 0);
+	ok(hdecode(&h, &dec) == -1, "EXPORT_RESULT whose stats is not an array refused");
 
 	hand_init(&h);
-	henv(&h, 7, 1, 99);
+	henv(&h, 7, MSG_VERSION, 99);
 	hkey(&h, "records");
 	msgpack_pack_array(&h.pk, 0);
 	ok(hdecode(&h, &dec) == -1, "kind 99 refused");
 	is_str(err, "kind 99 unknown", "reason");
 
 	hand_init(&h);
-	henv(&h, 7, 1, -3);
+	henv(&h, 7, MSG_VERSION, -3);
 	hkey(&h, "records");
 	msgpack_pack_array(&h.pk, 0);
 	ok(hdecode(&h, &dec) == -1, "kind -3 refused");
@@ -650,7 +694,7 @@ test_hostile(void)
 	hand_init(&h);
 	msgpack_pack_map(&h.pk, 7);
 	hkey(&h, "v");
-	msgpack_pack_int(&h.pk, 1);
+	msgpack_pack_int(&h.pk, MSG_VERSION);
 	hkey(&h, "kind");
 	msgpack_pack_int(&h.pk, MSG_END);
 	hkey(&h, "run");
@@ -659,7 +703,7 @@ test_hostile(void)
 	is_str(err, "run: expected int, got str", "reason");
 
 	hand_init(&h);
-	henv(&h, 7, 1, MSG_END);
+	henv(&h, 7, MSG_VERSION, MSG_END);
 	hkey(&h, "records");
 	msgpack_pack_array(&h.pk, 1);
 	msgpack_pack_array(&h.pk, 1);
@@ -668,7 +712,7 @@ test_hostile(void)
 	is_str(err, "records[0].total: expected int, got float", "reason");
 
 	hand_init(&h);
-	henv(&h, 7, 1, MSG_END);
+	henv(&h, 7, MSG_VERSION, MSG_END);
 	hkey(&h, "records");
 	msgpack_pack_array(&h.pk, 2);
 	msgpack_pack_array(&h.pk, 1);
@@ -679,14 +723,14 @@ test_hostile(void)
 	is_str(err, "records: end needs exactly 1 record, got 2", "reason");
 
 	hand_init(&h);
-	henv(&h, 7, 1, MSG_USERS);
+	henv(&h, 7, MSG_VERSION, MSG_USERS);
 	hkey(&h, "records");
 	msgpack_pack_array(&h.pk, 0);
 	ok(hdecode(&h, &dec) == -1, "users without cols refused");
 	is_str(err, "missing cols", "reason");
 
 	hand_init(&h);
-	henv(&h, 8, 1, MSG_END);
+	henv(&h, 8, MSG_VERSION, MSG_END);
 	hkey(&h, "records");
 	msgpack_pack_array(&h.pk, 1);
 	msgpack_pack_array(&h.pk, 1);
@@ -697,12 +741,12 @@ test_hostile(void)
 	is_str(err, "unknown key \"extra?\"", "reason shows the key, printable");
 
 	hand_init(&h);
-	henv(&h, 6, 1, MSG_END);
+	henv(&h, 6, MSG_VERSION, MSG_END);
 	ok(hdecode(&h, &dec) == -1, "missing records refused");
 	is_str(err, "missing records", "reason");
 
 	hand_init(&h);
-	henv(&h, 7, 1, MSG_PATCHES);
+	henv(&h, 7, MSG_VERSION, MSG_PATCHES);
 	hkey(&h, "records");
 	msgpack_pack_array(&h.pk, 1);
 	msgpack_pack_array(&h.pk, 6);
@@ -723,27 +767,27 @@ test_hostile(void)
 
 	/* Huge counts: refused from the header alone, nothing allocated. */
 	hand_init(&h);
-	henv(&h, 7, 1, MSG_PATCHES);
+	henv(&h, 7, MSG_VERSION, MSG_PATCHES);
 	hkey(&h, "records");
 	msgpack_sbuffer_write(&h.sb, "\xdd\xff\xff\xff\xff", 5);
 	ok(hdecode(&h, &dec) == -1, "an array header of 2^32-1 records refused");
 	is_str(err, "records: 4294967295 items over the limit 10000", "reason");
 
 	hand_init(&h);
-	henv(&h, 7, 1, MSG_PATCHES);
+	henv(&h, 7, MSG_VERSION, MSG_PATCHES);
 	hkey(&h, "records");
 	msgpack_sbuffer_write(&h.sb, "\xdd\x00\x00\x27\x10", 5);	/* 10000, no body */
 	ok(hdecode(&h, &dec) == -1, "10000 records promised, none sent: refused");
 	is_str(err, "records: truncated", "reason");
 
 	hand_init(&h);
-	henv(&h, 7, 1, MSG_END);
+	henv(&h, 7, MSG_VERSION, MSG_END);
 	hkey(&h, "records");
 	msgpack_sbuffer_write(&h.sb, "\xdf\xff\xff\xff\xff", 5);
 	ok(hdecode(&h, &dec) == -1, "a map of 2^32-1 keys refused");
 
 	hand_init(&h);
-	henv(&h, 7, 1, MSG_USERS);
+	henv(&h, 7, MSG_VERSION, MSG_USERS);
 	hkey(&h, "cols");
 	msgpack_sbuffer_write(&h.sb, "\x91\xdb\xff\xff\xff\xff", 6);
 	ok(hdecode(&h, &dec) == -1, "a 4 GiB string header refused");
@@ -774,7 +818,7 @@ test_hostile(void)
 	hkey(&h, "kind");
 	msgpack_pack_int(&h.pk, MSG_END);
 	hkey(&h, "v");
-	msgpack_pack_int(&h.pk, 1);
+	msgpack_pack_int(&h.pk, MSG_VERSION);
 	ok(hdecode(&h, &dec) == 0, "keys in reverse order decode (%s)", err);
 	is_int(dec.kind, MSG_END, "kind");
 	is_int(dec.u.end.total, 42, "total");

@@ -77,7 +77,10 @@ test_table(void)
 	is_int(s.created, 10, "counter 0 is created");
 	is_int(s.skipped, 13, "counter 3 is skipped");
 	is_str(stats_counter_name(STATS_C_unchanged), "unchanged", "names from the table");
-	ok(stats_counter_kinds(STATS_C_created) == STATS_IMPORT, "created: import goals");
+	ok(stats_counter_kinds(STATS_C_created) == (STATS_IMPORT | STATS_EXPORT),
+	    "created: import and export goals");
+	ok(stats_counter_kinds(STATS_C_updated) == STATS_IMPORT, "updated: import goals");
+	ok(stats_counter_kinds(STATS_C_exported) == STATS_EXPORT, "exported: export goals");
 	ok(stats_counter_name(STATS_NCOUNTERS) == NULL, "past the table: NULL");
 	stats_reason_add(&s, "no_match", 8, 2);
 	stats_reason_add(&s, "a\"b", 3, 1);
@@ -89,6 +92,13 @@ test_table(void)
 	is_str(b.data, "\"created\":10,\"updated\":11,\"unchanged\":12,\"skipped\":13,"
 	    "\"reasons\":{\"a\\\"b\":1,\"no_match\":2},\"last\":[\"0132bd0fd1340023\"],"
 	    "\"unique\":9", "json members, reasons escaped and sorted");
+	buf_reset(&b);
+	is_int(stats_json(&s, STATS_EXPORT, &b), 0, "json of an export goal");
+	is_str(b.data, "\"created\":10,\"skipped\":13,\"exported\":14,\"removed\":15,"
+	    "\"failed\":16,\"selected\":17,\"reasons\":{\"a\\\"b\":1,\"no_match\":2},"
+	    "\"last\":[\"0132bd0fd1340023\"],\"unique\":9", "the export goal's counters");
+	is_int(stats_reason_get(&s, "no_match"), 2, "a reason's count");
+	is_int(stats_reason_get(&s, "no_user"), 0, "a reason not there: 0");
 	buf_clear(&b);
 	stats_clear(&s);
 }
@@ -105,6 +115,7 @@ test_codec(void)
 	buf_init(&b, 1 << 20);
 	stats_init(&s, "conn", 4, "goal", 4);
 	s.created = 1; s.updated = UINT64_MAX; s.unchanged = 3; s.skipped = 4;
+	s.exported = 5; s.removed = 6; s.failed = 7; s.selected = 8;
 	stats_reason_add(&s, "no_identifier", 13, 4);
 	stats_reason_add(&s, "identifier_taken:email", 22, 1);
 	s.nlast = 2; s.last[0] = 77; s.last[1] = 66;
@@ -115,6 +126,8 @@ test_codec(void)
 	ok(d.conn == NULL, "conn is not in the value");
 	ok(d.created == 1 && d.updated == UINT64_MAX && d.unchanged == 3 && d.skipped == 4,
 	    "counters");
+	ok(d.exported == 5 && d.removed == 6 && d.failed == 7 && d.selected == 8,
+	    "export counters");
 	ok(d.nreasons == 2 && strcmp(d.reasons[1].reason, "no_identifier") == 0 &&
 	    d.reasons[1].n == 4, "reasons");
 	ok(d.nlast == 2 && d.last[0] == 77 && d.last[1] == 66 && d.unique == 99,

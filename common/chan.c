@@ -82,12 +82,14 @@ static void	*chan_ctx;
 #define ZAP_SEEN_MAX	64	/* peer addresses whose refusal was logged */
 
 static int	 curve_on;
+static int	 plain_tcp_ok;		/* plain tcp:// may bind beyond loopback */
 static char	 curve_pub[CURVE_Z85 + 1];
 static char	 curve_sec[CURVE_Z85 + 1];
 static uint8_t	 curve_pub_bin[32];
 static pthread_t zap_thread;
 static int	 zap_running;
 
+static int	 plain_tcp_check(const char *, enum chan_side, char *, size_t);
 static int	 chan_fail(char *, size_t, const char *, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -592,6 +594,8 @@ zmq_open_chan(struct chan *c, const char *ep, enum chan_side side, int hwm,
 	if (strncmp(ep, "ipc://", 6) != 0 && strncmp(ep, "tcp://", 6) != 0 &&
 	    strncmp(ep, "inproc://", 9) != 0)
 		return chan_fail(err, errlen, "%s: not an ipc://, tcp:// or file: uri", ep);
+	if (plain_tcp_check(ep, side, err, errlen) == -1)
+		return -1;
 	if ((ctx = chan_context()) == NULL)
 		return chan_fail(err, errlen, "zmq context: %s", zmq_strerror(errno));
 	c->sock = zmq_socket(ctx, c->dir == CHAN_OUT ? ZMQ_PUSH : ZMQ_PULL);
@@ -617,6 +621,46 @@ zmq_open_chan(struct chan *c, const char *ep, enum chan_side side, int hwm,
 			    zmq_strerror(errno));
 	} else if (zmq_connect(c->sock, ep) == -1)
 		return chan_fail(err, errlen, "connect %s: %s", ep, zmq_strerror(errno));
+	return 0;
+}
+
+void
+chan_plain_tcp_allow(int on)
+{
+	plain_tcp_ok = on;
+}
+
+int
+chan_tcp_loopback(const char *ep)
+{
+	const char	*h = ep + 6, *colon = strrchr(h, ':');
+	size_t		 n = colon ? (size_t)(colon - h) : strlen(h);
+
+	if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
+		h++;
+		n -= 2;
+	}
+	return (n == 9 && strncmp(h, "localhost", 9) == 0) ||
+	    (n == 3 && strncmp(h, "::1", 3) == 0) ||
+	    (n >= 4 && strncmp(h, "127.", 4) == 0);
+}
+
+/*
+ * A plain tcp:// channel: a warning, and a refusal to bind beyond
+ * loopback unless allowed.  0, or -1 with err.
+ */
+static int
+plain_tcp_check(const char *ep, enum chan_side side, char *err, size_t errlen)
+{
+	if (curve_on || strncmp(ep, "tcp://", 6) != 0)
+		return 0;
+	if (side == CHAN_BIND && !chan_tcp_loopback(ep) && !plain_tcp_ok)
+		return chan_fail(err, errlen, "bind %s: plain tcp:// beyond loopback "
+		    "lets anyone who reaches the port inject profiles; set "
+		    "pipeline.curve (or pipeline.allow_plain_tcp)", ep);
+	log_warnx("plain tcp channel uri=%s side=%s: without pipeline.curve anyone "
+	    "who reaches the port can inject or read records", ep,
+	    side == CHAN_BIND ? "bind" : "connect");
 	return 0;
 }
 

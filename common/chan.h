@@ -82,6 +82,15 @@ int		 chan_curve_check(const char *pub, const char *sec, char *err,
 /* A new keypair into pub and sec (41 bytes each, NUL-terminated).  0 or -1. */
 int		 chan_curve_keypair(char *pub, char *sec, char *err, size_t errlen);
 /*
+ * Without a CURVE keypair a tcp:// channel is plain: whoever reaches the
+ * port can inject or read records.  Every plain tcp:// channel opened is
+ * logged as a warning, and a bind to an address other than loopback is
+ * refused unless chan_plain_tcp_allow(1) was called (pipeline.allow_plain_tcp).
+ */
+void		 chan_plain_tcp_allow(int on);
+/* 1 when the host of tcp://HOST:PORT is loopback (127.*, ::1, localhost). */
+int		 chan_tcp_loopback(const char *uri);
+/*
  * Closes the zmq context at exit, after every channel is closed (and stops
  * the CURVE ZAP handler).
  */

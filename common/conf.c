@@ -896,12 +896,29 @@ load_curve(struct cctx *cx, json_t *cv, struct conf_pipeline *pp)
 	return 0;
 }
 
+/*
+ * A plain tcp:// channel (no pipeline.curve) beyond loopback lets anyone
+ * who reaches the port inject profiles: refused unless allow_plain_tcp.
+ * The channel layer refuses such a bind too (a command-line channel); here
+ * it is a configuration error at its place, so no stage starts on it.
+ */
+static int
+plain_tcp_refused(const struct conf_pipeline *pp, const char *uri)
+{
+	return uri != NULL && pp->curve_public == NULL && !pp->allow_plain_tcp &&
+	    strncmp(uri, "tcp://", 6) == 0 && !chan_tcp_loopback(uri);
+}
+
+#define PLAIN_TCP_REFUSED "plain tcp:// beyond loopback lets anyone who " \
+	"reaches the port inject profiles; set pipeline.curve (or " \
+	"pipeline.allow_plain_tcp)"
+
 static int
 load_pipeline(struct cctx *cx, json_t *pl, struct conf_pipeline *pp)
 {
 	static const char *const keys[] = { "users", "acks", "lanes", "batch_rows",
 	    "window", "resend_ms", "state_dir", "export_state", "export", "export_results",
-	    "curve", "history", NULL };
+	    "curve", "allow_plain_tcp", "history", NULL };
 	uint64_t	 rows = 1000, window = 64, resend = 5000, history = 200;
 	const char	*state = "var/fetcher", *xstate = "var/exporter", *s;
 	json_t		*lanes, *e;
@@ -913,6 +930,7 @@ load_pipeline(struct cctx *cx, json_t *pl, struct conf_pipeline *pp)
 	    get_uint(cx, pl, "window", 1, 4096, &window) == -1 ||
 	    get_uint(cx, pl, "resend_ms", 10, 3600000, &resend) == -1 ||
 	    get_uint(cx, pl, "history", 1, 1000000, &history) == -1 ||
+	    get_bool(cx, pl, "allow_plain_tcp", &pp->allow_plain_tcp) == -1 ||
 	    get_str(cx, pl, "state_dir", 0, &state) == -1 ||
 	    get_str(cx, pl, "export_state", 0, &xstate) == -1))
 		return -1;
@@ -927,6 +945,10 @@ load_pipeline(struct cctx *cx, json_t *pl, struct conf_pipeline *pp)
 	if (get_chan(cx, pl, "users", "ipc://var/run/users", &pp->users) == -1 ||
 	    get_chan(cx, pl, "acks", "ipc://var/run/acks", &pp->acks) == -1)
 		return -1;
+	if (plain_tcp_refused(pp, pp->users))
+		return fail_key(cx, "users", AT_VALUE, PLAIN_TCP_REFUSED);
+	if (plain_tcp_refused(pp, pp->acks))
+		return fail_key(cx, "acks", AT_VALUE, PLAIN_TCP_REFUSED);
 	/* The long-lived exporter: both channels, or neither (a child per run). */
 	if (pl != NULL && (json_object_get(pl, "export") != NULL) !=
 	    (json_object_get(pl, "export_results") != NULL))
@@ -945,6 +967,10 @@ load_pipeline(struct cctx *cx, json_t *pl, struct conf_pipeline *pp)
 	    strcmp(pp->export_results, pp->acks) == 0))
 		return fail_key(cx, "export", AT_VALUE, "export and export_results must "
 		    "differ from each other and from users and acks");
+	if (plain_tcp_refused(pp, pp->export))
+		return fail_key(cx, "export", AT_VALUE, PLAIN_TCP_REFUSED);
+	if (plain_tcp_refused(pp, pp->export_results))
+		return fail_key(cx, "export_results", AT_VALUE, PLAIN_TCP_REFUSED);
 	lanes = pl ? json_object_get(pl, "lanes") : NULL;
 	if (lanes == NULL) {
 		pp->lanes = xcalloc(1, sizeof(char *));
@@ -970,6 +996,8 @@ load_pipeline(struct cctx *cx, json_t *pl, struct conf_pipeline *pp)
 			return fail(cx, AT_VALUE, "must be a non-empty string");
 		if (resolve_chan(cx, json_string_value(e), &pp->lanes[i]) == -1)
 			return -1;
+		if (plain_tcp_refused(pp, pp->lanes[i]))
+			return fail(cx, AT_VALUE, PLAIN_TCP_REFUSED);
 		for (j = 0; j < i; j++)
 			if (strcmp(pp->lanes[j], pp->lanes[i]) == 0)
 				return fail(cx, AT_VALUE, "%s is also lanes[%zu]",

@@ -83,6 +83,7 @@ struct conf_pipeline {
 	unsigned	 history;	/* run records kept per connection (default 200) */
 	char		*curve_public;	/* pipeline.curve: Z85 keypair for tcp:// */
 	char		*curve_secret;	/* channels; both NULL when unset */
+	int		 allow_plain_tcp; /* bind plain tcp:// beyond loopback */
 };
 
 enum map_rule { RULE_SET = 1, RULE_SET_IF_EMPTY = 2, RULE_ADD = 3, RULE_SUM = 4 };

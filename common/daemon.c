@@ -113,7 +113,12 @@ daemon_start(const struct daemon_spec *spec, int argc, char **argv, struct daemo
 	log_init(spec->stage, d->level);
 	if (conf_load(d->path, &d->conf, err, sizeof(err)) == -1)
 		fatalx(EX_CONFIG, "%s", err);
-	/* tcp:// channels use CURVE when pipeline.curve is set. */
+	/*
+	 * tcp:// channels use CURVE when pipeline.curve is set; without it
+	 * each one opened is a warning, and a bind beyond loopback is refused
+	 * unless pipeline.allow_plain_tcp.
+	 */
+	chan_plain_tcp_allow(d->conf.pipe.allow_plain_tcp);
 	if (d->conf.pipe.curve_public != NULL && chan_curve_set(d->conf.pipe.curve_public,
 	    d->conf.pipe.curve_secret, err, sizeof(err)) == -1)
 		fatalx(EX_CONFIG, "%s: pipeline.curve: %s", d->path, err);

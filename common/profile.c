@@ -231,55 +231,182 @@ profile_encode(const struct profile *p, struct buf *out)
 	return o.err ? -1 : 0;
 }
 
+/*
+ * Reading the stored form.  The writer reads a profile for nearly every
+ * record it applies, so this walks the bytes once, straight into the
+ * arena, instead of unpacking into a msgpack-c object tree first (a zone
+ * allocation and a second pass per read).  Every length is checked
+ * against the end before it is used; anything else is "malformed".
+ */
+struct rd {
+	const unsigned char	*p, *end;
+};
+
 static int
-obj_int(const msgpack_object *o, int64_t *v)
+rd_need(const struct rd *r, size_t n)
 {
-	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-		if (o->via.u64 > INT64_MAX)
-			return -1;
-		*v = (int64_t)o->via.u64;
+	return (size_t)(r->end - r->p) >= n ? 0 : -1;
+}
+
+static uint64_t
+rd_be(struct rd *r, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = v << 8 | r->p[i];
+	r->p += n;
+	return v;
+}
+
+/* A msgpack integer: *neg set for a negative one, *u its bits. */
+static int
+rd_int(struct rd *r, int *neg, uint64_t *u)
+{
+	static const unsigned char sz[4] = { 1, 2, 4, 8 };
+	unsigned char	 c;
+	size_t		 n;
+
+	if (rd_need(r, 1) == -1)
+		return -1;
+	c = *r->p++;
+	*neg = 0;
+	if (c <= 0x7f) {
+		*u = c;
 		return 0;
 	}
-	if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-		*v = o->via.i64;
+	if (c >= 0xe0) {
+		*neg = 1;
+		*u = (uint64_t)(int64_t)(int8_t)c;
+		return 0;
+	}
+	if (c >= 0xcc && c <= 0xcf) {
+		n = sz[c - 0xcc];
+		if (rd_need(r, n) == -1)
+			return -1;
+		*u = rd_be(r, n);
+		return 0;
+	}
+	if (c >= 0xd0 && c <= 0xd3) {
+		int64_t v;
+
+		n = sz[c - 0xd0];
+		if (rd_need(r, n) == -1)
+			return -1;
+		*u = rd_be(r, n);
+		/* Sign-extend from n bytes. */
+		v = n == 8 ? (int64_t)*u : (int64_t)(*u << (64 - 8 * n)) >> (64 - 8 * n);
+		*neg = v < 0;
+		*u = (uint64_t)v;
 		return 0;
 	}
 	return -1;
 }
 
 static int
-obj_u64(const msgpack_object *o, uint64_t *v)
+rd_u64(struct rd *r, uint64_t *v)
 {
-	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+	int	 neg;
+
+	return rd_int(r, &neg, v) == -1 || neg ? -1 : 0;
+}
+
+static int
+rd_i64(struct rd *r, int64_t *v)
+{
+	uint64_t u;
+	int	 neg;
+
+	if (rd_int(r, &neg, &u) == -1 || (!neg && u > INT64_MAX))
 		return -1;
-	*v = o->via.u64;
+	*v = (int64_t)u;
 	return 0;
 }
 
 static int
-decode_val(const msgpack_object *o, enum val_type type, struct val *v, struct arena *a)
+rd_array(struct rd *r, uint32_t *n)
 {
+	unsigned char	 c;
+
+	if (rd_need(r, 1) == -1)
+		return -1;
+	c = *r->p++;
+	if (c >= 0x90 && c <= 0x9f)
+		*n = c & 0x0f;
+	else if (c == 0xdc && rd_need(r, 2) == 0)
+		*n = (uint32_t)rd_be(r, 2);
+	else if (c == 0xdd && rd_need(r, 4) == 0)
+		*n = (uint32_t)rd_be(r, 4);
+	else
+		return -1;
+	return 0;
+}
+
+/* A msgpack str: *s points into the bytes. */
+static int
+rd_str(struct rd *r, const char **s, uint32_t *len)
+{
+	unsigned char	 c;
+
+	if (rd_need(r, 1) == -1)
+		return -1;
+	c = *r->p++;
+	if (c >= 0xa0 && c <= 0xbf)
+		*len = c & 0x1f;
+	else if (c >= 0xd9 && c <= 0xdb && rd_need(r, (size_t)1 << (c - 0xd9)) == 0)
+		*len = (uint32_t)rd_be(r, (size_t)1 << (c - 0xd9));
+	else
+		return -1;
+	if (rd_need(r, *len) == -1)
+		return -1;
+	*s = (const char *)r->p;
+	r->p += *len;
+	return 0;
+}
+
+static int
+decode_val(struct rd *r, enum val_type type, struct val *v, struct arena *a)
+{
+	const char	*s;
+	uint32_t	 len;
+
 	v->type = type;
 	switch (type) {
 	case VAL_TEXT:
-		if (o->type != MSGPACK_OBJECT_STR)
+		if (rd_str(r, &s, &len) == -1)
 			return -1;
-		v->u.s.p = arena_strndup(a, o->via.str.ptr, o->via.str.size);
-		v->u.s.len = o->via.str.size;
+		v->u.s.p = arena_strndup(a, s, len);
+		v->u.s.len = len;
 		return 0;
 	case VAL_NUMBER:
 	case VAL_DATETIME:
-		return obj_int(o, &v->u.i);
+		return rd_i64(r, &v->u.i);
 	case VAL_DECIMAL:
-		if (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32) {
-			v->u.d = o->via.f64;
+		if (rd_need(r, 1) == -1)
+			return -1;
+		if (*r->p == 0xcb && rd_need(r, 9) == 0) {
+			uint64_t u;
+
+			r->p++;
+			u = rd_be(r, 8);
+			memcpy(&v->u.d, &u, 8);
+			return 0;
+		}
+		if (*r->p == 0xca && rd_need(r, 5) == 0) {
+			uint32_t u;
+			float f;
+
+			r->p++;
+			u = (uint32_t)rd_be(r, 4);
+			memcpy(&f, &u, 4);
+			v->u.d = f;
 			return 0;
 		}
 		return -1;
 	case VAL_BOOL:
-		if (o->type != MSGPACK_OBJECT_BOOLEAN)
+		if (rd_need(r, 1) == -1 || (*r->p != 0xc2 && *r->p != 0xc3))
 			return -1;
-		v->u.b = o->via.boolean ? 1 : 0;
+		v->u.b = *r->p++ == 0xc3;
 		return 0;
 	default:
 		return -1;
@@ -287,59 +414,37 @@ decode_val(const msgpack_object *o, enum val_type type, struct val *v, struct ar
 }
 
 static int
-decode_obj(const msgpack_object *root, struct profile *p, struct arena *a,
-    char *err, size_t errlen)
+decode_props(struct rd *r, struct profile *p, struct arena *a, char *err, size_t errlen)
 {
-	const msgpack_object	*f, *props;
-	uint64_t		 fmt;
+	uint32_t	 n;
 
-	if (root->type != MSGPACK_OBJECT_ARRAY || root->via.array.size != 6) {
-		snprintf(err, errlen, "profile: not a 6-element array");
-		return -1;
-	}
-	f = root->via.array.ptr;
-	if (obj_u64(&f[0], &fmt) == -1 || fmt != PROFILE_FORMAT) {
-		snprintf(err, errlen, "profile: unknown format");
-		return -1;
-	}
-	if (obj_u64(&f[1], &p->id) == -1 || obj_int(&f[2], &p->created) == -1 ||
-	    obj_int(&f[3], &p->updated) == -1 || obj_u64(&f[4], &p->redirect) == -1) {
-		snprintf(err, errlen, "profile: bad header field");
-		return -1;
-	}
-	props = &f[5];
-	if (props->type != MSGPACK_OBJECT_ARRAY ||
-	    props->via.array.size > PROFILE_MAX_PROPS) {
+	if (rd_array(r, &n) == -1 || n > PROFILE_MAX_PROPS) {
 		snprintf(err, errlen, "profile: bad properties");
 		return -1;
 	}
-	p->nprops = p->cap = props->via.array.size;
-	p->props = p->cap ? arena_alloc(a, sizeof(*p->props) * p->cap) : NULL;
+	p->nprops = p->cap = n;
+	p->props = n ? arena_alloc(a, sizeof(*p->props) * n) : NULL;
 	for (uint32_t i = 0; i < p->nprops; i++) {
-		const msgpack_object *e = &props->via.array.ptr[i], *pf, *vs;
 		struct profile_prop *pp = &p->props[i];
-		uint64_t type, multi;
+		const char	*name;
+		uint32_t	 four, nlen, nvals;
+		uint64_t	 type, multi;
 
-		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 4) {
+		if (rd_array(r, &four) == -1 || four != 4 || rd_str(r, &name, &nlen) == -1 ||
+		    rd_u64(r, &type) == -1 || type < VAL_TEXT || type > VAL_BOOL ||
+		    rd_u64(r, &multi) == -1 || rd_array(r, &nvals) == -1 ||
+		    nvals > PROFILE_MAX_VALS) {
 			snprintf(err, errlen, "profile: property %u malformed", i);
 			return -1;
 		}
-		pf = e->via.array.ptr;
-		vs = &pf[3];
-		if (pf[0].type != MSGPACK_OBJECT_STR || obj_u64(&pf[1], &type) == -1 ||
-		    type < VAL_TEXT || type > VAL_BOOL || obj_u64(&pf[2], &multi) == -1 ||
-		    vs->type != MSGPACK_OBJECT_ARRAY || vs->via.array.size > PROFILE_MAX_VALS) {
-			snprintf(err, errlen, "profile: property %u malformed", i);
-			return -1;
-		}
-		pp->name.p = arena_strndup(a, pf[0].via.str.ptr, pf[0].via.str.size);
-		pp->name.len = pf[0].via.str.size;
+		pp->name.p = arena_strndup(a, name, nlen);
+		pp->name.len = nlen;
 		pp->type = (enum val_type)type;
 		pp->multi = multi ? 1 : 0;
-		pp->nvals = vs->via.array.size;
-		pp->vals = pp->nvals ? arena_alloc(a, sizeof(*pp->vals) * pp->nvals) : NULL;
-		for (uint32_t j = 0; j < pp->nvals; j++) {
-			if (decode_val(&vs->via.array.ptr[j], pp->type, &pp->vals[j], a) == -1) {
+		pp->nvals = nvals;
+		pp->vals = nvals ? arena_alloc(a, sizeof(*pp->vals) * nvals) : NULL;
+		for (uint32_t j = 0; j < nvals; j++) {
+			if (decode_val(r, pp->type, &pp->vals[j], a) == -1) {
 				snprintf(err, errlen, "profile: property %u value %u malformed", i, j);
 				return -1;
 			}
@@ -356,21 +461,26 @@ int
 profile_decode(const void *data, size_t len, struct profile *p, struct arena *a,
     char *err, size_t errlen)
 {
-	msgpack_zone	 zone;
-	msgpack_object	 root;
-	size_t		 off = 0;
-	int		 rc;
+	struct rd	 r = { data, (const unsigned char *)data + len };
+	uint32_t	 n;
+	uint64_t	 fmt;
+	int		 rc = -1;
 
 	profile_init(p);
-	if (!msgpack_zone_init(&zone, 4096))
-		fatal_oom("profile");
-	rc = msgpack_unpack(data, len, &off, &zone, &root);
-	if (rc != MSGPACK_UNPACK_SUCCESS || off != len) {
-		snprintf(err, errlen, "profile: not msgpack (rc=%d)", rc);
-		rc = -1;
-	} else
-		rc = decode_obj(&root, p, a, err, errlen);
-	msgpack_zone_destroy(&zone);
+	if (rd_array(&r, &n) == -1 || n != 6)
+		snprintf(err, errlen, "profile: not a 6-element array");
+	else if (rd_u64(&r, &fmt) == -1 || fmt != PROFILE_FORMAT)
+		snprintf(err, errlen, "profile: unknown format");
+	else if (rd_u64(&r, &p->id) == -1 || rd_i64(&r, &p->created) == -1 ||
+	    rd_i64(&r, &p->updated) == -1 || rd_u64(&r, &p->redirect) == -1)
+		snprintf(err, errlen, "profile: bad header field");
+	else if (decode_props(&r, p, a, err, errlen) == 0) {
+		if (r.p == r.end)
+			rc = 0;
+		else
+			snprintf(err, errlen, "profile: %zu bytes after the end",
+			    (size_t)(r.end - r.p));
+	}
 	if (rc == -1)
 		profile_init(p);
 	return rc;

@@ -116,6 +116,51 @@ test_profile(void)
 	}
 	ok(profile_decode(enc.data, enc.len - 1, &q, &a, err, sizeof(err)) == -1,
 	    "truncated bytes rejected");
+	{
+		/* Every cut of the stored form is refused, never read past. */
+		size_t bad = 0;
+		char *cut = malloc(enc.len + 1);
+
+		for (size_t n = 0; n < enc.len; n++) {
+			memcpy(cut, enc.data, n);
+			if (profile_decode(cut, n, &q, &a, err, sizeof(err)) != -1)
+				bad++;
+		}
+		is_int((long long)bad, 0, "every truncation of %zu bytes rejected", enc.len);
+		memcpy(cut, enc.data, enc.len);
+		cut[enc.len] = 0;
+		ok(profile_decode(cut, enc.len + 1, &q, &a, err, sizeof(err)) == -1 &&
+		    strstr(err, "after the end") != NULL, "a byte after the end rejected: %s", err);
+		cut[0] = (char)0x95;	/* a 5-element array */
+		ok(profile_decode(cut, enc.len, &q, &a, err, sizeof(err)) == -1,
+		    "wrong shape rejected: %s", err);
+		free(cut);
+	}
+	{
+		/* Integers of every width and sign, and the extremes, round trip. */
+		struct profile r;
+		const int64_t ns[] = { 0, 1, 127, 128, -1, -32, -33, -129, 65536, -70000,
+		    4294967296LL, -4294967297LL, INT64_MAX, INT64_MIN };
+		struct val nv[sizeof(ns) / sizeof(ns[0])];
+		struct buf e2;
+		int same;
+
+		profile_init(&r);
+		r.id = UINT64_MAX;
+		r.created = -1;
+		r.updated = INT64_MIN;
+		for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+			number(&nv[i], ns[i]);
+		is_int(rule(&r, &a, RULE_SET, "n", VAL_NUMBER, 1, nv, sizeof(ns) / sizeof(ns[0])),
+		    PROFILE_RULE_OK, "fourteen numbers set");
+		buf_init(&e2, 1 << 16);
+		ok(profile_encode(&r, &e2) == 0 &&
+		    profile_decode(e2.data, e2.len, &q, &a, err, sizeof(err)) == 0,
+		    "integers decode");
+		same = q.id == UINT64_MAX && q.created == -1 && q.updated == INT64_MIN;
+		ok(same && profile_equal(&r, &q), "integers round trip");
+		buf_clear(&e2);
+	}
 	text(&v[0], "c@x.org");
 	rule(&q, &a, RULE_SET, "email", VAL_TEXT, 0, v, 1);
 	ok(!profile_equal(&p, &q), "changed is not equal");

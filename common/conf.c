@@ -15,6 +15,7 @@
 
 #include "chan.h"
 #include "conf.h"
+#include "digest.h"
 #include "log.h"
 #include "msg.h"
 #include "timefmt.h"
@@ -2137,6 +2138,161 @@ conf_dir(const char *path)
 	return abs;
 }
 
+/*
+ * Configuration digests (conf.h says which parts).  Each part is a small
+ * JSON object made from the file's own values, dumped with sorted keys and
+ * hashed; built after the whole file was checked, so every value is valid.
+ */
+
+/* A copy of object o without the listed keys (NULL: none); NULL stays NULL. */
+static json_t *
+digest_obj_without(json_t *o, const char *const *drop)
+{
+	json_t	*r;
+
+	if (o == NULL)
+		return json_null();
+	if (!json_is_object(o))
+		return json_incref(o);
+	r = json_copy(o);
+	for (size_t i = 0; drop != NULL && drop[i] != NULL; i++)
+		json_object_del(r, drop[i]);
+	return r;
+}
+
+/* The goals of connection o of one kind: export goals (exports 1) or the others. */
+static json_t *
+digest_goals(json_t *o, int exports, const char *const *drop)
+{
+	json_t	*r = json_array(), *g;
+	size_t	 i;
+	const char *type;
+
+	json_array_foreach(json_object_get(o, "goals"), i, g) {
+		type = json_string_value(json_object_get(g, "type"));
+		if ((type != NULL && strcmp(type, "export") == 0) == (exports != 0))
+			json_array_append_new(r, digest_obj_without(g, drop));
+	}
+	return r;
+}
+
+static json_t *
+digest_get(json_t *o, const char *key)
+{
+	json_t	*v = o != NULL ? json_object_get(o, key) : NULL;
+
+	return v != NULL ? json_incref(v) : json_null();
+}
+
+/* The part of the file stage `which` depends on for connection o (cn loaded from it). */
+static json_t *
+digest_part(json_t *root, json_t *o, const struct conf *c, const struct conf_conn *cn,
+    int which)
+{
+	static const char *const mapper_goal_drop[] = { "lists", "path", "format", NULL };
+	static const char *const exporter_conn_drop[] = { "notify", "notify_on",
+	    "webhook", "schedule", "goals", NULL };
+	json_t	*st = json_object_get(root, "store"), *part, *conn;
+
+	part = json_object();
+	json_object_set_new(part, "for", json_string(conf_digest_name(which)));
+	json_object_set_new(part, "properties", digest_get(st, "properties"));
+	switch (which) {
+	case CONF_DIGEST_MAPPER:
+		conn = json_object();
+		json_object_set_new(conn, "name", json_string(cn->name));
+		json_object_set_new(conn, "timezone", digest_get(o, "timezone"));
+		json_object_set_new(conn, "goals", digest_goals(o, 0, mapper_goal_drop));
+		break;
+	case CONF_DIGEST_WRITER:
+		json_object_set_new(part, "merge", digest_get(st, "merge"));
+		conn = json_object();
+		json_object_set_new(conn, "name", json_string(cn->name));
+		json_object_set_new(conn, "consent_objectives",
+		    digest_get(o, "consent_objectives"));
+		break;
+	default:
+		json_object_set_new(part, "path", json_string(c->store.path));
+		json_object_set_new(part, "merge", digest_get(st, "merge"));
+		json_object_set_new(part, "segments", digest_get(st, "segments"));
+		json_object_set_new(part, "lanes", json_integer(c->store.lanes));
+		conn = digest_obj_without(o, exporter_conn_drop);
+		json_object_set_new(conn, "goals", digest_goals(o, 1, NULL));
+		/*
+		 * The secret a file holds, so that a new one reaches the
+		 * exporter; not one from the environment, which may rightly
+		 * differ between the processes that load the file.
+		 */
+		if (json_object_get(o, "secret_file") != NULL && cn->secret != NULL)
+			json_object_set_new(conn, "secret_file_holds",
+			    json_string(cn->secret));
+		break;
+	}
+	json_object_set_new(part, "connection", conn);
+	return part;
+}
+
+static void
+digest_conns(json_t *root, struct conf *c)
+{
+	json_t	*conns = json_object_get(root, "connections"), *part;
+	char	*text;
+
+	for (size_t i = 0; i < c->nconns; i++) {
+		for (int w = 0; w < CONF_NDIGESTS; w++) {
+			part = digest_part(root, json_array_get(conns, i), c, &c->conns[i], w);
+			if ((text = json_dumps(part, JSON_SORT_KEYS | JSON_COMPACT |
+			    JSON_ENCODE_ANY)) == NULL)
+				fatal_oom("conf");
+			digest_hex(text, strlen(text), c->conns[i].digest[w]);
+			explicit_bzero(text, strlen(text));	/* may hold a secret */
+			free(text);
+			json_decref(part);
+		}
+	}
+}
+
+const char *
+conf_digest_name(int which)
+{
+	switch (which) {
+	case CONF_DIGEST_MAPPER:
+		return "mapper";
+	case CONF_DIGEST_WRITER:
+		return "writer";
+	case CONF_DIGEST_EXPORTER:
+		return "exporter";
+	}
+	return "?";
+}
+
+const char *
+conf_digest(const struct conf *c, int which, const char *conn, size_t len)
+{
+	const struct conf_conn *cn = conf_conn_find(c, conn ? conn : "", conn ? len : 0);
+
+	if (cn == NULL || which < 0 || which >= CONF_NDIGESTS)
+		return CONF_DIGEST_NONE;
+	return cn->digest[which];
+}
+
+int
+conf_digest_reload(const char *path, int which, const char *conn, size_t connlen,
+    const char *want, size_t wantlen, struct conf *out, char *have, size_t havelen,
+    char *err, size_t errlen)
+{
+	const char	*d;
+
+	if (conf_load(path, out, err, errlen) == -1)
+		return -1;
+	d = conf_digest(out, which, conn, connlen);
+	if (strlen(d) == wantlen && memcmp(d, want, wantlen) == 0)
+		return 0;
+	snprintf(have, havelen, "%s", d);
+	conf_clear(out);
+	return 1;
+}
+
 int
 conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 {
@@ -2191,6 +2347,7 @@ conf_load(const char *path, struct conf *c, char *err, size_t errlen)
 		goto out;
 	if (load_conns(&cx, json_object_get(root, "connections"), c) == -1)
 		goto out;
+	digest_conns(root, c);
 	rc = 0;
 out:
 	if (rc == -1)

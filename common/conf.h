@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "digest.h"
 #include "sched.h"
 #include "val.h"
 
@@ -170,6 +171,34 @@ struct conf_status {
 	char		*token;		/* from token_file (0600): needed to change state */
 };
 
+/*
+ * Configuration digests.  Every batch that carries a run's work carries,
+ * for the stage that receives it, the digest of the part of the
+ * configuration that stage depends on for that batch's connection, as the
+ * sender loaded it; a stage that holds another digest re-reads the file
+ * (conf_digest_reload) and reloads, or refuses the batch.  The parts:
+ *   mapper	store.properties; the connection's name, timezone and its
+ *		import and file goals without lists, path and format
+ *   writer	store.properties, store.merge; the connection's name and
+ *		consent_objectives
+ *   exporter	store.path, properties, merge, segments; the lane count;
+ *		the connection without notify, notify_on, webhook and
+ *		schedule (its secret file's content included), with only
+ *		its export goals
+ * Each part is taken from the file's JSON, written with sorted keys and
+ * hashed (digest.h), so keys the loader adds later are covered as they
+ * come, and a change elsewhere (a notification address, another
+ * connection, the commit policy) changes no stage's digest.
+ */
+enum conf_digest_for {
+	CONF_DIGEST_MAPPER = 0,
+	CONF_DIGEST_WRITER = 1,
+	CONF_DIGEST_EXPORTER = 2,
+};
+#define CONF_NDIGESTS	3
+/* The digest a stage holds for a connection its configuration lacks. */
+#define CONF_DIGEST_NONE	"none"
+
 struct conf_conn {
 	char		*name;
 	char		*api_key;
@@ -189,6 +218,7 @@ struct conf_conn {
 	unsigned	 poll_cap_s;	/* job polling gives up after this (default 7200) */
 	size_t		 ngoals;
 	struct conf_goal *goals;
+	char		 digest[CONF_NDIGESTS][DIGEST_HEX + 1];	/* enum conf_digest_for */
 };
 
 struct conf {
@@ -207,6 +237,27 @@ struct conf {
  */
 int	 conf_load(const char *path, struct conf *c, char *err, size_t errlen);
 void	 conf_clear(struct conf *c);
+
+/*
+ * The digest of connection conn (len bytes) for stage `which` (enum
+ * conf_digest_for): conn's digest, or CONF_DIGEST_NONE when c has no such
+ * connection.  Never NULL; points into c.
+ */
+const char	*conf_digest(const struct conf *c, int which, const char *conn, size_t len);
+/* "mapper", "writer", "exporter". */
+const char	*conf_digest_name(int which);
+
+/*
+ * Reads path again into out, for a stage that received a batch made under
+ * digest want (wantlen bytes) for connection conn.  Returns 0 when the
+ * file loads and now has that digest (out holds it; the caller owns it and
+ * clears it with conf_clear), 1 when it loads with another digest (copied
+ * into have, at least DIGEST_HEX + 1 bytes; out is cleared), -1 when it
+ * does not load (the loader's one line in err; out is cleared).
+ */
+int	 conf_digest_reload(const char *path, int which, const char *conn, size_t connlen,
+	    const char *want, size_t wantlen, struct conf *out, char *have,
+	    size_t havelen, char *err, size_t errlen);
 
 const struct conf_prop	*conf_prop_find(const struct conf_store *s, const char *name, size_t len);
 const struct conf_conn	*conf_conn_find(const struct conf *c, const char *name, size_t len);

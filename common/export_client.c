@@ -238,7 +238,7 @@ export_client_run(const char *conf_path, const char *conn, const char *out_path,
 }
 
 static int
-request_send(struct chan *out, const char *conn, uint64_t run, struct buf *enc)
+request_send(struct chan *out, const struct conf_conn *cn, uint64_t run, struct buf *enc)
 {
 	struct msg_batch b;
 	char	 err[256];
@@ -247,7 +247,9 @@ request_send(struct chan *out, const char *conn, uint64_t run, struct buf *enc)
 	b.kind = MSG_EXPORT_REQUEST;
 	b.v = MSG_VERSION;
 	b.run = run;
-	b.src.conn = str_c(conn);
+	b.src.conn = str_c(cn->name);
+	/* The exporter runs it under this configuration, or refuses. */
+	b.conf.exporter = str_c(cn->digest[CONF_DIGEST_EXPORTER]);
 	buf_reset(enc);
 	if (msg_encode(&b, enc, err, sizeof(err)) == -1) {
 		log_warnx("cannot encode an export request: %s", err);
@@ -313,7 +315,7 @@ export_client_request(const struct conf *c, const char *conn, uint64_t run,
 	buf_init(&rx, MSG_MAX_BYTES);
 	memset(&b, 0, sizeof(b));
 	log_info("export requested connection=%s run=%" PRIu64 " goals=%zu", conn, run, want);
-	if (request_send(out, conn, run, &enc) == -1)
+	if (request_send(out, cn, run, &enc) == -1)
 		log_warnx("export request not sent yet connection=%s", conn);
 	next = time_mono_ms() + pause;
 	while (got < want) {
@@ -326,7 +328,7 @@ export_client_request(const struct conf *c, const char *conn, uint64_t run,
 			if (time_mono_ms() < next)
 				continue;
 			/* Nothing yet: the exporter may have restarted and lost it. */
-			request_send(out, conn, run, &enc);
+			request_send(out, cn, run, &enc);
 			if ((pause *= 2) > 60000)
 				pause = 60000;
 			next = time_mono_ms() + pause;

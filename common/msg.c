@@ -5,6 +5,9 @@
  *
  *   {"v": 1, "kind": int, "run": uint, "lane": uint, "seq_first": uint,
  *    "src": {"conn": str, "goal": str, "list": str},
+ *    "conf": {"mapper": str, "writer": str, "exporter": str},
+ *					optional, and each member too: the
+ *					configuration digests (1..64 hex)
  *    "cols": [str, ...],			USERS only, and required there
  *    "records": [record, ...]}
  *
@@ -57,6 +60,7 @@
 #include <msgpack.h>
 
 #include "buf.h"
+#include "digest.h"
 #include "log.h"
 #include "msg.h"
 
@@ -523,9 +527,21 @@ enc_end(struct enc *en, int rc, char *err, size_t errlen)
 static int
 enc_batch(struct enc *en, const struct msg_batch *b)
 {
+	const struct str *dg[3] = { &b->conf.mapper, &b->conf.writer, &b->conf.exporter };
+	static const char *const dgname[3] = { "mapper", "writer", "exporter" };
+	uint32_t	 ndg = 0;
+
 	if (!msg_kind_valid(b->kind))
 		return ep_fail(&en->e, "kind %d unknown", b->kind);
-	msgpack_pack_map(&en->pk, b->kind == MSG_USERS ? 8 : 7);
+	for (int i = 0; i < 3; i++) {
+		if (dg[i]->len == 0)
+			continue;
+		if (!digest_valid(dg[i]->p, dg[i]->len))
+			return ep_fail(&en->e, "conf.%s: not a digest", dgname[i]);
+		ndg++;
+	}
+	/* No digest, no key: such a batch encodes as it did before digests. */
+	msgpack_pack_map(&en->pk, (b->kind == MSG_USERS ? 8 : 7) + (ndg ? 1 : 0));
 	enc_key(en, "v");
 	msgpack_pack_uint32(&en->pk, MSG_VERSION);
 	enc_key(en, "kind");
@@ -547,6 +563,16 @@ enc_batch(struct enc *en, const struct msg_batch *b)
 	enc_key(en, "list");
 	if (enc_str(en, b->src.list) == -1)
 		return ep_at(&en->e, "src.list");
+	if (ndg) {
+		enc_key(en, "conf");
+		msgpack_pack_map(&en->pk, ndg);
+		for (int i = 0; i < 3; i++) {
+			if (dg[i]->len == 0)
+				continue;
+			enc_key(en, dgname[i]);
+			enc_str(en, *dg[i]);
+		}
+	}
 	return enc_records(en, b);
 }
 
@@ -1305,13 +1331,18 @@ rd_records(struct rd *r, struct msg_batch *b)
 	return 0;
 }
 
+/*
+ * A map of up to three string members named names[0..2], read into
+ * slots[i]; each at most once, the unknown refused.  Returns the bits of
+ * the members seen (1 << i), or -1.  digests: each must be a digest.
+ */
 static int
-rd_src(struct rd *r, struct msg_src *src)
+rd_strmap(struct rd *r, const char *const names[3], struct str *slots[3], int digests)
 {
 	const char	*k;
 	uint32_t	 n, klen;
-	struct str	*s;
-	unsigned	 seen = 0, bit;
+	unsigned	 seen = 0;
+	size_t		 j;
 	char		 kbuf[33];
 
 	if (rd_map(r, &n, 16) == -1)
@@ -1321,30 +1352,53 @@ rd_src(struct rd *r, struct msg_src *src)
 			return ep_at(&r->e, "key");
 		k = (const char *)r->p;
 		r->p += klen;
-		if (klen == 4 && memcmp(k, "conn", 4) == 0)
-			s = &src->conn, bit = 1;
-		else if (klen == 4 && memcmp(k, "goal", 4) == 0)
-			s = &src->goal, bit = 2;
-		else if (klen == 4 && memcmp(k, "list", 4) == 0)
-			s = &src->list, bit = 4;
-		else
+		for (j = 0; j < 3; j++)
+			if (strlen(names[j]) == klen && memcmp(k, names[j], klen) == 0)
+				break;
+		if (j == 3)
 			return ep_fail(&r->e, "unknown key \"%s\"",
 			    key_show(k, klen, kbuf, sizeof(kbuf)));
-		if (seen & bit)
-			return ep_fail(&r->e, "repeated key %.*s", (int)klen, k);
-		seen |= bit;
-		if (rd_str(r, s) == -1)
-			return ep_at(&r->e, "%.*s", (int)klen, k);
+		if (seen & (1u << j))
+			return ep_fail(&r->e, "repeated key %s", names[j]);
+		seen |= 1u << j;
+		if (rd_str(r, slots[j]) == -1)
+			return ep_at(&r->e, "%s", names[j]);
+		if (digests && !digest_valid(slots[j]->p, slots[j]->len))
+			return ep_fail(&r->e, "%s: not a digest (1 to 64 hex digits)",
+			    names[j]);
 	}
+	return (int)seen;
+}
+
+/* src: {conn, goal, list}, all three. */
+static int
+rd_src(struct rd *r, struct msg_src *src)
+{
+	static const char *const names[3] = { "conn", "goal", "list" };
+	struct str	*slots[3] = { &src->conn, &src->goal, &src->list };
+	int		 seen = rd_strmap(r, names, slots, 0);
+
+	if (seen == -1)
+		return -1;
 	if (seen != 7)
 		return ep_fail(&r->e, "missing %s", !(seen & 1) ? "conn" :
 		    !(seen & 2) ? "goal" : "list");
 	return 0;
 }
 
+/* conf: {mapper, writer, exporter}, each optional, each a digest. */
+static int
+rd_digests(struct rd *r, struct msg_digests *d)
+{
+	static const char *const names[3] = { "mapper", "writer", "exporter" };
+	struct str	*slots[3] = { &d->mapper, &d->writer, &d->exporter };
+
+	return rd_strmap(r, names, slots, 1) == -1 ? -1 : 0;
+}
+
 enum {
 	K_V = 1, K_KIND = 2, K_RUN = 4, K_LANE = 8, K_SEQ = 16, K_SRC = 32,
-	K_COLS = 64, K_RECORDS = 128,
+	K_COLS = 64, K_RECORDS = 128, K_CONF = 256,
 };
 
 static const struct {
@@ -1353,7 +1407,7 @@ static const struct {
 } env_keys[] = {
 	{ "v", K_V }, { "kind", K_KIND }, { "run", K_RUN }, { "lane", K_LANE },
 	{ "seq_first", K_SEQ }, { "src", K_SRC }, { "cols", K_COLS },
-	{ "records", K_RECORDS },
+	{ "records", K_RECORDS }, { "conf", K_CONF },
 };
 
 static int
@@ -1417,6 +1471,10 @@ rd_batch(struct rd *r, struct msg_batch *b)
 		case K_SRC:
 			if (rd_src(r, &b->src) == -1)
 				return ep_at(&r->e, "src");
+			break;
+		case K_CONF:
+			if (rd_digests(r, &b->conf) == -1)
+				return ep_at(&r->e, "conf");
 			break;
 		case K_COLS:
 			if (rd_strs(r, &b->u.users.cols, &b->u.users.ncols,

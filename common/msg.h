@@ -2,7 +2,8 @@
  * common/msg.h: the message table and the batch codec.
  *
  * One ZeroMQ message (or one file: frame) is one msgpack batch:
- *   {v, kind, run, lane, seq_first, src: {conn, goal, list}, records: [...]}
+ *   {v, kind, run, lane, seq_first, src: {conn, goal, list},
+ *    [conf: {mapper, writer, exporter}], records: [...]}
  * Sequence numbers are per (run, lane) and start at 1; record i of a batch
  * has seq_first + i.  Decoders bound every length, count and depth and
  * reject malformed input with a one-line reason, never a crash.
@@ -55,6 +56,19 @@ enum msg_kind {
 const char	*msg_kind_name(int kind);	/* NULL when not a kind */
 int		 msg_kind_valid(int kind);
 int		 msg_kind_accepts(int kind, enum stage receiver);
+
+/*
+ * The configuration digests a batch was made under (conf.h), one per stage
+ * that acts on it: USERS and END carry the mapper's and the writer's,
+ * PATCHES the writer's, EXPORT_REQUEST the exporter's.  len 0: not
+ * carried (a capture made before digests existed); the receiver then
+ * applies it under its own configuration.
+ */
+struct msg_digests {
+	struct str	 mapper;
+	struct str	 writer;
+	struct str	 exporter;
+};
 
 /* Where a batch's records come from: connection, goal name, list (or file). */
 struct msg_src {
@@ -158,6 +172,7 @@ struct msg_batch {
 	uint32_t	 lane;
 	uint64_t	 seq_first;
 	struct msg_src	 src;
+	struct msg_digests conf;
 	union {
 		struct msg_users	 users;
 		struct msg_patches	 patches;

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "conf_follow.h"
 #include "exporter.h"
 #include "log.h"
 #include "msg.h"
@@ -209,6 +210,8 @@ exporter_serve(const struct conf *c)
 	struct chan	*in = NULL, *out = NULL;
 	struct msg_batch b;
 	struct buf	 rx;
+	struct conf_follow follow;
+	struct conf	*next;
 	char		 err[512], dir[4200];
 	int		 rc = 0, r;
 
@@ -232,6 +235,13 @@ exporter_serve(const struct conf *c)
 	    c->pipe.export_results);
 	buf_init(&rx, MSG_MAX_BYTES);
 	memset(&b, 0, sizeof(b));
+	/*
+	 * Requests carry the digest of the configuration the run driver
+	 * loaded: a request made under another one reloads the file, or is
+	 * left unanswered (the driver sends it again) until the two agree.
+	 * Channels and the state directory stay as started.
+	 */
+	conf_follow_init(&follow, c, CONF_DIGEST_EXPORTER);
 	while (!exporter_stop) {
 		r = chan_recv(in, &rx, SERVE_WAKE_MS);
 		if (r == CHAN_TIMEOUT || (r == CHAN_ERR && errno == EINTR))
@@ -248,10 +258,14 @@ exporter_serve(const struct conf *c)
 		if (b.kind != MSG_EXPORT_REQUEST)
 			log_warnx("dropped a message not meant for the exporter kind=%s",
 			    msg_kind_name(b.kind) ? msg_kind_name(b.kind) : "?");
-		else
-			handle(c, out, &b);
+		else if ((r = conf_follow_check(&follow, &b, &next)) != CONF_FOLLOW_REFUSE) {
+			if (r == CONF_FOLLOW_NEW)
+				conf_follow_adopt(&follow, next);
+			handle(follow.c, out, &b);
+		}
 		msg_batch_clear(&b);
 	}
+	conf_follow_clear(&follow);
 	buf_clear(&rx);
 	chan_close(&in);
 	chan_close(&out);

@@ -280,7 +280,11 @@ slot_start(const struct conf *c, struct cslot *s)
 	}
 	if (pid == 0) {
 		struct fetcher_opts o;
-		int	 rc;
+		struct conf	 now;
+		const struct conf *rc_conf = c;
+		const struct conf_conn *rc_cn = s->cn;
+		char	 err[1024];
+		int	 rc, loaded;
 
 		/*
 		 * The coordinator's lock is the coordinator's: a run must not
@@ -292,11 +296,27 @@ slot_start(const struct conf *c, struct cslot *s)
 		close(coord_lockfd);
 		if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != s->parent)
 			_exit(EX_TEMPFAIL);
+		/*
+		 * The run reads the file as it is now, as `sailsync run` does,
+		 * not the one this coordinator started with: its batches carry
+		 * that configuration's digests, and the mappers and writers
+		 * follow it.  A file that does not load, or that lost the
+		 * connection, leaves the run on the configuration loaded at start.
+		 */
+		if ((loaded = conf_load(c->file, &now, err, sizeof(err)) == 0) &&
+		    (rc_cn = conf_conn_find(&now, s->cn->name, strlen(s->cn->name))) != NULL)
+			rc_conf = &now;
+		else {
+			log_warnx("configuration not read again connection=%s: %s; the run "
+			    "uses the configuration loaded at start", s->cn->name, !loaded ?
+			    err : "the file no longer has the connection");
+			rc_cn = s->cn;
+		}
 		memset(&o, 0, sizeof(o));
 		o.trigger = trigger;
 		o.quiet = 1;
 		o.request = name;
-		rc = coord_run(c, s->cn, &o);
+		rc = coord_run(rc_conf, rc_cn, &o);
 		chan_shutdown();
 		if (rc != EX_TEMPFAIL) {
 			char	 path[2600];

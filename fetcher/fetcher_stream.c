@@ -137,6 +137,18 @@ send_frame(struct stream *s, const char *p, size_t len, int timeout_ms)
 	return r;
 }
 
+/*
+ * The configuration this run maps and writes under: the mapper's and the
+ * writer's digests of the connection, as this process loaded the file.  A
+ * stage holding another configuration re-reads the file, or refuses.
+ */
+static void
+stream_digests(struct stream *s, struct msg_batch *b)
+{
+	b->conf.mapper = str_c(s->x->cn->digest[CONF_DIGEST_MAPPER]);
+	b->conf.writer = str_c(s->x->cn->digest[CONF_DIGEST_WRITER]);
+}
+
 /* END for lane: no records past its total (once every part is read). */
 static void
 send_end(struct stream *s, unsigned lane)
@@ -151,6 +163,7 @@ send_end(struct stream *s, unsigned lane)
 	b.run = s->x->led.run;
 	b.lane = lane;
 	b.src.conn = (struct str){ s->x->cn->name, (uint32_t)strlen(s->x->cn->name) };
+	stream_digests(s, &b);
 	b.u.end.total = s->lanes[lane].seq;
 	/* Its own buffer: this may run while s->enc holds a batch being sent. */
 	buf_init(&e, 1024);
@@ -359,6 +372,7 @@ flush(struct stream *s, unsigned lane)
 	b.src.conn = (struct str){ s->x->cn->name, (uint32_t)strlen(s->x->cn->name) };
 	b.src.goal = (struct str){ s->part->goal, (uint32_t)strlen(s->part->goal) };
 	b.src.list = (struct str){ s->part->list, (uint32_t)strlen(s->part->list) };
+	stream_digests(s, &b);
 	b.u.users.ncols = s->ncols;
 	b.u.users.cols = (struct str *)(uintptr_t)s->cols;
 	b.u.users.nrows = ln->prows;

@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "conf_follow.h"
 #include "ident.h"
 #include "log.h"
 #include "mapper.h"
@@ -73,7 +74,8 @@ struct problem {
 };
 
 struct mapper {
-	const struct conf	*c;
+	const struct conf	*c;		/* follow.c: the configuration in force */
+	struct conf_follow	 follow;
 	struct plan	 plans[PLAN_CACHE];
 	uint64_t	 clock;
 	struct bproblem	 bprob[BATCH_PROBLEM_MAX];
@@ -116,6 +118,7 @@ mapper_new(const struct conf *c)
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		fatal_oom("mapper");
 	m->c = c;
+	conf_follow_init(&m->follow, c, CONF_DIGEST_MAPPER);
 	return m;
 }
 
@@ -262,8 +265,30 @@ mapper_destroy(struct mapper **mp)
 		problem_drop(m, m->nprob - 1);
 	for (size_t i = 0; i < PLAN_CACHE; i++)
 		plan_clear(&m->plans[i]);
+	conf_follow_clear(&m->follow);
 	free(m);
 	*mp = NULL;
+}
+
+int
+mapper_conf_check(struct mapper *m, const struct msg_batch *users)
+{
+	struct conf	*next;
+
+	switch (conf_follow_check(&m->follow, users, &next)) {
+	case CONF_FOLLOW_SAME:
+		return 0;
+	case CONF_FOLLOW_NEW:
+		/* The plans point into the old configuration: gone with it. */
+		mapper_flush_log(m, 0);
+		for (size_t i = 0; i < PLAN_CACHE; i++)
+			plan_clear(&m->plans[i]);
+		conf_follow_adopt(&m->follow, next);
+		m->c = m->follow.c;
+		return 0;
+	default:
+		return -1;
+	}
 }
 
 /* ---- the plan: which column feeds which property ---- */
@@ -909,6 +934,8 @@ mapper_map(struct mapper *m, const struct msg_batch *users, struct msg_batch *ou
 	out->src.conn = str_copy(&out->arena, users->src.conn);
 	out->src.goal = str_copy(&out->arena, users->src.goal);
 	out->src.list = str_copy(&out->arena, users->src.list);
+	/* The writer applies it under the configuration the run was read under. */
+	out->conf.writer = str_copy(&out->arena, users->conf.writer);
 
 	rc.m = m;
 	rc.pl = plan_get(m, cn, g, u);

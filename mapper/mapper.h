@@ -23,7 +23,8 @@ struct arena;
 struct mapper;
 
 /*
- * Returns a mapper for configuration c, which must outlive it.  Never
+ * Returns a mapper for configuration c, which must outlive it (the mapper
+ * may replace it with a reloaded one, which it owns: mapper_conf_check).  Never
  * returns NULL (out of memory is fatal).  Free with mapper_destroy().
  */
 struct mapper	*mapper_new(const struct conf *c);
@@ -50,6 +51,14 @@ int		 mapper_map(struct mapper *m, const struct msg_batch *users,
  * for that run passes; run 0: all runs).  mapper_destroy() does the same.
  */
 void		 mapper_flush_log(struct mapper *m, unsigned long long run);
+
+/*
+ * Whether the USERS batch `users` may be mapped under m's configuration
+ * (common/conf_follow.h): 0 yes (m may have reloaded the file to the
+ * batch's configuration first), -1 no (logged): drop the batch unmapped,
+ * so it stays unacknowledged and comes back.
+ */
+int		 mapper_conf_check(struct mapper *m, const struct msg_batch *users);
 
 /* Frees m and everything it caches; sets *m to NULL.  NULL is fine. */
 void		 mapper_destroy(struct mapper **m);

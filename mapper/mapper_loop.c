@@ -18,7 +18,7 @@
 #define LOOP_WAKE_MS	500	/* how often a blocked wait looks at *stop */
 
 struct loop_stats {
-	uint64_t	 batches, rows, forwarded, dropped;
+	uint64_t	 batches, rows, forwarded, dropped, refused;
 	/* Where the time went (us), logged at stop for make bench. */
 	int64_t		 idle, decode, map, encode, send;
 };
@@ -93,6 +93,11 @@ loop_batch(struct mapper *m, const struct buf *rx, const struct msg_batch *b,
 		return r;
 	}
 
+	if (mapper_conf_check(m, b) == -1) {
+		/* Refused, not mapped: unacknowledged, the fetcher sends it again. */
+		st->refused++;
+		return 0;
+	}
 	memset(&out, 0, sizeof(out));
 	arena_init(&out.arena);
 	t = time_mono_us();
@@ -202,9 +207,9 @@ mapper_loop(struct mapper *m, struct chan *in, struct chan **outs, size_t nouts,
 		}
 	}
 	log_info("stopping batches=%" PRIu64 " rows=%" PRIu64
-	    " forwarded=%" PRIu64 " dropped=%" PRIu64 " idle_ms=%" PRId64
+	    " forwarded=%" PRIu64 " dropped=%" PRIu64 " refused=%" PRIu64 " idle_ms=%" PRId64
 	    " decode_ms=%" PRId64 " map_ms=%" PRId64 " encode_ms=%" PRId64
-	    " send_ms=%" PRId64, st.batches, st.rows, st.forwarded, st.dropped,
+	    " send_ms=%" PRId64, st.batches, st.rows, st.forwarded, st.dropped, st.refused,
 	    st.idle / 1000, st.decode / 1000, st.map / 1000, st.encode / 1000,
 	    st.send / 1000);
 	buf_clear(&rx);

@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "conf_follow.h"
 #include "ident.h"
 #include "log.h"
 #include "msg.h"
@@ -50,7 +51,8 @@ struct exch_count {
 };
 
 struct writer {
-	const struct conf	*conf;
+	const struct conf	*conf;		/* follow.c: the configuration in force */
+	struct conf_follow	 follow;
 	unsigned		 lane;
 	struct store		*st;
 	int			 txn;		/* a write transaction is open */
@@ -98,6 +100,19 @@ streq(const char *s, struct str t)
 	return strlen(s) == t.len && (t.len == 0 || memcmp(s, t.p, t.len) == 0);
 }
 
+/* The unique identifier properties of the configuration in force. */
+static void
+uniq_set(struct writer *w)
+{
+	const struct conf *c = w->conf;
+
+	w->nuniq = 0;
+	w->uniq = xreallocarray(w->uniq, c->store.nprops + 1, sizeof(*w->uniq));
+	for (size_t i = 0; i < c->store.nprops; i++)
+		if (c->store.props[i].unique)
+			w->uniq[w->nuniq++] = c->store.props[i].name;
+}
+
 struct writer *
 writer_open(const struct conf *c, unsigned lane, char *err, size_t errlen)
 {
@@ -118,13 +133,11 @@ writer_open(const struct conf *c, unsigned lane, char *err, size_t errlen)
 		free(w);
 		return NULL;
 	}
+	conf_follow_init(&w->follow, c, CONF_DIGEST_WRITER);
 	w->maxheld = (size_t)WRITER_HOLD_FACTOR * (c->pipe.window ? c->pipe.window : 64);
 	w->maxahead = (uint64_t)w->maxheld * (c->pipe.batch_rows ? c->pipe.batch_rows : 1000);
 	w->held = xreallocarray(NULL, w->maxheld, sizeof(*w->held));
-	w->uniq = xreallocarray(NULL, c->store.nprops + 1, sizeof(*w->uniq));
-	for (size_t i = 0; i < c->store.nprops; i++)
-		if (c->store.props[i].unique)
-			w->uniq[w->nuniq++] = c->store.props[i].name;
+	uniq_set(w);
 	arena_init(&w->scratch);
 	return w;
 }
@@ -195,6 +208,7 @@ writer_close(struct writer **wp)
 	free(w->held);
 	free(w->uniq);
 	arena_clear(&w->scratch);
+	conf_follow_clear(&w->follow);
 	free(w);
 	*wp = NULL;
 }
@@ -1035,9 +1049,34 @@ drain_held(struct writer *w, struct wrun *r)
 	return 0;
 }
 
+/*
+ * Puts the reloaded configuration next in force.  What the open group
+ * applied was applied under the old one: it is committed (and so
+ * acknowledged) first.  Held batches were accepted under the old one:
+ * dropped, the fetcher sends them again.  Returns 0, or -1 when the
+ * commit failed (as writer_submit).
+ */
+static int
+conf_adopt(struct writer *w, struct conf *next)
+{
+	if (writer_commit(w) != 0) {
+		conf_clear(next);
+		free(next);
+		return -1;
+	}
+	for (size_t i = 0; i < w->nheld; i++)
+		batch_free(&w->held[i]);
+	w->nheld = 0;
+	conf_follow_adopt(&w->follow, next);
+	w->conf = w->follow.c;
+	uniq_set(w);
+	return 0;
+}
+
 int
 writer_submit(struct writer *w, struct msg_batch *in)
 {
+	struct conf		*next;
 	struct msg_batch	*b;
 	struct wrun		*r;
 	uint32_t		 n;
@@ -1063,6 +1102,19 @@ writer_submit(struct writer *w, struct msg_batch *in)
 		w->cnt.dropped++;
 		msg_batch_clear(in);
 		return 0;
+	}
+	switch (conf_follow_check(&w->follow, in, &next)) {
+	case CONF_FOLLOW_REFUSE:
+		/* Neither applied nor acknowledged: the fetcher sends it again. */
+		w->cnt.refused++;
+		msg_batch_clear(in);
+		return 0;
+	case CONF_FOLLOW_NEW:
+		if (conf_adopt(w, next) != 0) {
+			msg_batch_clear(in);
+			return -1;
+		}
+		break;
 	}
 	if ((b = malloc(sizeof(*b))) == NULL)
 		fatal_oom("writer");

@@ -51,6 +51,7 @@ struct writer_counters {
 	uint64_t	 records;	/* records applied (each seq once) */
 	uint64_t	 dropped;	/* malformed / misrouted / overflowing batches */
 	uint64_t	 duplicates;	/* batches entirely at or below applied */
+	uint64_t	 refused;	/* made under another configuration (conf_follow.h) */
 	uint64_t	 commits;
 	uint64_t	 redos;		/* groups redone after the map grew */
 	/* Where the time went (us), for make bench's profile. */
@@ -60,7 +61,9 @@ struct writer_counters {
 };
 
 /*
- * Opens lane's store (creating it).  c must outlive the writer.  Returns
+ * Opens lane's store (creating it).  c must outlive the writer (which may
+ * put a reloaded configuration in its place for batches made under the
+ * file's newer one: common/conf_follow.h).  Returns
  * NULL with a one-line reason in err (an environment problem: exit 74 or
  * 78).
  */
@@ -72,7 +75,9 @@ void		 writer_close(struct writer **w);
 /*
  * Takes over the decoded batch *b (its arena and everything in it; *b is
  * left empty, as after msg_batch_clear) and applies what is in order.
- * A batch of the wrong kind or lane is logged and dropped.  Returns 0, or
+ * A batch of the wrong kind or lane is logged and dropped; one made under
+ * another configuration reloads the file first (committing the open
+ * group) or is refused, unapplied and unacknowledged (conf_follow.h).  Returns 0, or
  * -1 when the store failed (environment: the caller exits; uncommitted
  * work is lost and will be resent).
  */

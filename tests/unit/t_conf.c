@@ -320,6 +320,104 @@ load_text(const char *text, struct conf *c, char *err, size_t errlen)
 	return conf_load("sailsync.json", c, err, errlen);
 }
 
+/*
+ * The digests of base with from replaced by to, into d[CONF_NDIGESTS]
+ * (connection "demo"); 0, or -1 when it does not load.
+ */
+static int
+digests_of(const char *from, const char *to, char d[][DIGEST_HEX + 1], char *err,
+    size_t errlen)
+{
+	struct conf	 c;
+	char		*text = from ? replace(base, from, to) : strdup(base);
+	int		 rc = load_text(text, &c, err, errlen);
+
+	free(text);
+	if (rc == -1)
+		return -1;
+	for (int w = 0; w < CONF_NDIGESTS; w++)
+		snprintf(d[w], DIGEST_HEX + 1, "%s", conf_digest(&c, w, "demo", 4));
+	conf_clear(&c);
+	return 0;
+}
+
+/* Which edit changes which stage's digest: 1 when it changed. */
+static void
+digest_case(const char *what, const char *from, const char *to, int mapper, int writer,
+    int exporter, char *err, size_t errlen)
+{
+	char	 a[CONF_NDIGESTS][DIGEST_HEX + 1], b[CONF_NDIGESTS][DIGEST_HEX + 1];
+	int	 want[CONF_NDIGESTS] = { mapper, writer, exporter };
+
+	if (digests_of(NULL, NULL, a, err, errlen) == -1 ||
+	    digests_of(from, to, b, err, errlen) == -1) {
+		ok(0, "digests: %s: loads (%s)", what, err);
+		return;
+	}
+	for (int w = 0; w < CONF_NDIGESTS; w++)
+		is_int(strcmp(a[w], b[w]) != 0, want[w], "digests: %s: %s's %s", what,
+		    conf_digest_name(w), want[w] ? "changes" : "stays");
+}
+
+static void
+digest_tests(char *err, size_t errlen)
+{
+	struct conf	 c, r;
+	char		 have[64], d[CONF_NDIGESTS][DIGEST_HEX + 1];
+	const char	*mw;
+	int		 rc;
+
+	is_int(digests_of(NULL, NULL, d, err, errlen), 0, "digests: base loads");
+	ok(strlen(d[0]) == DIGEST_HEX && digest_valid(d[0], strlen(d[0])),
+	    "digests: 16 hex digits");
+	ok(strcmp(d[0], d[1]) != 0 && strcmp(d[1], d[2]) != 0, "digests: one per stage");
+	digest_case("a mapping added", "{\"column\": \"Opens\"",
+	    "{\"column\": \"Tier\", \"property\": \"lists\", \"rule\": \"add\"}, "
+	    "{\"column\": \"Opens\"", 1, 0, 0, err, errlen);
+	digest_case("a property added", "\"opens\": {\"type\": \"number\"},",
+	    "\"opens\": {\"type\": \"number\"}, \"city\": {\"type\": \"text\"},",
+	    1, 1, 1, err, errlen);
+	digest_case("merge rules", "\"merge\": [\"email\", \"sailthru_profile_id\"]",
+	    "\"merge\": [\"email\"]", 0, 1, 1, err, errlen);
+	digest_case("the time zone", "America/New_York", "Europe/Paris", 1, 0, 1, err,
+	    errlen);
+	digest_case("consent objectives", "\"timezone\"",
+	    "\"consent_objectives\": [\"news\"], \"timezone\"", 0, 1, 1, err, errlen);
+	digest_case("a notification webhook", "\"timezone\"",
+	    "\"webhook\": \"https://hooks.example.com/x\", \"timezone\"", 0, 0, 0,
+	    err, errlen);
+	digest_case("a schedule", "\"timezone\"", "\"schedule\": \"daily at 02:00\", "
+	    "\"timezone\"", 0, 0, 0, err, errlen);
+	digest_case("the commit policy", "\"batch_rows\": 500",
+	    "\"batch_rows\": 100", 0, 0, 0, err, errlen);
+	digest_case("a list added to an import goal", "[\"L\"]", "[\"L\", \"M\"]",
+	    0, 0, 0, err, errlen);
+	digest_case("the secret", SECRET, "another-secret", 0, 0, 1, err, errlen);
+	digest_case("white space and key order", "\"name\": \"demo\", \"api_key\": \"k\"",
+	    "\"api_key\":\"k\",   \"name\": \"demo\"", 0, 0, 0, err, errlen);
+
+	/* conf_digest_reload: the file has the wanted digest, another, or does not load. */
+	is_int(load_text(base, &c, err, errlen), 0, "reload: base loads");
+	mw = conf_digest(&c, CONF_DIGEST_MAPPER, "demo", 4);
+	is_str(conf_digest(&c, CONF_DIGEST_MAPPER, "nope", 4), CONF_DIGEST_NONE,
+	    "an unknown connection has no digest");
+	rc = conf_digest_reload("sailsync.json", CONF_DIGEST_MAPPER, "demo", 4, mw,
+	    strlen(mw), &r, have, sizeof(have), err, errlen);
+	is_int(rc, 0, "reload: the file has the wanted digest");
+	if (rc == 0)
+		conf_clear(&r);
+	rc = conf_digest_reload("sailsync.json", CONF_DIGEST_MAPPER, "demo", 4,
+	    "0123456789abcdef", 16, &r, have, sizeof(have), err, errlen);
+	is_int(rc, 1, "reload: the file has another digest");
+	is_str(have, mw, "reload: the file's digest is told");
+	write_file("sailsync.json", "{\"store\": ", 0644);
+	rc = conf_digest_reload("sailsync.json", CONF_DIGEST_MAPPER, "demo", 4, mw,
+	    strlen(mw), &r, have, sizeof(have), err, errlen);
+	is_int(rc, -1, "reload: a file that does not load");
+	ok(strstr(err, "sailsync.json:1:") != NULL, "reload: the loader's error (%s)", err);
+	conf_clear(&c);
+}
+
 int
 main(void)
 {
@@ -607,6 +705,8 @@ main(void)
 	ok(conf_prop_find(&c.store, "sailthru_profile_id", 19) != NULL, "built-ins by default");
 	conf_clear(&c);
 	unlink(path);
+
+	digest_tests(err, sizeof(err));
 
 	snprintf(path, sizeof(path), "%s/sailsync.json", dir);
 	unlink(path);

@@ -76,7 +76,10 @@ batch_same(const struct msg_batch *a, const struct msg_batch *b)
 {
 	if (a->kind != b->kind || a->run != b->run || a->lane != b->lane ||
 	    a->seq_first != b->seq_first || !str_same(a->src.conn, b->src.conn) ||
-	    !str_same(a->src.goal, b->src.goal) || !str_same(a->src.list, b->src.list))
+	    !str_same(a->src.goal, b->src.goal) || !str_same(a->src.list, b->src.list) ||
+	    !str_same(a->conf.mapper, b->conf.mapper) ||
+	    !str_same(a->conf.writer, b->conf.writer) ||
+	    !str_same(a->conf.exporter, b->conf.exporter))
 		return 0;
 	switch (a->kind) {
 	case MSG_USERS: {
@@ -626,6 +629,76 @@ hpatch_op(int op, struct msg_batch *dec)
 	return hdecode(&h, dec);
 }
 
+/* The configuration digests of the envelope (conf.h). */
+static void
+test_digests(struct buf *out)
+{
+	struct msg_batch b, dec;
+	struct hand	 h;
+	size_t		 plain;
+
+	fill_env(&b, MSG_END);
+	b.u.end.total = 9;
+	round_trip(&b, out, "end without digests");
+	plain = out->len;
+	b.conf.mapper = str_c("0123456789abcdef");
+	b.conf.writer = str_c("fedcba9876543210");
+	round_trip(&b, out, "end with the mapper's and the writer's digests");
+	ok(out->len > plain, "digests take room only when carried");
+	fill_env(&b, MSG_EXPORT_REQUEST);
+	b.conf.exporter = str_c("00ff");
+	round_trip(&b, out, "export request with the exporter's digest");
+	if (msg_decode(out->data, out->len, &dec, err, sizeof(err)) == 0) {
+		ok(dec.conf.mapper.len == 0 && dec.conf.writer.len == 0 &&
+		    str_eq(dec.conf.exporter, "00ff"), "only the digest carried");
+		msg_batch_clear(&dec);
+	}
+	b.conf.exporter = str_c("0123456789ABCDEF");
+	buf_reset(out);
+	ok(msg_encode(&b, out, err, sizeof(err)) == -1, "an upper-case digest is not encoded");
+	is_str(err, "conf.exporter: not a digest", "reason");
+
+	/* Hand-made: an unknown stage, a non-hex digest, a repeated key. */
+	hand_init(&h);
+	henv(&h, 8, MSG_VERSION, MSG_END);
+	hkey(&h, "conf");
+	msgpack_pack_map(&h.pk, 1);
+	hkey(&h, "fetcher");
+	hkey(&h, "00");
+	hkey(&h, "records");
+	msgpack_pack_array(&h.pk, 1);
+	msgpack_pack_array(&h.pk, 1);
+	msgpack_pack_uint64(&h.pk, 5);
+	ok(hdecode(&h, &dec) == -1, "a digest for an unknown stage refused");
+	is_str(err, "conf: unknown key \"fetcher\"", "reason");
+	hand_init(&h);
+	henv(&h, 8, MSG_VERSION, MSG_END);
+	hkey(&h, "conf");
+	msgpack_pack_map(&h.pk, 1);
+	hkey(&h, "writer");
+	hkey(&h, "12 4");
+	hkey(&h, "records");
+	msgpack_pack_array(&h.pk, 1);
+	msgpack_pack_array(&h.pk, 1);
+	msgpack_pack_uint64(&h.pk, 5);
+	ok(hdecode(&h, &dec) == -1, "a digest that is not hex refused");
+	is_str(err, "conf: writer: not a digest (1 to 64 hex digits)", "reason");
+	hand_init(&h);
+	henv(&h, 8, MSG_VERSION, MSG_END);
+	hkey(&h, "conf");
+	msgpack_pack_map(&h.pk, 2);
+	hkey(&h, "mapper");
+	hkey(&h, "ab");
+	hkey(&h, "mapper");
+	hkey(&h, "ab");
+	hkey(&h, "records");
+	msgpack_pack_array(&h.pk, 1);
+	msgpack_pack_array(&h.pk, 1);
+	msgpack_pack_uint64(&h.pk, 5);
+	ok(hdecode(&h, &dec) == -1, "a repeated digest refused");
+	is_str(err, "conf: repeated key mapper", "reason");
+}
+
 static void
 test_hostile(void)
 {
@@ -943,6 +1016,7 @@ main(void)
 	test_truncation(&out);
 	test_not_aliased(&out);
 	test_hostile();
+	test_digests(&out);
 	test_flips(&out);
 	bench_users();
 	buf_clear(&out);

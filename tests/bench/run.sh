@@ -11,9 +11,9 @@
 # Prints seconds, rows/s and the ratio to the plain floor for each, where
 # each stage's time went (its own counters), and each stage's peak heap.
 #
-#   run.sh [--rows N] [--mem-rows M] [--cpus LIST]
-# --mem-rows M runs the one-lane pipeline again at M rows: each stage's
-# peak heap at both sizes, and the throughput at M against N.
+#   run.sh [--rows N] [--mem-rows M[,M2...]] [--cpus LIST]
+# --mem-rows M runs the one-lane pipeline again at M rows (then M2, ...):
+# each stage's peak heap at every size, and the throughput at M against N.
 # --cpus LIST runs everything under taskset -c LIST (0 for one core).
 set -eu
 
@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
 	--rows) rows=$2; shift 2 ;;
 	--mem-rows) mem_rows=$2; shift 2 ;;
 	--cpus) cpus=$2; shift 2 ;;
-	*) echo "usage: run.sh [--rows N] [--mem-rows M] [--cpus LIST]" >&2; exit 64 ;;
+	*) echo "usage: run.sh [--rows N] [--mem-rows M[,M2...]] [--cpus LIST]" >&2; exit 64 ;;
 	esac
 done
 if [ -n "$cpus" ] && [ -z "${BENCH_CPUS:-}" ]; then
@@ -237,20 +237,33 @@ awk -v a="$p1_f" -v b="$p1_m" -v c="$p1_w" -v d="$p2_f" -v e="$p2_m" -v g="$p2_w
 }'
 
 if [ -n "$mem_rows" ]; then
+	# One size after the other, each printed as soon as it is done; the
+	# previous size's export and store are removed first (disk).  (Not
+	# $m: pipeline() loops over the mappers with it.)
+	heap_rows=$(printf '%-10s %14s' "peak heap" "$rows rows")
+	heap_f=$(printf '%-10s %11.1f MiB' fetcher "$(echo "$p1_f" | awk '{ print $1 / 1024 }')")
+	heap_m=$(printf '%-10s %11.1f MiB' mapper "$(echo "$p1_m" | awk '{ print $1 / 1024 }')")
+	heap_w=$(printf '%-10s %11.1f MiB' writer "$(echo "$p1_w" | awk '{ print $1 / 1024 }')")
+	for size in $(echo "$mem_rows" | tr ',' ' '); do
+		echo
+		echo "bench: pipeline, 1 lane, 1 mapper, at $size rows (load $(cut -d' ' -f1-3 /proc/loadavg))"
+		rm -rf pipe-store plain-store floor-store big-?.csv
+		gen "$size" big
+		pipeline big 1 1
+		echo "  time by stage (ms): $p_prof"
+		awk -v r1="$rows" -v r2="$size" -v s1="$p1_secs" -v s2="$p_secs" \
+		    -v b1="$p_fetcher" -v b2="$p_mapper" -v b3="$p_writer" 'BEGIN {
+			printf "  %d rows in %.2f s (%.0f rows/s), %.0f%% of the throughput at %d rows\n",
+			    r2, s2, r2 / s2, 100 * (r2 / s2) / (r1 / s1), r1
+			printf "  peak heap: fetcher %.1f, mapper %.1f, writer %.1f MiB\n",
+			    b1 / 1024, b2 / 1024, b3 / 1024
+		}'
+		heap_rows=$(printf '%s %14s' "$heap_rows" "$size rows")
+		heap_f=$(printf '%s %11.1f MiB' "$heap_f" "$(echo "$p_fetcher" | awk '{ print $1 / 1024 }')")
+		heap_m=$(printf '%s %11.1f MiB' "$heap_m" "$(echo "$p_mapper" | awk '{ print $1 / 1024 }')")
+		heap_w=$(printf '%s %11.1f MiB' "$heap_w" "$(echo "$p_writer" | awk '{ print $1 / 1024 }')")
+	done
 	echo
-	echo "bench: pipeline, 1 lane, 1 mapper, at $mem_rows rows"
-	rm -rf pipe-store plain-store floor-store
-	gen "$mem_rows" big
-	pipeline big 1 1
-	echo "  time by stage (ms): $p_prof"
-	awk -v r1="$rows" -v r2="$mem_rows" -v s1="$p1_secs" -v s2="$p_secs" \
-	    -v a1="$p1_f" -v a2="$p1_m" -v a3="$p1_w" -v b1="$p_fetcher" -v b2="$p_mapper" -v b3="$p_writer" 'BEGIN {
-		printf "  %d rows in %.2f s (%.0f rows/s), %.0f%% of the throughput at %d rows\n",
-		    r2, s2, r2 / s2, 100 * (r2 / s2) / (r1 / s1), r1
-		printf "%-10s %14s %14s\n", "peak heap", r1 " rows", r2 " rows"
-		printf "%-10s %11.1f MiB %11.1f MiB\n", "fetcher", a1 / 1024, b1 / 1024
-		printf "%-10s %11.1f MiB %11.1f MiB\n", "mapper", a2 / 1024, b2 / 1024
-		printf "%-10s %11.1f MiB %11.1f MiB\n", "writer", a3 / 1024, b3 / 1024
-	}'
+	printf '%s\n%s\n%s\n%s\n' "$heap_rows" "$heap_f" "$heap_m" "$heap_w"
 fi
 [ "$same_floor" = yes ] && [ "$same_plain" = yes ] && [ "$same_lanes" = yes ]

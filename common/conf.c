@@ -1783,6 +1783,26 @@ load_secret(struct cctx *cx, json_t *o, struct conf_conn *cn)
 	return r;
 }
 
+/*
+ * url for a message: a "user:password@" before the host is replaced by
+ * "***@", so an error about the URL never shows its password.
+ */
+static const char *
+url_redact(const char *url, char *out, size_t outlen)
+{
+	const char	*s = strstr(url, "://"), *host = s ? s + 3 : url;
+	const char	*end = host + strcspn(host, "/?#"), *at = NULL;
+
+	for (const char *p = host; p < end; p++)
+		if (*p == '@')
+			at = p;
+	if (at == NULL)
+		snprintf(out, outlen, "%s", url);
+	else
+		snprintf(out, outlen, "%.*s***%s", (int)(host - url), url, at);
+	return out;
+}
+
 /* An http:// or https:// URL with a host. */
 static int
 url_http_ok(const char *url)
@@ -1873,9 +1893,12 @@ load_conn(struct cctx *cx, const struct conf *c, json_t *o, struct conf_conn *cn
 	if (get_bool(cx, o, "enabled", &cn->enabled) == -1 ||
 	    get_str(cx, o, "base_url", 0, &url) == -1)
 		return -1;
-	if (!url_http_ok(url))
+	if (!url_http_ok(url)) {
+		char red[1024];
+
 		return fail_key(cx, "base_url", AT_VALUE, "%s is not an http:// or "
-		    "https:// URL", quote(url, q, sizeof(q)));
+		    "https:// URL", quote(url_redact(url, red, sizeof(red)), q, sizeof(q)));
+	}
 	cn->base_url = xstrdup(url);
 	for (n = strlen(cn->base_url); n > 0 && cn->base_url[n - 1] == '/'; n--)
 		cn->base_url[n - 1] = '\0';

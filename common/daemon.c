@@ -4,6 +4,8 @@
  * raise, and option values.  In the spirit of Postfix's single_server_main:
  * a stage's main only names its own options and then does its work.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -110,6 +112,12 @@ daemon_start(const struct daemon_spec *spec, int argc, char **argv, struct daemo
 	}
 	if (d->path == NULL || (spec->args_ok != NULL && spec->args_ok(spec->arg, check) == -1))
 		daemon_usage_exit(spec);
+	/*
+	 * umask 077, before anything is created: the store, spool, ledger,
+	 * run history and ipc sockets hold personal data, so they are 0600
+	 * (directories 0700) whatever umask the stage was started with.
+	 */
+	umask(077);
 	log_init(spec->stage, d->level);
 	if (conf_load(d->path, &d->conf, err, sizeof(err)) == -1)
 		fatalx(EX_CONFIG, "%s", err);

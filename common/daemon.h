@@ -16,7 +16,8 @@
  * has:
  *   -c CONFIG, -n, --log-level LEVEL, --log-format text|json, -h/--help,
  *   --curve-keygen FILE (a new pipeline keypair; needs no configuration)
- * and hands any other argument to option().  Then it starts the log as
+ * and hands any other argument to option().  Then it sets the umask to
+ * 077 (what a stage creates is personal data), starts the log as
  * `stage`, loads CONFIG (exit 78 with the loader's one line), sets the
  * pipeline's CURVE keypair from pipeline.curve (exit 78), calls configured()
  * and, with -n, prints "CONFIG: configuration ok" and exits 0.

@@ -19,8 +19,11 @@
  * What a crash costs, step by step (a rerun resumes the same run, with
  * the same RUN, because the cursor survives):
  * - before the cursor is written: nothing was sent; the rerun starts over.
- * - during selection: the state transaction is not committed; the rerun
- *   selects again.
+ * - during selection: what it learns (this run's marks on the m keys of
+ *   profiles still in the segment, touchpoints from opens and clicks) is
+ *   committed every SELECT_BATCH profiles, so the heap of a transaction
+ *   does not grow with the segment; the rerun selects again and marks and
+ *   learns the same (marks carry RUN, touchpoints their event's time).
  * - after POST /user answered, before its batch of state was committed:
  *   the rerun sends that user again.  Harmless: vars and list flags are
  *   absolute values.  The touchpoint of an export is keyed by RUN, so it
@@ -47,6 +50,7 @@
 #include <unistd.h>
 
 #include "exporter.h"
+#include "ident.h"
 #include "log.h"
 #include "sailthru.h"
 #include "segment.h"
@@ -56,6 +60,7 @@
 #define STATE_MAP	(1ull << 32)	/* sparse; grows only as used */
 #define IDENT_MAX	320		/* longer identifiers are not Sailthru's */
 #define STATE_BATCH	200		/* accepted users per state commit */
+#define SELECT_BATCH	10000		/* selected profiles per state commit */
 #define LINE_MAX_BYTES	(1u << 20)
 #define POLL_MAX_MS	30000
 
@@ -78,7 +83,10 @@ struct xrun {
 	char			 ids[4096];	/* per line: id, flag */
 	FILE			*fspool, *fids;
 	int			 err;		/* a state write failed */
+	uint64_t		 nsel;		/* profiles selected since the last commit */
 };
+
+static int	 state_flush(struct xrun *x);
 
 /* Keys. */
 
@@ -298,6 +306,12 @@ select_cb(const struct profile *p, void *arg)
 	if (p->redirect != 0 || !segment_has(&x->c->store, p, g->segment, x->now))
 		return 0;
 	x->st->selected++;
+	if (!x->o->dry_run && ++x->nsel == SELECT_BATCH) {
+		/* A commit bounds the transaction's dirty pages (heap); see the table above. */
+		x->nsel = 0;
+		if (state_flush(x) != 0 || store_kv_begin(x->kv, 1) != 0)
+			return -1;
+	}
 	if (ident_of(g, p, ident, sizeof(ident)) == 0) {
 		skip(x, p, EXPORT_NO_IDENTIFIER);
 		return 0;
@@ -351,7 +365,12 @@ select_cb(const struct profile *p, void *arg)
 	return 0;
 }
 
-/* Opens every lane read-only, a snapshot each, and calls select_cb for every profile. */
+static int	 dry_removals(struct xrun *x, struct store **lanes, size_t n);
+
+/*
+ * Opens every lane read-only, a snapshot each, and calls select_cb for
+ * every profile; a dry run then lists the removals from the same snapshots.
+ */
 static int
 select_all(struct xrun *x)
 {
@@ -381,6 +400,8 @@ select_all(struct xrun *x)
 	for (size_t i = 0; i < n && rc == 0; i++)
 		if (lanes[i] != NULL && store_profile_each(lanes[i], select_cb, x) < 0)
 			rc = EX_IOERR;
+	if (rc == 0 && x->o->dry_run && x->g->remove_when_left)
+		rc = dry_removals(x, lanes, n);
 out:
 	for (size_t i = 0; i < n; i++)
 		store_close(&lanes[i]);
@@ -938,6 +959,94 @@ rm_cb(const void *k, size_t kl, const void *v, size_t vl, void *arg)
 	return 0;
 }
 
+/*
+ * Why the user with link value ident leaves the goal's lists, read from
+ * the lanes' snapshots: the profile that has the identifier is what
+ * select_cb would keep on them (not a redirect, in the segment, the same
+ * identifier, consenting), or NULL.  "no_profile" when no profile has it
+ * any more, "identifier_changed" when the one found by it (normalized)
+ * now holds it otherwise, "left_segment", "no_consent".
+ */
+static const char *
+removal_reason(struct xrun *x, struct store **lanes, size_t n, const char *ident)
+{
+	const char	*prop = x->g->link_property, *why = "no_profile";
+	struct profile	 p;
+	struct arena	 a;
+	char		 norm[IDENT_MAX + 1], mine[IDENT_MAX + 1];
+	size_t		 nl;
+	uint64_t	 id;
+
+	nl = ident_normalize(prop, ident, strlen(ident), norm, sizeof(norm));
+	if (nl == 0 || nl == (size_t)-1)
+		return why;
+	for (size_t i = 0; i < n; i++) {
+		if (lanes[i] == NULL || store_ident_get(lanes[i], prop, strlen(prop), norm, nl,
+		    &id) != 0)
+			continue;
+		arena_init(&a);
+		profile_init(&p);
+		if (store_profile_get(lanes[i], id, &p, &a) == 0) {
+			if (ident_of(x->g, &p, mine, sizeof(mine)) == 0 || strcmp(mine, ident) != 0)
+				why = "identifier_changed";
+			else if (!segment_has(&x->c->store, &p, x->g->segment, x->now))
+				why = "left_segment";
+			else if (x->cn->nobjectives > 0 && !profile_has_text(&p, "$consents",
+			    x->cn->objectives, x->cn->nobjectives))
+				why = "no_consent";
+			else
+				why = NULL;
+		}
+		arena_clear(&a);
+		if (why == NULL || strcmp(why, "no_profile") != 0)
+			break;
+	}
+	return why;
+}
+
+/*
+ * Dry run: prints "remove IDENT REASON {the POST /user that would be
+ * sent}" for each user a run would take off the goal's lists, counted as
+ * removed.  Reads the state (in the caller's read transaction) and the
+ * lanes' snapshots only.  The removal guard is not asked (GET /list is
+ * not called in a dry run).
+ */
+static int
+dry_removals(struct xrun *x, struct store **lanes, size_t n)
+{
+	struct rm rm;
+	json_t	*a, *lists;
+	char	 pfx[600], *args;
+	size_t	 pl;
+	const char *why;
+
+	memset(&rm, 0, sizeof(rm));
+	rm.run = x->run;
+	pl = key(pfx, sizeof(pfx) - 1, 'm', x->cn->name, x->g->name, NULL);
+	pfx[pl++] = '\x1f';
+	store_kv_each(x->kv, pfx, pl, rm_cb, &rm);
+	for (size_t i = 0; i < rm.n; i++) {
+		if ((why = removal_reason(x, lanes, n, rm.ident[i])) == NULL)
+			continue;
+		lists = json_object();
+		for (size_t j = 0; j < x->g->nlists; j++)
+			json_object_set_new(lists, x->g->lists[j], json_integer(0));
+		a = json_pack("{s:s, s:s, s:o}", "id", rm.ident[i], "key",
+		    conf_export_key_name(x->g->link_key), "lists", lists);
+		if ((args = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+			fatal_oom("exporter");
+		json_decref(a);
+		fprintf(x->out, "remove %s %s %s\n", rm.ident[i], why, args);
+		free(args);
+		x->st->removed++;
+	}
+	for (size_t i = 0; i < rm.n; i++)
+		free(rm.ident[i]);
+	free(rm.ident);
+	free(rm.intent);
+	return 0;
+}
+
 /* 1 when GET /user shows the user on one of the goal's lists; -1 transient. */
 static int
 still_listed(struct xrun *x, const char *ident, struct sailthru_error *e)
@@ -1340,6 +1449,7 @@ exporter_run(const struct conf *c, const struct conf_conn *cn, char *const *goal
 		x.res = r;
 		x.st = st;
 		x.err = 0;
+		x.nsel = 0;
 		rc = goal_run(&x);
 		st->unique = unique_get(&x);
 		log_info("export goal finished connection=%s goal=%s exported=%" PRIu64

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Export goals and Sailthru lists: users leave a goal's list when their
 # profile leaves the segment only when the goal asks for it; the removal
-# guard refuses a run that would empty a list unless forced; a lifecycle
+# guard refuses a run that would empty a list unless forced; a dry run
+# lists the removals it would make, and why, writing nothing; a lifecycle
 # stage restriction; the bulk update job with its error report, and a bulk
 # job that ends in error.
 . "$(dirname "$0")/../lib.sh"
@@ -70,6 +71,21 @@ test_expect_success 'four gold profiles are exported to both lists' '
 	test "$(members Drop)" = "$(members Keep)"
 '
 
+writes() { curl -sf "$SIM_URL/_sim/state" | jq -c "[.counters[\"POST user\"], .counters[\"POST job\"], .counters[\"DELETE user\"], .counters[\"POST list\"]]"; }
+
+test_expect_success 'a dry run lists the removal it would make and why, and writes nothing' '
+	crm gold silver gold gold && load &&
+	w0=$(writes) &&
+	sailsync-exporter -c x.json run st --dry-run --summary-json d.sum >d.out 2>d.err &&
+	cat d.out &&
+	grep -qx "remove bob@example.com left_segment {\"id\":\"bob@example.com\",\"key\":\"email\",\"lists\":{\"Drop\":0}}" d.out &&
+	test "$(grep -c "^remove " d.out)" = 1 &&
+	test "$(grep -c "^send " d.out)" = 8 &&
+	jq -e ".status == \"dry_run\" and .goals[1].removed == 1 and .goals[0].removed == 0" d.sum &&
+	test "$(writes)" = "$w0" &&
+	test "$(members Drop)" = "[\"ann@example.com\",\"bob@example.com\",\"cy@example.com\",\"dee@example.com\"]"
+'
+
 test_expect_success 'a profile that left the segment leaves only the list that asks for it' '
 	crm gold silver gold gold && load &&
 	sailsync-exporter -c x.json run st --summary-json s2.sum >s2.out 2>s2.err &&
@@ -94,9 +110,13 @@ test_expect_success 'the removal guard refuses to empty a list, and says so' '
 	test "$(members Drop)" = "[\"ann@example.com\",\"cy@example.com\",\"dee@example.com\"]"
 '
 
-test_expect_success 'a dry run shows no removal and sends nothing; --force removes them' '
+test_expect_success 'a dry run shows the refused removals and sends nothing; --force removes them' '
+	w0=$(writes) &&
 	sailsync-exporter -c x.json run st --goal drop --dry-run >d.out 2>d.err &&
 	grep -c "^send " d.out | grep -qx 1 &&
+	grep "^remove " d.out | cut -d" " -f1-3 | sort >d.rm &&
+	printf "remove ann@example.com left_segment\nremove cy@example.com left_segment\n" | cmp - d.rm &&
+	test "$(writes)" = "$w0" &&
 	test "$(members Drop)" = "[\"ann@example.com\",\"cy@example.com\",\"dee@example.com\"]" &&
 	sailsync-exporter -c x.json run st --goal drop --force --summary-json s4.sum >s4.out 2>s4.err &&
 	jq -e ".status == \"ok\" and .goals[0].removed == 2" s4.sum &&

@@ -404,9 +404,6 @@ out:
 		run_close(&x, "failed", why, "failed");
 	}
 	sailthru_destroy(&x.api);
-	for (size_t i = 0; i < x.nskips; i++)
-		stats_clear(&x.skips[i]);
-	free(x.skips);
 	fetcher_ledger_clear(&x.led);
 	free(x.export_json);
 	close(lockfd);

@@ -44,9 +44,9 @@ goal_stats(struct fetcher_ctx *x, const char *goal, struct stats *out)
 		for (size_t j = 0; j < x->led.lanes[i].nstats; j++)
 			if (strcmp(x->led.lanes[i].stats[j].goal, goal) == 0)
 				stats_merge(out, &x->led.lanes[i].stats[j]);
-	for (size_t i = 0; i < x->nskips; i++)
-		if (strcmp(x->skips[i].goal, goal) == 0)
-			stats_merge(out, &x->skips[i]);
+	for (size_t i = 0; i < x->led.nskips; i++)
+		if (strcmp(x->led.skips[i].goal, goal) == 0)
+			stats_merge(out, &x->led.skips[i]);
 	for (size_t i = 0; i < x->led.nparts; i++) {
 		const struct fetcher_part *p = &x->led.parts[i];
 

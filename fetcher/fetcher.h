@@ -93,7 +93,10 @@ struct fetcher_part {
 	int64_t		 size;		/* spool size once ready */
 	int64_t		 mtime;		/* file goals: the file's mtime (s) */
 	int64_t		 email_count;	/* the list's size, -1 unknown */
-	/* Not kept in the ledger: counted again on every read of the spool. */
+	/*
+	 * Counted again on every read of the spool; kept in the ledger for a
+	 * run resumed at its exports, which reads no spool.
+	 */
 	char		*warning;	/* e.g. mapping columns the export lacks */
 	uint64_t	 rows;		/* sequence-numbered rows */
 	uint64_t	 skipped;
@@ -122,6 +125,12 @@ struct fetcher_ledger {
 	struct fetcher_part *parts;
 	size_t		 nlanes;
 	struct fetcher_lane *lanes;
+	/*
+	 * Rows the fetcher itself set aside, per goal (ragged rows, ...):
+	 * counted again on every read of the spools, like a part's rows.
+	 */
+	size_t		 nskips;
+	struct stats	*skips;
 };
 
 /* Returns 0, or -1 with errno set (ENOENT: no ledger yet; EINVAL: corrupt). */
@@ -170,9 +179,6 @@ struct fetcher_ctx {
 	int64_t			 start_mono;	/* this process's start of the run */
 	uint64_t		 rows;		/* rows numbered by this process */
 	int			 resumed;	/* the run was started by an earlier process */
-	/* Rows the fetcher itself set aside, per goal (ragged rows, ...). */
-	size_t			 nskips;
-	struct stats		*skips;
 	/* The export goals' part of the run (common/export_client.h). */
 	char			*export_json;	/* the exporter's summary, or NULL */
 	char			 export_error[512];	/* the exporter did not finish */

@@ -150,6 +150,9 @@ fetcher_ledger_clear(struct fetcher_ledger *l)
 		free(l->lanes[i].stats);
 	}
 	free(l->lanes);
+	for (size_t i = 0; i < l->nskips; i++)
+		stats_clear(&l->skips[i]);
+	free(l->skips);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -231,14 +234,19 @@ stats_parse(json_t *o, struct stats *s)
  * {"version":1, "connection":C, "last_run":N,
  *  "run": {"id":N, "state":S, "started":MS, "request":NAME, "totals_known":bool,
  *    "parts":[{"goal","index","list","file","format","status","job_id",
- *              "spool","error","attempts","size","mtime","email_count"}],
- *    "lanes":[{"acked":N,"total":N,"stats":[{goal stats}]}]}}
+ *              "spool","error","attempts","size","mtime","email_count",
+ *              "rows","skipped","warning"}],
+ *    "lanes":[{"acked":N,"total":N,"stats":[{goal stats}]}],
+ *    "skips":[{goal stats}]}}
+ * A part's rows, skipped and warning and the run's skips (rows the
+ * fetcher set aside) are counted again whenever the spools are read; they
+ * are kept for a run resumed at its exports, which reads none.
  * "run" is null when the connection has no run yet.
  */
 int
 fetcher_ledger_save(const char *path, const struct fetcher_ledger *l)
 {
-	json_t	*root = json_object(), *run, *parts, *lanes;
+	json_t	*root = json_object(), *run, *parts, *lanes, *skips;
 	char	*text;
 	int	 rc, e;
 
@@ -279,6 +287,10 @@ fetcher_ledger_save(const char *path, const struct fetcher_ledger *l)
 		json_object_set_new(o, "size", json_integer(p->size));
 		json_object_set_new(o, "mtime", json_integer(p->mtime));
 		json_object_set_new(o, "email_count", json_integer(p->email_count));
+		json_object_set_new(o, "rows", json_integer((json_int_t)p->rows));
+		json_object_set_new(o, "skipped", json_integer((json_int_t)p->skipped));
+		if (p->warning)
+			json_object_set_new(o, "warning", json_string(p->warning));
 		json_array_append_new(parts, o);
 	}
 	json_object_set_new(run, "parts", parts);
@@ -295,6 +307,10 @@ fetcher_ledger_save(const char *path, const struct fetcher_ledger *l)
 		json_array_append_new(lanes, o);
 	}
 	json_object_set_new(run, "lanes", lanes);
+	skips = json_array();
+	for (size_t i = 0; i < l->nskips; i++)
+		json_array_append_new(skips, stats_to_json(&l->skips[i], 0));
+	json_object_set_new(run, "skips", skips);
 	json_object_set_new(root, "run", run);
 write:
 	text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
@@ -314,7 +330,7 @@ int
 fetcher_ledger_load(const char *path, struct fetcher_ledger *l, char *err, size_t errlen)
 {
 	json_error_t	 je;
-	json_t		*root, *run, *parts, *lanes, *v;
+	json_t		*root, *run, *parts, *lanes, *skips, *v;
 	const char	*s;
 	size_t		 i;
 
@@ -376,6 +392,9 @@ fetcher_ledger_load(const char *path, struct fetcher_ledger *l, char *err, size_
 			p->size = ji64(v, "size", 0);
 			p->mtime = ji64(v, "mtime", 0);
 			p->email_count = ji64(v, "email_count", -1);
+			p->rows = ju64(v, "rows");
+			p->skipped = ju64(v, "skipped");
+			p->warning = jstr(v, "warning");
 		}
 	}
 	lanes = json_object_get(run, "lanes");
@@ -403,6 +422,14 @@ fetcher_ledger_load(const char *path, struct fetcher_ledger *l, char *err, size_
 			}
 		}
 	}
+	skips = json_object_get(run, "skips");
+	if (json_is_array(skips) && json_array_size(skips) > 0) {
+		l->nskips = json_array_size(skips);
+		if ((l->skips = calloc(l->nskips, sizeof(*l->skips))) == NULL)
+			fatal_oom("fetcher_ledger");
+		json_array_foreach(skips, i, v)
+			stats_parse(v, &l->skips[i]);
+	}
 done:
 	json_decref(root);
 	return 0;
@@ -418,5 +445,5 @@ fetcher_ctx_checkpoint(struct fetcher_ctx *x)
 struct stats *
 fetcher_ctx_skips(struct fetcher_ctx *x, const char *goal)
 {
-	return stats_array_get(&x->skips, &x->nskips, goal);
+	return stats_array_get(&x->led.skips, &x->led.nskips, goal);
 }

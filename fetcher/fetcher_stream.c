@@ -711,6 +711,12 @@ fetcher_stream(struct fetcher_ctx *x)
 	}
 	s.next_ckpt = time_mono_ms() + CKPT_MS;
 	s.next_progress = time_mono_ms() + (s.tty ? TTY_MS : LOG_MS);
+	/* Every part is read from its start: what it set aside is counted again. */
+	for (size_t i = 0; i < x->led.nskips; i++)
+		stats_clear(&x->led.skips[i]);
+	free(x->led.skips);
+	x->led.skips = NULL;
+	x->led.nskips = 0;
 	for (size_t i = 0; i < x->led.nparts && rc == 0; i++)
 		if (x->led.parts[i].status == PART_READY)
 			rc = stream_part(&s, &x->led.parts[i]);

@@ -3,7 +3,8 @@
 # then the exports, which see what the imports wrote; one summary and one
 # run record with both.  SIGKILL of the exporter in the middle of the
 # run's exports, then a rerun: the run resumes at its exports without
-# importing again, and ends as an undisturbed run.
+# importing again, and ends as an undisturbed run (its imports' rows
+# included, kept in the ledger).
 . "$(dirname "$0")/../lib.sh"
 
 {
@@ -73,6 +74,10 @@ test_expect_success 'SIGKILL of the exporter mid-run: the rerun resumes at the e
 	test "$(curl -sf "$SIM_URL/_sim/state" | jq ".counters[\"POST job\"]")" = "$jobs0" &&
 	jq -e ".status == \"ok\" and .goals[1].exported == 20 and .goals[1].unique == 20" r3.sum &&
 	jq -e ".goals[0].name == \"members\"" r3.sum &&
+	jq -e ".rows == 40 and .goals[0].parts[0].rows == 40 and .goals[0].parts[0].status == \"ok\"" r3.sum &&
+	grep -q "^  list \"Newsletter\": 40 rows" r3.out &&
+	run=$(jq .run r3.sum) &&
+	jq -e ".rows == 40 and .goals[0].parts[0].rows == 40" fetcher/st/runs/$run.json &&
 	test "$(pros)" = 20
 '
 

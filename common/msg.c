@@ -120,28 +120,6 @@ patch_op_parse(const char *name, int *op)
 	return -1;
 }
 
-struct str
-str_c(const char *s)
-{
-	struct str	 r = { "", 0 };
-	size_t		 n;
-
-	if (s != NULL) {
-		n = strlen(s);
-		r.p = s;
-		r.len = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-	}
-	return r;
-}
-
-int
-str_eq(struct str a, const char *s)
-{
-	size_t	 n = s ? strlen(s) : 0;
-
-	return a.len == n && (n == 0 || memcmp(a.p, s, n) == 0);
-}
-
 uint32_t
 msg_batch_count(const struct msg_batch *b)
 {
@@ -1042,6 +1020,19 @@ rd_val(struct rd *r, struct val *v)
 	return ep_fail(&r->e, "%s is not a value", mp_type(*p));
 }
 
+/* A field of a fixed tuple: on failure the error path names it. */
+static int
+rd_u64_named(struct rd *r, uint64_t *v, const char *name)
+{
+	return rd_u64(r, v) == -1 ? ep_at(&r->e, "%s", name) : 0;
+}
+
+static int
+rd_str_named(struct rd *r, struct str *s, const char *name)
+{
+	return rd_str(r, s) == -1 ? ep_at(&r->e, "%s", name) : 0;
+}
+
 /* An array of strings into *out (arena); n <= max. */
 static int
 rd_strs(struct rd *r, struct str **out, uint32_t *n, uint32_t max)
@@ -1229,16 +1220,10 @@ rd_single(struct rd *r, struct msg_batch *b)
 		    msg_kind_name(b->kind), n);
 	switch (b->kind) {
 	case MSG_ACK:
-		if (rd_tuple(r, 3) == -1)
+		if (rd_tuple(r, 3) == -1 ||
+		    rd_u64_named(r, &b->u.ack.applied, "applied") == -1 ||
+		    rd_u64_named(r, &b->u.ack.received, "received") == -1)
 			goto fail;
-		if (rd_u64(r, &b->u.ack.applied) == -1) {
-			ep_at(&r->e, "applied");
-			goto fail;
-		}
-		if (rd_u64(r, &b->u.ack.received) == -1) {
-			ep_at(&r->e, "received");
-			goto fail;
-		}
 		if (rd_array(r, &b->u.ack.nstats, MSG_MAX_FIELDS) == -1) {
 			ep_at(&r->e, "stats");
 			goto fail;
@@ -1252,28 +1237,16 @@ rd_single(struct rd *r, struct msg_batch *b)
 			}
 		return 0;
 	case MSG_HELLO:
-		if (rd_tuple(r, 3) == -1)
+		if (rd_tuple(r, 3) == -1 ||
+		    rd_str_named(r, &b->u.hello.stage, "stage") == -1 ||
+		    rd_u64_named(r, &b->u.hello.pid, "pid") == -1 ||
+		    rd_u64_named(r, &b->u.hello.started, "started") == -1)
 			goto fail;
-		if (rd_str(r, &b->u.hello.stage) == -1) {
-			ep_at(&r->e, "stage");
-			goto fail;
-		}
-		if (rd_u64(r, &b->u.hello.pid) == -1) {
-			ep_at(&r->e, "pid");
-			goto fail;
-		}
-		if (rd_u64(r, &b->u.hello.started) == -1) {
-			ep_at(&r->e, "started");
-			goto fail;
-		}
 		return 0;
 	case MSG_END:
-		if (rd_tuple(r, 1) == -1)
+		if (rd_tuple(r, 1) == -1 ||
+		    rd_u64_named(r, &b->u.end.total, "total") == -1)
 			goto fail;
-		if (rd_u64(r, &b->u.end.total) == -1) {
-			ep_at(&r->e, "total");
-			goto fail;
-		}
 		return 0;
 	case MSG_EXPORT_RESULT:
 		if (rd_tuple(r, 3) == -1)
@@ -1282,14 +1255,9 @@ rd_single(struct rd *r, struct msg_batch *b)
 			ep_at(&r->e, "stats");
 			goto fail;
 		}
-		if (rd_str(r, &b->u.eres.mode) == -1) {
-			ep_at(&r->e, "mode");
+		if (rd_str_named(r, &b->u.eres.mode, "mode") == -1 ||
+		    rd_str_named(r, &b->u.eres.error, "error") == -1)
 			goto fail;
-		}
-		if (rd_str(r, &b->u.eres.error) == -1) {
-			ep_at(&r->e, "error");
-			goto fail;
-		}
 		return 0;
 	default:
 		panic("msg: rd_single kind %d", b->kind);

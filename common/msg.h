@@ -223,8 +223,4 @@ int	 msg_stats_encode(const struct stats *st, struct buf *out, char *err,
 int	 msg_stats_decode(const void *p, size_t len, struct stats *st, char *err,
 	    size_t errlen);
 
-/* Helpers for building batches by hand. */
-struct str	 str_c(const char *s);		/* from a C string (may be NULL) */
-int		 str_eq(struct str a, const char *s);
-
 #endif

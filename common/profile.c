@@ -22,23 +22,13 @@ profile_init(struct profile *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static struct str
-str_dup_arena(struct arena *a, struct str s)
-{
-	struct str r;
-
-	r.p = arena_strndup(a, s.p ? s.p : "", s.len);
-	r.len = s.len;
-	return r;
-}
-
 static void
 vals_copy(struct val *dst, const struct val *src, uint32_t n, struct arena *a)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		dst[i] = src[i];
 		if (src[i].type == VAL_TEXT)
-			dst[i].u.s = str_dup_arena(a, src[i].u.s);
+			dst[i].u.s = str_dup(a, src[i].u.s);
 	}
 }
 
@@ -668,12 +658,27 @@ vals_has(const struct val *vs, uint32_t n, const struct val *v)
 	return 0;
 }
 
+/*
+ * Makes nv pp's values: its first k, then those of vals not among them
+ * (nv has room for k + n).
+ */
+static int
+prop_take(struct profile_prop *pp, struct val *nv, uint32_t k, const struct val *vals,
+    uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (!vals_has(nv, k, &vals[i]))
+			nv[k++] = vals[i];
+	pp->vals = nv;
+	pp->nvals = k;
+	return PROFILE_RULE_OK;
+}
+
 /* Replaces pp's values with vals (distinct; the last one when single). */
 static int
 prop_set(struct profile_prop *pp, struct arena *a, const struct val *vals, uint32_t n)
 {
 	struct val *nv;
-	uint32_t k = 0;
 
 	if (!pp->multi) {
 		nv = arena_alloc(a, sizeof(*nv));
@@ -684,20 +689,13 @@ prop_set(struct profile_prop *pp, struct arena *a, const struct val *vals, uint3
 	}
 	if (n > PROFILE_MAX_VALS)
 		return PROFILE_RULE_FULL;
-	nv = arena_alloc(a, sizeof(*nv) * n);
-	for (uint32_t i = 0; i < n; i++)
-		if (!vals_has(nv, k, &vals[i]))
-			nv[k++] = vals[i];
-	pp->vals = nv;
-	pp->nvals = k;
-	return PROFILE_RULE_OK;
+	return prop_take(pp, arena_alloc(a, sizeof(struct val) * n), 0, vals, n);
 }
 
 static int
 prop_add(struct profile_prop *pp, struct arena *a, const struct val *vals, uint32_t n)
 {
 	struct val *nv;
-	uint32_t k = pp->nvals;
 
 	if ((size_t)pp->nvals + n > PROFILE_MAX_VALS) {
 		/* Only fails when something would really be appended. */
@@ -712,12 +710,7 @@ prop_add(struct profile_prop *pp, struct arena *a, const struct val *vals, uint3
 	nv = arena_alloc(a, sizeof(*nv) * ((size_t)pp->nvals + n));
 	if (pp->nvals)
 		memcpy(nv, pp->vals, sizeof(*nv) * pp->nvals);
-	for (uint32_t i = 0; i < n; i++)
-		if (!vals_has(nv, k, &vals[i]))
-			nv[k++] = vals[i];
-	pp->vals = nv;
-	pp->nvals = k;
-	return PROFILE_RULE_OK;
+	return prop_take(pp, nv, pp->nvals, vals, n);
 }
 
 static int

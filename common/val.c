@@ -1,6 +1,7 @@
-/* common/val.c: names of value types, and what counts as valid text. */
+/* common/val.c: names of value types, what counts as valid text, and length-counted strings. */
 #include <string.h>
 
+#include "buf.h"
 #include "val.h"
 
 static const char *val_names[] = {
@@ -62,4 +63,36 @@ val_text_valid(const char *s, size_t len)
 		p += n + 1;
 	}
 	return 1;
+}
+
+struct str
+str_c(const char *s)
+{
+	struct str	 r = { "", 0 };
+	size_t		 n;
+
+	if (s != NULL) {
+		n = strlen(s);
+		r.p = s;
+		r.len = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	}
+	return r;
+}
+
+struct str
+str_dup(struct arena *a, struct str s)
+{
+	struct str	 r;
+
+	r.p = arena_strndup(a, s.p ? s.p : "", s.len);
+	r.len = s.len;
+	return r;
+}
+
+int
+str_eq(struct str a, const char *s)
+{
+	size_t	 n = s ? strlen(s) : 0;
+
+	return a.len == n && (n == 0 || memcmp(a.p, s, n) == 0);
 }

@@ -20,6 +20,12 @@ struct str {
 	uint32_t	 len;
 };
 
+struct arena;
+struct str	 str_c(const char *s);		/* from a C string (may be NULL) */
+int		 str_eq(struct str a, const char *s);
+/* A NUL-terminated copy of s in a (s.p may be NULL when s.len is 0). */
+struct str	 str_dup(struct arena *a, struct str s);
+
 struct val {
 	enum val_type	 type;
 	union {

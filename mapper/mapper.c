@@ -884,16 +884,6 @@ out:
 
 /* ---- the batch ---- */
 
-static struct str
-str_copy(struct arena *a, struct str s)
-{
-	struct str	 r;
-
-	r.p = arena_strndup(a, s.p ? s.p : "", s.len);
-	r.len = s.len;
-	return r;
-}
-
 int
 mapper_map(struct mapper *m, const struct msg_batch *users, struct msg_batch *out,
     char *err, size_t errlen)
@@ -931,11 +921,11 @@ mapper_map(struct mapper *m, const struct msg_batch *users, struct msg_batch *ou
 	out->run = users->run;
 	out->lane = users->lane;
 	out->seq_first = users->seq_first;
-	out->src.conn = str_copy(&out->arena, users->src.conn);
-	out->src.goal = str_copy(&out->arena, users->src.goal);
-	out->src.list = str_copy(&out->arena, users->src.list);
+	out->src.conn = str_dup(&out->arena, users->src.conn);
+	out->src.goal = str_dup(&out->arena, users->src.goal);
+	out->src.list = str_dup(&out->arena, users->src.list);
 	/* The writer applies it under the configuration the run was read under. */
-	out->conf.writer = str_copy(&out->arena, users->conf.writer);
+	out->conf.writer = str_dup(&out->arena, users->conf.writer);
 
 	rc.m = m;
 	rc.pl = plan_get(m, cn, g, u);

@@ -16,6 +16,7 @@
 #include <msgpack.h>
 
 #include "buf.h"
+#include "file.h"
 #include "log.h"
 #include "msg.h"
 #include "profile.h"
@@ -154,40 +155,60 @@ store_rc(struct store *s, int rc, const char *what)
 	return STORE_ERR;
 }
 
+/*
+ * The environment of a lane and of a key/value store alike: created with
+ * map_size (0: the default) and up to maxdbs named databases, opened with
+ * flags and mode.  Returns 0 with the number of stale reader slots cleared
+ * in *dead, or -1 with err set (and errno, when LMDB's error is a system
+ * one: ENOENT, ENOSPC; callers tell them apart).  *envp may be set even on
+ * failure: env_close it.
+ */
 static int
-mkdir_p(const char *path)
-{
-	char	 tmp[4096];
-	size_t	 len = strlen(path);
-
-	if (len >= sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(tmp, path, len + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) == -1 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0755) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
-static int
-txn_begin(struct store *s, unsigned flags, MDB_txn **txn)
+env_open(MDB_env **envp, const char *path, uint64_t map_size, unsigned maxdbs,
+    unsigned flags, mode_t mode, int *dead, char *err, size_t errlen)
 {
 	int	 rc;
 
-	rc = mdb_txn_begin(s->env, NULL, flags, txn);
+	*dead = 0;
+	if ((rc = mdb_env_create(envp)) != 0) {
+		snprintf(err, errlen, "store: env: %s", mdb_strerror(rc));
+		return -1;
+	}
+	if (maxdbs > 0)
+		mdb_env_set_maxdbs(*envp, maxdbs);
+	mdb_env_set_mapsize(*envp, map_size ? map_size : STORE_DEFAULT_MAP);
+	if ((rc = mdb_env_open(*envp, path, flags, mode)) != 0) {
+		snprintf(err, errlen, "store: open %s: %s", path, mdb_strerror(rc));
+		if (rc > 0)
+			errno = rc;
+		return -1;
+	}
+	/* Slots of readers that died (kill -9 of a dump) would pin old pages. */
+	if (mdb_reader_check(*envp, dead) != 0)
+		*dead = 0;
+	return 0;
+}
+
+/* Aborts txn if any, then closes env if any. */
+static void
+env_close(MDB_env *env, MDB_txn *txn)
+{
+	if (txn)
+		mdb_txn_abort(txn);
+	if (env)
+		mdb_env_close(env);
+}
+
+static int
+env_txn_begin(MDB_env *env, unsigned flags, MDB_txn **txn)
+{
+	int	 rc;
+
+	rc = mdb_txn_begin(env, NULL, flags, txn);
 	if (rc == MDB_MAP_RESIZED) {
 		/* Another process grew the map: adopt its size and retry. */
-		mdb_env_set_mapsize(s->env, 0);
-		rc = mdb_txn_begin(s->env, NULL, flags, txn);
+		mdb_env_set_mapsize(env, 0);
+		rc = mdb_txn_begin(env, NULL, flags, txn);
 	}
 	return rc;
 }
@@ -209,7 +230,7 @@ open_dbis(struct store *s, char *err, size_t errlen)
 	unsigned char sb[4];
 	int	 rc;
 
-	if ((rc = txn_begin(s, s->rdonly ? MDB_RDONLY : 0, &txn)) != 0) {
+	if ((rc = env_txn_begin(s->env, s->rdonly ? MDB_RDONLY : 0, &txn)) != 0) {
 		snprintf(err, errlen, "store: %s: begin: %s", s->path, mdb_strerror(rc));
 		return -1;
 	}
@@ -317,7 +338,7 @@ store_open(const struct conf_store *cs, unsigned lane, int flags, char *err, siz
 	 * store_txn_writes (writer.h).
 	 */
 	unsigned	 eflags = MDB_NORDAHEAD;
-	int		 rc, dead = 0;
+	int		 dead = 0;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errlen, "store: out of memory");
@@ -345,7 +366,7 @@ store_open(const struct conf_store *cs, unsigned lane, int flags, char *err, siz
 		}
 		eflags |= MDB_RDONLY;
 	} else {
-		if (mkdir_p(s->path) == -1) {
+		if (file_mkdirs(s->path, 0755) == -1) {
 			snprintf(err, errlen, "store: mkdir %s: %s", s->path, strerror(errno));
 			goto fail;
 		}
@@ -359,20 +380,10 @@ store_open(const struct conf_store *cs, unsigned lane, int flags, char *err, siz
 		if (!cs->durable)
 			eflags |= MDB_NOSYNC;
 	}
-	if ((rc = mdb_env_create(&s->env)) != 0) {
-		snprintf(err, errlen, "store: env: %s", mdb_strerror(rc));
+	if (env_open(&s->env, s->path, cs->map_size, 8, eflags, 0644, &dead, err,
+	    errlen) == -1)
 		goto fail;
-	}
-	mdb_env_set_maxdbs(s->env, 8);
-	mdb_env_set_mapsize(s->env, cs->map_size ? cs->map_size : STORE_DEFAULT_MAP);
-	if ((rc = mdb_env_open(s->env, s->path, eflags, 0644)) != 0) {
-		snprintf(err, errlen, "store: open %s: %s", s->path, mdb_strerror(rc));
-		if (rc > 0)
-			errno = rc;	/* ENOENT, ENOSPC: callers tell them apart */
-		goto fail;
-	}
-	/* Slots of readers that died (kill -9 of a dump) would pin old pages. */
-	if (mdb_reader_check(s->env, &dead) == 0 && dead > 0)
+	if (dead > 0)
 		log_info("store: cleared stale readers lane=%u n=%d", lane, dead);
 	if (open_dbis(s, err, errlen) == -1)
 		goto fail;
@@ -394,10 +405,7 @@ store_close(struct store **sp)
 
 	if (s == NULL)
 		return;
-	if (s->txn)
-		mdb_txn_abort(s->txn);
-	if (s->env)
-		mdb_env_close(s->env);
+	env_close(s->env, s->txn);
 	/* After the environment is closed: the next writer may open it. */
 	if (s->lockfd != -1)
 		close(s->lockfd);
@@ -433,7 +441,7 @@ store_begin(struct store *s)
 		panic("store: begin with a transaction open lane=%u", s->lane);
 	if (s->rdonly)
 		panic("store: write transaction on a read-only store");
-	if ((rc = txn_begin(s, 0, &s->txn)) != 0) {
+	if ((rc = env_txn_begin(s->env, 0, &s->txn)) != 0) {
 		s->txn = NULL;
 		return store_rc(s, rc, "begin");
 	}
@@ -517,7 +525,7 @@ store_read_begin(struct store *s)
 
 	if (s->txn)
 		panic("store: read with a transaction open");
-	if ((rc = txn_begin(s, MDB_RDONLY, &s->txn)) != 0) {
+	if ((rc = env_txn_begin(s->env, MDB_RDONLY, &s->txn)) != 0) {
 		s->txn = NULL;
 		return store_rc(s, rc, "read begin");
 	}
@@ -1048,22 +1056,16 @@ store_kv_open(const char *path, uint64_t map_size, char *err, size_t errlen)
 		return NULL;
 	}
 	snprintf(kv->path, sizeof(kv->path), "%s", path);
-	if (mkdir_p(path) == -1) {
+	if (file_mkdirs(path, 0755) == -1) {
 		snprintf(err, errlen, "store: mkdir %s: %s", path, strerror(errno));
 		goto fail;
 	}
-	if ((rc = mdb_env_create(&kv->env)) != 0) {
-		snprintf(err, errlen, "store: env: %s", mdb_strerror(rc));
+	if (env_open(&kv->env, path, map_size, 0, MDB_NORDAHEAD, 0600, &dead, err,
+	    errlen) == -1)
 		goto fail;
-	}
-	mdb_env_set_mapsize(kv->env, map_size ? map_size : STORE_DEFAULT_MAP);
-	if ((rc = mdb_env_open(kv->env, path, MDB_NORDAHEAD, 0600)) != 0) {
-		snprintf(err, errlen, "store: open %s: %s", path, mdb_strerror(rc));
-		goto fail;
-	}
-	if (mdb_reader_check(kv->env, &dead) == 0 && dead > 0)
+	if (dead > 0)
 		log_info("store: cleared stale readers path=%s n=%d", path, dead);
-	if ((rc = mdb_txn_begin(kv->env, NULL, 0, &txn)) != 0 ||
+	if ((rc = env_txn_begin(kv->env, 0, &txn)) != 0 ||
 	    (rc = mdb_dbi_open(txn, NULL, 0, &kv->dbi)) != 0 ||
 	    (rc = mdb_txn_commit(txn)) != 0) {
 		snprintf(err, errlen, "store: %s: %s", path, mdb_strerror(rc));
@@ -1082,10 +1084,7 @@ store_kv_close(struct store_kv **kvp)
 
 	if (kv == NULL)
 		return;
-	if (kv->txn)
-		mdb_txn_abort(kv->txn);
-	if (kv->env)
-		mdb_env_close(kv->env);
+	env_close(kv->env, kv->txn);
 	free(kv);
 	*kvp = NULL;
 }
@@ -1097,12 +1096,7 @@ store_kv_begin(struct store_kv *kv, int write)
 
 	if (kv->txn)
 		panic("store: kv begin with a transaction open");
-	rc = mdb_txn_begin(kv->env, NULL, write ? 0 : MDB_RDONLY, &kv->txn);
-	if (rc == MDB_MAP_RESIZED) {
-		mdb_env_set_mapsize(kv->env, 0);
-		rc = mdb_txn_begin(kv->env, NULL, write ? 0 : MDB_RDONLY, &kv->txn);
-	}
-	if (rc != 0) {
+	if ((rc = env_txn_begin(kv->env, write ? 0 : MDB_RDONLY, &kv->txn)) != 0) {
 		kv->txn = NULL;
 		return kv_rc(kv, rc, "kv begin");
 	}

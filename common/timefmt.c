@@ -290,10 +290,9 @@ time_utc_offset(const char *tz, int64_t utc, int32_t *off)
 {
 	const struct tz_table *z;
 
-	if (tz == NULL || strcmp(tz, "UTC") == 0) {
-		*off = 0;
+	*off = 0;
+	if (tz == NULL || strcmp(tz, "UTC") == 0)
 		return 0;
-	}
 	pthread_mutex_lock(&tz_lock);
 	if ((z = tz_get(tz)) == NULL) {
 		pthread_mutex_unlock(&tz_lock);
@@ -647,31 +646,12 @@ time_mono_us(void)
 
 /* Zone-aware calendar: dates and period starts as the account sees them. */
 
-/* UTC offset (seconds) of tz at UTC second t; -1 with *off 0 for an unknown zone. */
-static int
-tz_offset(const char *tz, int64_t t, int32_t *off)
-{
-	const struct tz_table *z;
-
-	*off = 0;
-	if (tz == NULL || strcmp(tz, "UTC") == 0)
-		return 0;
-	pthread_mutex_lock(&tz_lock);
-	if ((z = tz_get(tz)) == NULL) {
-		pthread_mutex_unlock(&tz_lock);
-		return -1;
-	}
-	*off = tz_offset_at(z, t);
-	pthread_mutex_unlock(&tz_lock);
-	return 0;
-}
-
 int
 time_fmt_date_tz(int64_t ms, const char *tz, char *out)
 {
 	int32_t	 off;
 
-	if (tz_offset(tz, floordiv(ms, 1000), &off) == -1)
+	if (time_utc_offset(tz, floordiv(ms, 1000), &off) == -1)
 		return -1;
 	time_fmt_date(ms + (int64_t)off * 1000, out);
 	return 0;
@@ -684,7 +664,7 @@ time_period_start(int64_t ms, const char *tz, enum time_period per, int64_t *sta
 	int32_t	 off;
 	int	 m, d, wday;
 
-	if (tz_offset(tz, floordiv(ms, 1000), &off) == -1)
+	if (time_utc_offset(tz, floordiv(ms, 1000), &off) == -1)
 		return -1;
 	days = floordiv(ms + (int64_t)off * 1000, 86400000);
 	civil_from_days(days, &y, &m, &d);

@@ -23,8 +23,8 @@ int	 time_parse(const char *s, size_t len, const char *tz, int64_t *ms);
  * the first occurrence; one that does not exist (clocks go forward) is
  * read with the offset before the change, so it lands as much later as
  * the clocks jumped (02:30 becomes 03:30).  time_utc_offset: the zone's
- * offset east of UTC, in seconds, at a UTC second.  Both return 0, or -1
- * for an unknown zone; tz NULL or "UTC" is UTC.
+ * offset east of UTC, in seconds, at a UTC second (0 for an unknown
+ * zone).  Both return 0, or -1 for an unknown zone; tz NULL or "UTC" is UTC.
  */
 int	 time_local_to_utc(const char *tz, int64_t local, int64_t *utc);
 int	 time_utc_offset(const char *tz, int64_t utc, int32_t *off);

@@ -474,6 +474,16 @@ in_merge(const struct conf *c, struct str prop)
 	return 0;
 }
 
+/* 1 when id is the profile being written (self) or one merged into it now. */
+static int
+ident_ours(const struct apply *app, uint64_t self, uint64_t id)
+{
+	for (uint32_t i = 0; i < app->nm; i++)
+		if (app->m[i].id == id)
+			return 1;
+	return self && id == self;
+}
+
 /*
  * 1 when unique property value v may be given to the profile being
  * written: the index has no entry, or one that resolves to it or to a
@@ -496,10 +506,7 @@ ident_free(struct apply *app, uint64_t self, const char *prop, const struct val 
 	}
 	if (*rc)
 		return 0;
-	for (uint32_t i = 0; i < app->nm; i++)
-		if (app->m[i].id == id)
-			return 1;
-	if (self && id == self)
+	if (ident_ours(app, self, id))
 		return 1;
 	*rc = store_profile_get(w->st, id, &o, &w->scratch);
 	if (*rc == STORE_NOTFOUND) {
@@ -508,10 +515,7 @@ ident_free(struct apply *app, uint64_t self, const char *prop, const struct val 
 	}
 	if (*rc)
 		return 0;
-	for (uint32_t i = 0; i < app->nm; i++)
-		if (app->m[i].id == o.id)
-			return 1;
-	return self && o.id == self;
+	return ident_ours(app, self, o.id);
 }
 
 static int
@@ -522,6 +526,24 @@ vals_has(const struct profile_prop *pp, const struct val *v)
 	for (uint32_t i = 0; i < pp->nvals; i++)
 		if (val_equal(&pp->vals[i], v))
 			return 1;
+	return 0;
+}
+
+/* Points prop's index entry of each text value of pp that skip lacks at id. */
+static int
+ident_point(struct writer *w, const char *prop, size_t plen, const struct profile_prop *pp,
+    const struct profile_prop *skip, uint64_t id)
+{
+	int	 rc;
+
+	for (uint32_t i = 0; pp && i < pp->nvals; i++) {
+		const struct val *v = &pp->vals[i];
+
+		if (v->type != VAL_TEXT || vals_has(skip, v))
+			continue;
+		if ((rc = store_ident_put(w->st, prop, plen, v->u.s.p, v->u.s.len, id)) != 0)
+			return rc;
+	}
 	return 0;
 }
 
@@ -541,31 +563,14 @@ ident_sync(struct apply *app, const char *prop, const struct profile *before,
 	uint64_t		 id;
 	int			 rc;
 
-	for (uint32_t i = 0; ap && i < ap->nvals; i++) {
-		const struct val *v = &ap->vals[i];
-
-		if (v->type != VAL_TEXT || vals_has(bp, v))
-			continue;
-		if ((rc = store_ident_put(w->st, prop, plen, v->u.s.p, v->u.s.len,
-		    after->id)) != 0)
-			return rc;
-	}
+	if ((rc = ident_point(w, prop, plen, ap, bp, after->id)) != 0)
+		return rc;
 	/* Losers' values, kept by the survivor or not, resolve to it now. */
 	for (uint32_t k = 0; k < app->nm; k++) {
-		const struct profile_prop *lp;
-
-		if (app->m[k].id == after->id)
-			continue;
-		lp = profile_prop_find(&app->m[k], prop, plen);
-		for (uint32_t i = 0; lp && i < lp->nvals; i++) {
-			const struct val *v = &lp->vals[i];
-
-			if (v->type != VAL_TEXT || vals_has(ap, v))
-				continue;
-			if ((rc = store_ident_put(w->st, prop, plen, v->u.s.p, v->u.s.len,
-			    after->id)) != 0)
-				return rc;
-		}
+		if (app->m[k].id != after->id &&
+		    (rc = ident_point(w, prop, plen, profile_prop_find(&app->m[k], prop, plen),
+		    ap, after->id)) != 0)
+			return rc;
 	}
 	for (uint32_t i = 0; bp && i < bp->nvals; i++) {
 		const struct val *v = &bp->vals[i];

@@ -99,48 +99,6 @@ json_file(const char *path)
 }
 
 static int
-u64_desc(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
-/* Run ids in dir (ID.json files), newest first; *n of them.  Caller frees. */
-static uint64_t *
-run_ids(const char *dir, size_t *n)
-{
-	DIR		*d;
-	struct dirent	*e;
-	uint64_t	*ids = NULL;
-	size_t		 cap = 0;
-
-	*n = 0;
-	if ((d = opendir(dir)) == NULL)
-		return NULL;
-	while ((e = readdir(d)) != NULL) {
-		char		*end;
-		unsigned long long v;
-
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		v = strtoull(e->d_name, &end, 10);
-		if (strcmp(end, ".json") != 0)
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 64;
-			if ((ids = realloc(ids, cap * sizeof(*ids))) == NULL)
-				fatal_oom("coord_http");
-		}
-		ids[(*n)++] = v;
-	}
-	closedir(d);
-	if (*n > 0)
-		qsort(ids, *n, sizeof(*ids), u64_desc);
-	return ids;
-}
-
-static int
 str_asc(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -238,13 +196,14 @@ conn_json(const struct conf *c, const struct conf_conn *cn)
 		json_object_set_new(o, "running", json_null());
 	json_decref(led);
 
-	snprintf(path, sizeof(path), "%s/runs", dir);
-	ids = run_ids(path, &n);
+	if (coord_history_ids(dir, &ids, &n) == -1)
+		n = 0;
 	json_object_set_new(o, "runs_total", json_integer((json_int_t)n));
 	for (i = 0; i < n; i++) {
 		const char *st;
 
-		snprintf(path, sizeof(path), "%s/runs/%" PRIu64 ".json", dir, ids[i]);
+		/* Newest first: the ids come oldest first. */
+		snprintf(path, sizeof(path), "%s/runs/%" PRIu64 ".json", dir, ids[n - 1 - i]);
 		if ((r = json_file(path)) == NULL || !json_is_object(r)) {
 			json_decref(r);
 			continue;

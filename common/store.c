@@ -53,8 +53,8 @@ struct store {
  * never finds a stale lock.  Returns the fd, or -1 with err set and
  * errno EBUSY when another process holds it.
  */
-static int
-lane_lock(const char *path, char *err, size_t errlen)
+int
+store_lane_lock(const char *path, char *err, size_t errlen)
 {
 	char	 lp[4200];
 	int	 fd;
@@ -370,7 +370,7 @@ store_open(const struct conf_store *cs, unsigned lane, int flags, char *err, siz
 			snprintf(err, errlen, "store: mkdir %s: %s", s->path, strerror(errno));
 			goto fail;
 		}
-		if ((s->lockfd = lane_lock(s->path, err, errlen)) == -1)
+		if ((s->lockfd = store_lane_lock(s->path, err, errlen)) == -1)
 			goto fail;
 		/*
 		 * Durable by default: every commit is fsynced before the
@@ -1208,4 +1208,96 @@ store_kv_each(struct store_kv *kv, const void *prefix, size_t plen,
 	if (r)
 		return r;
 	return rc == 0 || rc == MDB_NOTFOUND ? 0 : kv_rc(kv, rc, "kv cursor next");
+}
+
+/* Raw records, for re-laning (store.h). */
+
+static MDB_dbi
+raw_dbi(const struct store *s, int db)
+{
+	switch (db) {
+	case STORE_DB_PROFILES:
+		return s->profiles;
+	case STORE_DB_IDENT:
+		return s->ident;
+	case STORE_DB_APPLIED:
+		return s->applied;
+	case STORE_DB_RUNSTATS:
+		return s->runstats;
+	case STORE_DB_EXCHANGE:
+		return s->exchange;
+	case STORE_DB_META:
+		return s->meta;
+	}
+	panic("store: no database %d", db);
+}
+
+int
+store_raw_each(struct store *s, int db, int (*fn)(const void *key, size_t klen,
+    const void *val, size_t vlen, void *arg), void *arg)
+{
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	int		 rc, r = 0;
+
+	need_txn(s, 0);
+	if ((rc = mdb_cursor_open(s->txn, raw_dbi(s, db), &c)) != 0)
+		return store_rc(s, rc, "cursor");
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && r == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+		r = fn(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg);
+	mdb_cursor_close(c);
+	if (r != 0)
+		return r;
+	return rc == MDB_NOTFOUND ? 0 : store_rc(s, rc, "cursor next");
+}
+
+int
+store_raw_put(struct store *s, int db, const void *key, size_t klen, const void *val,
+    size_t vlen)
+{
+	MDB_val	 k, v;
+
+	need_txn(s, 1);
+	k.mv_data = (void *)(uintptr_t)key;
+	k.mv_size = klen;
+	v.mv_data = (void *)(uintptr_t)val;
+	v.mv_size = vlen;
+	s->txn_writes++;
+	return store_rc(s, mdb_put(s->txn, raw_dbi(s, db), &k, &v, 0), "put");
+}
+
+void
+store_id_floor(struct store *s, uint64_t id)
+{
+	need_txn(s, 1);
+	if (id > s->idctr)
+		s->idctr = id;
+}
+
+int
+store_profile_find(const struct conf_store *cs, uint64_t id, struct profile *p,
+    struct arena *a)
+{
+	unsigned	 lanes = cs->lanes ? cs->lanes : 1, own = store_id_lane(id);
+	struct store	*s;
+	char		 err[512];
+	int		 rc = STORE_NOTFOUND, readable = 0;
+
+	for (unsigned i = 0; i <= lanes && rc != 0; i++) {
+		/* i == 0: the lane the id names, then every other lane in order. */
+		unsigned lane = i == 0 ? own : i - 1;
+
+		if ((i == 0 && own >= lanes) || (i > 0 && lane == own))
+			continue;
+		if ((s = store_open(cs, lane, STORE_RDONLY, err, sizeof(err))) == NULL)
+			continue;
+		if (store_read_begin(s) == 0) {
+			readable = 1;
+			rc = store_profile_get(s, id, p, a);
+			store_read_end(s);
+		}
+		store_close(&s);
+	}
+	return rc == 0 || readable ? rc : STORE_ERR;
 }

@@ -106,6 +106,14 @@ unsigned	 store_id_lane(uint64_t id);
  */
 int		 store_profile_get(struct store *s, uint64_t id, struct profile *p,
 		    struct arena *a);
+/*
+ * Reads profile id as store_profile_get does, from whichever lane of cs
+ * holds it, read-only: first the lane its id names (where it was made),
+ * then the others (re-laning moves profiles, never their ids).  Returns 0,
+ * STORE_NOTFOUND, or STORE_ERR when no lane could be read.
+ */
+int		 store_profile_find(const struct conf_store *cs, uint64_t id,
+		    struct profile *p, struct arena *a);
 /* Reads exactly the record of id (a redirect stays a redirect). */
 int		 store_profile_get_raw(struct store *s, uint64_t id, struct profile *p,
 		    struct arena *a);
@@ -182,6 +190,41 @@ int		 store_kv_del(struct store_kv *kv, const void *key, size_t klen);
 int		 store_kv_each(struct store_kv *kv, const void *prefix, size_t plen,
 		    int (*fn)(const void *key, size_t klen, const void *val, size_t vlen,
 		    void *arg), void *arg);
+
+/*
+ * Raw records, for re-laning a store (writer_relane.c), which moves every
+ * record of a lane to the lane it belongs to under another lane count and
+ * so needs them as they are stored.  db is one of STORE_DB_*; the layouts
+ * are those listed at the top of this file.  store_raw_each calls fn for
+ * every record of db in key order, within the open transaction (key and
+ * value are valid until fn returns), and stops when fn returns non-zero,
+ * returning that.  store_raw_put puts one record (write transaction).
+ */
+enum store_db {
+	STORE_DB_PROFILES = 1,
+	STORE_DB_IDENT,
+	STORE_DB_APPLIED,
+	STORE_DB_RUNSTATS,
+	STORE_DB_EXCHANGE,
+	STORE_DB_META,
+};
+int		 store_raw_each(struct store *s, int db, int (*fn)(const void *key,
+		    size_t klen, const void *val, size_t vlen, void *arg), void *arg);
+int		 store_raw_put(struct store *s, int db, const void *key, size_t klen,
+		    const void *val, size_t vlen);
+/*
+ * Ids this store hands out from now on are above id (a re-laned store
+ * holds ids made by other lanes' counters).  Write transaction; stored by
+ * store_commit.
+ */
+void		 store_id_floor(struct store *s, uint64_t id);
+/*
+ * Takes the exclusive writer lock of the lane directory lanedir (the one
+ * store_open takes for writing, LANEDIR/writer.lock, created).  Returns
+ * the descriptor (the lock lasts until it is closed or the process
+ * dies), or -1 with err set, and errno EBUSY when a writer holds it.
+ */
+int		 store_lane_lock(const char *lanedir, char *err, size_t errlen);
 
 /*
  * The store's key and value byte order: 8-byte big-endian integers, so

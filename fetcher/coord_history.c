@@ -148,30 +148,25 @@ jstr(json_t *o, const char *k, const char *dflt)
 static void
 show_last(const struct conf *c, const struct conf_goal *g, const char *hex, FILE *out)
 {
-	struct store	*s;
 	struct profile	 p;
 	struct arena	 a;
 	struct buf	 b;
-	char		 err[512];
 	uint64_t	 id;
-	int		 found = 0;
+	int		 found = 0, rc;
 
 	fprintf(out, "    %s", hex);
-	if (profile_id_parse(hex, &id) == -1 || (unsigned)(id >> 56) >= c->store.lanes) {
+	if (profile_id_parse(hex, &id) == -1) {
 		fprintf(out, " (not a profile id)\n");
 		return;
 	}
 	/* Read-only, as any reader of a running writer's store. */
-	if ((s = store_open(&c->store, (unsigned)(id >> 56), STORE_RDONLY, err,
-	    sizeof(err))) == NULL) {
-		fprintf(out, " (store not readable)\n");
-		return;
-	}
 	arena_init(&a);
 	buf_init(&b, 1u << 20);
-	if (store_read_begin(s) == 0 && store_profile_get(s, id, &p, &a) == 0)
+	if ((rc = store_profile_find(&c->store, id, &p, &a)) == 0)
 		found = 1;
-	if (!found)
+	if (rc == STORE_ERR)
+		fprintf(out, " (store not readable)\n");
+	else if (!found)
 		fprintf(out, " (no longer in the store)\n");
 	else {
 		char	 now[PROFILE_ID_HEX];
@@ -206,8 +201,6 @@ show_last(const struct conf *c, const struct conf_goal *g, const char *hex, FILE
 			    b.data);
 		}
 	}
-	store_read_end(s);
-	store_close(&s);
 	buf_clear(&b);
 	arena_clear(&a);
 }

@@ -506,32 +506,25 @@ page_run(const char *conn, json_t *r, size_t *len)
 }
 
 /*
- * The profile id (16 hex digits) as JSON text from its lane, read-only.
+ * The profile id (16 hex digits) as JSON text from the lane that holds it, read-only.
  * Returns malloc'd text, or NULL (not found, or the store cannot be read).
  */
 static char *
 profile_text(const struct conf *c, const char *hex)
 {
-	struct store	*s;
 	struct profile	 p;
 	struct arena	 a;
 	struct buf	 b;
 	uint64_t	 id;
-	char		 err[512], *out = NULL;
+	char		 *out = NULL;
 	size_t		 len;
 
-	if (profile_id_parse(hex, &id) == -1 || (id >> 56) >= c->store.lanes)
-		return NULL;
-	if ((s = store_open(&c->store, (unsigned)(id >> 56), STORE_RDONLY, err,
-	    sizeof(err))) == NULL)
+	if (profile_id_parse(hex, &id) == -1)
 		return NULL;
 	arena_init(&a);
 	buf_init(&b, 16u << 20);
-	if (store_read_begin(s) == 0 && store_profile_get(s, id, &p, &a) == 0 &&
-	    profile_json(&p, 1, &b) == 0)
+	if (store_profile_find(&c->store, id, &p, &a) == 0 && profile_json(&p, 1, &b) == 0)
 		out = buf_detach(&b, &len);
-	store_read_end(s);
-	store_close(&s);
 	buf_clear(&b);
 	arena_clear(&a);
 	return out;

@@ -21,6 +21,7 @@ usage(FILE *f)
 	    "       sailsync-writer -c CONFIG dump [--no-ids]\n"
 	    "       sailsync-writer -c CONFIG show ID|PROP=VALUE\n"
 	    "       sailsync-writer -c CONFIG stats --run N\n"
+	    "       sailsync-writer -c CONFIG relane [--from N]\n"
 	    "  -c CONFIG          configuration file\n"
 	    "  -n                 check the configuration and exit\n"
 	    "  --lane L           the lane this writer owns (store.path/lane-L)\n"
@@ -33,6 +34,9 @@ usage(FILE *f)
 	    "                     --no-ids leaves out id, created and updated\n"
 	    "  show               one profile by id or identifier\n"
 	    "  stats --run N      the stored statistics of run N as JSON\n"
+	    "  relane             rewrite store.path, written with another lane count\n"
+	    "                     (--from N, or as the store records it), with\n"
+	    "                     pipeline.lanes' count; the writers must be stopped\n"
 	    "dump, show and stats only read, and are safe while writers run.\n");
 }
 
@@ -51,7 +55,7 @@ parse_u64(const char *s, unsigned long long max, unsigned long long *out)
 
 struct args {
 	const char		*in, *acks, *cmd, *what;
-	unsigned long long	 lane, run;
+	unsigned long long	 lane, run, from;
 	int			 have_lane, have_run, no_ids;
 };
 
@@ -79,8 +83,14 @@ option(void *arg, int argc, char **argv, int *i)
 			exit(EX_USAGE);
 		}
 		g->have_run = 1;
+	} else if (strcmp(s, "--from") == 0) {
+		if (parse_u64(daemon_arg(PROG, argc, argv, i, usage), 255, &g->from) == -1 ||
+		    g->from == 0) {
+			fprintf(stderr, "sailsync-writer: bad lane count %s\n", argv[*i]);
+			exit(EX_USAGE);
+		}
 	} else if (g->cmd == NULL && (strcmp(s, "dump") == 0 || strcmp(s, "show") == 0 ||
-	    strcmp(s, "stats") == 0))
+	    strcmp(s, "stats") == 0 || strcmp(s, "relane") == 0))
 		g->cmd = s;
 	else if (g->cmd != NULL && strcmp(g->cmd, "show") == 0 && g->what == NULL)
 		g->what = s;
@@ -96,7 +106,8 @@ args_ok(void *arg, int check)
 
 	if ((g->cmd == NULL && !g->have_lane && !check) ||
 	    (g->cmd != NULL && strcmp(g->cmd, "show") == 0 && g->what == NULL) ||
-	    (g->cmd != NULL && strcmp(g->cmd, "stats") == 0 && !g->have_run))
+	    (g->cmd != NULL && strcmp(g->cmd, "stats") == 0 && !g->have_run) ||
+	    (g->from != 0 && (g->cmd == NULL || strcmp(g->cmd, "relane") != 0)))
 		return -1;
 	return 0;
 }
@@ -121,6 +132,8 @@ main(int argc, char **argv)
 		rc = writer_dump(&d.conf, g.no_ids, stdout);
 	else if (strcmp(g.cmd, "show") == 0)
 		rc = writer_show(&d.conf, g.what, stdout);
+	else if (strcmp(g.cmd, "relane") == 0)
+		rc = writer_relane(&d.conf, (unsigned)g.from, stdout);
 	else
 		rc = writer_stats(&d.conf, g.run, stdout);
 	return daemon_end(&d, rc);

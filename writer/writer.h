@@ -144,6 +144,18 @@ int		 writer_show(const struct conf *c, const char *what, FILE *out);
 int		 writer_stats(const struct conf *c, uint64_t run, FILE *out);
 
 /*
+ * Re-lanes the store offline (writer_relane.c): rewrites store.path, written
+ * with `from` lanes (0: as its lane-0 records), as a store of the
+ * configuration's lane count, each profile in the lane the fetcher routes
+ * its rows to; built beside it, swapped in at once, the old one kept at
+ * store.path.pre-relane.TIME.  Refuses while a writer holds a lane.  Prints
+ * what it moved to out.  Returns an exit code: 0; 64 (no or wrong --from);
+ * 65 (undecodable data, or a lane written after the count changed); 66;
+ * 73; 74; 75 (a writer runs).
+ */
+int		 writer_relane(const struct conf *c, unsigned from, FILE *out);
+
+/*
  * The daemon (writer_serve.c): binds pipeline.lanes[lane] or reads in_uri,
  * sends ACKs to pipeline.acks or acks_uri ("none": no ACKs), until SIGTERM
  * or the end of a replay.  Returns the exit code.

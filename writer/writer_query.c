@@ -158,9 +158,15 @@ writer_show(const struct conf *c, const char *what, FILE *out)
 		log_warnx("show: not a profile id (16 hex digits) or PROP=VALUE");
 		return EX_USAGE;
 	}
-	for (unsigned lane = 0; lane < c->store.lanes && !found; lane++) {
-		if (eq == NULL && store_id_lane(id) != lane)
-			continue;
+	if (eq == NULL) {
+		/* By id: the lane that holds it, which re-laning may have changed. */
+		if ((rc = store_profile_find(&c->store, id, &p, &a)) == 0) {
+			found = 1;
+			rc = show_profile(&p, out);
+		} else
+			rc = rc == STORE_ERR ? EX_IOERR : 0;
+	}
+	for (unsigned lane = 0; eq != NULL && lane < c->store.lanes && !found; lane++) {
 		if ((s = lane_open(c, lane, &missing)) == NULL) {
 			if (!missing)
 				rc = EX_IOERR;
@@ -169,8 +175,7 @@ writer_show(const struct conf *c, const char *what, FILE *out)
 		if (store_read_begin(s) == 0) {
 			int r = 0;
 
-			if (eq != NULL)
-				r = store_ident_get(s, prop, strlen(prop), norm, nlen, &id);
+			r = store_ident_get(s, prop, strlen(prop), norm, nlen, &id);
 			if (r == 0 && store_profile_get(s, id, &p, &a) == 0) {
 				found = 1;
 				rc = show_profile(&p, out);

@@ -1,0 +1,131 @@
+#!/bin/sh
+# Re-laning a store: a store imported with one lane is rewritten offline
+# with two (`sailsync-writer relane`); the next import with two lanes
+# merges into the existing profiles, and the store ends as one imported
+# with two lanes from the start.  The command refuses while a writer runs,
+# and picks up after an interrupted swap.
+. "$(dirname "$0")/../lib.sh"
+
+command -v jq >/dev/null || { echo "1..0 # SKIP jq is not installed"; exit 0; }
+
+gen-seed --users 600 --lists "Newsletter,VIP,Engaged:smart" --seed 7 >"$SCRATCH/seed.json"
+start_sim --seed "$SCRATCH/seed.json" --job-delay-ms 50 || exit 1
+
+# conf NAME STORE LANES: LANES is a JSON array of lane URIs.  A store's
+# configurations share its state_dir, as one file edited would.
+conf() {
+	cat >"$SCRATCH/$1.json" <<JSON
+{
+  "store": {"path": "$2",
+    "properties": {"email": {"type": "text", "unique": true}, "first_name": {"type": "text"},
+                   "opens": {"type": "number"}, "lists": {"type": "text", "multi": true}},
+    "merge": ["email", "sailthru_profile_id"]},
+  "pipeline": {"users": "ipc://run-$1/users", "acks": "ipc://run-$1/acks", "lanes": $3,
+               "batch_rows": 100, "state_dir": "fetcher-$2"},
+  "connections": [{"name": "st", "api_key": "$SIM_KEY", "secret": "$SIM_SECRET", "base_url": "$SIM_URL",
+    "goals": [{"name": "members", "type": "import", "lists": ["Newsletter", "VIP", "Engaged"],
+               "create_profiles": true, "list_property": "lists",
+               "link": {"column": "Email", "property": "email"},
+               "mappings": [{"column": "first_name", "property": "first_name"},
+                            {"column": "Opens", "property": "opens", "rule": "sum"}]}]}]
+}
+JSON
+	mkdir -p "$SCRATCH/run-$1"
+}
+conf one store '["ipc://run-one/lane-0"]'
+conf two store '["ipc://run-two/lane-0", "ipc://run-two/lane-1"]'
+conf ref ref '["ipc://run-ref/lane-0", "ipc://run-ref/lane-1"]'
+
+# entries STORE LANE: the records (profiles and redirects) of a lane.
+entries() { mdb_stat -s profiles "$1/lane-$2" | awk '/Entries:/ { print $2 }'; }
+# idents STORE LANE: the identifier values a lane indexes (prop \x1f value).
+idents() {
+	mdb_dump -p -s ident "$1/lane-$2" |
+	    awk '/^HEADER=END/ { on = 1; n = 0; next } /^DATA=END/ { on = 0 } on && n++ % 2 == 0'
+}
+
+test_expect_success 'an import with one lane' '
+	stages one.json start --mappers 1 &&
+	stages one.json run st --no-progress --summary-json one1.sum >/dev/null &&
+	jq -e ".status == \"ok\" and .goals[0].created > 0" one1.sum &&
+	stages one.json dump --no-ids >one.dump &&
+	sailsync-writer -c one.json stats --run "$(jq .run one1.sum)" >one1.stats
+'
+
+test_expect_success 'relane refuses while a writer holds a lane, and changes nothing' '
+	test_expect_code 75 sailsync-writer -c two.json relane >busy.out 2>busy.err &&
+	grep -q "in use by another writer.*stop the writers first" busy.err &&
+	test ! -e store.relane &&
+	test "$(ls -d store.pre-relane.* 2>/dev/null | wc -l)" = 0 &&
+	stages one.json stop &&
+	test_expect_code 78 sailsync-writer -c two.json --lane 0 --acks none \
+	    --in file:/dev/null 2>lanes.err &&
+	grep -q "written with 1 lanes; the configuration has 2" lanes.err
+'
+
+test_expect_success 'relane to two lanes: the same profiles, spread over both' '
+	test_expect_code 64 sailsync-writer -c two.json relane --from 3 2>from.err &&
+	grep -q "was written with 1 lanes" from.err &&
+	sailsync-writer -c two.json relane >relane.out &&
+	cat relane.out &&
+	grep -q "now has 2 lanes (was 1)" relane.out &&
+	a=$(entries store 0) && b=$(entries store 1) && echo "lane-0 $a lane-1 $b" &&
+	test "$a" -gt 0 && test "$b" -gt 0 &&
+	sailsync-writer -c two.json dump --no-ids >relaned.dump &&
+	cmp one.dump relaned.dump &&
+	test "$(ls -d store.pre-relane.* | wc -l)" = 1 &&
+	test ! -e store.relane && test ! -e store/RELANE-DONE
+'
+
+test_expect_success 'a profile moved to another lane is found by its id; old runs keep their figures' '
+	sailsync-writer -c two.json dump >ids.dump &&
+	n=0 && bad=0 &&
+	while read -r line; do
+		id=$(printf "%s" "$line" | jq -r .id) &&
+		email=$(printf "%s" "$line" | jq -r .properties.email) &&
+		sailsync-writer -c two.json show "$id" | jq -e ".properties.email == \"$email\"" >/dev/null &&
+		n=$((n + 1)) || bad=$((bad + 1))
+		[ $n -ge 20 ] && break
+	done <ids.dump &&
+	test "$bad" = 0 && test "$n" = 20 &&
+	sailsync-writer -c two.json stats --run "$(jq .run one1.sum)" >relaned.stats &&
+	jq -S "del(.goals[].last)" one1.stats >x1 && jq -S "del(.goals[].last)" relaned.stats >x2 &&
+	cmp x1 x2
+'
+
+test_expect_success 'the next import with two lanes merges into the existing profiles' '
+	stages two.json start --mappers 2 &&
+	stages two.json run st --no-progress --summary-json two2.sum >/dev/null &&
+	jq -e ".status == \"ok\" and .goals[0].created == 0" two2.sum &&
+	jq -e ".goals[0].unique == $(jq .goals[0].created one1.sum)" two2.sum &&
+	stages two.json dump --no-ids >two.dump &&
+	test "$(wc -l <two.dump)" = "$(wc -l <one.dump)"
+'
+
+test_expect_success 'the store equals one imported twice with two lanes from the start, lane by lane' '
+	stages ref.json start --mappers 2 &&
+	stages ref.json run st --no-progress --summary-json ref1.sum >/dev/null &&
+	stages ref.json run st --no-progress --summary-json ref2.sum >/dev/null &&
+	stages ref.json dump --no-ids >ref.dump &&
+	cmp ref.dump two.dump &&
+	test "$(jq .goals[0].unique ref2.sum)" = "$(jq .goals[0].unique two2.sum)" &&
+	idents ref 0 >ref0 && idents store 0 >store0 && test -s ref0 && cmp ref0 store0 &&
+	idents ref 1 >ref1 && idents store 1 >store1 && test -s ref1 && cmp ref1 store1 &&
+	test "$(entries ref 0)" = "$(entries store 0)" &&
+	test "$(entries ref 1)" = "$(entries store 1)"
+'
+
+test_expect_success 'an interrupted re-lane is picked up by the next one' '
+	stages two.json stop &&
+	mkdir store.relane && : >store.relane/RELANE-BUILDING && : >store.relane/junk &&
+	sailsync-writer -c two.json relane >again.out &&
+	grep -q "nothing to do" again.out && test ! -e store.relane &&
+	mkdir store.relane && : >store.relane/old-data && : >store/RELANE-DONE &&
+	sailsync-writer -c two.json relane >again2.out 2>again2.err &&
+	grep -q "old one is kept at" again2.err &&
+	test ! -e store.relane && test ! -e store/RELANE-DONE &&
+	test "$(ls -d store.pre-relane.* | wc -l)" = 2 &&
+	stages two.json dump --no-ids | cmp - two.dump
+'
+
+test_done

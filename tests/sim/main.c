@@ -195,7 +195,7 @@ main(int argc, char **argv)
 	if (sigwait(&set, &sig) != 0)
 		sig = SIGTERM;
 	log_info("stopping signal=%d", sig);
-	MHD_stop_daemon(d);
+	sim_http_stop(&d);
 	sim_update_stop_all();
 	if (o.state_out)
 		state_out(o.state_out);

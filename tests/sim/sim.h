@@ -206,5 +206,7 @@ void	 csv_field(struct buf *b, const char *s, size_t n);
 /* sim_http.c */
 struct MHD_Daemon;
 struct MHD_Daemon *sim_http_start(char *err, size_t errlen);
+/* Stops the daemon and frees what it was started with; *dp becomes NULL. */
+void	 sim_http_stop(struct MHD_Daemon **dp);
 
 #endif

@@ -1263,9 +1263,21 @@ listen_addr(const char *spec, struct sockaddr_storage *ss, int *v6, char *host,
 	return 0;
 }
 
+/* The TLS certificate and key: the daemon reads them until it stops. */
+static char	*tls_cert, *tls_key;
+
+static void
+tls_free(void)
+{
+	free(tls_cert);
+	free(tls_key);
+	tls_cert = tls_key = NULL;
+}
+
 /*
  * Starts the daemon and fills sim.base_url.  Returns NULL with a reason in
  * err: a usage problem says "--", anything else is the environment.
+ * sim_http_stop stops it.
  */
 struct MHD_Daemon *
 sim_http_start(char *err, size_t errlen)
@@ -1275,7 +1287,6 @@ sim_http_start(char *err, size_t errlen)
 	const union MHD_DaemonInfo *info;
 	unsigned		 flags = MHD_USE_THREAD_PER_CONNECTION |
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-	static char		*cert, *key;	/* kept for the daemon's life */
 	char			 host[64];
 	int			 v6 = 0, tls = 0;
 
@@ -1292,9 +1303,11 @@ sim_http_start(char *err, size_t errlen)
 			snprintf(err, errlen, "libmicrohttpd was built without TLS");
 			return NULL;
 		}
-		if ((cert = slurp(sim.o.tls_cert, err, errlen)) == NULL ||
-		    (key = slurp(sim.o.tls_key, err, errlen)) == NULL)
+		if ((tls_cert = slurp(sim.o.tls_cert, err, errlen)) == NULL ||
+		    (tls_key = slurp(sim.o.tls_key, err, errlen)) == NULL) {
+			tls_free();
 			return NULL;
+		}
 		flags |= MHD_USE_TLS;
 		tls = 1;
 	}
@@ -1303,7 +1316,7 @@ sim_http_start(char *err, size_t errlen)
 		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		    MHD_OPTION_NOTIFY_COMPLETED, done, NULL,
 		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-		    MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
+		    MHD_OPTION_HTTPS_MEM_CERT, tls_cert, MHD_OPTION_HTTPS_MEM_KEY, tls_key,
 		    MHD_OPTION_END);
 	else
 		d = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL,
@@ -1312,16 +1325,27 @@ sim_http_start(char *err, size_t errlen)
 		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
 		    MHD_OPTION_END);
 	if (d == NULL) {
+		tls_free();
 		snprintf(err, errlen, "cannot listen on %s", sim.o.listen);
 		return NULL;
 	}
 	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	if (info == NULL || info->port == 0) {
-		MHD_stop_daemon(d);
+		sim_http_stop(&d);
 		snprintf(err, errlen, "cannot learn the bound port");
 		return NULL;
 	}
 	snprintf(sim.base_url, sizeof(sim.base_url), v6 ? "%s://[%s]:%u" : "%s://%s:%u",
 	    tls ? "https" : "http", host, (unsigned)info->port);
 	return d;
+}
+
+void
+sim_http_stop(struct MHD_Daemon **dp)
+{
+	if (*dp == NULL)
+		return;
+	MHD_stop_daemon(*dp);
+	*dp = NULL;
+	tls_free();
 }

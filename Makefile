@@ -92,9 +92,26 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory check-run
 
+# Under SANITIZE, every process the suite starts (the daemons too, whose
+# stderr no test reads, and those that exit by a path no test checks)
+# writes its sanitizer reports into $(SANREPORTS); any report fails the
+# run, even when every test passed.
+ifneq ($(strip $(SANITIZE)),)
+SANREPORTS := $(CURDIR)/$(B)/sanitizer-reports
+SANENV	:= ASAN_OPTIONS=log_path=$(SANREPORTS)/asan:detect_leaks=1 \
+	   UBSAN_OPTIONS=log_path=$(SANREPORTS)/ubsan:print_stacktrace=1
+SANPREP	:= rm -rf $(SANREPORTS) && mkdir -p $(SANREPORTS) &&
+SANCHECK := if [ -n "$$(ls -A $(SANREPORTS))" ]; then \
+	      cat $(SANREPORTS)/*; \
+	      echo "sanitizers: $$(ls $(SANREPORTS) | wc -l) report(s) in $(SANREPORTS)"; \
+	      exit 1; \
+	    fi;
+endif
+
 check-run: all check-headers
-	@SAILSYNC_BIN=$(CURDIR)/$(B)/bin SAILSYNC_TOP=$(CURDIR) \
-	  prove --exec '' $(PROVEFLAGS) $(UNIT) $(sort $(wildcard tests/t/[0-9]*.sh))
+	@$(SANPREP) $(SANENV) SAILSYNC_BIN=$(CURDIR)/$(B)/bin SAILSYNC_TOP=$(CURDIR) \
+	  prove --exec '' $(PROVEFLAGS) $(UNIT) $(sort $(wildcard tests/t/[0-9]*.sh)); \
+	rc=$$?; $(SANCHECK) exit $$rc
 
 # Every header compiles on its own, before anything else includes it.
 HEADERS	:= $(wildcard common/*.h $(foreach p,$(PROCS),$(p)/*.h))

@@ -66,6 +66,13 @@ pid_of() {
 	eval "echo \${PID_$(echo "$1" | tr -c 'A-Za-z0-9_\n' '_')}"
 }
 
+# sanitized: true when the binaries under test carry AddressSanitizer (make
+# check SANITIZE=address,...): their memory figures are then the
+# sanitizer's shadow and quarantine, not sailsync's.
+sanitized() {
+	ldd "$SAILSYNC_BIN/sailthru-sim" 2>/dev/null | grep -q libasan
+}
+
 # wait_for SECONDS CMD...: retries CMD every 0.1 s until it succeeds.
 wait_for() {
 	limit=$(($1 * 10)); shift

@@ -23,13 +23,17 @@ start_sim --seed "$SCRATCH/seed.json" --job-delay-ms 1500 --url-ttl-s 3600 \
 	--export-file "Given=$SCRATCH/given.csv" || exit 1
 
 
+# The second look must still see "pending" when it came within the job's
+# 1.5 s; a loaded machine (or a sanitized build) can take longer than that.
 test_expect_success 'export job: pending, then completed with an export_url' '
+	t0=$(date +%s%3N) &&
 	test "$(api POST job "{\"job\":\"export_list_data\",\"list\":\"Newsletter\"}")" = 200 &&
 	test "$(jq -r .status out.json)" = pending &&
 	test "$(jq -r .name out.json)" = "List Data Exporter: Newsletter" &&
 	jq -r .job_id out.json >job_id && grep -Eq "^[0-9a-f]{24}$" job_id &&
 	api GET job "{\"job_id\":\"$(cat job_id)\"}" >/dev/null &&
-	test "$(jq -r .status out.json)" = pending &&
+	t1=$(date +%s%3N) &&
+	{ test "$(jq -r .status out.json)" = pending || test $((t1 - t0)) -ge 1500; } &&
 	poll "$(cat job_id)" &&
 	test "$(jq -r .status out.json)" = completed &&
 	jq -r .export_url out.json >url &&

@@ -127,7 +127,7 @@ job_start(struct fetcher_ctx *x, struct fetcher_part *p)
 
 	if (p->attempts >= JOB_ATTEMPTS) {
 		part_fail(x, p, "list \"%s\": gave up after %u export jobs (export URL "
-		    "expired or job vanished each time)", p->list, p->attempts);
+		    "expired, job vanished or failed each time)", p->list, p->attempts);
 		return 0;
 	}
 	memset(&e, 0, sizeof(e));
@@ -205,8 +205,23 @@ job_poll(struct fetcher_ctx *x, struct fetcher_part *p)
 		} else if ((rc = api_fatal("download", &e)) == 0)
 			part_fail(x, p, "list \"%s\": download: %s", p->list, e.msg);
 	} else if (j.status && strcmp(j.status, "error") == 0) {
-		part_fail(x, p, "list \"%s\": export job failed: %s", p->list,
-		    j.error ? j.error : "no reason given");
+		/*
+		 * Retried inside the run, so the lists that worked are not
+		 * imported a second time by a rerun (their sum columns would
+		 * count twice).  Bounded by JOB_ATTEMPTS jobs per list.
+		 */
+		if (p->attempts < JOB_ATTEMPTS) {
+			char qe[300];
+
+			log_warnx("export job failed, starting another run=%" PRIu64
+			    " list=%s job_id=%s attempt=%u error=%s", x->led.run,
+			    log_quote(p->list, q, sizeof(q)), p->job_id, p->attempts,
+			    log_quote(j.error ? j.error : "no reason given", qe,
+			    sizeof(qe)));
+			rc = job_start(x, p);
+		} else
+			part_fail(x, p, "list \"%s\": export job failed: %s (%u jobs)",
+			    p->list, j.error ? j.error : "no reason given", p->attempts);
 	} else if (j.status && strcmp(j.status, "completed") == 0) {
 		part_fail(x, p, "list \"%s\": export job completed without export_url",
 		    p->list);

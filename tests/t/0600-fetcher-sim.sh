@@ -142,12 +142,21 @@ test_expect_failure_exit 'a wrong secret exits 77 and names the endpoint' 77 '
 '
 
 test_expect_success 'a job that ends in error fails its only list (exit 2) with the job message' '
-	sim fault "{\"kind\":\"job_error\"}" &&
+	sim fault "{\"kind\":\"job_error\",\"count\":4}" &&
 	test_expect_code 2 sailsync-fetcher -c onelist.json run acme --users file:j.cap \
 		--summary-json j.json 2>err &&
 	cat err &&
 	test "$(jq -r .status j.json)" = failed &&
-	jq -r ".goals[0].parts[0].error" j.json | grep -q "export job failed: ."
+	jq -r ".goals[0].parts[0].error" j.json | grep -q "export job failed: .* (4 jobs)$" &&
+	test "$(grep -c "export job failed, starting another" err)" = 3
+'
+
+test_expect_success 'a job that fails once is retried inside the run; the list is imported' '
+	sim fault "{\"kind\":\"job_error\"}" &&
+	sailsync-fetcher -c onelist.json run acme --users file:jr.cap --summary-json jr.json 2>err &&
+	test "$(grep -c "export job failed, starting another .*attempt=1" err)" = 1 &&
+	test "$(jq -r .status jr.json)" = ok &&
+	test "$(jq -r ".goals[0].parts[0].rows" jr.json)" = 2
 '
 
 test_expect_success 'a cut download is resumed and the rows are all there' '

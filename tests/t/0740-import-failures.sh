@@ -56,7 +56,7 @@ test_expect_success '... that names the endpoint and never the secret' '
 '
 
 test_expect_success 'an export job that ends in error fails its list' '
-	sim_fault "{\"kind\": \"job_error\"}" &&
+	sim_fault "{\"kind\": \"job_error\", \"count\": 4}" &&
 	stages joberr.json start --mappers 1 &&
 	test_expect_code 2 stages joberr.json run st --no-progress --summary-json joberr.sum \
 		>/dev/null 2>joberr.err

@@ -100,6 +100,27 @@ start_sim() {
 	export SIM_URL SIM_PID
 }
 
+# port_base N: the first of N consecutive loopback TCP ports for a test's
+# tcp:// channels: below the kernel's ephemeral range, so no outgoing
+# connection (curl, zmq) can hold one meanwhile, and none listened on now
+# (when ss is there to tell).
+port_base() {
+	lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null) || lo=32768
+	span=$((lo - 10000 - $1))
+	tries=0
+	while :; do
+		b=$((10000 + $(od -An -N4 -tu4 /dev/urandom) % span))
+		p=$b busy=0
+		while [ $p -lt $((b + $1)) ] && command -v ss >/dev/null 2>&1; do
+			ss -Htln "sport = :$p" | grep -q . && { busy=1; break; }
+			p=$((p + 1))
+		done
+		tries=$((tries + 1))
+		[ $busy -eq 0 ] || [ $tries -ge 20 ] && break
+	done
+	echo "$b"
+}
+
 # sig VALUE...: Sailthru's signature: MD5 of $SIM_SECRET and the sorted values.
 sig() {
 	printf '%s' "$SIM_SECRET$(printf '%s\n' "$@" | LC_ALL=C sort | tr -d '\n')" |

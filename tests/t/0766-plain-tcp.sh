@@ -5,7 +5,7 @@
 # layer) unless pipeline.allow_plain_tcp is set.
 . "$(dirname "$0")/../lib.sh"
 
-port=$(( 20000 + ($$ * 7 + 3) % 30000 ))
+port=$(port_base 3)
 
 # conf NAME LANE [EXTRA]: one lane on LANE, EXTRA added to pipeline.
 conf() {

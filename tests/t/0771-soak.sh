@@ -18,7 +18,7 @@ cat >"$SCRATCH/seed.json" <<'JSON'
 JSON
 start_sim --seed "$SCRATCH/seed.json" --job-delay-ms 50 --export-file "Big=$SCRATCH/big.csv" || exit 1
 
-base=$(( 20000 + ($$ * 11 + 5) % 30000 ))
+base=$(port_base 8)
 
 # conf NAME PORT: two lanes over tcp://127.0.0.1 from PORT on.
 conf() {

@@ -22,8 +22,10 @@
  *		      ops    [[op, prop, [val, ...]], ...]  op is enum patch_op
  *		      notes  [str, ...]
  *   ACK	    exactly one record: [applied, received, [stats, ...]]
- *		      stats  [goal, counter, ..., [[reason, n], ...], [id, ...],
- *			      unique], the counters of STATS_COUNTERS in table
+ *		      stats  [goal, counter, ..., [[reason, n], ...], [last, ...],
+ *			      unique]; last is an id, or [id, changes] (str:
+ *			      what the run's last change to it did, see
+ *			      struct stats); the counters of STATS_COUNTERS in table
  *			      order (msg_stats_encode)
  *   HELLO	    exactly one record: [stage, pid, started]
  *   END	    exactly one record: [total]
@@ -392,8 +394,16 @@ enc_stats(struct enc *en, const struct stats *s)
 	}
 	if (enc_count(en, s->nlast, STATS_LAST_IDS, "last") == -1)
 		return -1;
-	for (uint32_t i = 0; i < s->nlast; i++)
+	for (uint32_t i = 0; i < s->nlast; i++) {
+		if (s->changes[i] == NULL) {
+			msgpack_pack_uint64(&en->pk, s->last[i]);
+			continue;
+		}
+		msgpack_pack_array(&en->pk, 2);
 		msgpack_pack_uint64(&en->pk, s->last[i]);
+		if (enc_str(en, str_c(s->changes[i])) == -1)
+			return ep_at(&en->e, "last[%u]", i);
+	}
 	msgpack_pack_uint64(&en->pk, s->unique);
 	return 0;
 }
@@ -1172,9 +1182,19 @@ rd_stats_reasons_last(struct rd *r, struct stats *s, int as_map)
 	}
 	if (rd_array(r, &s->nlast, STATS_LAST_IDS) == -1)
 		return ep_at(&r->e, "last");
-	for (uint32_t i = 0; i < s->nlast; i++)
-		if (rd_u64(r, &s->last[i]) == -1)
+	for (uint32_t i = 0; i < s->nlast; i++) {
+		/* An id alone (no changes known), or [id, changes]. */
+		int	 pair = r->p < r->end && ((*r->p & 0xf0) == 0x90 ||
+		    *r->p == 0xdc || *r->p == 0xdd);
+
+		if ((pair && rd_tuple(r, 2) == -1) || rd_u64(r, &s->last[i]) == -1)
 			return ep_at(&r->e, "last[%u]", i);
+		if (pair) {
+			if (rd_str(r, &t) == -1)
+				return ep_at(&r->e, "last[%u]", i);
+			s->changes[i] = (char *)t.p;	/* NUL-terminated in the pool */
+		}
+	}
 	return 0;
 }
 

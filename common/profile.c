@@ -598,6 +598,86 @@ profile_id_parse(const char *s, uint64_t *id)
  * of 12 properties: 17-23 us here, 47-51 us for the same object built
  * with json_object/json_integer/json_string and json_dumps(JSON_SORT_KEYS).
  */
+/* "name":value, a single value as a scalar, several as an array. */
+static int
+prop_json(const struct profile_prop *pp, struct buf *out)
+{
+	int	 rc = 0;
+
+	rc |= val_json_str(out, pp->name.p, pp->name.len);
+	rc |= buf_add(out, ":", 1);
+	if (!pp->multi && pp->nvals == 1)
+		return rc | val_json(&pp->vals[0], out);
+	if (!pp->multi && pp->nvals == 0)
+		return rc | buf_addstr(out, "null");
+	rc |= buf_add(out, "[", 1);
+	for (uint32_t j = 0; j < pp->nvals; j++) {
+		if (j)
+			rc |= buf_add(out, ",", 1);
+		rc |= val_json(&pp->vals[j], out);
+	}
+	return rc | buf_add(out, "]", 1);
+}
+
+static int
+prop_equal(const struct profile_prop *x, const struct profile_prop *y)
+{
+	if (x->multi != y->multi || x->nvals != y->nvals)
+		return 0;
+	for (uint32_t j = 0; j < x->nvals; j++)
+		if (!val_equal(&x->vals[j], &y->vals[j]))
+			return 0;
+	return 1;
+}
+
+int
+profile_diff_json(const struct profile *before, const struct profile *after,
+    size_t limit, struct buf *out, uint32_t *omitted)
+{
+	uint32_t i = 0, j = 0, nb = before ? before->nprops : 0, na = after->nprops;
+	int	 first = 1;
+
+	*omitted = 0;
+	if (buf_add(out, "{", 1) == -1)
+		return -1;
+	/* Both are sorted by name: one walk over the two. */
+	while (i < nb || j < na) {
+		const struct profile_prop *x = i < nb ? &before->props[i] : NULL;
+		const struct profile_prop *y = j < na ? &after->props[j] : NULL;
+		int	 c = x == NULL ? 1 : y == NULL ? -1 : name_cmp(x->name, y->name.p,
+		    y->name.len);
+		size_t	 mark = out->len;
+		int	 rc = first ? 0 : buf_add(out, ",", 1);
+
+		if (c < 0) {		/* removed */
+			rc |= val_json_str(out, x->name.p, x->name.len);
+			rc |= buf_addstr(out, ":null");
+			i++;
+		} else if (c > 0) {	/* added */
+			rc |= prop_json(y, out);
+			j++;
+		} else {
+			i++;
+			j++;
+			if (prop_equal(x, y)) {
+				out->len = mark;
+				out->data[mark] = '\0';
+				continue;
+			}
+			rc |= prop_json(y, out);
+		}
+		/* What does not fit is counted, never cut in the middle. */
+		if (rc != 0 || out->len > limit) {
+			out->len = mark;
+			out->data[mark] = '\0';
+			(*omitted)++;
+			continue;
+		}
+		first = 0;
+	}
+	return buf_add(out, "}", 1);
+}
+
 int
 profile_json(const struct profile *p, int with_ids, struct buf *out)
 {
@@ -615,27 +695,9 @@ profile_json(const struct profile *p, int with_ids, struct buf *out)
 	}
 	rc |= buf_addstr(out, "\"properties\":{");
 	for (uint32_t i = 0; i < p->nprops && rc == 0; i++) {
-		const struct profile_prop *pp = &p->props[i];
-
 		if (i)
 			rc |= buf_add(out, ",", 1);
-		rc |= val_json_str(out, pp->name.p, pp->name.len);
-		rc |= buf_add(out, ":", 1);
-		if (!pp->multi && pp->nvals == 1) {
-			rc |= val_json(&pp->vals[0], out);
-			continue;
-		}
-		if (!pp->multi && pp->nvals == 0) {
-			rc |= buf_addstr(out, "null");
-			continue;
-		}
-		rc |= buf_add(out, "[", 1);
-		for (uint32_t j = 0; j < pp->nvals; j++) {
-			if (j)
-				rc |= buf_add(out, ",", 1);
-			rc |= val_json(&pp->vals[j], out);
-		}
-		rc |= buf_add(out, "]", 1);
+		rc |= prop_json(&p->props[i], out);
 	}
 	rc |= buf_add(out, "}", 1);
 	if (with_ids) {

@@ -82,6 +82,16 @@ int	 profile_decode(const void *data, size_t len, struct profile *p,
  * scalars, multi-valued ones arrays.  Returns 0, or -1 at out's cap.
  */
 int	 profile_json(const struct profile *p, int with_ids, struct buf *out);
+/*
+ * Appends what turned before into after as one JSON object: each property
+ * after has that before had not, or with other values, as in profile_json;
+ * each property after lost, as null.  before NULL: a new profile, every
+ * property.  A property that would take out past limit bytes is left out
+ * and counted in *omitted.  Returns 0, or -1 at out's cap (leave room
+ * past limit for the closing brace).
+ */
+int	 profile_diff_json(const struct profile *before, const struct profile *after,
+	    size_t limit, struct buf *out, uint32_t *omitted);
 /* Appends the JSON form of one value. */
 int	 val_json(const struct val *v, struct buf *out);
 /* Appends s (len bytes) as a JSON string.  Returns 0, or -1 at out's cap. */

@@ -25,6 +25,8 @@ stats_clear(struct stats *st)
 	for (size_t i = 0; i < st->nreasons; i++)
 		free(st->reasons[i].reason);
 	free(st->reasons);
+	for (size_t i = 0; i < STATS_LAST_IDS; i++)
+		free(st->changes[i]);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -79,7 +81,14 @@ stats_reason_get(const struct stats *st, const char *reason)
 void
 stats_last_push(struct stats *st, uint64_t id)
 {
+	stats_last_push_changed(st, id, NULL, 0);
+}
+
+void
+stats_last_push_changed(struct stats *st, uint64_t id, const char *changes, size_t len)
+{
 	uint32_t i, n = st->nlast;
+	char	*slot;
 
 	for (i = 0; i < n; i++)
 		if (st->last[i] == id)
@@ -88,14 +97,29 @@ stats_last_push(struct stats *st, uint64_t id)
 		st->nlast = ++n;
 	if (i == n)
 		i = n - 1;
+	/* The slot that goes (id's own, or the oldest) lends its memory. */
+	slot = st->changes[i];
 	memmove(&st->last[1], &st->last[0], i * sizeof(st->last[0]));
+	memmove(&st->changes[1], &st->changes[0], i * sizeof(st->changes[0]));
 	st->last[0] = id;
+	if (changes == NULL) {
+		free(slot);
+		slot = NULL;
+	} else {
+		/* The writer's path: one realloc, usually in place. */
+		if ((slot = realloc(slot, len + 1)) == NULL)
+			fatal_oom("stats");
+		memcpy(slot, changes, len);
+		slot[len] = '\0';
+	}
+	st->changes[0] = slot;
 }
 
 void
 stats_merge(struct stats *out, const struct stats *in)
 {
 	uint64_t	 all[2 * STATS_LAST_IDS];
+	char		*chg[2 * STATS_LAST_IDS];	/* owned here until kept */
 	uint32_t	 n = 0, k = 0;
 
 	for (size_t i = 0; i < STATS_NCOUNTERS; i++)
@@ -104,20 +128,34 @@ stats_merge(struct stats *out, const struct stats *in)
 	for (size_t i = 0; i < in->nreasons; i++)
 		stats_reason_add(out, in->reasons[i].reason, strlen(in->reasons[i].reason),
 		    in->reasons[i].n);
-	for (uint32_t i = 0; i < out->nlast; i++)
+	for (uint32_t i = 0; i < out->nlast; i++) {
+		chg[n] = out->changes[i];
+		out->changes[i] = NULL;
 		all[n++] = out->last[i];
-	for (uint32_t i = 0; i < in->nlast && i < STATS_LAST_IDS; i++)
+	}
+	for (uint32_t i = 0; i < in->nlast && i < STATS_LAST_IDS; i++) {
+		chg[n] = in->changes[i] ? xstrdup(in->changes[i]) : NULL;
 		all[n++] = in->last[i];
+	}
 	for (uint32_t i = 1; i < n; i++)
 		for (uint32_t j = i; j > 0 && store_id_newer(all[j], all[j - 1]); j--) {
 			uint64_t t = all[j];
+			char	*c = chg[j];
 
 			all[j] = all[j - 1];
 			all[j - 1] = t;
+			chg[j] = chg[j - 1];
+			chg[j - 1] = c;
 		}
-	for (uint32_t i = 0; i < n && k < STATS_LAST_IDS; i++)
-		if (k == 0 || all[i] != out->last[k - 1])
+	for (uint32_t i = 0; i < n; i++) {
+		if (k < STATS_LAST_IDS && (k == 0 || all[i] != out->last[k - 1])) {
+			out->changes[k] = chg[i];
 			out->last[k++] = all[i];
+		} else if (k > 0 && all[i] == out->last[k - 1] && out->changes[k - 1] == NULL) {
+			out->changes[k - 1] = chg[i];	/* a duplicate that knows more */
+		} else
+			free(chg[i]);
+	}
 	out->nlast = k;
 }
 
@@ -135,6 +173,8 @@ stats_copy(struct stats *dst, const struct stats *src)
 	/* Kept as they are: a merge orders by time, a lane by its last change. */
 	dst->nlast = src->nlast < STATS_LAST_IDS ? src->nlast : STATS_LAST_IDS;
 	memcpy(dst->last, src->last, dst->nlast * sizeof(dst->last[0]));
+	for (uint32_t i = 0; i < dst->nlast; i++)
+		dst->changes[i] = src->changes[i] ? xstrdup(src->changes[i]) : NULL;
 	dst->unique = src->unique;
 }
 
@@ -216,6 +256,14 @@ stats_json(const struct stats *st, int kinds, struct buf *out)
 	rc |= buf_addstr(out, "},\"last\":[");
 	for (uint32_t i = 0; i < st->nlast; i++)
 		rc |= buf_printf(out, "%s\"%s\"", i ? "," : "", profile_id_fmt(st->last[i], hex));
+	rc |= buf_addstr(out, "],\"last_changes\":[");
+	for (uint32_t i = 0; i < st->nlast; i++) {
+		rc |= buf_printf(out, "%s{\"id\":\"%s\"", i ? "," : "",
+		    profile_id_fmt(st->last[i], hex));
+		if (st->changes[i] != NULL && st->changes[i][0] != '\0')
+			rc |= buf_printf(out, ",%s", st->changes[i]);
+		rc |= buf_addstr(out, "}");
+	}
 	rc |= buf_printf(out, "],\"unique\":%" PRIu64, st->unique);
 	return rc ? -1 : 0;
 }

@@ -8,6 +8,7 @@
 #include "buf.h"
 
 #define STATS_LAST_IDS	5	/* the newest created or updated profile ids kept */
+#define STATS_CHANGES_MAX 2048	/* bytes of one last profile's change (JSON members) */
 
 /* Which goals show a counter (in summaries and the run history). */
 #define STATS_IMPORT	1
@@ -66,6 +67,14 @@ struct stats {
 	struct stats_reason *reasons;	/* sorted by reason, each once */
 	uint32_t	 nlast;
 	uint64_t	 last[STATS_LAST_IDS];	/* newest first, distinct */
+	/*
+	 * What the run's last change to last[i] did, as JSON object members
+	 * without braces: "identifier":{PROP:"value",...},"changed":{PROP:
+	 * value or [values] or null (removed),...}[,"omitted":N] (properties
+	 * left out past STATS_CHANGES_MAX).  malloc'd (but see msg_decode),
+	 * or NULL: not known (an export goal, a value written before).
+	 */
+	char		*changes[STATS_LAST_IDS];
 	uint64_t	 unique;	/* data exchange: unique profiles ever */
 };
 
@@ -82,9 +91,16 @@ uint64_t	 stats_reason_get(const struct stats *st, const char *reason);
 /* Puts id first among the last ids (moving it when already there). */
 void		 stats_last_push(struct stats *st, uint64_t id);
 /*
+ * The same, with what this change did (len bytes of changes, copied; see
+ * struct stats; NULL: not known), which replaces what id had.
+ */
+void		 stats_last_push_changed(struct stats *st, uint64_t id,
+		    const char *changes, size_t len);
+/*
  * Adds in to out: every counter, the reasons and unique summed, the last
- * ids merged newest first (by creation time, whatever the lane) without
- * duplicates.  out's conn and goal are left alone.
+ * ids (with their changes) merged newest first (by creation time,
+ * whatever the lane) without duplicates.  out's conn and goal are left
+ * alone.
  */
 void		 stats_merge(struct stats *out, const struct stats *in);
 /* Replaces dst with a deep copy of src (dst cleared first; it may be zeroed). */
@@ -106,8 +122,8 @@ uint64_t	 stats_counter_get(const struct stats *st, size_t i);
 /*
  * Appends the figures as JSON object members (no braces) to out:
  * "created":N,... for the counters whose kinds meet `kinds`, then
- * "reasons":{...},"last":["<hex id>",...],"unique":N.  Returns 0, or -1
- * when out is full.
+ * "reasons":{...},"last":["<hex id>",...],"last_changes":[{"id":"<hex
+ * id>",<changes>},...],"unique":N.  Returns 0, or -1 when out is full.
  */
 int		 stats_json(const struct stats *st, int kinds, struct buf *out);
 

@@ -144,7 +144,55 @@ jstr(json_t *o, const char *k, const char *dflt)
 	return s ? s : dflt;
 }
 
-/* One profile of a run's "last" list: its id, then the goal's properties. */
+/* A JSON value on one line (compact; a string quoted). */
+static void
+print_value(json_t *v, FILE *out)
+{
+	char	*t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	fputs(t ? t : "?", out);
+	free(t);
+}
+
+/*
+ * One profile of a run's "last_changes": its id and identifiers, then what
+ * the run's last change to it did: each property it set, with the new
+ * values, or removed.
+ */
+static void
+show_change(json_t *lc, FILE *out)
+{
+	json_t	*v;
+	const char *k;
+	const char *sep = "  ";
+
+	fprintf(out, "    %s", jstr(lc, "id", "?"));
+	json_object_foreach(json_object_get(lc, "identifier"), k, v) {
+		fprintf(out, "%s%s ", sep, k);
+		print_value(v, out);
+		sep = ", ";
+	}
+	fprintf(out, "\n");
+	if (json_object_size(json_object_get(lc, "changed")) == 0)
+		fprintf(out, "      (no property changed: merged or identifiers only)\n");
+	json_object_foreach(json_object_get(lc, "changed"), k, v) {
+		fprintf(out, "      %s: ", k);
+		if (json_is_null(v))
+			fprintf(out, "(removed)");
+		else
+			print_value(v, out);
+		fprintf(out, "\n");
+	}
+	if (json_integer_value(json_object_get(lc, "omitted")) > 0)
+		fprintf(out, "      ... and %" JSON_INTEGER_FORMAT " more properties\n",
+		    json_integer_value(json_object_get(lc, "omitted")));
+}
+
+/*
+ * One profile of a run's "last" list when its change is not known (a
+ * record written before changes were kept, an export goal): its id, then
+ * the goal's properties as the store holds them now.
+ */
 static void
 show_last(const struct conf *c, const struct conf_goal *g, const char *hex, FILE *out)
 {
@@ -258,9 +306,13 @@ print_run(const struct conf *c, const struct conf_conn *cn, json_t *r, FILE *out
 			    json_array_size(last) > 5 ? (size_t)5 : json_array_size(last),
 			    jstr(g, "name", "?"));
 		json_array_foreach(last, j, v) {
+			json_t	*lc = json_array_get(json_object_get(g, "last_changes"), j);
+
 			if (j >= 5)
 				break;
-			if (json_string_value(v))
+			if (json_is_object(json_object_get(lc, "changed")))
+				show_change(lc, out);
+			else if (json_string_value(v))
 				show_last(c, cg, json_string_value(v), out);
 		}
 	}

@@ -428,6 +428,75 @@ page_index(const struct conf *c, int authed, size_t *len)
 	return buf_detach(&b, len);
 }
 
+/* A JSON value as compact text into the page (escaped). */
+static void
+h_json(struct buf *b, json_t *v)
+{
+	char	*t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	h(b, t ? t : "?");
+	free(t);
+}
+
+/*
+ * A goal's last created or updated profiles: each linked to its profile
+ * view, with its identifiers and what the run changed on it (the
+ * properties it set, with their new values, or removed); a record without
+ * the changes (written before they were kept) lists the ids.
+ */
+static void
+page_last(struct buf *b, json_t *g)
+{
+	json_t	*last = json_object_get(g, "last"), *lc, *v, *p;
+	const char *k;
+	size_t	 i;
+
+	buf_addstr(b, "<h3>Last created or updated profiles</h3>\n");
+	if (json_array_size(last) == 0) {
+		buf_addstr(b, "<p>none</p>\n");
+		return;
+	}
+	buf_addstr(b, "<table class=\"last\"><tr><th>Profile</th><th>Identifier</th>"
+	    "<th>Changed by this run</th></tr>\n");
+	json_array_foreach(last, i, v) {
+		const char *id = json_is_string(v) ? json_string_value(v) : jstr(v, "id", "?");
+		size_t	 n = 0;
+
+		lc = json_array_get(json_object_get(g, "last_changes"), i);
+		buf_addstr(b, "<tr><td><a class=\"profile\" href=\"/profiles/");
+		h(b, id);
+		buf_addstr(b, "\">");
+		h(b, id);
+		buf_addstr(b, "</a></td><td class=\"identifier\">");
+		json_object_foreach(json_object_get(lc, "identifier"), k, p) {
+			buf_addstr(b, n++ ? "<br>" : "");
+			h(b, k);
+			buf_addstr(b, " ");
+			h_json(b, p);
+		}
+		buf_addstr(b, "</td><td class=\"changed\">");
+		if (!json_is_object(json_object_get(lc, "changed")))
+			buf_addstr(b, "not recorded");
+		else if (json_object_size(json_object_get(lc, "changed")) == 0)
+			buf_addstr(b, "no property (merged, or identifiers only)");
+		n = 0;
+		json_object_foreach(json_object_get(lc, "changed"), k, p) {
+			buf_addstr(b, n++ ? "<br>" : "");
+			h(b, k);
+			buf_addstr(b, ": ");
+			if (json_is_null(p))
+				buf_addstr(b, "(removed)");
+			else
+				h_json(b, p);
+		}
+		if (json_integer_value(json_object_get(lc, "omitted")) > 0)
+			buf_printf(b, "<br>and %" JSON_INTEGER_FORMAT " more",
+			    json_integer_value(json_object_get(lc, "omitted")));
+		buf_addstr(b, "</td></tr>\n");
+	}
+	buf_addstr(b, "</table>\n");
+}
+
 static char *
 page_run(const char *conn, json_t *r, size_t *len)
 {
@@ -486,20 +555,8 @@ page_run(const char *conn, json_t *r, size_t *len)
 			h(&b, jstr(p, "error", ""));
 			buf_addstr(&b, "</td></tr>\n");
 		}
-		buf_addstr(&b, "</table><p>Last changed profiles:");
-		json_array_foreach(json_object_get(g, "last"), i, v) {
-			const char *id = json_is_string(v) ? json_string_value(v) :
-			    jstr(v, "id", "?");
-
-			buf_addstr(&b, " <a class=\"profile\" href=\"/profiles/");
-			h(&b, id);
-			buf_addstr(&b, "\">");
-			h(&b, id);
-			buf_addstr(&b, "</a>");
-		}
-		if (json_array_size(json_object_get(g, "last")) == 0)
-			buf_addstr(&b, " none");
-		buf_addstr(&b, "</p>\n");
+		buf_addstr(&b, "</table>\n");
+		page_last(&b, g);
 	}
 	buf_addstr(&b, "</body></html>\n");
 	return buf_detach(&b, len);

@@ -161,6 +161,7 @@ static json_t *
 stats_to_json(const struct stats *s, uint64_t applied)
 {
 	json_t	*o = json_object(), *r = json_object(), *last = json_array();
+	json_t	*chg = json_array();
 
 	for (size_t i = 0; i < s->nreasons; i++)
 		json_object_set_new(r, s->reasons[i].reason,
@@ -169,6 +170,8 @@ stats_to_json(const struct stats *s, uint64_t applied)
 		char	 h[PROFILE_ID_HEX];
 
 		json_array_append_new(last, json_string(profile_id_fmt(s->last[i], h)));
+		json_array_append_new(chg, s->changes[i] ? json_string(s->changes[i]) :
+		    json_null());
 	}
 	json_object_set_new(o, "goal", json_string(s->goal ? s->goal : ""));
 	json_object_set_new(o, "applied", json_integer((json_int_t)applied));
@@ -177,6 +180,7 @@ stats_to_json(const struct stats *s, uint64_t applied)
 		    json_integer((json_int_t)stats_counter_get(s, i)));
 	json_object_set_new(o, "reasons", r);
 	json_object_set_new(o, "last", last);
+	json_object_set_new(o, "changes", chg);
 	json_object_set_new(o, "unique", json_integer((json_int_t)s->unique));
 	return o;
 }
@@ -210,7 +214,7 @@ jstr(json_t *o, const char *k)
 static uint64_t
 stats_parse(json_t *o, struct stats *s)
 {
-	json_t		*r, *v, *last;
+	json_t		*r, *v, *last, *chg;
 	const char	*k, *goal;
 	size_t		 i;
 
@@ -223,10 +227,15 @@ stats_parse(json_t *o, struct stats *s)
 		json_object_foreach(r, k, v)
 			if (json_is_integer(v))
 				stats_reason_add(s, k, strlen(k), (uint64_t)json_integer_value(v));
+	chg = json_object_get(o, "changes");
 	if ((last = json_object_get(o, "last")) != NULL && json_is_array(last))
 		json_array_foreach(last, i, v)
-			if (json_is_string(v) && s->nlast < STATS_LAST_IDS)
+			if (json_is_string(v) && s->nlast < STATS_LAST_IDS) {
+				const char *c = json_string_value(json_array_get(chg, i));
+
+				s->changes[s->nlast] = c ? xstrdup(c) : NULL;
 				s->last[s->nlast++] = strtoull(json_string_value(v), NULL, 16);
+			}
 	return ju64(o, "applied");
 }
 
@@ -238,6 +247,8 @@ stats_parse(json_t *o, struct stats *s)
  *              "rows","skipped","warning"}],
  *    "lanes":[{"acked":N,"total":N,"stats":[{goal stats}]}],
  *    "skips":[{goal stats}]}}
+ * (goal stats: the counters, "reasons", "last" ids, "changes" beside
+ * them (text or null, see struct stats), "unique", "applied")
  * A part's rows, skipped and warning and the run's skips (rows the
  * fetcher set aside) are counted again whenever the spools are read; they
  * are kept for a run resumed at its exports, which reads none.

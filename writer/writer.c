@@ -79,6 +79,7 @@ struct writer {
 	size_t			 nuniq;
 
 	struct arena		 scratch;	/* per-record profiles */
+	struct buf		 chg;		/* a record's change, for the last five */
 	struct writer_counters	 cnt;
 	int			 nospace;	/* the last failure was STORE_NOSPACE */
 };
@@ -139,6 +140,7 @@ writer_open(const struct conf *c, unsigned lane, char *err, size_t errlen)
 	w->held = xreallocarray(NULL, w->maxheld, sizeof(*w->held));
 	uniq_set(w);
 	arena_init(&w->scratch);
+	buf_init(&w->chg, STATS_CHANGES_MAX + 64);
 	return w;
 }
 
@@ -209,6 +211,7 @@ writer_close(struct writer **wp)
 	free(w->uniq);
 	arena_clear(&w->scratch);
 	conf_follow_clear(&w->follow);
+	buf_clear(&w->chg);
 	free(w);
 	*wp = NULL;
 }
@@ -852,6 +855,50 @@ apply_exchange(struct writer *w, struct apply *app, uint64_t id, int64_t now)
 }
 
 /*
+ * Step 5: work goes first among the goal's last profiles, with what this
+ * record did to it (see struct stats' changes): the record's identifiers
+ * and the properties that differ from before (NULL: created), so a run's
+ * history shows what it changed, not what the profile holds later.  Kept
+ * under STATS_CHANGES_MAX: what does not fit is counted as omitted.
+ */
+static void
+apply_last(struct writer *w, struct apply *app, const struct profile *before,
+    const struct profile *work)
+{
+	const struct msg_patch	*p = app->p;
+	struct buf		*b = &w->chg;
+	uint32_t		 omitted = 0;
+	int			 rc = 0, first = 1;
+
+	buf_reset(b);
+	rc |= buf_addstr(b, "\"identifier\":{");
+	for (uint32_t i = 0; i < p->nids && rc == 0; i++) {
+		const struct msg_ident *id = &p->ids[i];
+		size_t	 mark = b->len;
+
+		if (id->value.len == 0)
+			continue;
+		if ((!first && buf_add(b, ",", 1) == -1) ||
+		    val_json_str(b, id->prop.p, id->prop.len) == -1 || buf_add(b, ":", 1) == -1 ||
+		    val_json_str(b, id->value.p, id->value.len) == -1 ||
+		    b->len > STATS_CHANGES_MAX / 2) {
+			b->len = mark;
+			b->data[mark] = '\0';
+			continue;
+		}
+		first = 0;
+	}
+	rc |= buf_addstr(b, "},\"changed\":");
+	rc |= profile_diff_json(before, work, STATS_CHANGES_MAX - 32, b, &omitted);
+	if (omitted)
+		rc |= buf_printf(b, ",\"omitted\":%" PRIu32, omitted);
+	if (rc != 0)
+		stats_last_push(&app->g->st, work->id);	/* not known, never cut */
+	else
+		stats_last_push_changed(&app->g->st, work->id, b->data, b->len);
+}
+
+/*
  * Applies one record: resolve, merge, rules, consent, store, exchange,
  * stats.  Returns 0, or a store code (STORE_FULL, STORE_ERR).
  */
@@ -907,7 +954,7 @@ apply_record(struct writer *w, struct apply *app)
 		app->g->st.created++;
 	else
 		app->g->st.updated++;
-	stats_last_push(&app->g->st, work.id);
+	apply_last(w, app, before, &work);
 	app->g->dirty = 1;
 	return 0;
 }

@@ -103,7 +103,7 @@ test_expect_success 'the history is bounded by pipeline.history' '
 	test -e state/acme/runs/$last.json && test -e state/acme/runs/$((last - 1)).json
 '
 
-test_expect_success 'one run shows its last profiles: identifier and the goal properties' '
+test_expect_success 'one run shows its last profiles: identifier and the properties it changed' '
 	stages sailsync.json start --mappers 1 --no-coordinator &&
 	sailsync-fetcher -c sailsync.json run acme --no-progress >full.out 2>full.err &&
 	id=$(jq .last_run state/acme/ledger.json) &&
@@ -111,11 +111,34 @@ test_expect_success 'one run shows its last profiles: identifier and the goal pr
 	grep -q "^run $id of connection acme: ok (trigger manual)" one.txt &&
 	grep -q "^  goal members: created 2, updated 1" one.txt &&
 	grep -q "^  last 2 created or updated profiles of goal members:" one.txt &&
-	grep -q "^      email (identifier): \"ann@example.com\"" one.txt &&
-	grep -q "^      email (identifier): \"bob@example.com\"" one.txt &&
-	grep -q "^      first_name: \"Bob\"" one.txt &&
-	grep -q "^      lists: \"Newsletter\", \"VIP\"" one.txt &&
-	test $(grep -c "^    [0-9a-f]\{16\}$" one.txt) -eq 2
+	grep -q "^    [0-9a-f]\{16\}  email \"ann@example.com\", sailthru_profile_id \"[0-9a-f]\{24\}\"$" one.txt &&
+	grep -q "^    [0-9a-f]\{16\}  email \"bob@example.com\", sailthru_profile_id \"[0-9a-f]\{24\}\"$" one.txt &&
+	: created: every property it set &&
+	grep -q "^      first_name: \"Ann\"$" one.txt &&
+	grep -q "^      email: \"ann@example.com\"$" one.txt &&
+	: bob, created from Newsletter, then VIP added: the last change is the list &&
+	grep -q "^      lists: \\[\"Newsletter\",\"VIP\"\\]$" one.txt &&
+	test $(grep -c "^      first_name:" one.txt) -eq 1
+'
+
+test_expect_success 'the next run shows only what it changed, with the new values' '
+	test "$(api POST user "{\"id\":\"ann@example.com\",\"vars\":{\"first_name\":\"Annie\"}}")" = 200 &&
+	sailsync-fetcher -c sailsync.json run acme --no-progress >full2.out 2>full2.err &&
+	id=$(jq .last_run state/acme/ledger.json) &&
+	sailsync-fetcher -c sailsync.json runs acme $id >two.txt && cat two.txt &&
+	grep -q "^  goal members: created 0, updated 1, unchanged 2" two.txt &&
+	grep -q "^  last 1 created or updated profiles of goal members:" two.txt &&
+	grep -q "^    [0-9a-f]\{16\}  email \"ann@example.com\", sailthru_profile_id" two.txt &&
+	grep -q "^      first_name: \"Annie\"$" two.txt &&
+	test $(grep -c "^      " two.txt) -eq 1 &&
+	: the same as JSON, and the earlier run still says what it did &&
+	sailsync-fetcher -c sailsync.json runs acme $id --json >two.json &&
+	jq -e "(.goals[0].last_changes | length) == 1 and
+	    .goals[0].last_changes[0].id == .goals[0].last[0] and
+	    .goals[0].last_changes[0].identifier.email == \"ann@example.com\" and
+	    .goals[0].last_changes[0].changed == {\"first_name\": \"Annie\"}" two.json &&
+	sailsync-fetcher -c sailsync.json runs acme $((id - 1)) >one-again.txt &&
+	grep -q "^      first_name: \"Ann\"$" one-again.txt
 '
 
 test_expect_failure_exit 'runs of an unknown run id' 65 '

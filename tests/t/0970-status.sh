@@ -78,6 +78,11 @@ test_expect_success 'a run view links its last profiles to the profile view, esc
 	curl -sf "$URL/runs/other/2" >run.html &&
 	id=$(jq -r ".goals[0].last[0]" state/other/runs/2.json) &&
 	grep -q "<a class=\"profile\" href=\"/profiles/$id\">$id</a>" run.html &&
+	: its identifier and the properties the run changed, with their values &&
+	grep -q "<td class=\"identifier\">email &quot;cid@example.com&quot;</td>" run.html &&
+	grep -q "<td class=\"changed\">email: &quot;cid@example.com&quot;<br>name: &quot;Cid &lt;b&gt;&amp;amp;&lt;/b&gt;&quot;</td>" run.html &&
+	curl -sf "$URL/api/connections/other/runs/2" |
+		jq -e ".goals[0].last_changes[0].changed.name == \"Cid <b>&amp;</b>\"" &&
 	curl -sf "$URL/profiles/$id" >p.html &&
 	grep -q "cid@example.com" p.html &&
 	grep -q "Cid &lt;b&gt;&amp;amp;&lt;/b&gt;" p.html && ! grep -q "<b>" p.html &&

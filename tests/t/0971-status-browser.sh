@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/t/0971-status-browser.sh: the status page in a real browser
 # (headless Chromium through tests/tools/browser.py): sign in, press Run
-# now, the queued run appears, then the finished run.  With SAILSYNC_SHOTS
+# now, the queued run appears, then the finished run and what it changed
+# on which profile.  With SAILSYNC_SHOTS
 # set the screenshots are kept there (tests/tools/status-shots.sh).
 . "$(dirname "$0")/../lib.sh"
 
@@ -35,7 +36,9 @@ browse() { python3 "$SAILSYNC_TOP/tests/tools/browser.py" --shots "$SHOTS" "$@";
 test_expect_success 'a first run is recorded' '
 	stages sailsync.json start --mappers 1 --no-coordinator &&
 	stages sailsync.json run local --no-progress >/dev/null 2>&1 &&
-	test -f state/local/runs/1.json
+	test -f state/local/runs/1.json &&
+	: the next run changes one property of one profile &&
+	printf "email,name\nann@example.com,Ann\nbob@example.com,Robert\n" >people.csv
 '
 
 SAILSYNC_RUN=$SCRATCH/sup-sailsync spawn status sailsync-fetcher -c "$SCRATCH/sailsync.json" \
@@ -70,12 +73,17 @@ test_expect_success 'once the run is done, the page shows it in the history' '
 		shot status-after \
 		click "#conn-local tr.run a" \
 		wait "document.title == \"run 2 of local\"" \
+		print "[...document.querySelectorAll(\"table.last tr\")].slice(1).map(r => r.innerText.replace(/\\s+/g, \" \")).join(\" | \")" \
 		shot run-2 \
 		open "$URL/runs/local/1" \
 		click "a.profile" \
 		wait "document.querySelector(\"pre.profile\").innerText.includes(\"@example.com\")" \
 		shot profile >out 2>err &&
 	head -n 1 out | grep -q "^\"2" &&
+	: run 2 changed one profile, one property: its row says so &&
+	grep -F -q -- "email \\\"bob@example.com\\\" name: \\\"Robert\\\"\"" out &&
+	grep -q "^\"[0-9a-f]\{16\} email " out &&
+	! grep "ann@example.com" out &&
 	for s in status-before status-queued status-after run-2 profile; do
 		test "$(head -c 8 "$SHOTS/$s.png" | od -An -tx1 | tr -d " \n")" = 89504e470d0a1a0a || exit 1
 	done

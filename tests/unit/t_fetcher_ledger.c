@@ -39,6 +39,7 @@ main(void)
 	l.run = 41;
 	snprintf(l.state, sizeof(l.state), "streaming");
 	l.started_ms = 1700000000123;
+	l.request = "0001764637500000-42-0.json";
 	l.totals_known = 1;
 	parts[0] = (struct fetcher_part){ .goal = "import", .index = 0, .list = "Main \"List\"",
 	    .format = FMT_CSV, .status = PART_READY, .job_id = "0123456789abcdef01234567",
@@ -57,6 +58,7 @@ main(void)
 	st.nlast = 2;
 	st.last[0] = 0x0100000000000002ULL;
 	st.last[1] = 0x0100000000000001ULL;
+	st.changes[1] = strdup("\"identifier\":{\"email\":\"a@x\"},\"changed\":{\"n\":[1,2]}");
 	st.unique = 8;
 	lanes[0] = (struct fetcher_lane){ .acked = 90, .total = 100, .stats_applied = 90,
 	    .nstats = 1, .stats = &st };
@@ -104,6 +106,10 @@ main(void)
 	is_int(r.lanes[0].stats[0].reasons[0].n, 2, "stats reason count");
 	is_int(r.lanes[0].stats[0].nlast, 2, "stats last ids");
 	ok(r.lanes[0].stats[0].last[0] == 0x0100000000000002ULL, "stats last id, 64 bits");
+	ok(r.lanes[0].stats[0].changes[0] == NULL && r.lanes[0].stats[0].changes[1] != NULL &&
+	    strcmp(r.lanes[0].stats[0].changes[1], "\"identifier\":{\"email\":\"a@x\"},"
+	    "\"changed\":{\"n\":[1,2]}") == 0, "a last id's change, beside it");
+	is_str(r.request, "0001764637500000-42-0.json", "the request the run serves");
 	is_int(r.lanes[0].stats[0].unique, 8, "stats unique");
 	is_int(r.lanes[0].stats_applied, 90, "the ack the stats came with");
 	is_int(r.lanes[1].acked, 0, "lane 1 acked");

@@ -62,6 +62,41 @@ test_merge(void)
 	ok(m.last[0] == 5 && m.last[1] == 7 && m.last[2] == 6 && m.last[3] == 4 &&
 	    m.last[4] == 3, "repeated id moved to the front");
 	stats_clear(&m);
+
+	/* Changes travel with their ids: pushed, replaced, dropped, merged. */
+	stats_clear(&a);
+	stats_clear(&b);
+	for (uint64_t id = 1; id <= 6; id++) {
+		char	 t[32];
+
+		snprintf(t, sizeof(t), "\"changed\":{\"n\":%d}", (int)id);
+		stats_last_push_changed(&a, id << 16, t, strlen(t));
+	}
+	ok(a.nlast == 5 && a.last[4] == 2ULL << 16 && strcmp(a.changes[4],
+	    "\"changed\":{\"n\":2}") == 0, "the oldest change dropped with its id");
+	stats_last_push_changed(&a, 4ULL << 16, "\"changed\":{\"n\":44}", 18);
+	ok(a.last[0] == 4ULL << 16 && strcmp(a.changes[0], "\"changed\":{\"n\":44}") == 0 &&
+	    a.last[1] == 6ULL << 16 && strcmp(a.changes[1], "\"changed\":{\"n\":6}") == 0 &&
+	    a.last[3] == 3ULL << 16 && strcmp(a.changes[3], "\"changed\":{\"n\":3}") == 0,
+	    "a repeated id: moved with its new change, the others keep theirs");
+	stats_last_push(&a, 9ULL << 16);
+	ok(a.changes[0] == NULL && a.changes[1] != NULL, "pushed without a change: NULL");
+	stats_last_push_changed(&b, 8ULL << 16, "\"changed\":{\"n\":8}", 17);
+	stats_last_push_changed(&b, 1ULL << 16, "\"changed\":{\"n\":1}", 17);
+	stats_merge(&m, &a);
+	stats_merge(&m, &b);
+	ok(m.nlast == 5 && m.last[0] == 9ULL << 16 && m.changes[0] == NULL &&
+	    m.last[1] == 8ULL << 16 && strcmp(m.changes[1], "\"changed\":{\"n\":8}") == 0 &&
+	    m.last[2] == 6ULL << 16 && strcmp(m.changes[2], "\"changed\":{\"n\":6}") == 0 &&
+	    m.last[3] == 5ULL << 16 && m.last[4] == 4ULL << 16 &&
+	    strcmp(m.changes[4], "\"changed\":{\"n\":44}") == 0,
+	    "merged: changes beside their ids, newest first");
+	stats_copy(&b, &m);
+	ok(b.nlast == 5 && b.changes[1] != m.changes[1] &&
+	    strcmp(b.changes[1], m.changes[1]) == 0, "copied: changes copied");
+	stats_clear(&a);
+	stats_clear(&b);
+	stats_clear(&m);
 }
 
 static void
@@ -91,12 +126,25 @@ test_table(void)
 	is_int(stats_json(&s, STATS_IMPORT, &b), 0, "json");
 	is_str(b.data, "\"created\":10,\"updated\":11,\"unchanged\":12,\"skipped\":13,"
 	    "\"reasons\":{\"a\\\"b\":1,\"no_match\":2},\"last\":[\"0132bd0fd1340023\"],"
+	    "\"last_changes\":[{\"id\":\"0132bd0fd1340023\"}],"
 	    "\"unique\":9", "json members, reasons escaped and sorted");
 	buf_reset(&b);
 	is_int(stats_json(&s, STATS_EXPORT, &b), 0, "json of an export goal");
 	is_str(b.data, "\"created\":10,\"skipped\":13,\"exported\":14,\"removed\":15,"
 	    "\"failed\":16,\"selected\":17,\"reasons\":{\"a\\\"b\":1,\"no_match\":2},"
-	    "\"last\":[\"0132bd0fd1340023\"],\"unique\":9", "the export goal's counters");
+	    "\"last\":[\"0132bd0fd1340023\"],\"last_changes\":[{\"id\":\"0132bd0fd1340023\"}],"
+	    "\"unique\":9", "the export goal's counters");
+	/* A last profile with its change: the members go into its object. */
+	{
+		const char *c = "\"identifier\":{\"email\":\"a@x\"},\"changed\":{\"n\":1}";
+
+		stats_last_push_changed(&s, 0x0132bd0fd1340024ULL, c, strlen(c));
+	}
+	buf_reset(&b);
+	is_int(stats_json(&s, STATS_EXPORT, &b), 0, "json with a change");
+	ok(strstr(b.data, "\"last_changes\":[{\"id\":\"0132bd0fd1340024\",\"identifier\":"
+	    "{\"email\":\"a@x\"},\"changed\":{\"n\":1}},{\"id\":\"0132bd0fd1340023\"}]") != NULL,
+	    "last_changes: id and change, newest first: %s", b.data);
 	is_int(stats_reason_get(&s, "no_match"), 2, "a reason's count");
 	is_int(stats_reason_get(&s, "no_user"), 0, "a reason not there: 0");
 	buf_clear(&b);
@@ -119,6 +167,7 @@ test_codec(void)
 	stats_reason_add(&s, "no_identifier", 13, 4);
 	stats_reason_add(&s, "identifier_taken:email", 22, 1);
 	s.nlast = 2; s.last[0] = 77; s.last[1] = 66;
+	s.changes[1] = strdup("\"changed\":{\"first_name\":\"Ann\"}");
 	s.unique = 99;
 	is_int(msg_stats_encode(&s, &b, err, sizeof(err)), 0, "encode");
 	is_int(msg_stats_decode(b.data, b.len, &d, err, sizeof(err)), 0, "decode: %s", err);
@@ -132,6 +181,9 @@ test_codec(void)
 	    d.reasons[1].n == 4, "reasons");
 	ok(d.nlast == 2 && d.last[0] == 77 && d.last[1] == 66 && d.unique == 99,
 	    "last ids and unique");
+	ok(d.changes[0] == NULL && d.changes[1] != NULL &&
+	    strcmp(d.changes[1], "\"changed\":{\"first_name\":\"Ann\"}") == 0,
+	    "a last id alone and one with its change");
 	stats_clear(&d);
 
 	/* Truncated at every length: refused with a reason, nothing leaked. */

@@ -289,6 +289,13 @@ test_rules(void)
 		is_int(reason(g, "sum_overflow:opens"), 1, "overflow note");
 		is_int(g->unique, 2, "data exchange: two profiles");
 		is_int(g->nlast, 2, "two last ids");
+		/* c@x.org: created by 7, then 8 changed its name: what 8 did. */
+		ok(g->changes[0] != NULL && strcmp(g->changes[0],
+		    "\"identifier\":{\"email\":\"c@x.org\"},\"changed\":{\"name\":\"Cathy\"}") == 0,
+		    "the last change: identifier and the property it changed: %s",
+		    g->changes[0] ? g->changes[0] : "(none)");
+		ok(g->changes[1] != NULL && strstr(g->changes[1], "\"changed\":{") != NULL,
+		    "the other last profile's change: %s", g->changes[1] ? g->changes[1] : "(none)");
 	}
 	msg_batch_clear(&a);
 	writer_close(&w);

@@ -25,6 +25,8 @@
 #define STORE_DEFAULT_MAP	(1ull << 30)
 #define STORE_KEY_MAX		480	/* below LMDB's 511-byte key limit */
 #define STORE_EPOCH_MS		1577836800000LL	/* 2020-01-01T00:00:00Z */
+#define STORE_PAGE_BYTES	4096	/* LMDB's page on the platforms we build for */
+#define STORE_NODE_BYTES	10	/* a leaf node's header and its slot in the page */
 
 struct store {
 	const struct conf_store	*cs;
@@ -34,7 +36,8 @@ struct store {
 	MDB_dbi			 profiles, ident, applied, runstats, exchange, meta;
 	MDB_txn			*txn;
 	int			 txn_write;
-	uint64_t		 txn_writes;	/* puts and deletes in txn */
+	uint64_t		 txn_pages;	/* pages txn may have dirtied (txn_cost) */
+	uint64_t		 tail_bytes;	/* bytes put at key-range tails in txn */
 	uint64_t		 idctr;		/* last id handed out */
 	uint64_t		 idctr_stored;	/* as in meta */
 	struct buf		 enc;		/* encoded values, reused */
@@ -125,7 +128,7 @@ store_no_space(struct store *s, int rc)
 		return 1;
 	if (rc != EIO || mdb_env_get_fd(s->env, &fd) != 0 || mdb_env_stat(s->env, &ms) != 0)
 		return 0;
-	need = (s->txn_writes + 16) * ms.ms_psize;
+	need = (store_txn_pages(s) + 16) * ms.ms_psize;
 	if (fstatvfs(fd, &vfs) == 0) {
 		/* Root writes into the blocks reserved for it. */
 		have = (uint64_t)(geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail) * vfs.f_frsize;
@@ -335,7 +338,7 @@ store_open(const struct conf_store *cs, unsigned lane, int flags, char *err, siz
 	 * (STORE_NOSPACE).  Dirty pages are heap until the commit, and LMDB
 	 * keeps freed page buffers for reuse, so the writer's heap is set
 	 * by its largest transaction: the writer bounds transactions by
-	 * store_txn_writes (writer.h).
+	 * store_txn_pages (writer.h).
 	 */
 	unsigned	 eflags = MDB_NORDAHEAD;
 	int		 dead = 0;
@@ -446,15 +449,38 @@ store_begin(struct store *s)
 		return store_rc(s, rc, "begin");
 	}
 	s->txn_write = 1;
-	s->txn_writes = 0;
+	s->txn_pages = 0;
+	s->tail_bytes = 0;
 	s->idctr = s->idctr_stored;
 	return 0;
 }
 
-uint64_t
-store_txn_writes(const struct store *s)
+/*
+ * What a write may cost in dirty pages, an upper estimate (store.h).  A put
+ * anywhere in a tree may dirty a leaf of its own, and a value larger than
+ * a page its overflow pages too.  A put at the tail of its key range (the
+ * profile, or the exchange mark, of an id handed out in this transaction:
+ * ids only grow) lands beside the previous one: such puts fill pages in
+ * order, and LMDB splits a full page in half, so they cost their bytes
+ * over half a page.  Counting them a page each made the writer commit
+ * every 10,000 rows of an import whose new profiles dirtied a few hundred
+ * pages; the count is what bounds the heap, not the number of rows.
+ */
+static void
+txn_cost(struct store *s, int tail, size_t klen, size_t vlen)
 {
-	return s->txn && s->txn_write ? s->txn_writes : 0;
+	if (tail)
+		s->tail_bytes += klen + vlen + STORE_NODE_BYTES;
+	else
+		s->txn_pages += 1 + vlen / STORE_PAGE_BYTES;
+}
+
+uint64_t
+store_txn_pages(const struct store *s)
+{
+	if (s->txn == NULL || !s->txn_write)
+		return 0;
+	return s->txn_pages + s->tail_bytes / (STORE_PAGE_BYTES / 2);
 }
 
 int
@@ -640,7 +666,7 @@ store_profile_put(struct store *s, const struct profile *p)
 	k.mv_size = 8;
 	v.mv_data = s->enc.data;
 	v.mv_size = s->enc.len;
-	s->txn_writes++;
+	txn_cost(s, p->id > s->idctr_stored, k.mv_size, v.mv_size);
 	return store_rc(s, mdb_put(s->txn, s->profiles, &k, &v, 0), "put profile");
 }
 
@@ -749,7 +775,7 @@ store_ident_put(struct store *s, const char *prop, size_t plen, const char *val,
 	store_be64_put(b, id);
 	v.mv_data = b;
 	v.mv_size = 8;
-	s->txn_writes++;
+	txn_cost(s, 0, k.mv_size, v.mv_size);
 	return store_rc(s, mdb_put(s->txn, s->ident, &k, &v, 0), "put ident");
 }
 
@@ -762,7 +788,7 @@ store_ident_del(struct store *s, const char *prop, size_t plen, const char *val,
 	need_txn(s, 1);
 	if (ident_key(s, prop, plen, val, vlen, &k) != 0)
 		return STORE_ERR;
-	s->txn_writes++;
+	txn_cost(s, 0, k.mv_size, 0);
 	return store_rc(s, mdb_del(s->txn, s->ident, &k, NULL), "del ident");
 }
 
@@ -810,7 +836,7 @@ store_applied_put(struct store *s, uint64_t run, uint64_t seq)
 	k.mv_size = sizeof(kb);
 	v.mv_data = vb;
 	v.mv_size = 8;
-	s->txn_writes++;
+	txn_cost(s, 0, k.mv_size, v.mv_size);
 	return store_rc(s, mdb_put(s->txn, s->applied, &k, &v, 0), "put applied");
 }
 
@@ -928,7 +954,7 @@ store_stats_put(struct store *s, uint64_t run, const struct stats *st)
 	}
 	v.mv_data = s->enc.data;
 	v.mv_size = s->enc.len;
-	s->txn_writes++;
+	txn_cost(s, 0, k.mv_size, v.mv_size);
 	return store_rc(s, mdb_put(s->txn, s->runstats, &k, &v, 0), "put run stats");
 }
 
@@ -970,10 +996,10 @@ store_exchange_mark(struct store *s, const char *conn, size_t clen, const char *
 	store_be64_put(vb, (uint64_t)ms);
 	v.mv_data = vb;
 	v.mv_size = 8;
-	s->txn_writes++;
 	rc = mdb_put(s->txn, s->exchange, &k, &v, MDB_NOOVERWRITE);
 	if (rc == MDB_KEYEXIST)
-		return 0;
+		return 0;	/* found before anything was touched */
+	txn_cost(s, id > s->idctr_stored, k.mv_size, v.mv_size);
 	if (rc != 0)
 		return store_rc(s, rc, "put exchange");
 	return 1;
@@ -1013,7 +1039,7 @@ store_exchange_count_put(struct store *s, const char *conn, size_t clen, const c
 	store_be64_put(vb, count);
 	v.mv_data = vb;
 	v.mv_size = 8;
-	s->txn_writes++;
+	txn_cost(s, 0, k.mv_size, v.mv_size);
 	return store_rc(s, mdb_put(s->txn, s->exchange, &k, &v, 0), "put exchange count");
 }
 
@@ -1263,7 +1289,7 @@ store_raw_put(struct store *s, int db, const void *key, size_t klen, const void 
 	k.mv_size = klen;
 	v.mv_data = (void *)(uintptr_t)val;
 	v.mv_size = vlen;
-	s->txn_writes++;
+	txn_cost(s, 0, klen, vlen);
 	return store_rc(s, mdb_put(s->txn, raw_dbi(s, db), &k, &v, 0), "put");
 }
 

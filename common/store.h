@@ -70,12 +70,14 @@ int		 store_begin(struct store *s);
 int		 store_commit(struct store *s);
 void		 store_abort(struct store *s);
 /*
- * Puts and deletes in the open write transaction (0 when none is open).
- * Each dirties at most one leaf page (plus rare splits), and dirty pages
- * are heap until the commit, so bounding this bounds the heap whatever
- * the size of the trees.
+ * The pages the open write transaction may have dirtied, an upper
+ * estimate (0 when none is open): a put or delete anywhere in a tree
+ * counts a page (plus its overflow pages), puts at the tail of a key range
+ * (new profiles and their exchange marks) their bytes over half a page.
+ * Dirty pages are heap until the commit, so bounding this bounds the heap
+ * whatever the size of the trees.
  */
-uint64_t	 store_txn_writes(const struct store *s);
+uint64_t	 store_txn_pages(const struct store *s);
 /* Doubles the map size; only with no transaction open. */
 int		 store_grow(struct store *s);
 

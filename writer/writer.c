@@ -248,7 +248,7 @@ writer_due_in(const struct writer *w)
 	if (w->rows == 0)
 		return -1;
 	if (w->rows >= w->conf->store.commit_rows ||
-	    store_txn_writes(w->st) >= WRITER_TXN_WRITES)
+	    store_txn_pages(w->st) >= WRITER_TXN_PAGES)
 		return 0;
 	/*
 	 * Grouping by time: commit_ms after the first uncommitted record, or
@@ -258,7 +258,7 @@ writer_due_in(const struct writer *w)
 	 * spend most of its time in commits (512 commits, 43% of a 1M-row
 	 * import).  Stretching the group keeps commits under about a fifth
 	 * of the time; the group stays bounded by commit_rows,
-	 * WRITER_TXN_WRITES and the fetcher's window (a full window idles the
+	 * WRITER_TXN_PAGES and the fetcher's window (a full window idles the
 	 * input, and an idle input commits).
 	 */
 	span = (int64_t)w->conf->store.commit_ms;

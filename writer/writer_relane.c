@@ -313,7 +313,7 @@ put(struct relane *r, unsigned x, int db, const void *k, size_t klen, const void
 {
 	int	 rc;
 
-	if (store_txn_writes(r->new[x]) >= RELANE_TXN_WRITES) {
+	if (store_txn_pages(r->new[x]) >= RELANE_TXN_WRITES) {
 		if ((rc = store_commit(r->new[x])) != 0 || (rc = store_begin(r->new[x])) != 0)
 			return r->rc = rc;
 	}
@@ -751,7 +751,7 @@ build(struct relane *r)
 
 		stats_init(&empty, st->conn, strlen(st->conn), st->goal, strlen(st->goal));
 		for (unsigned x = 0; x < r->to; x++) {
-			if (store_txn_writes(r->new[x]) >= RELANE_TXN_WRITES &&
+			if (store_txn_pages(r->new[x]) >= RELANE_TXN_WRITES &&
 			    (store_commit(r->new[x]) != 0 || store_begin(r->new[x]) != 0))
 				rc = EX_IOERR;
 			else if (store_stats_put(r->new[x], r->rs[i].run, x == 0 ? st :

@@ -441,6 +441,69 @@ test_map_full(void)
 	arena_clear(&a);
 }
 
+/*
+ * The dirty-page estimate that bounds the writer's transactions: a page
+ * for each write into the middle of a tree, bytes for new profiles and
+ * their exchange marks appended at the ends, nothing for a mark already
+ * there.
+ */
+static void
+test_txn_pages(void)
+{
+	struct conf_store cs = conf_for("pages", 0);
+	struct store	*s;
+	struct arena	 a;
+	struct profile	 p;
+	struct val	 v;
+	uint64_t	 ids[100], before;
+	char		 err[256], key[32], big[10000];
+
+	arena_init(&a);
+	if ((s = store_open(&cs, 0, 0, err, sizeof(err))) == NULL) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	is_int((long long)store_txn_pages(s), 0, "no transaction, no pages");
+	ok(store_begin(s) == 0, "begin");
+	for (int i = 0; i < 100; i++) {
+		snprintf(key, sizeof(key), "u%d@x.org", i);
+		store_ident_put(s, "email", 5, key, strlen(key), 1);
+	}
+	is_int((long long)store_txn_pages(s), 100, "100 index writes, 100 pages");
+	for (int i = 0; i < 100; i++) {
+		profile_init(&p);
+		p.id = ids[i] = store_id_next(s);
+		number(&v, i);
+		profile_rule_apply(&p, &a, RULE_SET, "n", 1, VAL_NUMBER, 0, &v, 1);
+		is_int(store_profile_put(s, &p), 0, "new profile %d", i);
+		is_int(store_exchange_mark(s, "c", 1, "g", 1, ids[i], 1), 1, "new mark %d", i);
+	}
+	before = store_txn_pages(s);
+	ok(before > 100 && before < 110, "100 new profiles and marks: %llu pages in all",
+	    (unsigned long long)before);
+	is_int(store_commit(s), 0, "commit");
+
+	ok(store_begin(s) == 0, "begin again");
+	is_int(store_exchange_mark(s, "c", 1, "g", 1, ids[5], 2), 0, "mark already there");
+	is_int((long long)store_txn_pages(s), 0, "costs nothing");
+	profile_init(&p);
+	p.id = ids[7];
+	store_profile_put(s, &p);
+	is_int((long long)store_txn_pages(s), 1, "an update in the middle: a page");
+	memset(big, 'b', sizeof(big));
+	v.type = VAL_TEXT;
+	v.u.s.p = big;
+	v.u.s.len = sizeof(big);
+	p.id = ids[8];
+	profile_rule_apply(&p, &a, RULE_SET, "t", 1, VAL_TEXT, 0, &v, 1);
+	store_profile_put(s, &p);
+	is_int((long long)store_txn_pages(s), 1 + 3, "a 10 kB update: a page and its overflow");
+	store_abort(s);
+	is_int((long long)store_txn_pages(s), 0, "aborted, no pages");
+	store_close(&s);
+	arena_clear(&a);
+}
+
 int
 main(void)
 {
@@ -452,6 +515,7 @@ main(void)
 	test_profile();
 	test_store();
 	test_map_full();
+	test_txn_pages();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", tmpdir);

@@ -1409,7 +1409,7 @@ load_export_goal(struct cctx *cx, const struct conf_store *st, json_t *g,
 {
 	static const char *const keys[] = { "name", "type", "segment", "link",
 	    "create_users", "lists", "remove_when_left", "mappings", "stage", "caps",
-	    "touchpoint", "removal_guard", "bulk_min", NULL };
+	    "touchpoint", "removal_guard", "bulk_min", "bulk_lookups", NULL };
 	static const char *const link_keys[] = { "property", "key", NULL };
 	static const char *const stage_keys[] = { "lifecycle", "stages", NULL };
 	static const char *const cap_keys[] = { "week", "month", "quarter", NULL };
@@ -1541,6 +1541,10 @@ load_export_goal(struct cctx *cx, const struct conf_store *st, json_t *g,
 	if (get_uint(cx, g, "bulk_min", 1, 100000000, &u) == -1)
 		return -1;
 	cg->bulk_min = (uint32_t)u;
+	u = 1000;
+	if (get_uint(cx, g, "bulk_lookups", 0, 100000000, &u) == -1)
+		return -1;
+	cg->bulk_lookups = (uint32_t)u;
 
 	if ((m = json_object_get(g, "mappings")) == NULL || json_is_null(m))
 		return 0;

@@ -150,6 +150,11 @@ struct conf_goal {
 	char		*touch_property;	/* datetime property of the event */
 	double		 removal_guard;	/* refuse removing more than this share */
 	uint32_t	 bulk_min;	/* at least this many users: a bulk job */
+	/*
+	 * A bulk job that may create users looks up those not known to exist
+	 * when they are at most this many, to count the ones it creates.
+	 */
+	uint32_t	 bulk_lookups;
 };
 
 /* When a connection's notify addresses and webhook are told about a run. */

@@ -63,9 +63,12 @@ export_result_print(const struct export_result *r, FILE *out)
 	const struct stats *st = &r->st;
 	char	 h[PROFILE_ID_HEX];
 
-	fprintf(out, "goal %s: exported %" PRIu64 " (users created %" PRIu64 "), removed "
-	    "%" PRIu64 ", skipped %" PRIu64, st->goal, st->exported, st->created,
-	    st->removed, st->skipped);
+	fprintf(out, "goal %s: exported %" PRIu64 " (users created %" PRIu64, st->goal,
+	    st->exported, st->created);
+	/* Sent by a bulk job without a lookup: whether Sailthru had them is unknown. */
+	if (st->unverified > 0)
+		fprintf(out, ", unverified %" PRIu64, st->unverified);
+	fprintf(out, "), removed %" PRIu64 ", skipped %" PRIu64, st->removed, st->skipped);
 	for (size_t i = 0; i < st->nreasons; i++)
 		fprintf(out, "%s%s %" PRIu64, i ? ", " : " (", st->reasons[i].reason,
 		    st->reasons[i].n);

@@ -37,7 +37,8 @@
 	X(exported,	STATS_EXPORT)	/* users Sailthru accepted */ \
 	X(removed,	STATS_EXPORT)	/* users taken off the goal's lists */ \
 	X(failed,	STATS_EXPORT)	/* not written: the goal or a call failed */ \
-	X(selected,	STATS_EXPORT)	/* profiles in the goal's segment */
+	X(selected,	STATS_EXPORT)	/* profiles in the goal's segment */ \
+	X(unverified,	STATS_EXPORT)	/* sent by a bulk job, not looked up */
 
 enum stats_counter {
 #define STATS_ENUM(name, kinds) STATS_C_##name,

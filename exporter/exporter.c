@@ -267,11 +267,16 @@ skip(struct xrun *x, const struct profile *p, const char *reason)
  * USER_KNOWN when Sailthru is known to have the user (an imported Sailthru
  * ID, or a past lookup or creation), USER_CREATING when this run found it
  * missing and creates it (so a resumed run still counts it as created),
- * else USER_UNKNOWN.
+ * else USER_UNKNOWN.  After the lookups, the spool's flag is USER_UNKNOWN
+ * for a user found missing (it is created when Sailthru accepts it),
+ * USER_KNOWN, or USER_UNVERIFIED for one sent without knowing (a bulk job
+ * with more unknown users than the goal's bulk_lookups, or a lookup
+ * Sailthru refused): counted as unverified, not as created.
  */
 #define USER_UNKNOWN	0
 #define USER_KNOWN	1
 #define USER_CREATING	2
+#define USER_UNVERIFIED	3
 static int
 known_user(struct xrun *x, const struct profile *p, const char *ident)
 {
@@ -469,6 +474,16 @@ cursor_put(struct xrun *x, const char *phase, const char *job)
 
 /* Sending. */
 
+/* An accepted user with the spool's flag known: created, or not looked up. */
+static void
+count_new(struct xrun *x, int known)
+{
+	if (known == USER_UNKNOWN)
+		x->st->created++;
+	else if (known == USER_UNVERIFIED)
+		x->st->unverified++;
+}
+
 /* Records one user Sailthru accepted; needs the state write transaction. */
 static void
 accepted(struct xrun *x, uint64_t id, const char *ident)
@@ -578,6 +593,39 @@ line_ident(const char *line, char *out, size_t outlen)
 }
 
 /*
+ * Whether this goal looks up the users not known to exist.  One by one it
+ * always does (to skip or count them).  A bulk job by sid or extid never
+ * does (Sailthru's update job creates none of those); one by email does
+ * when it may not create users (to skip the missing ones), or when it may
+ * and there are at most bulk_lookups unknown users (to count those it
+ * creates: 300 lookups a minute would undo what bulk saves).
+ */
+static int
+lookups_wanted(struct xrun *x)
+{
+	FILE	*fi;
+	char	 h[64];
+	int	 k;
+	uint64_t unknown = 0;
+
+	if (strcmp(x->res->mode, "bulk") != 0)
+		return 1;
+	if (x->g->link_key != KEY_EMAIL)
+		return 0;
+	if (!x->g->create_users)
+		return 1;
+	if ((fi = fopen(x->ids, "r")) == NULL)
+		fatal(EX_IOERR, "cannot open the export spool path=%s", x->ids);
+	while (fscanf(fi, "%63s %d\n", h, &k) == 2 && unknown <= x->g->bulk_lookups)
+		unknown += k == USER_UNKNOWN;
+	fclose(fi);
+	if (unknown > x->g->bulk_lookups)
+		log_info("bulk job without lookups goal=%s unknown_users=%" PRIu64
+		    "+ bulk_lookups=%" PRIu32, x->g->name, unknown, x->g->bulk_lookups);
+	return unknown <= x->g->bulk_lookups;
+}
+
+/*
  * Lookups for users not known to exist; keeps those that may be sent in
  * the final spool (PATH.send).  Returns 0 or an exit code.
  */
@@ -590,7 +638,7 @@ check_users(struct xrun *x, const char *suffix, char *final, size_t flen,
 	char	*line = NULL, ident[IDENT_MAX + 1], k[600], fi_path[4200];
 	size_t	 cap = 0, kl;
 	uint64_t id, pending = 0;
-	int	 known, r, rc = 0, ex;
+	int	 known, r, rc = 0, ex, lookups;
 
 	snprintf(final, flen, "%s%s", x->spool, suffix);
 	snprintf(fi_path, sizeof(fi_path), "%s%s", x->ids, suffix);
@@ -599,28 +647,36 @@ check_users(struct xrun *x, const char *suffix, char *final, size_t flen,
 		fatal(EX_IOERR, "cannot open the export spool path=%s", x->spool);
 	if (store_kv_begin(x->kv, 1) != 0)
 		return EX_IOERR;
+	lookups = lookups_wanted(x);
 	while ((r = next_pair(fs, fi, &line, &cap, &id, &known)) == 1) {
 		line_ident(line, ident, sizeof(ident));
 		if (known == USER_CREATING)
-			known = 0;	/* found missing by this run before a restart */
-		/*
-		 * Bulk needs no lookup when it creates (created users are not
-		 * counted there) or links by sid or extid (Sailthru's update job
-		 * never creates those; its error report says "not found").
-		 */
-		else if (!known && !(strcmp(x->res->mode, "bulk") == 0 &&
-		    (x->g->create_users || x->g->link_key != KEY_EMAIL))) {
+			known = USER_UNKNOWN;	/* found missing by this run before a restart */
+		else if (known == USER_UNKNOWN && !lookups)
+			/*
+			 * A bulk job by sid or extid never creates (its error
+			 * report says "not found"); one that may create users
+			 * past the lookup budget sends them unverified.
+			 */
+			known = x->g->link_key != KEY_EMAIL ? USER_KNOWN : USER_UNVERIFIED;
+		else if (known == USER_UNKNOWN) {
 			if (exporter_stop) {
 				rc = EX_TEMPFAIL;
 				break;
 			}
-			if ((ex = user_exists(x, ident, &e)) == -1) {
+			if ((ex = user_exists(x, ident, &e)) == -1 && (transient(&e) ||
+			    e.cls == SAILTHRU_EAUTH)) {
 				log_warnx("user lookup failed goal=%s class=%s error=\"%s\"",
 				    x->g->name, sailthru_class_name(e.cls), e.msg);
 				rc = e.cls == SAILTHRU_EAUTH ? EX_NOPERM : EX_TEMPFAIL;
 				break;
 			}
-			if (ex == 1) {
+			if (ex == -1) {
+				/* Refused for this user alone: Sailthru judges the write too. */
+				log_warnx("user lookup refused goal=%s profile=%016" PRIx64
+				    " error=%d reason=\"%s\"", x->g->name, id, e.code, e.msg);
+				known = USER_UNVERIFIED;
+			} else if (ex == 1) {
 				kl = key(k, sizeof(k), 'u', x->cn->name,
 				    conf_export_key_name(x->g->link_key), ident);
 				kv_put(x, k, kl, "1", 1);
@@ -641,7 +697,6 @@ check_users(struct xrun *x, const char *suffix, char *final, size_t flen,
 				return rc ? rc : EX_IOERR;
 		}
 		fprintf(out, "%s\n", line);
-		/* known == 0 now means "will be created". */
 		fprintf(outi, "%016" PRIx64 " %d\n", id, known);
 		(*nfinal)++;
 	}
@@ -690,8 +745,7 @@ send_users(struct xrun *x, const char *final)
 		if (sailthru_call(x->api, "POST", "user", line, &body, &e) == 0) {
 			free(body);
 			body = NULL;
-			if (!known)
-				x->st->created++;
+			count_new(x, known);
 			accepted(x, id, ident);
 		} else if (transient(&e) || e.cls == SAILTHRU_EAUTH) {
 			log_warnx("export stopped goal=%s class=%s error=\"%s\"", x->g->name,
@@ -904,6 +958,7 @@ send_bulk(struct xrun *x, const char *final, uint64_t nlines, const char *job_in
 			continue;
 		}
 		line_ident(line, ident, sizeof(ident));
+		count_new(x, known);
 		accepted(x, id, ident);
 		if ((i + 1) % 10000 == 0 && ((rc = state_flush(x)) != 0 ||
 		    store_kv_begin(x->kv, 1) != 0))

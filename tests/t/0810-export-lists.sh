@@ -3,8 +3,9 @@
 # profile leaves the segment only when the goal asks for it; the removal
 # guard refuses a run that would empty a list unless forced; a dry run
 # lists the removals it would make, and why, writing nothing; a lifecycle
-# stage restriction; the bulk update job with its error report, and a bulk
-# job that ends in error.
+# stage restriction; the bulk update job with its error report, the users
+# it creates (counted after lookups, or unverified past bulk_lookups), and a
+# bulk job that ends in error.
 . "$(dirname "$0")/../lib.sh"
 
 cat >"$SCRATCH/seed.json" <<'JSON'
@@ -154,6 +155,40 @@ test_expect_success 'bulk by extid: no lookups; an unknown extid in the report i
 	jq -e ".goals[0].reasons == {\"no_user\": 1}" b3.sum &&
 	test "$(curl -sf "$SIM_URL/_sim/state" | jq ".counters[\"GET user\"] // 0")" = "$g0" &&
 	test "$(members Ext)" = "[\"ann@example.com\"]"
+'
+
+gets() { curl -sf "$SIM_URL/_sim/state" | jq ".counters[\"GET user\"] // 0"; }
+
+test_expect_success 'a bulk job counts the users it creates: the unknown ones are looked up first' '
+	crm gold gold gold gold &&
+	printf "{\"email\": \"new1@example.com\", \"tier\": \"gold\"}\n{\"email\": \"new2@example.com\", \"tier\": \"bulk\"}\n" >>crm.jsonl &&
+	load &&
+	test_expect_code 1 sailsync-exporter -c x.json run bulk --goal bulk --summary-json b4.sum \
+		>b4.out 2>b4.err &&
+	cat b4.out &&
+	jq -e ".goals[0].mode == \"bulk\" and .goals[0].exported == 6 and .goals[0].reasons.rejected == 1" b4.sum &&
+	jq -e ".goals[0].created == 2 and .goals[0].unverified == 0" b4.sum &&
+	grep -q "^goal bulk: exported 6 (users created 2), " b4.out &&
+	curl -sf "$SIM_URL/_sim/state" | jq -e "[.users[] | select(.keys.email == \"new1@example.com\" or .keys.email == \"new2@example.com\")] | length == 2" &&
+	g0=$(gets) &&
+	test_expect_code 1 sailsync-exporter -c x.json run bulk --goal bulk --summary-json b5.sum \
+		>b5.out 2>b5.err &&
+	jq -e ".goals[0].exported == 6 and .goals[0].created == 0 and .goals[0].unverified == 0" b5.sum &&
+	test "$(gets)" = "$g0"
+'
+
+test_expect_success 'past bulk_lookups unknown users, none is looked up: they are counted as unverified' '
+	jq "(.connections[2].goals[0].bulk_lookups) = 1" x.json >lk.json &&
+	printf "{\"email\": \"new3@example.com\", \"tier\": \"gold\"}\n{\"email\": \"new4@example.com\", \"tier\": \"gold\"}\n" >>crm.jsonl &&
+	load &&
+	g0=$(gets) &&
+	test_expect_code 1 sailsync-exporter -c lk.json run bulk --goal bulk --summary-json b6.sum \
+		>b6.out 2>b6.err &&
+	cat b6.out &&
+	jq -e ".goals[0].exported == 8 and .goals[0].created == 0 and .goals[0].unverified == 2" b6.sum &&
+	grep -q "^goal bulk: exported 8 (users created 0, unverified 2), " b6.out &&
+	grep -q "bulk job without lookups goal=bulk unknown_users=2+ bulk_lookups=1" b6.err &&
+	test "$(gets)" = "$g0"
 '
 
 test_done

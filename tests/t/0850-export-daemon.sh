@@ -90,7 +90,7 @@ test_expect_success 'an exporter on another host: its results carry every figure
 	jq -e ".goals[1].exported == 30 and .goals[1].unique == 30" fetcher/st/runs/$run.json &&
 	captool dump "exporter-h/results/st-$run.cap" >rec.txt &&
 	cat rec.txt &&
-	grep -q "^export_result run=$run .*goal_result=back .*exported=30 .*selected=30 mode=user" rec.txt
+	grep -q "^export_result run=$run .*goal_result=back .*exported=30 .*selected=30 .*mode=user" rec.txt
 '
 
 test_done

@@ -222,11 +222,16 @@ static const struct ecase cases[] = {
 	  "{\"name\": \"out\", \"type\": \"export\", \"segment\": \"vip\", \"removal_guard\": 1.5,\n"
 	  "       \"link\": {\"property\": \"email\", \"key\": \"email\"}}",
 	  "sailsync.json:17:76: connections[0].goals[1].removal_guard: must be a share between 0 and 1" },
+	{ "export: bulk lookups below 0", "{\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n"
+	  "       \"link\": {\"column\": \"email\", \"property\": \"email\"}}",
+	  "{\"name\": \"out\", \"type\": \"export\", \"segment\": \"vip\", \"bulk_lookups\": -1,\n"
+	  "       \"link\": {\"property\": \"email\", \"key\": \"email\"}}",
+	  "sailsync.json:17:75: connections[0].goals[1].bulk_lookups: must be between 0 and 100000000" },
 	{ "export: unknown key", "{\"name\": \"crm\", \"type\": \"file\", \"path\": \"in/customers.csv\",\n"
 	  "       \"link\": {\"column\": \"email\", \"property\": \"email\"}}",
 	  "{\"name\": \"out\", \"type\": \"export\", \"segment\": \"vip\", \"create_profiles\": true,\n"
 	  "       \"link\": {\"property\": \"email\", \"key\": \"email\"}}",
-	  "sailsync.json:17:59: connections[0].goals[1].create_profiles: unknown key (expected name, type, segment, link, create_users, lists, remove_when_left, mappings, stage, caps, touchpoint, removal_guard, bulk_min)" },
+	  "sailsync.json:17:59: connections[0].goals[1].create_profiles: unknown key (expected name, type, segment, link, create_users, lists, remove_when_left, mappings, stage, caps, touchpoint, removal_guard, bulk_min, bulk_lookups)" },
 	{ "export channel alone", "\"batch_rows\": 500", "\"batch_rows\": 500, \"export\": \"ipc://run/x\"",
 	  "sailsync.json:8:35: pipeline.export: set both export and export_results, or neither" },
 	{ "export channel equal to users", "\"batch_rows\": 500",

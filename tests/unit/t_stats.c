@@ -131,7 +131,7 @@ test_table(void)
 	buf_reset(&b);
 	is_int(stats_json(&s, STATS_EXPORT, &b), 0, "json of an export goal");
 	is_str(b.data, "\"created\":10,\"skipped\":13,\"exported\":14,\"removed\":15,"
-	    "\"failed\":16,\"selected\":17,\"reasons\":{\"a\\\"b\":1,\"no_match\":2},"
+	    "\"failed\":16,\"selected\":17,\"unverified\":18,\"reasons\":{\"a\\\"b\":1,\"no_match\":2},"
 	    "\"last\":[\"0132bd0fd1340023\"],\"last_changes\":[{\"id\":\"0132bd0fd1340023\"}],"
 	    "\"unique\":9", "the export goal's counters");
 	/* A last profile with its change: the members go into its object. */

@@ -3,7 +3,8 @@
 # schedule (the clock compressed: an hour a second), records each run with
 # trigger "schedule", never overlaps two runs of one connection, lists the
 # history and the next runs, and after being stopped past a run time runs
-# the missed run once, not once per missed slot.
+# the missed run once, not once per missed slot; a disabled connection's
+# schedule does not fire; one coordinator per state directory.
 . "$(dirname "$0")/../lib.sh"
 
 command -v jq >/dev/null || { echo "1..0 # SKIP jq is not installed"; exit 0; }
@@ -28,7 +29,11 @@ conf() {
      "base_url": "$SIM_URL", "timezone": "America/New_York", "schedule": "$1",
      "goals": [{"name": "members", "type": "import", "lists": ["Newsletter"],
        "create_profiles": true, "link": {"column": "Email", "property": "email"},
-       "mappings": [{"column": "first_name", "property": "first_name"}]}]}]
+       "mappings": [{"column": "first_name", "property": "first_name"}]}]},
+    {"name": "off", "enabled": false, "api_key": "$SIM_KEY", "secret": "$SIM_SECRET",
+     "base_url": "$SIM_URL", "schedule": "24 times daily from 00:00",
+     "goals": [{"name": "members", "type": "import", "lists": ["Newsletter"],
+       "link": {"column": "Email", "property": "email"}}]}]
 }
 JSON
 }
@@ -43,6 +48,11 @@ test_expect_success 'stages start without their coordinator' '
 test_expect_success 'a schedule clocked at 1800x runs the connection every 2 s' '
 	background coord sailsync-fetcher -c sailsync.json coordinator --clock-scale 1800 &&
 	wait_for 60 sh -c "ls state/hourly/runs/*.json 2>/dev/null | wc -l | grep -qx [3-9]" &&
+	: one coordinator per state directory &&
+	test_expect_code 69 sailsync-fetcher -c sailsync.json coordinator 2>second.err &&
+	grep -q "another coordinator is running" second.err &&
+	: a disabled connection: its schedule does not fire &&
+	! ls state/off/runs/*.json 2>/dev/null &&
 	kill -TERM $(cat coord.pid) && wait_for 30 sh -c "! kill -0 $(cat coord.pid)" &&
 	grep -q "coordinator stopped" coord.log &&
 	for f in state/hourly/runs/*.json; do

@@ -3,7 +3,8 @@
 # (SIGTERM) in the middle of a run, then started again, resumes that run
 # (same run id, from its ledger) and never runs a request twice: killed
 # while fetching, stopped while the finished run notifies, killed while it
-# notifies.
+# notifies; a run's process killed alone is resumed; a request the ledger
+# says was run is not run again.
 . "$(dirname "$0")/../lib.sh"
 
 command -v jq >/dev/null || { echo "1..0 # SKIP jq is not installed"; exit 0; }
@@ -104,6 +105,23 @@ test_expect_success 'SIGKILL while the finished run notifies: no extra run' '
 	stages sailsync.json stop
 '
 
+test_expect_success 'a run process killed on its own is resumed 10 s later, same run' '
+	stages sailsync.json start --mappers 1 &&
+	wait_for 20 test -s sup-sailsync/coordinator.child &&
+	stages sailsync.json run-now k &&
+	wait_for 20 sh -c "jq -e \".run.state == \\\"fetching\\\" and .run.id > 3\" state/k/ledger.json" &&
+	id=$(jq -r .run.id state/k/ledger.json) &&
+	pid=$(sed -n "s/.*run started connection=k trigger=manual pid=\([0-9]*\)$/\1/p" \
+		sup-sailsync/coordinator.log | tail -n 1) &&
+	kill -KILL $pid &&
+	wait_for 10 grep -q "run killed connection=k signal=9; resuming it in 10 s" \
+		sup-sailsync/coordinator.log &&
+	records 4 &&
+	jq -e ".run == $id and .status == \"ok\"" state/k/runs/$id.json &&
+	grep -q "run resumed run=$id connection=k" sup-sailsync/coordinator.log &&
+	stages sailsync.json stop
+'
+
 test_expect_success 'a request left behind by a run that was recorded is not run again' '
 	: a crash between the ledger saying done and the request file going &&
 	req=$(jq -r .run.request state/k/ledger.json) &&
@@ -111,10 +129,10 @@ test_expect_success 'a request left behind by a run that was recorded is not run
 	printf "{\"trigger\": \"manual\", \"requested\": 1}\n" >state/k/queue/$req &&
 	stages sailsync.json start --mappers 1 &&
 	wait_for 30 sh -c "! ls state/k/queue/*.json 2>/dev/null | grep -q ." &&
-	grep -q "request already run request=$req run=3 connection=k" \
+	grep -q "request already run request=$req run=$(jq -r .run.id state/k/ledger.json) connection=k" \
 		sup-sailsync/coordinator.log &&
 	sleep 3 &&
-	test $(ls state/k/runs/*.json | wc -l) -eq 3 &&
+	test $(ls state/k/runs/*.json | wc -l) -eq 4 &&
 	stages sailsync.json stop
 '
 

@@ -151,6 +151,9 @@ step "running it again: no new profiles, unique counts unchanged, sums add this 
 sailsync -c sailsync.json run demo --no-progress --summary-json summary2.json >/dev/null
 jq -c '.goals[] | {name, type, created, updated, unchanged, exported, unique}' summary2.json
 
+step "the second run in the history: what it changed on its last profiles (sailsync runs demo $(jq -r .run summary2.json))"
+sailsync -c sailsync.json runs demo "$(jq -r .run summary2.json)" | head -n 15
+
 echo
 # Leave it running (the cleanup trap is for failures and DEMO_KEEP=0).
 if [ "${DEMO_KEEP:-1}" = 0 ]; then

@@ -128,4 +128,80 @@ test_expect_success 'an interrupted re-lane is picked up by the next one' '
 	stages two.json dump --no-ids | cmp - two.dump
 '
 
+# Profiles with several identifiers, merged: rows of goal a create
+# profiles by email, rows of goal b others by Sailthru ID, and rows of goal
+# c, which carry both (a "Profile Id" is always an identifier), merge each
+# pair into the older (a's) profile, the other left as a redirect.
+# Re-laned, each survivor goes by its email (goal a's link, the first in
+# the file), and its redirect with it.
+i=0
+while [ $i -lt 40 ]; do
+	sid=$(printf '5f0c1d2e3f4051627384%04x' $i)
+	printf '{"email": "m%d@example.com"}\n' $i >>"$SCRATCH/a.jsonl"
+	printf '{"sid": "%s", "city": "c%d"}\n' "$sid" $i >>"$SCRATCH/b.jsonl"
+	printf '{"email": "M%d@example.com", "Profile Id": "%s", "n": 1}\n' $i "$sid" \
+	    >>"$SCRATCH/c.jsonl"
+	i=$((i + 1))
+done
+mconf() {
+	cat >"$SCRATCH/$1.json" <<JSON
+{
+  "store": {"path": "mstore",
+    "properties": {"email": {"type": "text", "unique": true}, "city": {"type": "text"},
+                   "n": {"type": "number"}},
+    "merge": ["email", "sailthru_profile_id"]},
+  "pipeline": {"users": "ipc://run-$1/users", "acks": "ipc://run-$1/acks", "lanes": $2,
+               "state_dir": "fetcher-mstore"},
+  "connections": [{"name": "files", "api_key": "x", "secret": "x", "goals": [
+     {"name": "a", "type": "file", "path": "a.jsonl", "create_profiles": true,
+      "link": {"column": "email", "property": "email"}},
+     {"name": "b", "type": "file", "path": "b.jsonl", "create_profiles": true,
+      "link": {"column": "sid", "property": "sailthru_profile_id"},
+      "mappings": [{"column": "city", "property": "city"}]}]},
+   {"name": "both", "api_key": "x", "secret": "x", "goals": [
+     {"name": "c", "type": "file", "path": "c.jsonl", "create_profiles": true,
+      "link": {"column": "email", "property": "email"},
+      "mappings": [{"column": "n", "property": "n", "rule": "sum"}]}]}]
+}
+JSON
+	mkdir -p "$SCRATCH/run-$1"
+}
+mconf mone '["ipc://run-mone/lane-0"]'
+mconf mtwo '["ipc://run-mtwo/lane-0", "ipc://run-mtwo/lane-1"]'
+
+test_expect_success 'merged profiles with one lane: 40 survivors, 40 redirects' '
+	stages mone.json start --mappers 1 &&
+	stages mone.json run files --no-progress >/dev/null &&
+	stages mone.json dump | jq -r .id >b.ids.all &&
+	stages mone.json run both --no-progress --summary-json both1.sum >/dev/null &&
+	jq -e ".goals[0].updated == 40 and .goals[0].created == 0" both1.sum &&
+	stages mone.json dump --no-ids >m1.dump && test "$(wc -l <m1.dump)" = 40 &&
+	test "$(entries mstore 0)" = 80 &&
+	stages mone.json stop
+'
+
+test_expect_success 'relaned: survivors by their email, redirects with them, every old id resolves' '
+	sailsync-writer -c mtwo.json relane >mrelane.out &&
+	grep -q "40 profiles, 40 redirects" mrelane.out &&
+	test $(( $(entries mstore 0) + $(entries mstore 1) )) = 80 &&
+	sailsync-writer -c mtwo.json dump --no-ids | cmp - m1.dump &&
+	bad=0 &&
+	while read -r id; do
+		sailsync-writer -c mtwo.json show "$id" |
+		    jq -e ".properties.email | test(\"^m[0-9]+@example.com$\")" >/dev/null ||
+		    bad=$((bad + 1))
+	done <b.ids.all &&
+	test "$bad" = 0 &&
+	sailsync-writer -c mtwo.json show sailthru_profile_id=5f0c1d2e3f40516273840007 |
+	    jq -e ".properties.email == \"m7@example.com\" and .properties.city == \"c7\""
+'
+
+test_expect_success 'rows carrying both identifiers, with two lanes, update the merged profiles' '
+	stages mtwo.json start --mappers 1 &&
+	stages mtwo.json run both --no-progress --summary-json both2.sum >/dev/null &&
+	jq -e ".goals[0].updated == 40 and .goals[0].created == 0 and .goals[0].unique == 40" both2.sum &&
+	test "$(stages mtwo.json dump | wc -l)" = 40 &&
+	stages mtwo.json show email=m7@example.com | jq -e ".properties.n == 2"
+'
+
 test_done

@@ -72,7 +72,7 @@
 #endif
 
 #define RELANE_MAX_LANES	256
-#define RELANE_TXN_WRITES	20000	/* puts per transaction of a new lane */
+#define RELANE_TXN_WRITES	20000	/* store_txn_pages of a new lane before a commit: bounds the heap */
 #define RELANE_BUILDING		"RELANE-BUILDING"
 #define RELANE_DONE		"RELANE-DONE"
 
@@ -306,7 +306,7 @@ resolve_redirects(struct relane *r)
 
 /* ---- pass 2: the copy ---- */
 
-/* Puts into new lane x, committing every RELANE_TXN_WRITES puts. */
+/* Puts into new lane x, committing once its transaction reaches RELANE_TXN_WRITES pages. */
 static int
 put(struct relane *r, unsigned x, int db, const void *k, size_t klen, const void *v,
     size_t vlen)

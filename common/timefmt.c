@@ -617,31 +617,32 @@ time_unix_seconds(int64_t ms)
 	return floordiv(ms, 1000);
 }
 
-int64_t
-time_now_ms(void)
+/* Clock id's time in units of 1/per_second s (1000: ms, 1000000: us). */
+static int64_t
+clock_read(clockid_t id, int64_t per_second)
 {
 	struct timespec	 ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * per_second + ts.tv_nsec / (1000000000 / per_second);
+}
+
+int64_t
+time_now_ms(void)
+{
+	return clock_read(CLOCK_REALTIME, 1000);
 }
 
 int64_t
 time_mono_ms(void)
 {
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_read(CLOCK_MONOTONIC, 1000);
 }
 
 int64_t
 time_mono_us(void)
 {
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return clock_read(CLOCK_MONOTONIC, 1000000);
 }
 
 /* Zone-aware calendar: dates and period starts as the account sees them. */

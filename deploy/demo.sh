@@ -4,7 +4,7 @@
 # import goal through fetcher -> mappers -> writer and an export goal back
 # to the simulator, and prints the run's summary, a few imported profiles
 # and the users and lists the export changed.  Everything lives in
-# build/demo/.  It leaves the stages, the status page and the simulator
+# build/demo/ ($DEMO_DIR).  It leaves the stages, the status page and the simulator
 # running and prints the page's URL and how to stop them
 # (build/demo/stop.sh); with DEMO_KEEP=0 it stops everything before it exits.
 set -eu
@@ -15,7 +15,8 @@ PATH=$bin:$top/deploy:$PATH
 export PATH SAILSYNC_BIN="$bin"
 users=${DEMO_USERS:-5000}
 
-dir=$top/build/demo
+# DEMO_DIR: where it lives (tests use a scratch directory).
+dir=${DEMO_DIR:-$top/build/demo}
 rm -rf "$dir"
 mkdir -p "$dir"
 cd "$dir"

@@ -1,5 +1,6 @@
 /* fetcher/coord.c: owns the coordinator: the run queue, schedules firing, and one run at a time per connection. */
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -301,14 +302,14 @@ slot_start(const struct conf *c, struct cslot *s)
 		 * not the one this coordinator started with: its batches carry
 		 * that configuration's digests, and the mappers and writers
 		 * follow it.  A file that does not load, or that lost the
-		 * connection, leaves the run on the configuration loaded at start.
+		 * connection, leaves the run on the coordinator's configuration.
 		 */
 		if ((loaded = conf_load(c->file, &now, err, sizeof(err)) == 0) &&
 		    (rc_cn = conf_conn_find(&now, s->cn->name, strlen(s->cn->name))) != NULL)
 			rc_conf = &now;
 		else {
 			log_warnx("configuration not read again connection=%s: %s; the run "
-			    "uses the configuration loaded at start", s->cn->name, !loaded ?
+			    "uses the coordinator's configuration", s->cn->name, !loaded ?
 			    err : "the file no longer has the connection");
 			rc_cn = s->cn;
 		}
@@ -366,6 +367,88 @@ slot_reap(struct cslot *s, int status)
 		log_warn("cannot remove run request path=%s", path);
 }
 
+/* A file's identity and time, to see it change. */
+struct fstamp {
+	int64_t		 mtime_ns, size, ino;
+};
+
+static void
+fstamp_get(const char *path, struct fstamp *f)
+{
+	struct stat	 st;
+
+	memset(f, 0, sizeof(*f));
+	if (stat(path, &st) == 0) {
+		f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		f->size = (int64_t)st.st_size;
+		f->ino = (int64_t)st.st_ino;
+	}
+}
+
+/*
+ * The configuration file changed under the coordinator: its connections
+ * and schedules follow the file (the runs read it anyway when they start).
+ * Returns the slots for nc, each connection keeping its run in progress,
+ * its request and, when its schedule and on/off are unchanged, its next
+ * time (else one computed from now); the old slots are freed.  NULL (old
+ * kept, reason logged) when nc cannot be followed: it moves
+ * pipeline.state_dir, or it drops a connection whose run is going (*retry
+ * set: the reload waits for that run to end; waited: said so already).
+ */
+static struct cslot *
+slots_reload(const struct conf *cur, const struct conf *nc, struct cslot *old,
+    size_t nold, size_t *n, int64_t now, int *retry, int waited)
+{
+	struct cslot	*ns;
+	char		 d[2300];
+
+	if (strcmp(cur->pipe.state_dir, nc->pipe.state_dir) != 0) {
+		log_warnx("configuration not followed: pipeline.state_dir changed; "
+		    "restart the coordinator");
+		return NULL;
+	}
+	for (size_t i = 0; i < nold; i++)
+		if (old[i].pid != 0 && conf_conn_find(nc, old[i].cn->name,
+		    strlen(old[i].cn->name)) == NULL) {
+			if (!waited)
+				log_info("configuration reload waits for the run of "
+				    "connection=%s, which the file no longer has",
+				    old[i].cn->name);
+			*retry = 1;
+			return NULL;
+		}
+	if ((ns = calloc(nc->nconns ? nc->nconns : 1, sizeof(*ns))) == NULL)
+		fatal(EX_OSERR, "out of memory");
+	for (size_t i = 0; i < nc->nconns; i++) {
+		struct cslot	*s = &ns[i], *o = NULL;
+
+		s->cn = &nc->conns[i];
+		for (size_t j = 0; j < nold; j++)
+			if (strcmp(old[j].cn->name, s->cn->name) == 0)
+				o = &old[j];
+		if (o != NULL) {
+			*s = *o;
+			s->cn = &nc->conns[i];
+		} else {
+			s->parent = getpid();
+			snprintf(s->dir, sizeof(s->dir), "%s/%s", nc->pipe.state_dir,
+			    s->cn->name);
+			snprintf(d, sizeof(d), "%s/queue", s->dir);
+			if (file_mkdirs(d, 0700) == -1)
+				fatal(EX_CANTCREAT, "cannot create directory path=%s", d);
+		}
+		if (s->cn->schedule == NULL || !s->cn->enabled)
+			s->next = 0;
+		else if (o == NULL || !o->cn->enabled || o->cn->schedule == NULL ||
+		    strcmp(o->cn->schedule, s->cn->schedule) != 0 ||
+		    strcmp(o->cn->timezone, s->cn->timezone) != 0)
+			slot_schedule_next(s, now);
+	}
+	free(old);
+	*n = nc->nconns;
+	return ns;
+}
+
 int
 coord_serve(const struct conf *c, const struct coord_opts *o)
 {
@@ -373,7 +456,12 @@ coord_serve(const struct conf *c, const struct coord_opts *o)
 	struct cclock k;
 	size_t	 n = c->nconns;
 	char	 err[600];
-	int	 running;
+	int	 running, waiting = 0;
+	/* The configuration followed: c, then the file's as it changes. */
+	const struct conf *cur = c;
+	struct conf *own = NULL;
+	struct fstamp seen;
+	int64_t	 checked;
 
 	if (c->pipe.state_dir == NULL)
 		fatalx(EX_CONFIG, "pipeline.state_dir is needed to coordinate runs");
@@ -428,12 +516,50 @@ coord_serve(const struct conf *c, const struct coord_opts *o)
 		slot_schedule_next(s, now);
 	}
 	log_info("coordinator started connections=%zu clock_scale=%g", n, k.scale);
+	fstamp_get(c->file, &seen);
+	checked = time_mono_ms();
 
 	while (!fetcher_stop) {
 		int64_t	 now = clock_now(&k);
 		pid_t	 pid;
 		int	 status;
 
+		/* Once a second: has the configuration file changed? */
+		if (time_mono_ms() - checked >= 1000) {
+			struct fstamp	 f;
+			struct conf	*nc;
+			struct cslot	*ns;
+			int		 retry = 0;
+
+			checked = time_mono_ms();
+			fstamp_get(c->file, &f);
+			if (memcmp(&f, &seen, sizeof(f)) != 0) {
+				if ((nc = calloc(1, sizeof(*nc))) == NULL)
+					fatal(EX_OSERR, "out of memory");
+				if (conf_load(c->file, nc, err, sizeof(err)) == -1) {
+					log_warnx("configuration not reloaded: %s; the "
+					    "coordinator keeps the one it has", err);
+					free(nc);
+				} else if ((ns = slots_reload(cur, nc, slots, n, &n, now,
+				    &retry, waiting)) == NULL) {
+					conf_clear(nc);
+					free(nc);
+				} else {
+					slots = ns;
+					if (own != NULL) {
+						conf_clear(own);
+						free(own);
+					}
+					cur = own = nc;
+					log_info("configuration reloaded file=%s connections=%zu",
+					    c->file, n);
+				}
+				/* A reload that waits for a run is tried again. */
+				waiting = retry;
+				if (!retry)
+					seen = f;
+			}
+		}
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 			for (size_t i = 0; i < n; i++)
 				if (slots[i].pid == pid)
@@ -442,7 +568,7 @@ coord_serve(const struct conf *c, const struct coord_opts *o)
 			struct cslot *s = &slots[i];
 
 			if (s->next != 0 && now >= s->next) {
-				if (coord_enqueue(c, s->cn->name, COORD_TRIGGER_SCHEDULE, err,
+				if (coord_enqueue(cur, s->cn->name, COORD_TRIGGER_SCHEDULE, err,
 				    sizeof(err)) == -1)
 					fatalx(EX_IOERR, "%s", err);
 				log_info("run queued connection=%s trigger=schedule",
@@ -452,7 +578,7 @@ coord_serve(const struct conf *c, const struct coord_opts *o)
 			}
 			/* Runs of one connection queue, never overlap. */
 			if (s->pid == 0 && time_mono_ms() >= s->hold_ms)
-				slot_start(c, s);
+				slot_start(cur, s);
 		}
 		{
 			struct timespec ts = { 0, (long)(o->tick_ms ? o->tick_ms : 200) * 1000000L };
@@ -477,6 +603,10 @@ coord_serve(const struct conf *c, const struct coord_opts *o)
 			running += slots[i].pid != 0;
 	} while (running > 0);
 	free(slots);
+	if (own != NULL) {
+		conf_clear(own);
+		free(own);
+	}
 	log_info("coordinator stopped");
 	return 0;
 }

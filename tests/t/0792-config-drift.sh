@@ -201,4 +201,18 @@ test_expect_success 'an export mapping changed under it is applied by the next r
 	grep -q "configuration reloaded .*for=exporter" sup-x/exporter.log
 '
 
+test_expect_success 'an export request made under another configuration waits, unanswered, until they agree' '
+	cp x.json xnew.json &&
+	xconf three "" && mv x.json xold.json && cp xnew.json x.json &&
+	background x3 sailsync-fetcher -c xold.json run st --no-progress --summary-json x3.sum &&
+	wait_for 30 grep -q "refused batch.*exporter" sup-x/exporter.log &&
+	grep "refused batch" sup-x/exporter.log | tail -n 1 | grep -q "the exporter.s part), this exporter has" &&
+	sleep 1 && kill -0 "$(cat x3.pid)" &&
+	test "$(var ann@example.com synced)" = "\"two\"" &&
+	cp xold.json x.json &&
+	wait_for 60 sh -c "! kill -0 $(cat x3.pid) 2>/dev/null" &&
+	jq -e ".status == \"ok\" and .goals[1].exported == 3" x3.sum &&
+	test "$(var ann@example.com synced)" = "\"three\""
+'
+
 test_done

@@ -2239,7 +2239,8 @@ digest_part(json_t *root, json_t *o, const struct conf *c, const struct conf_con
 		    digest_get(o, "consent_objectives"));
 		break;
 	default:
-		json_object_set_new(part, "path", json_string(c->store.path));
+		/* As written: the same file read on two hosts gives one digest. */
+		json_object_set_new(part, "path", digest_get(st, "path"));
 		json_object_set_new(part, "merge", digest_get(st, "merge"));
 		json_object_set_new(part, "segments", digest_get(st, "segments"));
 		json_object_set_new(part, "lanes", json_integer(c->store.lanes));

@@ -89,11 +89,15 @@ test_expect_success 'runs --json: the same records, newest first, and next runs'
 
 test_expect_success 'a run missed while stopped runs once at start, not once per slot' '
 	conf "daily at 03:00" &&
-	n0=$(ls state/hourly/runs/*.json | wc -l) &&
 	background coord2 sailsync-fetcher -c sailsync.json coordinator &&
 	wait_for 20 grep -q "next run connection=hourly" coord2.log &&
+	# What the 1800x coordinator left queued (the run it was stopped in,
+	# and on a slow machine one more behind it) runs first: then nothing
+	# stands for the missed slots but what the next start queues.
+	wait_for 90 sh -c "! ls state/hourly/queue | grep -q \"\\.json\$\"" &&
 	kill -TERM $(cat coord2.pid) && wait_for 30 sh -c "! kill -0 $(cat coord2.pid)" &&
-	test $(ls state/hourly/runs/*.json | wc -l) -eq $n0 &&
+	! grep -q "missed run\|run queued" coord2.log &&
+	n0=$(ls state/hourly/runs/*.json | wc -l) &&
 	later=$(( $(date +%s) + 3 * 86400 )) &&
 	background coord3 sailsync-fetcher -c sailsync.json coordinator --clock-start $later &&
 	wait_for 30 grep -q "missed run connection=hourly" coord3.log &&

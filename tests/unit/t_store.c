@@ -197,6 +197,58 @@ collect(const struct profile *p, void *arg)
 	return 0;
 }
 
+/* What turned one profile into another: changed, added, removed, capped. */
+static void
+test_diff(void)
+{
+	struct arena	 a;
+	struct profile	 p, q;
+	struct val	 v[2];
+	struct buf	 enc, d;
+	char		 err[128];
+	uint32_t	 omitted;
+
+	arena_init(&a);
+	profile_init(&p);
+	text(&v[0], "a@x.org");
+	rule(&p, &a, RULE_SET, "email", VAL_TEXT, 0, v, 1);
+	text(&v[0], "Oslo");
+	rule(&p, &a, RULE_SET, "city", VAL_TEXT, 0, v, 1);
+	text(&v[0], "l1");
+	rule(&p, &a, RULE_ADD, "lists", VAL_TEXT, 1, v, 1);
+	number(&v[0], 5);
+	rule(&p, &a, RULE_SUM, "opens", VAL_NUMBER, 0, v, 1);
+	buf_init(&enc, 1 << 20);
+	buf_init(&d, 4096);
+	profile_encode(&p, &enc);
+	ok(profile_decode(enc.data, enc.len, &q, &a, err, sizeof(err)) == 0, "a copy");
+	text(&v[0], "l2");
+	rule(&q, &a, RULE_ADD, "lists", VAL_TEXT, 1, v, 1);
+	number(&v[0], 1);
+	rule(&q, &a, RULE_SUM, "opens", VAL_NUMBER, 0, v, 1);
+	rule(&q, &a, RULE_SET, "city", VAL_TEXT, 0, v, 0);	/* no values: removed */
+	text(&v[0], "Ann");
+	rule(&q, &a, RULE_SET, "name", VAL_TEXT, 0, v, 1);
+	is_int(profile_diff_json(&p, &q, 4000, &d, &omitted), 0, "diff");
+	is_str(d.data, "{\"city\":null,\"lists\":[\"l1\",\"l2\"],\"name\":\"Ann\","
+	    "\"opens\":6}", "changed, added and removed properties; the same left out");
+	is_int(omitted, 0, "nothing omitted");
+	buf_reset(&d);
+	profile_diff_json(&p, &p, 4000, &d, &omitted);
+	is_str(d.data, "{}", "no change: an empty object");
+	buf_reset(&d);
+	profile_diff_json(NULL, &p, 4000, &d, &omitted);
+	is_str(d.data, "{\"city\":\"Oslo\",\"email\":\"a@x.org\",\"lists\":[\"l1\"],"
+	    "\"opens\":5}", "a new profile: every property");
+	buf_reset(&d);
+	is_int(profile_diff_json(&p, &q, 30, &d, &omitted), 0, "a small limit");
+	is_str(d.data, "{\"city\":null,\"name\":\"Ann\"}", "what fits, whole properties");
+	is_int(omitted, 2, "the others counted");
+	buf_clear(&enc);
+	buf_clear(&d);
+	arena_clear(&a);
+}
+
 static void
 test_store(void)
 {
@@ -513,6 +565,7 @@ main(void)
 	if (mkdtemp(tmpdir) == NULL)
 		return 1;
 	test_profile();
+	test_diff();
 	test_store();
 	test_map_full();
 	test_txn_pages();

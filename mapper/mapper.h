@@ -68,7 +68,8 @@ void		 mapper_destroy(struct mapper **m);
  * forwards PATCHES (and END, unchanged) to outs[lane], or to outs[0] for
  * every lane when nouts == 1 and single is set (a capture).  Returns a
  * sysexits.h code: 0 at a clean end (replay END, stop requested), 65 when
- * a replay was cut short, 74 on a channel error.  *stop is polled at least
+ * a replay was cut short or some of its batches were refused (made under
+ * another configuration), 74 on a channel error.  *stop is polled at least
  * every 500 ms, including while a send is blocked by a full HWM.
  */
 int		 mapper_loop(struct mapper *m, struct chan *in, struct chan **outs,

@@ -162,6 +162,13 @@ mapper_loop(struct mapper *m, struct chan *in, struct chan **outs, size_t nouts,
 		if (r == CHAN_EOF) {
 			log_info("replay finished uri=%s frames=%" PRIu64,
 			    chan_uri(in), chan_count(in));
+			if (st.refused > 0) {
+				/* Not a replay that worked: those rows are not in the output. */
+				log_warnx("replay refused batches=%" PRIu64 ": made under "
+				    "another configuration (see above), not mapped",
+				    st.refused);
+				rc = EX_DATAERR;
+			}
 			break;
 		}
 		if (r == CHAN_ETRUNC) {

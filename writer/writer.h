@@ -157,7 +157,8 @@ int		 writer_relane(const struct conf *c, unsigned from, FILE *out);
 /*
  * The daemon (writer_serve.c): binds pipeline.lanes[lane] or reads in_uri,
  * sends ACKs to pipeline.acks or acks_uri ("none": no ACKs), until SIGTERM
- * or the end of a replay.  Returns the exit code.
+ * or the end of a replay.  Returns the exit code (65 also when a replay
+ * had batches refused as made under another configuration).
  */
 int		 writer_serve(const struct conf *c, unsigned lane, const char *in_uri,
 		    const char *acks_uri);

@@ -177,6 +177,12 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 			else if (r == CHAN_ETRUNC) {
 				log_warnx("capture truncated uri=%s", in_uri);
 				rc = EX_DATAERR;
+			} else if (writer_counters(w)->refused > 0) {
+				/* Not a replay that worked: those rows are not applied. */
+				log_warnx("replay refused batches=%" PRIu64 ": made under "
+				    "another configuration (see above), not applied",
+				    writer_counters(w)->refused);
+				rc = EX_DATAERR;
 			}
 			break;
 		}

@@ -215,4 +215,32 @@ test_expect_success 'an export request made under another configuration waits, u
 	test "$(var ann@example.com synced)" = "\"three\""
 '
 
+test_expect_success 'a capture made under another configuration: its replay is refused (exit 65)' '
+	conf cap.json "$CITY" "$CITYMAP" "[\"email\"]" &&
+	sed -e "s/\"store\",/\"capstore\",/" -e "s/\"state\"/\"capstate\"/" cap.json >capx.json &&
+	mv capx.json cap.json &&
+	sailsync-fetcher -c cap.json run st --no-progress --users file:users.cap >/dev/null 2>&1 &&
+	cp cap.json capmade.json &&
+	conf cap.json "" "" "[\"email\"]" &&
+	sed -e "s/\"store\",/\"capstore\",/" -e "s/\"state\"/\"capstate\"/" cap.json >capx.json &&
+	mv capx.json cap.json &&
+	test_expect_code 65 sailsync-mapper -c cap.json --in file:users.cap \
+	    --out file:patches.cap 2>replay.err &&
+	grep -q "refused batch" replay.err &&
+	grep -q "replay refused batches=" replay.err &&
+	cp capmade.json cap.json &&
+	sailsync-mapper -c cap.json --in file:users.cap --out file:patches.cap &&
+	cp cap.json patchesmade.json &&
+	conf cap.json "$CITY" "$CITYMAP" &&
+	sed -e "s/\"store\",/\"capstore\",/" -e "s/\"state\"/\"capstate\"/" cap.json >capx.json &&
+	mv capx.json cap.json &&
+	test_expect_code 65 sailsync-writer -c cap.json --lane 0 --in file:patches.cap \
+	    --acks none 2>wreplay.err &&
+	grep -q "refused batch.*writer" wreplay.err &&
+	sailsync-writer -c cap.json dump >none.dump && test ! -s none.dump &&
+	cp patchesmade.json cap.json &&
+	sailsync-writer -c cap.json --lane 0 --in file:patches.cap --acks none &&
+	sailsync-writer -c cap.json dump | wc -l | grep -qx 3
+'
+
 test_done

@@ -8,6 +8,8 @@
  *    "conf": {"mapper": str, "writer": str, "exporter": str},
  *					optional, and each member too: the
  *					configuration digests (1..64 hex)
+ *    "auth": str,			optional: the run's announcement
+ *					tag (runauth.h), 1..64 hex
  *    "cols": [str, ...],			USERS only, and required there
  *    "records": [record, ...]}
  *
@@ -528,8 +530,11 @@ enc_batch(struct enc *en, const struct msg_batch *b)
 			return ep_fail(&en->e, "conf.%s: not a digest", dgname[i]);
 		ndg++;
 	}
+	if (b->auth.len && !digest_valid(b->auth.p, b->auth.len))
+		return ep_fail(&en->e, "auth: not a tag");
 	/* No digest, no key: such a batch encodes as it did before digests. */
-	msgpack_pack_map(&en->pk, (b->kind == MSG_USERS ? 8 : 7) + (ndg ? 1 : 0));
+	msgpack_pack_map(&en->pk, (b->kind == MSG_USERS ? 8 : 7) + (ndg ? 1 : 0) +
+	    (b->auth.len ? 1 : 0));
 	enc_key(en, "v");
 	msgpack_pack_uint32(&en->pk, MSG_VERSION);
 	enc_key(en, "kind");
@@ -560,6 +565,10 @@ enc_batch(struct enc *en, const struct msg_batch *b)
 			enc_key(en, dgname[i]);
 			enc_str(en, *dg[i]);
 		}
+	}
+	if (b->auth.len) {
+		enc_key(en, "auth");
+		enc_str(en, b->auth);
 	}
 	return enc_records(en, b);
 }
@@ -1386,7 +1395,7 @@ rd_digests(struct rd *r, struct msg_digests *d)
 
 enum {
 	K_V = 1, K_KIND = 2, K_RUN = 4, K_LANE = 8, K_SEQ = 16, K_SRC = 32,
-	K_COLS = 64, K_RECORDS = 128, K_CONF = 256,
+	K_COLS = 64, K_RECORDS = 128, K_CONF = 256, K_AUTH = 512,
 };
 
 static const struct {
@@ -1395,7 +1404,7 @@ static const struct {
 } env_keys[] = {
 	{ "v", K_V }, { "kind", K_KIND }, { "run", K_RUN }, { "lane", K_LANE },
 	{ "seq_first", K_SEQ }, { "src", K_SRC }, { "cols", K_COLS },
-	{ "records", K_RECORDS }, { "conf", K_CONF },
+	{ "records", K_RECORDS }, { "conf", K_CONF }, { "auth", K_AUTH },
 };
 
 static int
@@ -1463,6 +1472,12 @@ rd_batch(struct rd *r, struct msg_batch *b)
 		case K_CONF:
 			if (rd_digests(r, &b->conf) == -1)
 				return ep_at(&r->e, "conf");
+			break;
+		case K_AUTH:
+			if (rd_str(r, &b->auth) == -1)
+				return ep_at(&r->e, "auth");
+			if (!digest_valid(b->auth.p, b->auth.len))
+				return ep_fail(&r->e, "auth: not a tag (1 to 64 hex digits)");
 			break;
 		case K_COLS:
 			if (rd_strs(r, &b->u.users.cols, &b->u.users.ncols,

@@ -3,7 +3,7 @@
  *
  * One ZeroMQ message (or one file: frame) is one msgpack batch:
  *   {v, kind, run, lane, seq_first, src: {conn, goal, list},
- *    [conf: {mapper, writer, exporter}], records: [...]}
+ *    [conf: {mapper, writer, exporter}], [auth], records: [...]}
  * Sequence numbers are per (run, lane) and start at 1; record i of a batch
  * has seq_first + i.  Decoders bound every length, count and depth and
  * reject malformed input with a one-line reason, never a crash.
@@ -173,6 +173,11 @@ struct msg_batch {
 	uint64_t	 seq_first;
 	struct msg_src	 src;
 	struct msg_digests conf;
+	/*
+	 * USERS, PATCHES, END: the run's announcement (runauth.h), hex; len 0
+	 * when not carried.  A writer applies no batch without the right one.
+	 */
+	struct str	 auth;
 	union {
 		struct msg_users	 users;
 		struct msg_patches	 patches;

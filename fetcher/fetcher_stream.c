@@ -14,6 +14,7 @@
 #include "fetcher.h"
 #include "ident.h"
 #include "log.h"
+#include "runauth.h"
 #include "timefmt.h"
 
 #define WAKE_MS		100		/* longest blocking step: signals are seen this fast */
@@ -65,6 +66,7 @@ struct stream {
 	int64_t		 next_ckpt, next_progress;
 	int		 dirty, tty, shown;
 	int		 lockfd;
+	char		 auth[RUNAUTH_HEX + 1];	/* the run's tag (runauth.h) */
 	/* Where the time went (us), logged at the end for make bench. */
 	int64_t		 t_parse, t_encode, t_send, t_wait;
 };
@@ -147,6 +149,8 @@ stream_digests(struct stream *s, struct msg_batch *b)
 {
 	b->conf.mapper = str_c(s->x->cn->digest[CONF_DIGEST_MAPPER]);
 	b->conf.writer = str_c(s->x->cn->digest[CONF_DIGEST_WRITER]);
+	/* The run's announcement: writers apply nothing of a run without it. */
+	b->auth = str_c(s->auth);
 }
 
 /* END for lane: no records past its total (once every part is read). */
@@ -674,6 +678,9 @@ fetcher_stream(struct fetcher_ctx *x)
 	s.window = pp->window ? pp->window : 64;
 	s.capture = strncmp(uusers, "file:", 5) == 0;
 	s.tty = x->opts->progress && isatty(2);
+	if (runauth_tag(x->cn->secret, x->cn->name, strlen(x->cn->name), x->led.run,
+	    s.auth) == -1)
+		fatalx(EX_SOFTWARE, "cannot make the run's tag: no HMAC-SHA256");
 	buf_init(&s.enc, MSG_MAX_BYTES);
 	buf_init(&s.rx, MSG_MAX_BYTES);
 	if ((s.lanes = calloc(s.nlanes, sizeof(*s.lanes))) == NULL ||

@@ -926,6 +926,8 @@ mapper_map(struct mapper *m, const struct msg_batch *users, struct msg_batch *ou
 	out->src.list = str_dup(&out->arena, users->src.list);
 	/* The writer applies it under the configuration the run was read under. */
 	out->conf.writer = str_dup(&out->arena, users->conf.writer);
+	/* The run's announcement, for the writer to check (runauth.h). */
+	out->auth = str_dup(&out->arena, users->auth);
 
 	rc.m = m;
 	rc.pl = plan_get(m, cn, g, u);

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "msg.h"
 #include "profile.h"
+#include "runauth.h"
 #include "store.h"
 #include "timefmt.h"
 #include "writer.h"
@@ -1229,6 +1230,34 @@ writer_submit(struct writer *w, struct msg_batch *in)
 	return 0;
 }
 
+/*
+ * Is b of a run the fetcher announced?  Its tag must be the run's under
+ * its connection's secret (runauth.h).  Checked where bytes come in from
+ * a socket or a capture, before anything is held or applied: a batch of a
+ * run id nobody started would otherwise be applied, and the real run's
+ * rows with the same sequence numbers skipped later as done.  Refused,
+ * never acknowledged: a real batch so refused is resent, and keeps being
+ * refused, so the run cannot end ok with rows missing.
+ */
+static int
+announced(struct writer *w, const struct msg_batch *b)
+{
+	const struct conf_conn *cn = conf_conn_find(w->conf, b->src.conn.p ?
+	    b->src.conn.p : "", b->src.conn.len);
+	char	 q[200];
+
+	if (cn != NULL && runauth_check(cn->secret, cn->name, strlen(cn->name),
+	    b->run, b->auth.p, b->auth.len))
+		return 1;
+	log_warnx("refused batch run=%" PRIu64 " lane=%u seq_first=%" PRIu64
+	    " conn=%s reason=%s: not a run the fetcher started", b->run, b->lane,
+	    b->seq_first, log_quote(b->src.conn.p ? b->src.conn.p : "", q, sizeof(q)),
+	    cn == NULL ? "unknown_connection" : b->auth.len == 0 ? "no_run_tag" :
+	    "wrong_run_tag");
+	w->cnt.unannounced++;
+	return 0;
+}
+
 int
 writer_input(struct writer *w, const void *p, size_t len)
 {
@@ -1244,6 +1273,10 @@ writer_input(struct writer *w, const void *p, size_t len)
 		log_warnx("dropped malformed batch lane=%u bytes=%zu reason=%s", w->lane,
 		    len, log_quote(err, q, sizeof(q)));
 		w->cnt.dropped++;
+		return 0;
+	}
+	if (b.kind == MSG_PATCHES && !announced(w, &b)) {
+		msg_batch_clear(&b);
 		return 0;
 	}
 	rc = writer_submit(w, &b);

@@ -51,6 +51,7 @@ struct writer_counters {
 	uint64_t	 dropped;	/* malformed / misrouted / overflowing batches */
 	uint64_t	 duplicates;	/* batches entirely at or below applied */
 	uint64_t	 refused;	/* made under another configuration (conf_follow.h) */
+	uint64_t	 unannounced;	/* PATCHES without their run's tag (runauth.h) */
 	uint64_t	 commits;
 	uint64_t	 redos;		/* groups redone after the map grew */
 	/* Where the time went (us), for make bench's profile. */

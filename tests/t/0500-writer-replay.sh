@@ -51,7 +51,7 @@ for s in a b c d e f; do conf "store-$s" >"$s.json"; done
 } >second.csv
 
 test_expect_success 'build a PATCHES capture with the mapper' '
-	mkusers write -b 9 file:users.cap acme members Main 7 <members.csv &&
+	mkusers write -s s -b 9 file:users.cap acme members Main 7 <members.csv &&
 	sailsync-mapper -c a.json --in file:users.cap --out file:patches.cap &&
 	captool count patches.cap
 '

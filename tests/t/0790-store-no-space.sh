@@ -58,7 +58,7 @@ awk 'BEGIN {
 }' >members.csv
 
 test_expect_success 'a PATCHES capture, and the store it gives with space' '
-	mkusers write -b 100 file:users.cap acme members Main 7 <members.csv &&
+	mkusers write -s s -b 100 file:users.cap acme members Main 7 <members.csv &&
 	sailsync-mapper -c ref.json --in file:users.cap --out file:patches.cap &&
 	sailsync-writer -c ref.json --lane 0 --in file:patches.cap --acks none 2>ref.log &&
 	sailsync-writer -c ref.json dump --no-ids >ref.dump &&

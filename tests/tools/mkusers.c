@@ -3,12 +3,14 @@
  * text, and dumps captures one record per line, for the mapper's tests.
  *
  *   mkusers write [-j] [-g] [-b ROWS] [-n LANES -k LINKCOL -p LINKPROP]
- *           OUT-URI CONN GOAL LIST RUN < input
+ *           [-s SECRET] OUT-URI CONN GOAL LIST RUN < input
  *	CSV (no quoting: commas split) with a header line, or with -j one
  *	JSON object per line (cols ["json"]).  Rows are numbered per lane from
  *	1, batches hold ROWS rows (default 1000), and each lane ends with END.
  *	With -n, a row's lane is ident_lane() of its normalized link value.
- *	-g first writes one frame that is not a batch.
+ *	-g first writes one frame that is not a batch.  -s announces the run
+ *	as the fetcher does, with the tag of (CONN, RUN) under SECRET (the
+ *	connection's secret; runauth.h): writers refuse batches without it.
  *   mkusers dump URI
  *	One line per batch and one per record; exits 65 on a cut capture.
  *	From a zmq channel it stops after the first END.
@@ -26,6 +28,7 @@
 #include "ident.h"
 #include "log.h"
 #include "msg.h"
+#include "runauth.h"
 
 #define MAX_LANES	16
 #define MAX_COLS	256
@@ -41,6 +44,7 @@ static struct chan *out;
 static struct buf enc;
 static const char *conn, *goal, *list;
 static uint64_t run;
+static char auth[RUNAUTH_HEX + 1];	/* "" unless -s */
 static uint32_t ncols;
 static struct str cols[MAX_COLS];
 
@@ -86,6 +90,7 @@ lane_start(struct lane *l, unsigned lane, uint32_t rows)
 	b->src.conn = str_c(conn);
 	b->src.goal = str_c(goal);
 	b->src.list = str_c(list);
+	b->auth = str_c(auth);
 	b->u.users.ncols = ncols;
 	b->u.users.cols = cols;
 	b->u.users.rows = arena_alloc(&b->arena, rows * sizeof(struct msg_row));
@@ -105,14 +110,14 @@ write_main(int argc, char **argv)
 {
 	static char	 text[MAX_LINE];
 	struct lane	 lanes[MAX_LANES];
-	const char	*linkcol = NULL, *linkprop = NULL;
+	const char	*linkcol = NULL, *linkprop = NULL, *secret = NULL;
 	unsigned	 nlanes = 1;
 	uint32_t	 rows = 1000, nrow = 0;
 	uint64_t	 lineno = 0;
 	int		 json = 0, garbage = 0, linkidx = -1, opt;
 	char		 err[256];
 
-	while ((opt = getopt(argc, argv, "jgb:n:k:p:")) != -1) {
+	while ((opt = getopt(argc, argv, "jgb:n:k:p:s:")) != -1) {
 		switch (opt) {
 		case 'j': json = 1; break;
 		case 'g': garbage = 1; break;
@@ -120,6 +125,7 @@ write_main(int argc, char **argv)
 		case 'n': nlanes = (unsigned)atoi(optarg); break;
 		case 'k': linkcol = optarg; break;
 		case 'p': linkprop = optarg; break;
+		case 's': secret = optarg; break;
 		default: die("bad option");
 		}
 	}
@@ -128,11 +134,13 @@ write_main(int argc, char **argv)
 	if (argc != 5 || rows < 1 || nlanes < 1 || nlanes > MAX_LANES ||
 	    (nlanes > 1 && (!linkcol || !linkprop)))
 		die("usage: mkusers write [-j] [-b ROWS] [-n LANES -k COL -p PROP] "
-		    "OUT CONN GOAL LIST RUN");
+		    "[-s SECRET] OUT CONN GOAL LIST RUN");
 	conn = argv[1];
 	goal = argv[2];
 	list = argv[3];
 	run = strtoull(argv[4], NULL, 10);
+	if (secret != NULL && runauth_tag(secret, conn, strlen(conn), run, auth) == -1)
+		die("cannot make the run's tag");
 	if ((out = chan_open(argv[0], CHAN_OUT, CHAN_BIND, 0, err, sizeof(err))) == NULL)
 		die("%s: %s", argv[0], err);
 	buf_init(&enc, MSG_MAX_BYTES);
@@ -220,6 +228,7 @@ write_main(int argc, char **argv)
 		end.src.conn = str_c(conn);
 		end.src.goal = str_c(goal);
 		end.src.list = str_c(list);
+		end.auth = str_c(auth);
 		end.u.end.total = lanes[i].next - 1;
 		send_batch(&end);
 	}

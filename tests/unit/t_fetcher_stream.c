@@ -286,6 +286,7 @@ setup_init(struct setup *s, const char *sub, unsigned window, unsigned resend_ms
 	s->goal.link_column = "email";
 	s->goal.link_property = "email";
 	s->cn.name = "t";
+	s->cn.secret = "t-secret";
 	s->cn.enabled = 1;
 	s->cn.poll_cap_s = 10;
 	s->cn.ngoals = 1;

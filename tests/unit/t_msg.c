@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "log.h"
 #include "msg.h"
+#include "runauth.h"
 
 static char err[256];
 
@@ -79,7 +80,8 @@ batch_same(const struct msg_batch *a, const struct msg_batch *b)
 	    !str_same(a->src.goal, b->src.goal) || !str_same(a->src.list, b->src.list) ||
 	    !str_same(a->conf.mapper, b->conf.mapper) ||
 	    !str_same(a->conf.writer, b->conf.writer) ||
-	    !str_same(a->conf.exporter, b->conf.exporter))
+	    !str_same(a->conf.exporter, b->conf.exporter) ||
+	    !str_same(a->auth, b->auth))
 		return 0;
 	switch (a->kind) {
 	case MSG_USERS: {
@@ -1004,6 +1006,49 @@ bench_users(void)
 	free(text);
 }
 
+/* The run's announcement tag (runauth.h) in the envelope, and the tag itself. */
+static void
+test_auth(struct buf *out)
+{
+	struct msg_batch b, dec;
+	struct hand	 h;
+	char		 t1[RUNAUTH_HEX + 1], t2[RUNAUTH_HEX + 1];
+
+	ok(runauth_tag("s3cret", "acme", 4, 7, t1) == 0 && strlen(t1) == RUNAUTH_HEX,
+	    "a tag is 32 hex digits");
+	ok(runauth_tag("s3cret", "acme", 4, 7, t2) == 0 && strcmp(t1, t2) == 0,
+	    "the same tag for the same secret, connection and run");
+	ok(runauth_check("s3cret", "acme", 4, 7, t1, RUNAUTH_HEX), "it checks");
+	ok(!runauth_check("s3cret", "acme", 4, 8, t1, RUNAUTH_HEX), "not for run 8");
+	ok(!runauth_check("s3cret", "acmf", 4, 7, t1, RUNAUTH_HEX),
+	    "not for another connection");
+	ok(!runauth_check("guess", "acme", 4, 7, t1, RUNAUTH_HEX), "not under another secret");
+	ok(!runauth_check("s3cret", "acme", 4, 7, t1, 0), "a missing tag never checks");
+	ok(!runauth_check(NULL, "acme", 4, 7, t1, RUNAUTH_HEX), "nor without a secret");
+	/* "acme1" + run 7 and "acme" + run 17 must not collide. */
+	ok(runauth_tag("s3cret", "acme1", 5, 7, t2) == 0 &&
+	    !runauth_check("s3cret", "acme", 4, 17, t2, RUNAUTH_HEX),
+	    "the connection and the run are kept apart");
+
+	fill_env(&b, MSG_END);
+	b.u.end.total = 9;
+	b.auth = str_c(t1);
+	round_trip(&b, out, "end with a run tag");
+	b.auth = str_c("not hex");
+	buf_reset(out);
+	ok(msg_encode(&b, out, err, sizeof(err)) == -1, "a tag that is not hex is not encoded");
+	hand_init(&h);
+	henv(&h, 8, MSG_VERSION, MSG_END);
+	hkey(&h, "auth");
+	hkey(&h, "zz");
+	hkey(&h, "records");
+	msgpack_pack_array(&h.pk, 1);
+	msgpack_pack_array(&h.pk, 1);
+	msgpack_pack_uint64(&h.pk, 5);
+	ok(hdecode(&h, &dec) == -1, "a tag that is not hex is refused");
+	is_str(err, "auth: not a tag (1 to 64 hex digits)", "reason");
+}
+
 int
 main(void)
 {
@@ -1017,6 +1062,7 @@ main(void)
 	test_not_aliased(&out);
 	test_hostile();
 	test_digests(&out);
+	test_auth(&out);
 	test_flips(&out);
 	bench_users();
 	buf_clear(&out);

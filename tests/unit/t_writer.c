@@ -12,6 +12,7 @@
 #include "conf.h"
 #include "log.h"
 #include "msg.h"
+#include "runauth.h"
 #include "profile.h"
 #include "store.h"
 #include "timefmt.h"
@@ -54,7 +55,9 @@ conf_make(struct conf *c, const char *name)
 	c->store.durable = 0;
 	c->pipe.window = 4;
 	conns[0].name = "c1";
+	conns[0].secret = "c1-secret";
 	conns[1].name = "c2";
+	conns[1].secret = "c2-secret";
 	conns[1].nobjectives = 1;
 	conns[1].objectives = objectives;
 	c->nconns = 2;
@@ -659,6 +662,46 @@ test_hostile(void)
 		is_int(reason(g, "bad_identifier"), 2, "non-unique, unknown property");
 		is_int(reason(g, "invalid_identifier"), 2, "invalid UTF-8, NUL");
 		msg_batch_clear(&a);
+	}
+
+	/*
+	 * From the wire (writer_input), a batch of a run nobody announced is
+	 * refused before it is held or applied: no tag, a tag for another
+	 * run, a tag under another secret, an unknown connection.
+	 */
+	{
+		const char *const why[] = { "no tag", "another run's tag",
+		    "another secret's tag", "an unknown connection" };
+		char	 tag[RUNAUTH_HEX + 1];
+		struct buf e;
+		uint64_t before = writer_counters(w)->unannounced;
+
+		buf_init(&e, MSG_MAX_BYTES);
+		for (int k = 0; k < 5; k++) {
+			b = batch(3, 1, k == 3 ? "c9" : "c1", "g1");
+			by_email(b, "announced@x.org", 1);
+			if (k == 1)
+				runauth_tag("c1-secret", "c1", 2, 4, tag);
+			else if (k == 2)
+				runauth_tag("guess", "c1", 2, 3, tag);
+			else
+				runauth_tag("c1-secret", "c1", 2, 3, tag);
+			if (k != 0)
+				b->auth = str_c(tag);
+			buf_reset(&e);
+			if (msg_encode(b, &e, err, sizeof(err)) == -1)
+				abort();
+			msg_batch_clear(b);
+			free(b);
+			is_int(writer_input(w, e.data, e.len), 0, "input %d", k);
+			if (k < 4)
+				is_int(writer_counters(w)->unannounced, before + (uint64_t)k + 1,
+				    "refused: %s", why[k]);
+		}
+		is_int(writer_counters(w)->unannounced, before + 4, "the announced one is taken");
+		is_int(writer_uncommitted(w), 1, "... and applied");
+		writer_commit(w);
+		buf_clear(&e);
 	}
 	writer_close(&w);
 }

@@ -987,22 +987,34 @@ job_id_of(struct sailthru *c, const char *what, char *body, char **job_id,
 	return 0;
 }
 
+/*
+ * sailthru_call with the JSON text of args, which it takes over (NULL:
+ * json_pack ran out of memory).  *body as sailthru_call's.
+ */
+static int
+call_args(struct sailthru *c, const char *method, const char *endpoint, json_t *args,
+    char **body, struct sailthru_error *e)
+{
+	char	*json;
+	int	 rc;
+
+	if (args == NULL || (json = json_dumps(args, JSON_COMPACT)) == NULL)
+		fatal_oom("sailthru");
+	json_decref(args);
+	rc = sailthru_call(c, method, endpoint, json, body, e);
+	free(json);
+	return rc;
+}
+
 int
 sailthru_job_export_list(struct sailthru *c, const char *list, char **job_id,
     struct sailthru_error *e)
 {
-	json_t	*args;
-	char	*json, *body;
-	int	 rc;
+	char	*body;
 
 	*job_id = NULL;
-	args = json_pack("{s:s, s:s}", "job", "export_list_data", "list", list);
-	if (args == NULL || (json = json_dumps(args, JSON_COMPACT)) == NULL)
-		fatal_oom("sailthru");
-	json_decref(args);
-	rc = sailthru_call(c, "POST", "job", json, &body, e);
-	free(json);
-	if (rc == -1)
+	if (call_args(c, "POST", "job", json_pack("{s:s, s:s}", "job", "export_list_data",
+	    "list", list), &body, e) == -1)
 		return -1;
 	return job_id_of(c, "POST job", body, job_id, e);
 }
@@ -1011,18 +1023,11 @@ int
 sailthru_job_get(struct sailthru *c, const char *job_id, struct sailthru_job *j,
     struct sailthru_error *e)
 {
-	json_t	*args, *root;
-	char	*json, *body;
-	int	 rc;
+	json_t	*root;
+	char	*body;
 
 	memset(j, 0, sizeof(*j));
-	args = json_pack("{s:s}", "job_id", job_id);
-	if (args == NULL || (json = json_dumps(args, JSON_COMPACT)) == NULL)
-		fatal_oom("sailthru");
-	json_decref(args);
-	rc = sailthru_call(c, "GET", "job", json, &body, e);
-	free(json);
-	if (rc == -1)
+	if (call_args(c, "GET", "job", json_pack("{s:s}", "job_id", job_id), &body, e) == -1)
 		return -1;
 	root = parse_object(c, "GET job", body, e);
 	free(body);

@@ -21,6 +21,7 @@
 #define WRITER_MAX_MATCH	16	/* distinct profiles one record may match */
 #define WRITER_MAX_NOTES	64	/* notes one record may add */
 #define WRITER_MAX_LOOKUPS	16	/* identifier lookups one record remembers */
+#define WRITER_LAST_QUEUE	16	/* changes held back for the last five */
 #define WRITER_MAX_RUNS		64	/* runs whose state is cached */
 #define WRITER_SCRATCH_MAX	(8u << 20)	/* record arena is cleared past this */
 
@@ -408,6 +409,13 @@ struct apply {
 	char			*notes[WRITER_MAX_NOTES];
 	uint32_t		 nlookups;
 	struct lookup		 lookups[WRITER_MAX_LOOKUPS];
+	/* Applied records whose change is not written out yet (apply_last). */
+	uint32_t		 nq;
+	struct {
+		const struct msg_patch	*p;
+		int			 created;
+		struct profile		 before, work;	/* into the record arenas */
+	} q[WRITER_LAST_QUEUE];
 };
 
 /*
@@ -900,6 +908,60 @@ apply_last(struct writer *w, struct apply *app, const struct profile *before,
 }
 
 /*
+ * Writing a record's change out (apply_last) costs about what applying it
+ * does, and only the goal's last five are kept, so the change waits in
+ * app->q while newer records may still push it out: the oldest held
+ * record is pushed without its change once five other profiles were
+ * pushed after it (it can no longer be among the last five), and the
+ * rest are written out in order by apply_last_flush, before the scratch
+ * arena their profiles live in is cleared and at the end of the batch.
+ */
+static void
+apply_last_flush(struct writer *w, struct apply *app)
+{
+	const struct msg_patch *p = app->p;
+
+	for (uint32_t i = 0; i < app->nq; i++) {
+		app->p = app->q[i].p;
+		apply_last(w, app, app->q[i].created ? NULL : &app->q[i].before,
+		    &app->q[i].work);
+	}
+	app->p = p;
+	app->nq = 0;
+}
+
+static void
+apply_last_defer(struct writer *w, struct apply *app, const struct profile *before,
+    const struct profile *work)
+{
+	if (app->nq == WRITER_LAST_QUEUE) {
+		uint64_t	 old = app->q[0].work.id, seen[STATS_LAST_IDS];
+		uint32_t	 n = 0;
+
+		for (uint32_t i = app->nq; i-- > 1 && n < STATS_LAST_IDS; ) {
+			uint64_t id = app->q[i].work.id;
+			uint32_t k;
+
+			for (k = 0; k < n && seen[k] != id; k++)
+				;
+			if (id != old && k == n)
+				seen[n++] = id;
+		}
+		if (n == STATS_LAST_IDS) {
+			stats_last_push(&app->g->st, old);
+			memmove(&app->q[0], &app->q[1], --app->nq * sizeof(app->q[0]));
+		} else
+			apply_last_flush(w, app);
+	}
+	app->q[app->nq].p = app->p;
+	app->q[app->nq].created = before == NULL;
+	if (before != NULL)
+		app->q[app->nq].before = *before;
+	app->q[app->nq].work = *work;
+	app->nq++;
+}
+
+/*
  * Applies one record: resolve, merge, rules, consent, store, exchange,
  * stats.  Returns 0, or a store code (STORE_FULL, STORE_ERR).
  */
@@ -955,7 +1017,7 @@ apply_record(struct writer *w, struct apply *app)
 		app->g->st.created++;
 	else
 		app->g->st.updated++;
-	apply_last(w, app, before, &work);
+	apply_last_defer(w, app, before, &work);
 	app->g->dirty = 1;
 	return 0;
 }
@@ -986,8 +1048,10 @@ apply_batch(struct writer *w, const struct msg_batch *b)
 			continue;
 		if (seq != r->applied + 1)
 			panic("applying seq %" PRIu64 " after %" PRIu64, seq, r->applied);
-		if (w->scratch.total > WRITER_SCRATCH_MAX)
+		if (w->scratch.total > WRITER_SCRATCH_MAX) {
+			apply_last_flush(w, app);	/* its profiles are there */
 			arena_clear(&w->scratch);
+		}
 		app->p = &b->u.patches.recs[i];
 		if ((rc = apply_record(w, app)) != 0) {
 			free(app);
@@ -999,6 +1063,7 @@ apply_batch(struct writer *w, const struct msg_batch *b)
 			w->first_ms = time_mono_ms();
 		w->cnt.records++;
 	}
+	apply_last_flush(w, app);
 	free(app);
 	return 0;
 }

@@ -584,6 +584,52 @@ test_consent_exchange_last(void)
 	free(d);
 }
 
+/*
+ * The last five keep their changes when the newest records of a batch
+ * name fewer than five profiles (the writer holds changes back while newer
+ * records may still push them out).
+ */
+static void
+test_last_changes_held(void)
+{
+	struct conf	 c;
+	struct writer	*w;
+	struct msg_batch *b, a;
+	struct msg_patch *p;
+	const struct stats *g;
+	char		 err[256], e[32], nm[16];
+	int		 all = 1;
+
+	conf_make(&c, "lastq");
+	w = writer_open(&c, 0, err, sizeof(err));
+	b = batch(6, 1, "c1", "g5");
+	for (int i = 0; i < 30; i++) {
+		snprintf(e, sizeof(e), "q%d@x.org", i);
+		p = by_email(b, arena_strndup(&b->arena, e, strlen(e)), 1);
+		optext(b, p, OP_SET, "name", "A");
+	}
+	for (int i = 0; i < 10; i++) {
+		snprintf(nm, sizeof(nm), "B%d", i);
+		p = by_email(b, "q29@x.org", 1);
+		optext(b, p, OP_SET, "name", arena_strndup(&b->arena, nm, strlen(nm)));
+	}
+	submit(w, b);
+	writer_commit(w);
+	last_ack(w, &a);
+	g = goal_stats(&a, "g5");
+	is_int(g ? g->nlast : 0, 5, "five last ids");
+	for (int i = 0; g && i < 5; i++)
+		all &= g->changes[i] != NULL;
+	ok(g && all, "each of the last five has its change");
+	ok(g && g->changes[0] && strstr(g->changes[0], "\"B9\"") != NULL,
+	    "the newest is the last update: %s", g && g->changes[0] ? g->changes[0] : "(none)");
+	ok(g && g->changes[1] && strstr(g->changes[1], "q28@x.org") != NULL &&
+	    g->changes[4] && strstr(g->changes[4], "q25@x.org") != NULL,
+	    "then the four created before it, newest first");
+	msg_batch_clear(&a);
+	writer_close(&w);
+}
+
 static void
 test_hostile(void)
 {
@@ -925,6 +971,7 @@ main(void)
 	test_merge();
 	test_order();
 	test_consent_exchange_last();
+	test_last_changes_held();
 	test_exchange_read_error();
 	test_hostile();
 	test_import();

@@ -245,7 +245,7 @@ writer_uncommitted(const struct writer *w)
 int64_t
 writer_due_in(const struct writer *w)
 {
-	int64_t	 left, span;
+	int64_t	 left, span, cap;
 
 	if (w->rows == 0)
 		return -1;
@@ -262,10 +262,20 @@ writer_due_in(const struct writer *w)
 	 * of the time; the group stays bounded by commit_rows,
 	 * WRITER_TXN_PAGES and the fetcher's window (a full window idles the
 	 * input, and an idle input commits).
+	 *
+	 * The stretch stops at half of pipeline.resend_ms less the commit
+	 * itself: a fetcher that hears no ACK for resend_ms sends its whole
+	 * window again.  Under a load of 15 on 2 cores commits took 1.3 s,
+	 * groups 5.2 s, and a 5M-row import resent 64 batches 140 times
+	 * (9M rows mapped and decoded again for nothing).
 	 */
 	span = (int64_t)w->conf->store.commit_ms;
 	if (4 * w->last_commit_ms > span)
 		span = 4 * w->last_commit_ms;
+	cap = (int64_t)w->conf->pipe.resend_ms / 2 - w->last_commit_ms;
+	if (w->conf->pipe.resend_ms > 0 && span > cap)
+		span = cap > (int64_t)w->conf->store.commit_ms ? cap :
+		    (int64_t)w->conf->store.commit_ms;
 	left = w->first_ms + span - time_mono_ms();
 	return left < 0 ? 0 : left;
 }

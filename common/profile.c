@@ -630,52 +630,48 @@ prop_equal(const struct profile_prop *x, const struct profile_prop *y)
 	return 1;
 }
 
+/* Appends n as "LEN:" then the bytes (a NUL-free text form). */
+static int
+put_counted(struct buf *out, const char *p, size_t n)
+{
+	return buf_printf(out, "%zu:", n) | buf_add(out, p, n);
+}
+
 int
-profile_diff_json(const struct profile *before, const struct profile *after,
-    size_t limit, struct buf *out, uint32_t *omitted)
+profile_diff_names(const struct profile *before, const struct profile *after,
+    struct buf *out)
 {
 	uint32_t i = 0, j = 0, nb = before ? before->nprops : 0, na = after->nprops;
-	int	 first = 1;
+	int	 rc = 0;
 
-	*omitted = 0;
-	if (buf_add(out, "{", 1) == -1)
-		return -1;
 	/* Both are sorted by name: one walk over the two. */
-	while (i < nb || j < na) {
+	while ((i < nb || j < na) && rc == 0) {
 		const struct profile_prop *x = i < nb ? &before->props[i] : NULL;
 		const struct profile_prop *y = j < na ? &after->props[j] : NULL;
 		int	 c = x == NULL ? 1 : y == NULL ? -1 : name_cmp(x->name, y->name.p,
 		    y->name.len);
-		size_t	 mark = out->len;
-		int	 rc = first ? 0 : buf_add(out, ",", 1);
 
 		if (c < 0) {		/* removed */
-			rc |= val_json_str(out, x->name.p, x->name.len);
-			rc |= buf_addstr(out, ":null");
+			rc |= buf_add(out, "-", 1) | put_counted(out, x->name.p, x->name.len);
 			i++;
 		} else if (c > 0) {	/* added */
-			rc |= prop_json(y, out);
+			rc |= buf_add(out, "+", 1) | put_counted(out, y->name.p, y->name.len);
 			j++;
 		} else {
+			if (!prop_equal(x, y))
+				rc |= buf_add(out, "+", 1) | put_counted(out, y->name.p,
+				    y->name.len);
 			i++;
 			j++;
-			if (prop_equal(x, y)) {
-				out->len = mark;
-				out->data[mark] = '\0';
-				continue;
-			}
-			rc |= prop_json(y, out);
 		}
-		/* What does not fit is counted, never cut in the middle. */
-		if (rc != 0 || out->len > limit) {
-			out->len = mark;
-			out->data[mark] = '\0';
-			(*omitted)++;
-			continue;
-		}
-		first = 0;
 	}
-	return buf_add(out, "}", 1);
+	return rc ? -1 : 0;
+}
+
+int
+profile_prop_json(const struct profile_prop *pp, struct buf *out)
+{
+	return prop_json(pp, out);
 }
 
 int

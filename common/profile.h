@@ -83,15 +83,17 @@ int	 profile_decode(const void *data, size_t len, struct profile *p,
  */
 int	 profile_json(const struct profile *p, int with_ids, struct buf *out);
 /*
- * Appends what turned before into after as one JSON object: each property
- * after has that before had not, or with other values, as in profile_json;
- * each property after lost, as null.  before NULL: a new profile, every
- * property.  A property that would take out past limit bytes is left out
- * and counted in *omitted.  Returns 0, or -1 at out's cap (leave room
- * past limit for the closing brace).
+ * Appends the names of the properties that differ between before and
+ * after, in a NUL-free text form: "+LEN:NAME" for one after holds with
+ * other values (or before had not: before NULL, every property), "-LEN:NAME"
+ * for one after lost.  Cheap (no value is formatted): the writer keeps it
+ * per changed profile and formats only the last five, at commit.  Returns
+ * 0, or -1 at out's cap.
  */
-int	 profile_diff_json(const struct profile *before, const struct profile *after,
-	    size_t limit, struct buf *out, uint32_t *omitted);
+int	 profile_diff_names(const struct profile *before, const struct profile *after,
+	    struct buf *out);
+/* Appends "name":value of one property, as in profile_json.  0 or -1 at the cap. */
+int	 profile_prop_json(const struct profile_prop *pp, struct buf *out);
 /* Appends the JSON form of one value. */
 int	 val_json(const struct val *v, struct buf *out);
 /* Appends s (len bytes) as a JSON string.  Returns 0, or -1 at out's cap. */

@@ -875,10 +875,16 @@ apply_exchange(struct writer *w, struct apply *app, uint64_t id, int64_t now)
 
 /*
  * Step 5: work goes first among the goal's last profiles, with what this
- * record did to it (see struct stats' changes): the record's identifiers
- * and the properties that differ from before (NULL: created), so a run's
- * history shows what it changed, not what the profile holds later.  Kept
- * under STATS_CHANGES_MAX: what does not fit is counted as omitted.
+ * record did to it: the record's identifiers and the names of the
+ * properties that differ from before (NULL: created), in a pending form
+ * (see last_pending_json) that costs no formatting.  Only the five that
+ * are still last at commit are turned into JSON (last_materialize), with
+ * the values the transaction holds, so a run's history shows what it
+ * changed, not what the profile holds later.
+ *
+ * Pending form, NUL-free text: "\001", then per identifier "LEN:PROP"
+ * "LEN:VALUE", then "\002", then profile_diff_names' "+LEN:NAME" and
+ * "-LEN:NAME".
  */
 static void
 apply_last(struct writer *w, struct apply *app, const struct profile *before,
@@ -886,35 +892,123 @@ apply_last(struct writer *w, struct apply *app, const struct profile *before,
 {
 	const struct msg_patch	*p = app->p;
 	struct buf		*b = &w->chg;
-	uint32_t		 omitted = 0;
-	int			 rc = 0, first = 1;
+	int			 rc = 0;
 
 	buf_reset(b);
-	rc |= buf_addstr(b, "\"identifier\":{");
+	rc |= buf_add(b, "\001", 1);
 	for (uint32_t i = 0; i < p->nids && rc == 0; i++) {
 		const struct msg_ident *id = &p->ids[i];
-		size_t	 mark = b->len;
 
-		if (id->value.len == 0)
+		if (id->value.len == 0 || id->value.len > STATS_CHANGES_MAX / 4)
 			continue;
-		if ((!first && buf_add(b, ",", 1) == -1) ||
-		    val_json_str(b, id->prop.p, id->prop.len) == -1 || buf_add(b, ":", 1) == -1 ||
-		    val_json_str(b, id->value.p, id->value.len) == -1 ||
-		    b->len > STATS_CHANGES_MAX / 2) {
-			b->len = mark;
-			b->data[mark] = '\0';
-			continue;
-		}
-		first = 0;
+		rc |= buf_printf(b, "%u:", id->prop.len) | buf_add(b, id->prop.p, id->prop.len);
+		rc |= buf_printf(b, "%u:", id->value.len) | buf_add(b, id->value.p,
+		    id->value.len);
 	}
-	rc |= buf_addstr(b, "},\"changed\":");
-	rc |= profile_diff_json(before, work, STATS_CHANGES_MAX - 32, b, &omitted);
-	if (omitted)
-		rc |= buf_printf(b, ",\"omitted\":%" PRIu32, omitted);
+	rc |= buf_add(b, "\002", 1);
+	rc |= profile_diff_names(before, work, b);
 	if (rc != 0)
 		stats_last_push(&app->g->st, work->id);	/* not known, never cut */
 	else
 		stats_last_push_changed(&app->g->st, work->id, b->data, b->len);
+}
+
+/* Reads "LEN:" and the bytes at *pp; 0, or -1 when the text is not that. */
+static int
+counted_next(const char **pp, const char **s, size_t *n)
+{
+	char	*end;
+	unsigned long v = strtoul(*pp, &end, 10);
+
+	if (end == *pp || *end != ':' || v > strlen(end + 1))
+		return -1;
+	*s = end + 1;
+	*n = v;
+	*pp = end + 1 + v;
+	return 0;
+}
+
+/*
+ * The JSON members of one pending change (see apply_last) of profile p
+ * into out: "identifier":{...},"changed":{name: value from p, or null when
+ * p has it no more}[,"omitted":N] (what would pass STATS_CHANGES_MAX).
+ * Returns 0, or -1 when pending is not that form.
+ */
+static int
+last_pending_json(const char *pending, const struct profile *p, struct buf *out)
+{
+	const char	*q = pending + 1, *s, *v;
+	size_t		 n, vn;
+	uint32_t	 omitted = 0;
+	int		 rc = 0, first = 1;
+
+	rc |= buf_addstr(out, "\"identifier\":{");
+	while (*q != '\002') {
+		if (counted_next(&q, &s, &n) == -1 || counted_next(&q, &v, &vn) == -1)
+			return -1;
+		rc |= buf_addstr(out, first ? "" : ",") | val_json_str(out, s, n) |
+		    buf_add(out, ":", 1) | val_json_str(out, v, vn);
+		first = 0;
+	}
+	q++;
+	rc |= buf_addstr(out, "},\"changed\":{");
+	first = 1;
+	while (*q != '\0') {
+		const struct profile_prop *pp;
+		size_t	 mark = out->len;
+		int	 removed = *q == '-', r = 0;
+
+		if ((*q != '+' && *q != '-') || (q++, counted_next(&q, &s, &n)) == -1)
+			return -1;
+		r |= buf_addstr(out, first ? "" : ",");
+		if (!removed && (pp = profile_prop_find(p, s, n)) != NULL)
+			r |= profile_prop_json(pp, out);
+		else
+			r |= val_json_str(out, s, n) | buf_addstr(out, ":null");
+		/* What does not fit is counted, never cut in the middle. */
+		if (r != 0 || out->len > STATS_CHANGES_MAX - 32) {
+			out->len = mark;
+			out->data[mark] = '\0';
+			omitted++;
+			continue;
+		}
+		first = 0;
+	}
+	rc |= buf_addstr(out, "}");
+	if (omitted)
+		rc |= buf_printf(out, ",\"omitted\":%" PRIu32, omitted);
+	return rc ? -1 : 0;
+}
+
+/*
+ * Turns the pending changes among st's last profiles into JSON, reading
+ * each profile in the open transaction (at most STATS_LAST_IDS reads a
+ * goal a commit).  A profile that cannot be read keeps no change.
+ * Returns 0 or a store code.
+ */
+static int
+last_materialize(struct writer *w, struct stats *st)
+{
+	for (uint32_t i = 0; i < st->nlast; i++) {
+		struct profile	 p;
+		int		 rc;
+
+		if (st->changes[i] == NULL || st->changes[i][0] != '\001')
+			continue;
+		rc = store_profile_get(w->st, st->last[i], &p, &w->scratch);
+		if (rc != 0 && rc != STORE_NOTFOUND)
+			return rc;
+		buf_reset(&w->chg);
+		if (rc == STORE_NOTFOUND ||
+		    last_pending_json(st->changes[i], &p, &w->chg) == -1) {
+			free(st->changes[i]);
+			st->changes[i] = NULL;
+			continue;
+		}
+		free(st->changes[i]);
+		st->changes[i] = xstrndup(w->chg.data, w->chg.len);
+	}
+	return 0;
 }
 
 /*
@@ -1375,7 +1469,8 @@ flush_state(struct writer *w)
 		for (size_t j = 0; j < r->ngoals; j++) {
 			if (!r->goals[j].dirty)
 				continue;
-			if ((rc = store_stats_put(w->st, r->run, &r->goals[j].st)) != 0)
+			if ((rc = last_materialize(w, &r->goals[j].st)) != 0 ||
+			    (rc = store_stats_put(w->st, r->run, &r->goals[j].st)) != 0)
 				return rc;
 		}
 	}

@@ -197,7 +197,7 @@ collect(const struct profile *p, void *arg)
 	return 0;
 }
 
-/* What turned one profile into another: changed, added, removed, capped. */
+/* Which properties turned one profile into another: changed, added, removed. */
 static void
 test_diff(void)
 {
@@ -206,7 +206,6 @@ test_diff(void)
 	struct val	 v[2];
 	struct buf	 enc, d;
 	char		 err[128];
-	uint32_t	 omitted;
 
 	arena_init(&a);
 	profile_init(&p);
@@ -229,21 +228,18 @@ test_diff(void)
 	rule(&q, &a, RULE_SET, "city", VAL_TEXT, 0, v, 0);	/* no values: removed */
 	text(&v[0], "Ann");
 	rule(&q, &a, RULE_SET, "name", VAL_TEXT, 0, v, 1);
-	is_int(profile_diff_json(&p, &q, 4000, &d, &omitted), 0, "diff");
-	is_str(d.data, "{\"city\":null,\"lists\":[\"l1\",\"l2\"],\"name\":\"Ann\","
-	    "\"opens\":6}", "changed, added and removed properties; the same left out");
-	is_int(omitted, 0, "nothing omitted");
+	is_int(profile_diff_names(&p, &q, &d), 0, "diff");
+	is_str(d.data, "-4:city+5:lists+4:name+5:opens",
+	    "changed, added and removed properties; the same left out");
 	buf_reset(&d);
-	profile_diff_json(&p, &p, 4000, &d, &omitted);
-	is_str(d.data, "{}", "no change: an empty object");
+	profile_diff_names(&p, &p, &d);
+	ok(d.len == 0, "no change: nothing");
 	buf_reset(&d);
-	profile_diff_json(NULL, &p, 4000, &d, &omitted);
-	is_str(d.data, "{\"city\":\"Oslo\",\"email\":\"a@x.org\",\"lists\":[\"l1\"],"
-	    "\"opens\":5}", "a new profile: every property");
+	profile_diff_names(NULL, &p, &d);
+	is_str(d.data, "+4:city+5:email+5:lists+5:opens", "a new profile: every property");
 	buf_reset(&d);
-	is_int(profile_diff_json(&p, &q, 30, &d, &omitted), 0, "a small limit");
-	is_str(d.data, "{\"city\":null,\"name\":\"Ann\"}", "what fits, whole properties");
-	is_int(omitted, 2, "the others counted");
+	is_int(profile_prop_json(profile_prop_find(&q, "lists", 5), &d), 0, "one property");
+	is_str(d.data, "\"lists\":[\"l1\",\"l2\"]", "as in the profile JSON");
 	buf_clear(&enc);
 	buf_clear(&d);
 	arena_clear(&a);

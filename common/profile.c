@@ -630,11 +630,23 @@ prop_equal(const struct profile_prop *x, const struct profile_prop *y)
 	return 1;
 }
 
-/* Appends n as "LEN:" then the bytes (a NUL-free text form). */
-static int
-put_counted(struct buf *out, const char *p, size_t n)
+/*
+ * Appends "LEN:" and the n bytes at p (a NUL-free text form).  The digits
+ * by hand: a printf per property was most of what the writer's record of
+ * changes cost.
+ */
+int
+profile_put_counted(struct buf *out, const char *p, size_t n)
 {
-	return buf_printf(out, "%zu:", n) | buf_add(out, p, n);
+	char	 t[24];
+	size_t	 k = sizeof(t), v = n;
+
+	t[--k] = ':';
+	do {
+		t[--k] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	return buf_add(out, t + k, sizeof(t) - k) | buf_add(out, p, n);
 }
 
 int
@@ -652,15 +664,17 @@ profile_diff_names(const struct profile *before, const struct profile *after,
 		    y->name.len);
 
 		if (c < 0) {		/* removed */
-			rc |= buf_add(out, "-", 1) | put_counted(out, x->name.p, x->name.len);
+			rc |= buf_add(out, "-", 1) |
+			    profile_put_counted(out, x->name.p, x->name.len);
 			i++;
 		} else if (c > 0) {	/* added */
-			rc |= buf_add(out, "+", 1) | put_counted(out, y->name.p, y->name.len);
+			rc |= buf_add(out, "+", 1) |
+			    profile_put_counted(out, y->name.p, y->name.len);
 			j++;
 		} else {
 			if (!prop_equal(x, y))
-				rc |= buf_add(out, "+", 1) | put_counted(out, y->name.p,
-				    y->name.len);
+				rc |= buf_add(out, "+", 1) |
+				    profile_put_counted(out, y->name.p, y->name.len);
 			i++;
 			j++;
 		}

@@ -92,6 +92,8 @@ int	 profile_json(const struct profile *p, int with_ids, struct buf *out);
  */
 int	 profile_diff_names(const struct profile *before, const struct profile *after,
 	    struct buf *out);
+/* Appends "LEN:" and the n bytes at p.  0 or -1 at out's cap. */
+int	 profile_put_counted(struct buf *out, const char *p, size_t n);
 /* Appends "name":value of one property, as in profile_json.  0 or -1 at the cap. */
 int	 profile_prop_json(const struct profile_prop *pp, struct buf *out);
 /* Appends the JSON form of one value. */

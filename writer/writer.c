@@ -901,9 +901,8 @@ apply_last(struct writer *w, struct apply *app, const struct profile *before,
 
 		if (id->value.len == 0 || id->value.len > STATS_CHANGES_MAX / 4)
 			continue;
-		rc |= buf_printf(b, "%u:", id->prop.len) | buf_add(b, id->prop.p, id->prop.len);
-		rc |= buf_printf(b, "%u:", id->value.len) | buf_add(b, id->value.p,
-		    id->value.len);
+		rc |= profile_put_counted(b, id->prop.p, id->prop.len);
+		rc |= profile_put_counted(b, id->value.p, id->value.len);
 	}
 	rc |= buf_add(b, "\002", 1);
 	rc |= profile_diff_names(before, work, b);

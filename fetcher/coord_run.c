@@ -81,9 +81,93 @@ parts_free(struct fetcher_part *p, size_t n)
 }
 
 /*
- * Starts a new run, or resumes the unfinished one.  0, -1 when the
- * coordinator's request this process serves was already run (nothing to
- * do), or an exit code.
+ * --retry-failed on a run that ended: the same run (same id, same record)
+ * again, for its lists that failed before any of their rows was numbered.
+ * The lists that were imported are not read again (PART_DONE), so their
+ * sum and add columns count once; the retried lists' rows are numbered
+ * after what each lane had (lanes[].base), so the writers, whose applied
+ * point for the run is that total, apply them once too.  A list that
+ * failed after some of its rows were imported is not retried: its rows
+ * would be applied twice.  Returns 0 (the run is open again), -1 when
+ * there is nothing to retry (said), or an exit code.
+ */
+static int
+retry_open(struct fetcher_ctx *x, const struct fetcher_part *want, size_t nwant,
+    size_t nlanes)
+{
+	struct fetcher_ledger *l = &x->led;
+	size_t	 n = 0;
+	char	 q[300];
+
+	if (l->run == 0) {
+		log_warnx("connection %s has no run to retry", x->cn->name);
+		return EX_DATAERR;
+	}
+	if (strcmp(l->state, "done") != 0) {
+		log_warnx("run %" PRIu64 " of %s could not go on (state %s): a retry "
+		    "cannot tell what it imported; run the connection again", l->run,
+		    x->cn->name, l->state);
+		return EX_DATAERR;
+	}
+	if (!run_matches(l, want, nwant, nlanes)) {
+		log_warnx("run %" PRIu64 " of %s cannot be retried: the goals, lists or "
+		    "lanes changed since it ran; run the connection again", l->run,
+		    x->cn->name);
+		return EX_CONFIG;
+	}
+	for (size_t i = 0; i < l->nparts; i++) {
+		struct fetcher_part *p = &l->parts[i];
+
+		if (p->status != PART_FAILED) {
+			p->status = PART_DONE;
+			continue;
+		}
+		if (p->rows > 0) {
+			log_warnx("not retried run=%" PRIu64 " list=%s: %" PRIu64 " of its "
+			    "rows were imported before it failed", l->run,
+			    log_quote(p->list, q, sizeof(q)), p->rows);
+			continue;
+		}
+		free(p->job_id);
+		free(p->spool);
+		free(p->error);
+		free(p->warning);
+		p->job_id = p->spool = p->error = p->warning = NULL;
+		p->status = PART_NEW;
+		p->attempts = 0;
+		p->skipped = 0;
+		p->email_count = -1;
+		n++;
+	}
+	if (n == 0) {
+		log_info("nothing to retry run=%" PRIu64 " connection=%s: no list failed "
+		    "before its rows were read", l->run, x->cn->name);
+		return -1;
+	}
+	for (size_t i = 0; i < l->nlanes; i++)
+		l->lanes[i].base = l->lanes[i].total;
+	l->totals_known = 0;
+	/* What the earlier passes set aside stays counted; the retried lists add theirs. */
+	for (size_t i = 0; i < l->nskips_base; i++)
+		stats_clear(&l->skips_base[i]);
+	free(l->skips_base);
+	l->skips_base = l->skips;
+	l->nskips_base = l->nskips;
+	l->skips = NULL;
+	l->nskips = 0;
+	l->retries++;
+	snprintf(l->state, sizeof(l->state), "fetching");
+	fetcher_ctx_checkpoint(x);
+	log_info("run retried run=%" PRIu64 " connection=%s lists=%zu retry=%u", l->run,
+	    x->cn->name, n, l->retries);
+	return 0;
+}
+
+/*
+ * Starts a new run, or resumes the unfinished one, or (--retry-failed)
+ * opens the last one again.  0, -1 when the coordinator's request this
+ * process serves was already run or there is nothing to retry (nothing
+ * to do), or an exit code.
  */
 static int
 run_open(struct fetcher_ctx *x)
@@ -114,6 +198,15 @@ run_open(struct fetcher_ctx *x)
 		    x->opts->request, x->led.run, x->cn->name);
 		parts_free(want, nwant);
 		return -1;
+	}
+	/* --retry-failed on an unfinished run resumes it, as any rerun does. */
+	if (x->opts->retry_failed && !(x->led.run != 0 &&
+	    (strcmp(x->led.state, "fetching") == 0 || strcmp(x->led.state,
+	    "streaming") == 0 || strcmp(x->led.state, "exporting") == 0))) {
+		int r = retry_open(x, want, nwant, nlanes);
+
+		parts_free(want, nwant);
+		return r;
 	}
 	if (x->led.run != 0 && (strcmp(x->led.state, "fetching") == 0 ||
 	    strcmp(x->led.state, "streaming") == 0 ||

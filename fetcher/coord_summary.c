@@ -256,6 +256,8 @@ coord_summary(struct fetcher_ctx *x, const char *force, const char *error,
 	json_object_set_new(root, "duration_ms", json_integer(dur));
 	json_object_set_new(root, "rows", json_integer((json_int_t)rows));
 	json_object_set_new(root, "rows_per_s", json_real(rate));
+	if (x->led.retries > 0)
+		json_object_set_new(root, "retries", json_integer(x->led.retries));
 	json_object_set_new(root, "goals", goals);
 	if (out != NULL)
 		fflush(out);

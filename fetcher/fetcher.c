@@ -273,7 +273,8 @@ fetch_lists(struct fetcher_ctx *x)
 		struct fetcher_part *p = &x->led.parts[i];
 		size_t	 k;
 
-		if (p->file || p->status == PART_READY || p->status == PART_FAILED)
+		if (p->file || p->status == PART_READY || p->status == PART_FAILED ||
+		    p->status == PART_DONE)
 			continue;
 		for (k = 0; k < nlists; k++)
 			if (strcmp(lists[k].name, p->list) == 0)
@@ -346,7 +347,7 @@ check_files(struct fetcher_ctx *x)
 		struct fetcher_part *p = &x->led.parts[i];
 		struct stat st;
 
-		if (!p->file || p->status == PART_FAILED)
+		if (!p->file || p->status == PART_FAILED || p->status == PART_DONE)
 			continue;
 		if (stat(p->list, &st) == -1) {
 			if (p->status == PART_READY) {

@@ -76,6 +76,7 @@ enum part_status {
 	PART_JOB,		/* export job started: job_id set */
 	PART_READY,		/* spool complete on disk (or the local file) */
 	PART_FAILED,		/* error set; the run goes on without it */
+	PART_DONE,		/* imported by an earlier pass of the run (--retry-failed) */
 };
 const char	*fetcher_part_status_name(int st);
 
@@ -106,6 +107,7 @@ struct fetcher_part {
 struct fetcher_lane {
 	uint64_t	 acked;		/* writer's applied for (run, lane) */
 	uint64_t	 total;		/* rows numbered for the lane (when known) */
+	uint64_t	 base;		/* numbered by earlier passes: this one starts after */
 	uint64_t	 received;	/* not kept: the writer's highest seen */
 	uint64_t	 stats_applied;	/* the ACK the stats came with */
 	size_t		 nstats;
@@ -131,6 +133,10 @@ struct fetcher_ledger {
 	 */
 	size_t		 nskips;
 	struct stats	*skips;
+	/* A retried run (--retry-failed): its retries, and the earlier passes' skips. */
+	uint32_t	 retries;
+	size_t		 nskips_base;
+	struct stats	*skips_base;
 };
 
 /* Returns 0, or -1 with errno set (ENOENT: no ledger yet; EINVAL: corrupt). */
@@ -161,6 +167,7 @@ struct fetcher_opts {
 	const char	*trigger;	/* COORD_TRIGGER_*, for the history (NULL: manual) */
 	int		 quiet;		/* print no summary */
 	const char	*request;	/* the coordinator's request file name (NULL: none) */
+	int		 retry_failed;	/* redo the failed lists of the last run */
 };
 
 /*

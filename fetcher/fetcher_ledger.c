@@ -47,6 +47,7 @@ fetcher_part_status_name(int st)
 	case PART_JOB:		return "job";
 	case PART_READY:	return "ready";
 	case PART_FAILED:	return "failed";
+	case PART_DONE:		return "done";
 	}
 	return "unknown";
 }
@@ -54,7 +55,7 @@ fetcher_part_status_name(int st)
 static int
 part_status_parse(const char *s)
 {
-	for (int st = PART_NEW; st <= PART_FAILED; st++)
+	for (int st = PART_NEW; st <= PART_DONE; st++)
 		if (strcmp(s, fetcher_part_status_name(st)) == 0)
 			return st;
 	return -1;
@@ -153,6 +154,9 @@ fetcher_ledger_clear(struct fetcher_ledger *l)
 	for (size_t i = 0; i < l->nskips; i++)
 		stats_clear(&l->skips[i]);
 	free(l->skips);
+	for (size_t i = 0; i < l->nskips_base; i++)
+		stats_clear(&l->skips_base[i]);
+	free(l->skips_base);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -245,8 +249,10 @@ stats_parse(json_t *o, struct stats *s)
  *    "parts":[{"goal","index","list","file","format","status","job_id",
  *              "spool","error","attempts","size","mtime","email_count",
  *              "rows","skipped","warning"}],
- *    "lanes":[{"acked":N,"total":N,"stats":[{goal stats}]}],
- *    "skips":[{goal stats}]}}
+ *    "lanes":[{"acked":N,"total":N,"base":N,"stats":[{goal stats}]}],
+ *    "skips":[{goal stats}], "retries":N, "skips_base":[{goal stats}]}}
+ * A retried run (--retry-failed) numbers each lane after "base", what its
+ * earlier passes numbered, and starts its skips from "skips_base".
  * (goal stats: the counters, "reasons", "last" ids, "changes" beside
  * them (text or null, see struct stats), "unique", "applied")
  * A part's rows, skipped and warning and the run's skips (rows the
@@ -311,6 +317,7 @@ fetcher_ledger_save(const char *path, const struct fetcher_ledger *l)
 
 		json_object_set_new(o, "acked", json_integer((json_int_t)l->lanes[i].acked));
 		json_object_set_new(o, "total", json_integer((json_int_t)l->lanes[i].total));
+		json_object_set_new(o, "base", json_integer((json_int_t)l->lanes[i].base));
 		for (size_t j = 0; j < l->lanes[i].nstats; j++)
 			json_array_append_new(st, stats_to_json(&l->lanes[i].stats[j],
 			    l->lanes[i].stats_applied));
@@ -322,6 +329,13 @@ fetcher_ledger_save(const char *path, const struct fetcher_ledger *l)
 	for (size_t i = 0; i < l->nskips; i++)
 		json_array_append_new(skips, stats_to_json(&l->skips[i], 0));
 	json_object_set_new(run, "skips", skips);
+	if (l->retries > 0) {
+		json_object_set_new(run, "retries", json_integer(l->retries));
+		skips = json_array();
+		for (size_t i = 0; i < l->nskips_base; i++)
+			json_array_append_new(skips, stats_to_json(&l->skips_base[i], 0));
+		json_object_set_new(run, "skips_base", skips);
+	}
 	json_object_set_new(root, "run", run);
 write:
 	text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
@@ -420,6 +434,7 @@ fetcher_ledger_load(const char *path, struct fetcher_ledger *l, char *err, size_
 
 			ln->acked = ju64(v, "acked");
 			ln->total = ju64(v, "total");
+			ln->base = ju64(v, "base");
 			if (!json_is_array(st) || json_array_size(st) == 0)
 				continue;
 			ln->nstats = json_array_size(st);
@@ -440,6 +455,15 @@ fetcher_ledger_load(const char *path, struct fetcher_ledger *l, char *err, size_
 			fatal_oom("fetcher_ledger");
 		json_array_foreach(skips, i, v)
 			stats_parse(v, &l->skips[i]);
+	}
+	l->retries = (uint32_t)ju64(run, "retries");
+	skips = json_object_get(run, "skips_base");
+	if (json_is_array(skips) && json_array_size(skips) > 0) {
+		l->nskips_base = json_array_size(skips);
+		if ((l->skips_base = calloc(l->nskips_base, sizeof(*l->skips_base))) == NULL)
+			fatal_oom("fetcher_ledger");
+		json_array_foreach(skips, i, v)
+			stats_parse(v, &l->skips_base[i]);
 	}
 done:
 	json_decref(root);

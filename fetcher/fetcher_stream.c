@@ -691,6 +691,8 @@ fetcher_stream(struct fetcher_ctx *x)
 		if ((s.lanes[i].win = calloc(s.window, sizeof(struct sent_batch))) == NULL)
 			fatal_oom("fetcher_stream");
 		s.lanes[i].mult = 1;
+		/* A retried run numbers after what its earlier passes sent. */
+		s.lanes[i].seq = x->led.lanes[i].base;
 	}
 	for (size_t i = 0; i < x->led.nparts; i++)
 		if (x->led.parts[i].status == PART_READY)
@@ -724,6 +726,10 @@ fetcher_stream(struct fetcher_ctx *x)
 	free(x->led.skips);
 	x->led.skips = NULL;
 	x->led.nskips = 0;
+	/* ... on top of what the earlier passes of a retried run set aside. */
+	for (size_t i = 0; i < x->led.nskips_base; i++)
+		stats_merge(stats_array_get(&x->led.skips, &x->led.nskips,
+		    x->led.skips_base[i].goal), &x->led.skips_base[i]);
 	for (size_t i = 0; i < x->led.nparts && rc == 0; i++)
 		if (x->led.parts[i].status == PART_READY)
 			rc = stream_part(&s, &x->led.parts[i]);

@@ -20,6 +20,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: sailsync-fetcher -c CONFIG [-n] [--log-level L] [--log-format F] run CONNECTION\n"
 	    "           [--users URI] [--acks URI] [--no-progress] [--summary-json FILE]\n"
+	    "           [--retry-failed]\n"
 	    "       sailsync-fetcher -c CONFIG [--log-level L] [--log-format F] status\n"
 	    "           [--port-file FILE]\n"
 	    "       sailsync-fetcher -c CONFIG coordinator [--clock-scale N] [--clock-start SECS]\n"
@@ -34,6 +35,8 @@ usage(FILE *f)
 	    "  --acks URI           receive acknowledgements here instead of pipeline.acks\n"
 	    "  --no-progress        no progress line on a terminal\n"
 	    "  --summary-json FILE  also write the run summary as JSON to FILE\n"
+	    "  --retry-failed       run the lists of the last run that failed again, in\n"
+	    "                       that run, without importing the others a second time\n"
 	    "  status               serve the status page, JSON and /metrics on\n"
 	    "                       status.listen until SIGTERM (the status server alone)\n"
 	    "  --port-file FILE     status: write the port listened on to FILE\n"
@@ -79,6 +82,8 @@ option(void *arg, int argc, char **argv, int *i)
 		g->port_file = daemon_arg(PROG, argc, argv, i, usage);
 	else if (strcmp(s, "--no-progress") == 0)
 		g->o.progress = 0;
+	else if (strcmp(s, "--retry-failed") == 0)
+		g->o.retry_failed = 1;
 	else if (strcmp(s, "--json") == 0)
 		g->json = 1;
 	else if (strcmp(s, "--clock-start") == 0) {

@@ -1011,8 +1011,9 @@ last_materialize(struct writer *w, struct stats *st)
 }
 
 /*
- * Writing a record's change out (apply_last) costs about what applying it
- * does, and only the goal's last five are kept, so the change waits in
+ * Noting a record's change (apply_last: a walk over both profiles; the
+ * JSON waits for the commit, last_materialize) is paid for every record,
+ * and only the goal's last five are kept, so the change waits in
  * app->q while newer records may still push it out: the oldest held
  * record is pushed without its change once five other profiles were
  * pushed after it (it can no longer be among the last five), and the

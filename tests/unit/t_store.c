@@ -104,6 +104,25 @@ test_profile(void)
 	is_int(rule(&p, &a, RULE_SUM, "email", VAL_NUMBER, 0, v, 1), PROFILE_RULE_NAN,
 	    "sum on text");
 
+	{
+		struct profile	 m;
+
+		profile_init(&m);
+		v[0].type = VAL_DECIMAL;
+		v[0].u.d = 1000.08;
+		rule(&m, &a, RULE_SUM, "ltv", VAL_DECIMAL, 0, v, 1);
+		v[0].u.d = 334.3;
+		rule(&m, &a, RULE_SUM, "ltv", VAL_DECIMAL, 0, v, 1);
+		is_str(json(&m, 0), "{\"properties\":{\"ltv\":1334.38}}",
+		    "a decimal sum of 1000.08 and 334.3");
+		for (int k = 0; k < 1000; k++) {
+			v[0].u.d = 0.1;
+			rule(&m, &a, RULE_SUM, "ltv", VAL_DECIMAL, 0, v, 1);
+		}
+		is_str(json(&m, 0), "{\"properties\":{\"ltv\":1434.38}}",
+		    "a thousand sums of 0.1 do not drift");
+	}
+
 	buf_init(&enc, 1 << 20);
 	ok(profile_encode(&p, &enc) == 0, "encode");
 	ok(profile_decode(enc.data, enc.len, &q, &a, err, sizeof(err)) == 0, "decode");

@@ -1014,6 +1014,24 @@ rm_cb(const void *k, size_t kl, const void *v, size_t vl, void *arg)
 	return 0;
 }
 
+/* The POST /user body that takes ident off every list of the goal. */
+static char *
+removal_args(struct xrun *x, const char *ident)
+{
+	json_t	*lists, *a;
+	char	*args;
+
+	lists = json_object();
+	for (size_t j = 0; j < x->g->nlists; j++)
+		json_object_set_new(lists, x->g->lists[j], json_integer(0));
+	a = json_pack("{s:s, s:s, s:o}", "id", ident, "key",
+	    conf_export_key_name(x->g->link_key), "lists", lists);
+	if (a == NULL || (args = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+		fatal_oom("exporter");
+	json_decref(a);
+	return args;
+}
+
 /*
  * Why the user with link value ident leaves the goal's lists, read from
  * the lanes' snapshots: the profile that has the identifier is what
@@ -1070,7 +1088,6 @@ static int
 dry_removals(struct xrun *x, struct store **lanes, size_t n)
 {
 	struct rm rm;
-	json_t	*a, *lists;
 	char	 pfx[600], *args;
 	size_t	 pl;
 	const char *why;
@@ -1083,14 +1100,7 @@ dry_removals(struct xrun *x, struct store **lanes, size_t n)
 	for (size_t i = 0; i < rm.n; i++) {
 		if ((why = removal_reason(x, lanes, n, rm.ident[i])) == NULL)
 			continue;
-		lists = json_object();
-		for (size_t j = 0; j < x->g->nlists; j++)
-			json_object_set_new(lists, x->g->lists[j], json_integer(0));
-		a = json_pack("{s:s, s:s, s:o}", "id", rm.ident[i], "key",
-		    conf_export_key_name(x->g->link_key), "lists", lists);
-		if ((args = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
-			fatal_oom("exporter");
-		json_decref(a);
+		args = removal_args(x, rm.ident[i]);
 		fprintf(x->out, "remove %s %s %s\n", rm.ident[i], why, args);
 		free(args);
 		x->st->removed++;
@@ -1162,7 +1172,6 @@ remove_left(struct xrun *x)
 {
 	struct sailthru_error e;
 	struct rm rm;
-	json_t	*a, *lists;
 	char	 k[600], v[32], pfx[600], *args, *body;
 	size_t	 kl, pl;
 	int	 rc = 0, on;
@@ -1199,13 +1208,7 @@ remove_left(struct xrun *x)
 				rc = EX_IOERR;
 				break;
 			}
-			lists = json_object();
-			for (size_t j = 0; j < x->g->nlists; j++)
-				json_object_set_new(lists, x->g->lists[j], json_integer(0));
-			a = json_pack("{s:s, s:s, s:o}", "id", rm.ident[i], "key",
-			    conf_export_key_name(x->g->link_key), "lists", lists);
-			args = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
-			json_decref(a);
+			args = removal_args(x, rm.ident[i]);
 			body = NULL;
 			memset(&e, 0, sizeof(e));
 			if (sailthru_call(x->api, "POST", "user", args, &body, &e) == -1 &&

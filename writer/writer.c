@@ -1427,6 +1427,31 @@ announced(struct writer *w, const struct msg_batch *b)
 	return 0;
 }
 
+/*
+ * A batch of a connection this writer has not loaded (added to the file
+ * after it started): the configuration follows the file first, as in
+ * writer_submit, so that the run tag is checked under the connection's
+ * secret instead of refused as unknown forever.  1: go on; 0: refused
+ * (logged by conf_follow); -1: the commit before a reload failed.
+ */
+static int
+follow_unknown(struct writer *w, const struct msg_batch *b)
+{
+	struct conf	*next;
+
+	if (conf_conn_find(w->conf, b->src.conn.p ? b->src.conn.p : "",
+	    b->src.conn.len) != NULL)
+		return 1;
+	switch (conf_follow_check(&w->follow, b, &next)) {
+	case CONF_FOLLOW_REFUSE:
+		w->cnt.refused++;
+		return 0;
+	case CONF_FOLLOW_NEW:
+		return conf_adopt(w, next) == 0 ? 1 : -1;
+	}
+	return 1;
+}
+
 int
 writer_input(struct writer *w, const void *p, size_t len)
 {
@@ -1443,6 +1468,10 @@ writer_input(struct writer *w, const void *p, size_t len)
 		    len, log_quote(err, q, sizeof(q)));
 		w->cnt.dropped++;
 		return 0;
+	}
+	if (b.kind == MSG_PATCHES && (rc = follow_unknown(w, &b)) != 1) {
+		msg_batch_clear(&b);
+		return rc;
 	}
 	if (b.kind == MSG_PATCHES && !announced(w, &b)) {
 		msg_batch_clear(&b);

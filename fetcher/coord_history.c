@@ -60,7 +60,8 @@ coord_history_ids(const char *conndir, uint64_t **ids, size_t *n)
 		v[k++] = id;
 	}
 	closedir(dp);
-	qsort(v, k, sizeof(*v), id_cmp);
+	if (k > 1)
+		qsort(v, k, sizeof(*v), id_cmp);
 	*ids = v;
 	*n = k;
 	return 0;

@@ -127,7 +127,8 @@ queue_json(const char *conndir)
 		names[n++] = xstrdup(e->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(names[0]), str_asc);
+	if (n > 1)
+		qsort(names, n, sizeof(names[0]), str_asc);
 	for (size_t i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		if ((r = json_file(path)) != NULL && json_is_object(r))

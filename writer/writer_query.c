@@ -102,7 +102,7 @@ writer_dump(const struct conf *c, int no_ids, FILE *out)
 		store_close(&s);
 	}
 	/* Bytewise order: the same store built any way dumps the same. */
-	if (rc == 0)
+	if (rc == 0 && d.n > 1)		/* an empty store has no array */
 		qsort(d.lines, d.n, sizeof(*d.lines), line_cmp);
 	for (size_t i = 0; i < d.n; i++) {
 		if (rc == 0 && fprintf(out, "%s\n", d.lines[i]) < 0)

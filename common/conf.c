@@ -813,9 +813,9 @@ static int
 load_store(struct cctx *cx, json_t *st, struct conf_store *s)
 {
 	static const char *const keys[] = { "path", "map_size_mb", "commit_rows",
-	    "commit_ms", "durable", "properties", "merge", "segments", NULL };
+	    "commit_ms", "txn_mb", "durable", "properties", "merge", "segments", NULL };
 	const char	*path = "var/store";
-	uint64_t	 mb = 1024, rows = 100000, ms = 300;
+	uint64_t	 mb = 1024, rows = 100000, ms = 300, txn = CONF_TXN_MB;
 	const struct conf_prop *p;
 	char		 q[96];
 	int		 r;
@@ -827,6 +827,7 @@ load_store(struct cctx *cx, json_t *st, struct conf_store *s)
 		    get_uint(cx, st, "map_size_mb", 1, 1ull << 24, &mb) == -1 ||
 		    get_uint(cx, st, "commit_rows", 1, 10000000, &rows) == -1 ||
 		    get_uint(cx, st, "commit_ms", 1, 600000, &ms) == -1 ||
+		    get_uint(cx, st, "txn_mb", 16, 512, &txn) == -1 ||
 		    get_bool(cx, st, "durable", &s->durable) == -1)
 			return -1;
 	}
@@ -834,6 +835,7 @@ load_store(struct cctx *cx, json_t *st, struct conf_store *s)
 	s->map_size = mb << 20;
 	s->commit_rows = (uint32_t)rows;
 	s->commit_ms = (uint32_t)ms;
+	s->txn_mb = (uint32_t)txn;
 	if (load_props(cx, st, s) == -1)
 		return -1;
 	if (st != NULL && load_segments(cx, json_object_get(st, "segments"), s) == -1)

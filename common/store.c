@@ -25,7 +25,6 @@
 #define STORE_DEFAULT_MAP	(1ull << 30)
 #define STORE_KEY_MAX		480	/* below LMDB's 511-byte key limit */
 #define STORE_EPOCH_MS		1577836800000LL	/* 2020-01-01T00:00:00Z */
-#define STORE_PAGE_BYTES	4096	/* LMDB's page on the platforms we build for */
 #define STORE_NODE_BYTES	10	/* a leaf node's header and its slot in the page */
 
 struct store {
@@ -338,7 +337,7 @@ store_open(const struct conf_store *cs, unsigned lane, int flags, char *err, siz
 	 * (STORE_NOSPACE).  Dirty pages are heap until the commit, and LMDB
 	 * keeps freed page buffers for reuse, so the writer's heap is set
 	 * by its largest transaction: the writer bounds transactions by
-	 * store_txn_pages (writer.h).
+	 * store_txn_pages (store.txn_mb, writer_due_in).
 	 */
 	unsigned	 eflags = MDB_NORDAHEAD;
 	int		 dead = 0;

@@ -69,6 +69,7 @@ int		 store_begin(struct store *s);
  */
 int		 store_commit(struct store *s);
 void		 store_abort(struct store *s);
+#define STORE_PAGE_BYTES	4096	/* LMDB's page on the platforms we build for */
 /*
  * The pages the open write transaction may have dirtied, an upper
  * estimate (0 when none is open): a put or delete anywhere in a tree

@@ -249,8 +249,15 @@ writer_due_in(const struct writer *w)
 
 	if (w->rows == 0)
 		return -1;
+	/*
+	 * A group is committed once its transaction may have dirtied
+	 * store.txn_mb of pages, whatever commit_rows says: dirty pages are
+	 * heap until the commit (store_txn_pages, an upper estimate), so
+	 * this caps the writer's heap however large the store grows.
+	 */
 	if (w->rows >= w->conf->store.commit_rows ||
-	    store_txn_pages(w->st) >= WRITER_TXN_PAGES)
+	    store_txn_pages(w->st) >= ((uint64_t)w->conf->store.txn_mb << 20) /
+	    STORE_PAGE_BYTES)
 		return 0;
 	/*
 	 * Grouping by time: commit_ms after the first uncommitted record, or
@@ -260,7 +267,7 @@ writer_due_in(const struct writer *w)
 	 * spend most of its time in commits (512 commits, 43% of a 1M-row
 	 * import).  Stretching the group keeps commits under about a fifth
 	 * of the time; the group stays bounded by commit_rows,
-	 * WRITER_TXN_PAGES and the fetcher's window (a full window idles the
+	 * txn_pages and the fetcher's window (a full window idles the
 	 * input, and an idle input commits).
 	 *
 	 * The stretch stops at half of pipeline.resend_ms less the commit

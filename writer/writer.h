@@ -32,13 +32,6 @@
  * from no fetcher, and holding it would only cost memory.
  */
 #define WRITER_HOLD_BYTES	((size_t)256 << 20)
-/*
- * A group is committed once its transaction may have dirtied this many
- * pages, whatever commit_rows says: dirty pages are heap until the commit
- * (store_txn_pages, an upper estimate), so this caps the writer's heap at
- * 128 MiB of pages however large the store grows.
- */
-#define WRITER_TXN_PAGES	32768
 /* Input idle this long with uncommitted records: commit. */
 #define WRITER_IDLE_MS		10
 
@@ -94,7 +87,7 @@ uint64_t	 writer_uncommitted(const struct writer *w);
 /*
  * Milliseconds until the group must be committed by time (conf.store.
  * commit_ms, or four times the last commit's duration when longer), or by
- * commit_rows or WRITER_TXN_PAGES (0 then); -1 when nothing is
+ * commit_rows or store.txn_mb (0 then); -1 when nothing is
  * uncommitted.
  */
 int64_t		 writer_due_in(const struct writer *w);

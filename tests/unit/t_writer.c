@@ -52,6 +52,7 @@ conf_make(struct conf *c, const char *name)
 	c->store.merge = merge;
 	c->store.commit_rows = 100000;
 	c->store.commit_ms = 300;
+	c->store.txn_mb = CONF_TXN_MB;
 	c->store.durable = 0;
 	c->pipe.window = 4;
 	conns[0].name = "c1";
@@ -752,6 +753,56 @@ test_hostile(void)
 	writer_close(&w);
 }
 
+/*
+ * store.txn_mb bounds a group by the pages it may dirty: with rows and
+ * time out of the way, 16 MiB (4,096 pages) of new profiles' index
+ * entries make the group due; 512 MiB does not.
+ */
+static void
+test_txn_budget(void)
+{
+	struct conf	 c;
+	struct writer	*w;
+	struct msg_batch *b;
+	char		 err[256], e[64];
+	uint32_t	 mb[] = { 16, 512 };
+	uint64_t	 due_at = 0;
+
+	for (int i = 0; i < 2; i++) {
+		conf_make(&c, i ? "budget-512" : "budget-16");
+		c.store.commit_rows = 10000000;
+		c.store.commit_ms = 600000;
+		c.store.txn_mb = mb[i];
+		c.store.map_size = 256 << 20;	/* no map growth: a redo commits */
+		if ((w = writer_open(&c, 0, err, sizeof(err))) == NULL) {
+			ok(0, "writer_open: %s", err);
+			return;
+		}
+		due_at = 0;
+		for (int k = 0; k < 80 && due_at == 0; k++) {
+			b = batch(21, (uint64_t)k * MAXREC + 1, "c1", "budget");
+			for (int r = 0; r < MAXREC; r++) {
+				/* Spread over the index: one leaf page per entry, at first. */
+				snprintf(e, sizeof(e), "%08x.budget@example.com",
+				    (unsigned)((k * MAXREC + r) * 2654435761u));
+				by_email(b, arena_strndup(&b->arena, e, strlen(e)), 1);
+			}
+			submit(w, b);
+			if (writer_due_in(w) == 0)
+				due_at = (uint64_t)(k + 1) * MAXREC;
+		}
+		if (i == 0)
+			ok(due_at >= 2048 && due_at <= 4096 + MAXREC,
+			    "txn_mb 16: due after %llu new profiles (4,096 pages)",
+			    (unsigned long long)due_at);
+		else
+			ok(due_at == 0 && writer_due_in(w) > 0,
+			    "txn_mb 512: %d new profiles are not due", 80 * MAXREC);
+		writer_commit(w);
+		writer_close(&w);
+	}
+}
+
 static void
 test_import(void)
 {
@@ -974,6 +1025,7 @@ main(void)
 	test_last_changes_held();
 	test_exchange_read_error();
 	test_hostile();
+	test_txn_budget();
 	test_import();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)

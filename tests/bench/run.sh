@@ -11,9 +11,10 @@
 # Prints seconds, rows/s and the ratio to the plain floor for each, where
 # each stage's time went (its own counters), and each stage's peak heap.
 #
-#   run.sh [--rows N] [--mem-rows M[,M2...]] [--cpus LIST]
-# --mem-rows M runs the one-lane pipeline again at M rows (then M2, ...):
-# each stage's peak heap at every size, and the throughput at M against N.
+#   run.sh [--rows N] [--mem-rows M[,M2...]|none] [--cpus LIST]
+# --mem-rows M (default 5,000,000) runs the one-lane pipeline again at M
+# rows (then M2, ...): each stage's peak heap at every size, and the
+# throughput at M against N.
 # --cpus LIST runs everything under taskset -c LIST (0 for one core).
 set -eu
 
@@ -22,19 +23,20 @@ bin=${SAILSYNC_BIN:-$top/build/default/bin}
 PATH=$bin:$top/deploy:$PATH
 export PATH SAILSYNC_BIN="$bin"
 
-rows=1000000 mem_rows= cpus=
+rows=1000000 mem_rows=5000000 cpus=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rows) rows=$2; shift 2 ;;
 	--mem-rows) mem_rows=$2; shift 2 ;;
 	--cpus) cpus=$2; shift 2 ;;
-	*) echo "usage: run.sh [--rows N] [--mem-rows M[,M2...]] [--cpus LIST]" >&2; exit 64 ;;
+	*) echo "usage: run.sh [--rows N] [--mem-rows M[,M2...]|none] [--cpus LIST]" >&2; exit 64 ;;
 	esac
 done
+[ "$mem_rows" = none ] && mem_rows=
 if [ -n "$cpus" ] && [ -z "${BENCH_CPUS:-}" ]; then
 	# Everything started from here on inherits the CPU set.
 	BENCH_CPUS=$cpus exec taskset -c "$cpus" sh "$0" "$@" --rows "$rows" \
-	    ${mem_rows:+--mem-rows "$mem_rows"} --cpus "$cpus"
+	    --mem-rows "${mem_rows:-none}" --cpus "$cpus"
 fi
 
 dir=$top/build/bench
@@ -188,6 +190,12 @@ pipeline() {
 }
 
 echo "bench: $(nproc) cpu(s)${cpus:+ (taskset -c $cpus)}, load $(cut -d' ' -f1-3 /proc/loadavg)"
+# A small run first: what a run costs beyond its rows (start, the first
+# commit, the end), stages already running.
+gen 10 small
+pipeline small 2 2
+echo "bench: 10 rows over three lists, 2 lanes, 2 mappers: $p_secs s"
+
 echo "bench: generating $rows rows over three lists"
 gen "$rows" export
 echo "bench: $(cat export-?.csv | wc -c) bytes, $(head -1 export-a.csv | tr ',' '\n' | wc -l) columns"

@@ -163,8 +163,7 @@ arena_init(struct arena *a)
 	a->total = 0;
 }
 
-/* n bytes from the arena, not cleared. */
-static void *
+void *
 arena_take(struct arena *a, size_t n)
 {
 	struct arena_chunk *c = a->head;

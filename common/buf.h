@@ -50,6 +50,12 @@ char	*xstrdup(const char *s);
 
 void	 arena_init(struct arena *a);
 void	*arena_alloc(struct arena *a, size_t n);	/* 16-byte aligned, zeroed */
+/*
+ * Like arena_alloc, not cleared: for memory the caller writes before it
+ * reads it (a copy, a string pool, an array filled up to its count).  The
+ * writer takes a few of these per record; clearing them was 2% of its CPU.
+ */
+void	*arena_take(struct arena *a, size_t n);
 char	*arena_strndup(struct arena *a, const char *s, size_t n);
 void	 arena_clear(struct arena *a);
 

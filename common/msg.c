@@ -1534,7 +1534,7 @@ msg_decode(const void *p, size_t len, struct msg_batch *b, char *err, size_t err
 	r.p = p;
 	r.end = r.p + len;
 	r.a = &b->arena;
-	r.pool = arena_alloc(&b->arena, len + 1);
+	r.pool = arena_take(&b->arena, len + 1);
 	r.pool_end = r.pool + len + 1;
 	if (rd_batch(&r, b) == -1) {
 		arena_clear(&b->arena);
@@ -1579,7 +1579,7 @@ msg_stats_decode(const void *p, size_t len, struct stats *st, char *err, size_t 
 	r.p = p;
 	r.end = r.p + len;
 	r.a = &a;
-	r.pool = arena_alloc(&a, len + 1);
+	r.pool = arena_take(&a, len + 1);
 	r.pool_end = r.pool + len + 1;
 	/* A fixarray of 6 can only be the first layout: stats have 8 or more. */
 	if (len > 0 && r.p[0] == 0x96)

@@ -101,7 +101,8 @@ profile_prop_get(struct profile *p, struct arena *a, const char *name, size_t le
 	at = (size_t)(-i - 1);
 	if (p->nprops == p->cap) {
 		uint32_t cap = p->cap ? p->cap * 2 : 8;
-		struct profile_prop *np = arena_alloc(a, sizeof(*np) * cap);
+		/* Slots past nprops are written when a property is inserted. */
+		struct profile_prop *np = arena_take(a, sizeof(*np) * cap);
 
 		if (p->nprops)
 			memcpy(np, p->props, sizeof(*np) * p->nprops);
@@ -750,7 +751,8 @@ vals_has(const struct val *vs, uint32_t n, const struct val *v)
 
 /*
  * Makes nv pp's values: its first k, then those of vals not among them
- * (nv has room for k + n).
+ * (nv has room for k + n; what is past the count is never read, so the
+ * callers do not clear it).
  */
 static int
 prop_take(struct profile_prop *pp, struct val *nv, uint32_t k, const struct val *vals,
@@ -771,7 +773,7 @@ prop_set(struct profile_prop *pp, struct arena *a, const struct val *vals, uint3
 	struct val *nv;
 
 	if (!pp->multi) {
-		nv = arena_alloc(a, sizeof(*nv));
+		nv = arena_take(a, sizeof(*nv));
 		nv[0] = vals[n - 1];
 		pp->vals = nv;
 		pp->nvals = 1;
@@ -779,7 +781,7 @@ prop_set(struct profile_prop *pp, struct arena *a, const struct val *vals, uint3
 	}
 	if (n > PROFILE_MAX_VALS)
 		return PROFILE_RULE_FULL;
-	return prop_take(pp, arena_alloc(a, sizeof(struct val) * n), 0, vals, n);
+	return prop_take(pp, arena_take(a, sizeof(struct val) * n), 0, vals, n);
 }
 
 static int
@@ -797,7 +799,7 @@ prop_add(struct profile_prop *pp, struct arena *a, const struct val *vals, uint3
 		if ((size_t)pp->nvals + fresh > PROFILE_MAX_VALS)
 			return PROFILE_RULE_FULL;
 	}
-	nv = arena_alloc(a, sizeof(*nv) * ((size_t)pp->nvals + n));
+	nv = arena_take(a, sizeof(*nv) * ((size_t)pp->nvals + n));
 	if (pp->nvals)
 		memcpy(nv, pp->vals, sizeof(*nv) * pp->nvals);
 	return prop_take(pp, nv, pp->nvals, vals, n);

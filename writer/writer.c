@@ -622,7 +622,8 @@ profile_work(struct profile *dst, const struct profile *src, struct arena *a)
 {
 	*dst = *src;
 	dst->cap = src->nprops + 4;
-	dst->props = arena_alloc(a, sizeof(*dst->props) * dst->cap);
+	/* The spare slots are written when a property is inserted. */
+	dst->props = arena_take(a, sizeof(*dst->props) * dst->cap);
 	if (src->nprops)
 		memcpy(dst->props, src->props, sizeof(*dst->props) * src->nprops);
 }

@@ -332,6 +332,106 @@ test_rules(void)
 	}
 }
 
+/*
+ * The property each name of a batch resolves to is remembered for the
+ * batch: ops in another order, unknown names, a name of the same length
+ * at a position, and a configuration changed between two batches must
+ * each still find the property they name.
+ */
+static void
+test_prop_slots(void)
+{
+	/* The configuration after a reload: "name" is no longer declared. */
+	static struct conf_prop props2[] = {
+		{ "$consents", VAL_TEXT, 1, 0 },
+		{ "email", VAL_TEXT, 0, 1 },
+		{ "extid", VAL_TEXT, 0, 1 },
+		{ "lists", VAL_TEXT, 1, 0 },
+		{ "opens", VAL_NUMBER, 0, 0 },
+		{ "sailthru_profile_id", VAL_TEXT, 0, 1 },
+		{ "score", VAL_DECIMAL, 0, 0 },
+	};
+	struct conf	 c;
+	struct writer	*w;
+	struct msg_batch *b, a;
+	struct msg_patch *p;
+	const struct stats *g;
+	char		 err[256], *d;
+
+	conf_make(&c, "slots");
+	w = writer_open(&c, 0, err, sizeof(err));
+	ok(w != NULL, "open: %s", w ? "" : err);
+	if (w == NULL)
+		return;
+	b = batch(1, 1, "c1", "g1");
+	p = by_email(b, "p1@x.org", 1);
+	optext(b, p, OP_SET, "name", "A");
+	opnum(b, p, OP_SUM, "opens", 1);
+	p = by_email(b, "p2@x.org", 1);				/* the other order */
+	opnum(b, p, OP_SUM, "opens", 2);
+	optext(b, p, OP_SET, "name", "B");
+	p = by_email(b, "p3@x.org", 1);				/* unknown, then known */
+	opnum(b, p, OP_SET, "nosuch", 3);
+	optext(b, p, OP_SET, "name", "C");
+	p = by_email(b, "p4@x.org", 1);				/* known after unknown */
+	optext(b, p, OP_SET, "name", "D");
+	opnum(b, p, OP_SET, "nosuch2", 4);
+	p = rec(b, 1);						/* same length as "email" */
+	id(p, "email", "p5@x.org");
+	opnum(b, p, OP_SUM, "opens", 5);
+	optext(b, p, OP_SET, "email", "p5@x.org");
+	p = rec(b, 1);						/* an undeclared identifier */
+	id(p, "nosuch", "v");
+	optext(b, p, OP_SET, "name", "X");
+	p = rec(b, 1);						/* another one at that place */
+	id(p, "extid", "e6");
+	optext(b, p, OP_SET, "extid", "e6");
+	optext(b, p, OP_SET, "name", "F");
+	submit(w, b);
+	is_int(writer_commit(w), 0, "commit");
+	ok(last_ack(w, &a) == 1, "an ACK after commit");
+	g = goal_stats(&a, "g1");
+	ok(g != NULL, "stats of g1");
+	if (g) {
+		is_int(g->created, 6, "created");
+		is_int(g->skipped, 1, "skipped");
+		is_int(reason(g, "bad_identifier"), 1, "undeclared identifier");
+		is_int(reason(g, "unknown_property:nosuch"), 1, "unknown property");
+		is_int(reason(g, "unknown_property:nosuch2"), 1, "unknown property after a known");
+		is_int(reason(g, "type_mismatch:opens") + reason(g, "type_mismatch:name") +
+		    reason(g, "type_mismatch:email"), 0, "no op took another position's type");
+	}
+	msg_batch_clear(&a);
+
+	/* The same positions and names under a configuration without "name". */
+	c.store.props = props2;
+	c.store.nprops = sizeof(props2) / sizeof(props2[0]);
+	b = batch(1, 8, "c1", "g1");
+	p = by_email(b, "p1@x.org", 1);
+	optext(b, p, OP_SET, "name", "A2");
+	opnum(b, p, OP_SUM, "opens", 10);
+	submit(w, b);
+	is_int(writer_commit(w), 0, "commit after the change");
+	ok(last_ack(w, &a) == 1, "an ACK after the change");
+	g = goal_stats(&a, "g1");
+	is_int(reason(g, "unknown_property:name"), 1, "name is unknown in the next batch");
+	msg_batch_clear(&a);
+	writer_close(&w);
+	c.store.props = props;
+	c.store.nprops = sizeof(props) / sizeof(props[0]);
+
+	d = dump(&c, 1);
+	is_str(d,
+	    "{\"properties\":{\"email\":\"p1@x.org\",\"name\":\"A\",\"opens\":11}}\n"
+	    "{\"properties\":{\"email\":\"p2@x.org\",\"name\":\"B\",\"opens\":2}}\n"
+	    "{\"properties\":{\"email\":\"p3@x.org\",\"name\":\"C\"}}\n"
+	    "{\"properties\":{\"email\":\"p4@x.org\",\"name\":\"D\"}}\n"
+	    "{\"properties\":{\"email\":\"p5@x.org\",\"opens\":5}}\n"
+	    "{\"properties\":{\"extid\":\"e6\",\"name\":\"F\"}}\n",
+	    "each op found its own property");
+	free(d);
+}
+
 static void
 test_merge(void)
 {
@@ -1019,6 +1119,7 @@ main(void)
 	if (mkdtemp(tmpdir) == NULL)
 		return 1;
 	test_rules();
+	test_prop_slots();
 	test_merge();
 	test_order();
 	test_consent_exchange_last();

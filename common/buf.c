@@ -55,6 +55,21 @@ buf_add(struct buf *b, const void *p, size_t n)
 	return 0;
 }
 
+unsigned char *
+buf_room(struct buf *b, size_t n)
+{
+	if (buf_reserve(b, n) == -1)
+		return NULL;
+	return (unsigned char *)b->data + b->len;
+}
+
+void
+buf_added(struct buf *b, size_t n)
+{
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
 int
 buf_addstr(struct buf *b, const char *s)
 {

@@ -16,6 +16,13 @@ void	 buf_init(struct buf *b, size_t max);
 /* Returns 0, or -1 (errno E2BIG past max, ENOMEM) leaving b unchanged. */
 int	 buf_add(struct buf *b, const void *p, size_t n);
 int	 buf_addstr(struct buf *b, const char *s);
+/*
+ * For a writer that sizes its output first: room for n more bytes at the
+ * end of b, returned to be written (then buf_added(b, n)), or NULL (errno
+ * E2BIG past max, ENOMEM) leaving b unchanged.
+ */
+unsigned char *buf_room(struct buf *b, size_t n);
+void	 buf_added(struct buf *b, size_t n);	/* len += n, NUL after */
 int	 buf_printf(struct buf *b, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 /*

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <msgpack.h>
+
 #include "tap.h"
 
 #include "buf.h"
@@ -188,6 +190,159 @@ test_profile(void)
 	    id == 0xabcdef0123456789ull, "id hex round trip %s", hex);
 	ok(profile_id_parse("xyz", &id) == -1, "bad id rejected");
 	buf_clear(&enc);
+	arena_clear(&a);
+}
+
+/*
+ * The stored form as msgpack-c's packer writes it (what profile_encode
+ * wrote before it wrote the bytes itself): stores written either way
+ * must hold the same bytes.
+ */
+static void
+ref_pack_val(msgpack_packer *pk, const struct val *v)
+{
+	switch (v->type) {
+	case VAL_TEXT:
+		msgpack_pack_str(pk, v->u.s.len);
+		msgpack_pack_str_body(pk, v->u.s.p, v->u.s.len);
+		break;
+	case VAL_NUMBER:
+	case VAL_DATETIME:
+		msgpack_pack_int64(pk, v->u.i);
+		break;
+	case VAL_DECIMAL:
+		msgpack_pack_double(pk, v->u.d);
+		break;
+	case VAL_BOOL:
+		if (v->u.b)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
+		break;
+	default:
+		msgpack_pack_nil(pk);
+		break;
+	}
+}
+
+static void
+ref_encode(const struct profile *p, msgpack_sbuffer *sb)
+{
+	msgpack_packer	 pk;
+
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 6);
+	msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_uint64(&pk, p->id);
+	msgpack_pack_int64(&pk, p->created);
+	msgpack_pack_int64(&pk, p->updated);
+	msgpack_pack_uint64(&pk, p->redirect);
+	msgpack_pack_array(&pk, p->nprops);
+	for (uint32_t i = 0; i < p->nprops; i++) {
+		const struct profile_prop *pp = &p->props[i];
+
+		msgpack_pack_array(&pk, 4);
+		msgpack_pack_str(&pk, pp->name.len);
+		msgpack_pack_str_body(&pk, pp->name.p, pp->name.len);
+		msgpack_pack_uint8(&pk, (uint8_t)pp->type);
+		msgpack_pack_uint8(&pk, pp->multi);
+		msgpack_pack_array(&pk, pp->nvals);
+		for (uint32_t j = 0; j < pp->nvals; j++)
+			ref_pack_val(&pk, &pp->vals[j]);
+	}
+}
+
+/* 1 when profile_encode of p gives msgpack-c's bytes (after a prefix in the buffer). */
+static int
+same_bytes(const struct profile *p)
+{
+	msgpack_sbuffer	 sb;
+	struct buf	 b;
+	int		 same;
+
+	msgpack_sbuffer_init(&sb);
+	ref_encode(p, &sb);
+	buf_init(&b, 1u << 24);
+	buf_add(&b, "xy", 2);
+	same = profile_encode(p, &b) == 0 && b.len == sb.size + 2 &&
+	    memcmp(b.data + 2, sb.data, sb.size) == 0 && b.data[b.len] == '\0';
+	buf_clear(&b);
+	msgpack_sbuffer_destroy(&sb);
+	return same;
+}
+
+static void
+test_encode_bytes(void)
+{
+	static const int64_t ns[] = { 0, 1, 127, 128, 255, 256, 65535, 65536,
+	    4294967295LL, 4294967296LL, INT64_MAX, -1, -32, -33, -128, -129, -32768,
+	    -32769, INT32_MIN, (int64_t)INT32_MIN - 1, INT64_MIN };
+	static const size_t lens[] = { 0, 1, 31, 32, 255, 256, 65535, 65536, 70000 };
+	static const uint64_t ids[] = { 0, 1, 127, 128, 255, 256, 65535, 65536,
+	    4294967295ULL, 4294967296ULL, UINT64_MAX };
+	struct arena	 a;
+	struct profile	 p;
+	struct val	 v[64];
+	struct buf	 small;
+	char		*big, name[32];
+	int		 bad = 0;
+
+	arena_init(&a);
+	big = malloc(70001);
+	memset(big, 'x', 70000);
+	big[70000] = '\0';
+
+	profile_init(&p);
+	ok(same_bytes(&p), "an empty profile: msgpack-c's bytes");
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		p.id = ids[i];
+		p.redirect = ids[sizeof(ids) / sizeof(ids[0]) - 1 - i];
+		p.created = ns[i];
+		p.updated = ns[sizeof(ns) / sizeof(ns[0]) - 1 - i];
+		bad += !same_bytes(&p);
+	}
+	is_int(bad, 0, "ids, redirects and times of every width: msgpack-c's bytes");
+
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+		number(&v[i], ns[i]);
+	rule(&p, &a, RULE_SET, "n", VAL_NUMBER, 1, v, sizeof(ns) / sizeof(ns[0]));
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+		v[i].type = VAL_DATETIME;
+	rule(&p, &a, RULE_SET, "t", VAL_DATETIME, 1, v, sizeof(ns) / sizeof(ns[0]));
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		v[i].type = VAL_TEXT;
+		v[i].u.s.p = big;
+		v[i].u.s.len = (uint32_t)lens[i];
+	}
+	rule(&p, &a, RULE_SET, "s", VAL_TEXT, 1, v, sizeof(lens) / sizeof(lens[0]));
+	v[0].type = VAL_DECIMAL;
+	v[0].u.d = -1334.38;
+	v[1].type = VAL_DECIMAL;
+	v[1].u.d = 0.5;
+	rule(&p, &a, RULE_SET, "d", VAL_DECIMAL, 1, v, 2);
+	v[0].type = VAL_BOOL;
+	v[0].u.b = 1;
+	v[1].type = VAL_BOOL;
+	v[1].u.b = 0;
+	rule(&p, &a, RULE_SET, "b", VAL_BOOL, 1, v, 2);
+	for (int k = 0; k < 40; k++) {		/* past 15 properties */
+		snprintf(name, sizeof(name), "p%02d", k);
+		text(&v[0], "v");
+		rule(&p, &a, RULE_SET, name, VAL_TEXT, 0, v, 1);
+	}
+	big[300] = '\0';			/* a property name of 300 bytes */
+	text(&v[0], "v");
+	rule(&p, &a, RULE_SET, big, VAL_TEXT, 0, v, 1);
+	big[300] = 'x';
+	ok(same_bytes(&p), "every value type and header width: msgpack-c's bytes");
+
+	/* A buffer that cannot hold it: refused, left as it was. */
+	buf_init(&small, 100);
+	buf_add(&small, "ab", 2);
+	ok(profile_encode(&p, &small) == -1 && small.len == 2 && strcmp(small.data, "ab") == 0,
+	    "over the buffer's cap: refused, the buffer unchanged");
+	buf_clear(&small);
+	free(big);
 	arena_clear(&a);
 }
 
@@ -580,6 +735,7 @@ main(void)
 	if (mkdtemp(tmpdir) == NULL)
 		return 1;
 	test_profile();
+	test_encode_bytes();
 	test_diff();
 	test_store();
 	test_map_full();

@@ -1116,7 +1116,12 @@ rd_patch(struct rd *r, struct msg_patch *pa)
 
 	if (rd_array(r, &pa->nids, MSG_MAX_FIELDS) == -1)
 		return ep_at(&r->e, "ids");
-	pa->ids = pa->nids ? arena_alloc(r->a, pa->nids * sizeof(*pa->ids)) : NULL;
+	/*
+	 * Not cleared: every field of each element is read below before the
+	 * batch is used, and a batch that fails to decode is thrown away
+	 * (clearing the ids, ops and values was 1.4% of the writer's CPU).
+	 */
+	pa->ids = pa->nids ? arena_take(r->a, pa->nids * sizeof(*pa->ids)) : NULL;
 	for (uint32_t i = 0; i < pa->nids; i++) {
 		if (rd_tuple(r, 2) == -1)
 			return ep_at(&r->e, "ids[%u]", i);
@@ -1132,7 +1137,7 @@ rd_patch(struct rd *r, struct msg_patch *pa)
 
 	if (rd_array(r, &pa->nops, MSG_MAX_FIELDS) == -1)
 		return ep_at(&r->e, "ops");
-	pa->ops = pa->nops ? arena_alloc(r->a, pa->nops * sizeof(*pa->ops)) : NULL;
+	pa->ops = pa->nops ? arena_take(r->a, pa->nops * sizeof(*pa->ops)) : NULL;
 	for (uint32_t i = 0; i < pa->nops; i++) {
 		o = &pa->ops[i];
 		if (rd_tuple(r, 3) == -1)
@@ -1155,7 +1160,7 @@ rd_patch(struct rd *r, struct msg_patch *pa)
 			ep_at(&r->e, "vals");
 			return ep_at(&r->e, "ops[%u]", i);
 		}
-		o->vals = o->nvals ? arena_alloc(r->a, o->nvals * sizeof(*o->vals)) : NULL;
+		o->vals = o->nvals ? arena_take(r->a, o->nvals * sizeof(*o->vals)) : NULL;
 		for (uint32_t j = 0; j < o->nvals; j++)
 			if (rd_val(r, &o->vals[j]) == -1) {
 				ep_at(&r->e, "vals[%u]", j);

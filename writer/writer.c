@@ -1134,6 +1134,15 @@ apply_record(struct writer *w, struct apply *app)
 		return rc;
 	if (app->nm == 0) {
 		profile_init(&work);
+		/*
+		 * Room for every property the record can add, at once: from
+		 * empty, the array grew by doubling and was copied three times
+		 * for a profile of 17 properties.
+		 */
+		if (p->nops) {
+			work.props = arena_take(&w->scratch, sizeof(*work.props) * p->nops);
+			work.cap = p->nops;
+		}
 		created = 1;
 	} else {
 		before = &app->m[0];	/* the survivor: smallest, oldest id */

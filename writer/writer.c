@@ -553,6 +553,32 @@ ident_ours(const struct apply *app, uint64_t self, uint64_t id)
 }
 
 /*
+ * 1 when a profile this record matched holds text value val of unique
+ * property prop.  ident_sync points the index entry of every unique value
+ * a profile holds at that profile (a merged loser's at the survivor), so
+ * a lookup of such a value resolves to the profile already read: it is
+ * not made.  Most updates name their profile by two identifiers it
+ * holds; the second lookup was a tree descent per record.
+ */
+static int
+held_by_match(const struct apply *app, const char *prop, size_t plen, const char *val,
+    size_t vlen)
+{
+	for (uint32_t k = 0; k < app->nm; k++) {
+		const struct profile_prop *pp = profile_prop_find(&app->m[k], prop, plen);
+
+		for (uint32_t i = 0; pp && i < pp->nvals; i++) {
+			const struct val *v = &pp->vals[i];
+
+			if (v->type == VAL_TEXT && v->u.s.len == vlen &&
+			    (vlen == 0 || memcmp(v->u.s.p, val, vlen) == 0))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/*
  * 1 when unique property value v may be given to the profile being
  * written: the index has no entry, or one that resolves to it or to a
  * profile merged into it now.
@@ -566,6 +592,8 @@ ident_free(struct apply *app, uint64_t self, const char *prop, const struct val 
 
 	*rc = 0;
 	if (v->type != VAL_TEXT)
+		return 1;
+	if (held_by_match(app, prop, strlen(prop), v->u.s.p, v->u.s.len))
 		return 1;
 	*rc = apply_ident_get(app, prop, strlen(prop), v->u.s.p, v->u.s.len, &id);
 	if (*rc == STORE_NOTFOUND) {
@@ -802,6 +830,11 @@ apply_resolve(struct writer *w, struct apply *app, int *skipped)
 		uint64_t	 pid;
 		uint32_t	 k;
 
+		if (held_by_match(app, id->prop.p, id->prop.len, id->value.p, id->value.len)) {
+			if (nmatched < WRITER_MAX_MATCH)
+				matched[nmatched++] = id->prop;
+			continue;
+		}
 		rc = apply_ident_get(app, id->prop.p, id->prop.len, id->value.p,
 		    id->value.len, &pid);
 		if (rc == STORE_NOTFOUND)

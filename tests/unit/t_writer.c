@@ -498,12 +498,41 @@ test_merge(void)
 		ok(g && g->last[0] != ida, "last ids newest first");
 	}
 	msg_batch_clear(&a);
+
+	/*
+	 * Identifiers the matched profile holds are not looked up again; one
+	 * it does not hold still is, and finds its own profile.
+	 */
+	b = batch(5, 10, "c1", "g1");
+	p = rec(b, 1);					/* both held by A */
+	id(p, "email", "a@x.org");
+	id(p, "sailthru_profile_id", "sid-b");
+	opnum(b, p, OP_SUM, "opens", 1);
+	p = rec(b, 1);					/* the loser's email, then A's sid */
+	id(p, "email", "old@x.org");
+	id(p, "sailthru_profile_id", "sid-b");
+	optext(b, p, OP_SET, "sailthru_profile_id", "sid-b");
+	opnum(b, p, OP_SUM, "opens", 1);
+	p = rec(b, 1);					/* D, and C's extid: conflict */
+	id(p, "email", "e@x.org");
+	id(p, "extid", "Y");
+	optext(b, p, OP_SET, "name", "Eve2");
+	submit(w, b);
+	writer_commit(w);
+	last_ack(w, &a);
+	{
+		const struct stats *g = goal_stats(&a, "g1");
+
+		ok(g && g->updated == 6 && g->skipped == 2, "held identifiers: 2 more updated, 1 skipped");
+		is_int(reason(g, "identifier_conflict"), 2, "an identifier another profile holds");
+	}
+	msg_batch_clear(&a);
 	writer_close(&w);
 
 	d = dump(&c, 1);
 	is_str(d,
 	    "{\"properties\":{\"email\":\"a@x.org\",\"lists\":[\"la\",\"lb\"],"
-	    "\"name\":\"Bee\",\"opens\":1,\"sailthru_profile_id\":\"sid-b\"}}\n"
+	    "\"name\":\"Bee\",\"opens\":3,\"sailthru_profile_id\":\"sid-b\"}}\n"
 	    "{\"properties\":{\"email\":\"d@x.org\",\"extid\":\"Y\"}}\n"
 	    "{\"properties\":{\"email\":\"e@x.org\",\"extid\":\"X\",\"name\":\"Eve\"}}\n",
 	    "merged store: one profile for A and B, redirect not dumped");

@@ -12,7 +12,7 @@
  * lower-cased Email through an index (then by Profile Id), create it when
  * new, apply the goal's rules (set, set_if_empty, add, sum) with values
  * converted to their types (RFC 2822 and ISO dates to milliseconds,
- * decimals, integers, comma-separated multi-values), store the profile as
+ * decimals, integers; a cell is one value, as in the mapper), store the profile as
  * msgpack with both identifier indexes and the per-goal exchange mark,
  * (one goal per file, named by the file), and commit durably (LMDB's default sync, no MDB_WRITEMAP) every N rows
  * (default 100,000).  Rows without an Email are skipped, as the pipeline
@@ -391,14 +391,12 @@ apply_row(struct flr *f, const char *goal)
 			pr->nvals = 1;
 			continue;
 		}
-		if (mp->multi) {
-			char *s = f->field[c], *tok, *save = NULL;
-
-			for (tok = strtok_r(s, ",", &save); tok && nn < MAXVALS;
-			    tok = strtok_r(NULL, ",", &save))
-				if (*tok && conv(mp->type, tok, &nv[nn]) == 0)
-					nn++;
-		} else if (conv(mp->type, f->field[c], &nv[0]) == 0)
+		/*
+		 * A cell is one value, multi-valued property or not: the
+		 * mapper does not split CSV cells ("music,garden" is one
+		 * interest), so neither does the floor.
+		 */
+		if (conv(mp->type, f->field[c], &nv[0]) == 0)
 			nn = 1;
 		if (nn == 0)
 			continue;

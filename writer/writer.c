@@ -42,6 +42,7 @@ struct wrun {
 	int		 loaded;	/* applied and goals read from the store */
 	int		 touched;	/* changed in the open transaction */
 	int		 ack_due;
+	int		 ack_unsent;	/* its last ACK found no fetcher: due again */
 	size_t		 ngoals;
 	struct wgoal	*goals;
 };
@@ -77,6 +78,7 @@ struct writer {
 	uint64_t		 rows;		/* uncommitted records */
 	int64_t			 first_ms;	/* mono time of the first of them */
 	int64_t			 last_commit_ms;	/* how long the last commit took */
+	uint64_t		 ack_last;	/* run of the last ACK writer_ack_next gave */
 
 	const char		**uniq;		/* unique identifier properties */
 	size_t			 nuniq;
@@ -345,7 +347,7 @@ run_get(struct writer *w, uint64_t run, struct str conn, int *rc)
 			for (size_t i = 0; i < w->nruns; i++) {
 				struct wrun *o = &w->runs[i];
 
-				if (o->touched || o->ack_due)
+				if (o->touched || o->ack_due || o->ack_unsent)
 					continue;
 				run_unload(o);
 				free(o->conn);
@@ -1708,6 +1710,7 @@ writer_ack_next(struct writer *w, struct buf *out)
 	if (r == NULL)
 		return 0;
 	r->ack_due = 0;
+	w->ack_last = r->run;
 	if (!r->loaded) {
 		int opened = 0;
 
@@ -1755,6 +1758,28 @@ writer_ack_next(struct writer *w, struct buf *out)
 	}
 	arena_clear(&b.arena);
 	return rc;
+}
+
+void
+writer_ack_unsent(struct writer *w)
+{
+	for (size_t i = 0; i < w->nruns; i++)
+		if (w->runs[i].run == w->ack_last)
+			w->runs[i].ack_unsent = 1;
+}
+
+int
+writer_ack_rearm(struct writer *w)
+{
+	int	 n = 0;
+
+	for (size_t i = 0; i < w->nruns; i++)
+		if (w->runs[i].ack_unsent) {
+			w->runs[i].ack_unsent = 0;
+			w->runs[i].ack_due = 1;
+			n++;
+		}
+	return n;
 }
 
 int

@@ -34,6 +34,8 @@
 #define WRITER_HOLD_BYTES	((size_t)256 << 20)
 /* Input idle this long with uncommitted records: commit. */
 #define WRITER_IDLE_MS		10
+/* An ACK that found no fetcher connected is tried again this often. */
+#define WRITER_ACK_RETRY_MS	20
 
 struct writer;
 
@@ -114,6 +116,13 @@ int		 writer_no_space(const struct writer *w);
  * applied batch makes the next one due).
  */
 int		 writer_ack_next(struct writer *w, struct buf *out);
+/*
+ * The ACK writer_ack_next just gave was not sent (no fetcher connected
+ * yet, or its queue full): writer_ack_rearm makes every such ACK due again
+ * and returns how many, once the caller is done taking ACKs.
+ */
+void		 writer_ack_unsent(struct writer *w);
+int		 writer_ack_rearm(struct writer *w);
 /* Encodes the HELLO this writer sends on start into out (reset first). */
 int		 writer_hello(struct writer *w, struct buf *out);
 

@@ -46,25 +46,52 @@ static volatile sig_atomic_t stop;
 
 
 /*
- * Sends every ACK that is due.  Never blocks: ACKs are cumulative, so one
- * dropped at a full queue is covered by the next.
+ * Where ACKs go.  They are sent without blocking: ACKs are cumulative, so
+ * one dropped at a full queue is covered by the next.  But the last ACK
+ * of a run has no next.  The fetcher binds acks when its run starts, and
+ * our connect is retried every 100 ms; with ZMQ_IMMEDIATE (chan.c) an ACK
+ * sent before that finds no peer and is not queued.  A 10-row run lost
+ * its only ACK that way and the fetcher waited pipeline.resend_ms (5 s)
+ * before sending its window again and hearing it.  So an ACK that was
+ * not sent is due again, and tried every WRITER_ACK_RETRY_MS for up to
+ * half of resend_ms; after that the fetcher's resend asks anew.
  */
+struct ackout {
+	struct chan	*chan;
+	struct buf	 b;
+	int64_t		 retry_until;	/* monotonic ms; 0: every ACK went out */
+	unsigned	 resend_ms;
+};
+
+/* Sends every ACK that is due (see struct ackout). */
 static void
-send_acks(struct writer *w, struct chan *acks, struct buf *b)
+send_acks(struct writer *w, struct ackout *ao)
 {
 	int	 rc;
 
-	while ((rc = writer_ack_next(w, b)) != 0) {
-		if (rc < 0 || acks == NULL)
+	while ((rc = writer_ack_next(w, &ao->b)) != 0) {
+		if (rc < 0 || ao->chan == NULL)
 			continue;
-		if (chan_send(acks, b->data, b->len, 0) == CHAN_ERR)
-			log_warn("cannot send ack uri=%s", chan_uri(acks));
+		rc = chan_send(ao->chan, ao->b.data, ao->b.len, 0);
+		if (rc == CHAN_ERR)
+			log_warn("cannot send ack uri=%s", chan_uri(ao->chan));
+		else if (rc == CHAN_TIMEOUT)
+			writer_ack_unsent(w);
+	}
+	if (writer_ack_rearm(w) == 0)
+		ao->retry_until = 0;
+	else if (ao->retry_until == 0)
+		ao->retry_until = time_mono_ms() + ao->resend_ms / 2;
+	else if (time_mono_ms() >= ao->retry_until) {
+		while (writer_ack_next(w, &ao->b) != 0)
+			;	/* given up: the fetcher's resend asks again */
+		ao->retry_until = 0;
 	}
 }
 
 /* Commits, then acknowledges: never an ACK for what a crash could lose. */
 static int
-commit_and_ack(struct writer *w, struct chan *acks, struct buf *b, const char *why)
+commit_and_ack(struct writer *w, struct ackout *ao, const char *why)
 {
 	uint64_t	 n = writer_uncommitted(w);
 
@@ -72,7 +99,7 @@ commit_and_ack(struct writer *w, struct chan *acks, struct buf *b, const char *w
 		return -1;
 	if (n)
 		log_debug("committed rows=%" PRIu64 " why=%s", n, why);
-	send_acks(w, acks, b);
+	send_acks(w, ao);
 	return 0;
 }
 
@@ -80,8 +107,9 @@ int
 writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char *acks_uri)
 {
 	struct writer	*w;
-	struct chan	*in, *acks = NULL;
-	struct buf	 msg, ab;
+	struct chan	*in;
+	struct ackout	 ao = { .chan = NULL, .retry_until = 0 };
+	struct buf	 msg;
 	char		 err[512];
 	int		 rc = 0, r;
 	int64_t		 t, idle_us = 0;
@@ -121,17 +149,18 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 		return strncmp(in_uri, "file:", 5) == 0 ? EX_NOINPUT : EX_UNAVAILABLE;
 	}
 	if (acks_uri != NULL &&
-	    (acks = chan_open(acks_uri, CHAN_OUT, CHAN_CONNECT, 0, err, sizeof(err))) == NULL) {
+	    (ao.chan = chan_open(acks_uri, CHAN_OUT, CHAN_CONNECT, 0, err, sizeof(err))) == NULL) {
 		log_warnx("cannot open acks uri=%s reason=\"%s\"", acks_uri, err);
 		chan_close(&in);
 		writer_close(&w);
 		return EX_UNAVAILABLE;
 	}
 	buf_init(&msg, MSG_MAX_BYTES);
-	buf_init(&ab, MSG_MAX_BYTES);
+	buf_init(&ao.b, MSG_MAX_BYTES);
+	ao.resend_ms = c->pipe.resend_ms;
 	/* HELLO: the fetcher resends whatever this lane has not acknowledged. */
-	if (acks != NULL && writer_hello(w, &ab) == 0 &&
-	    chan_send(acks, ab.data, ab.len, 0) == CHAN_ERR)
+	if (ao.chan != NULL && writer_hello(w, &ao.b) == 0 &&
+	    chan_send(ao.chan, ao.b.data, ao.b.len, 0) == CHAN_ERR)
 		log_warn("cannot send hello uri=%s", acks_uri);
 	log_info("started lane=%u in=%s acks=%s", lane, in_uri, acks_uri ? acks_uri : "none");
 
@@ -140,7 +169,7 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 		int	 timeout;
 
 		if (due == 0) {
-			if (commit_and_ack(w, acks, &ab, "size_or_time") != 0) {
+			if (commit_and_ack(w, &ao, "size_or_time") != 0) {
 				rc = EX_IOERR;
 				break;
 			}
@@ -148,6 +177,8 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 		}
 		/* With work pending, a short quiet spell means the input is idle. */
 		timeout = due < 0 ? 1000 : (int)(due < WRITER_IDLE_MS ? due : WRITER_IDLE_MS);
+		if (ao.retry_until && timeout > WRITER_ACK_RETRY_MS)
+			timeout = WRITER_ACK_RETRY_MS;	/* an unsent ACK: try it again soon */
 		t = time_mono_us();
 		r = chan_recv(in, &msg, timeout);
 		idle_us += time_mono_us() - t;
@@ -156,12 +187,12 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 				rc = EX_IOERR;
 				break;
 			}
-			send_acks(w, acks, &ab);	/* answers to resends of applied batches */
+			send_acks(w, &ao);	/* answers to resends of applied batches */
 			continue;
 		}
 		if (r == CHAN_TIMEOUT) {
 			/* Also ends a transaction that only answered resends. */
-			if (commit_and_ack(w, acks, &ab, "idle") != 0) {
+			if (commit_and_ack(w, &ao, "idle") != 0) {
 				rc = EX_IOERR;
 				break;
 			}
@@ -172,7 +203,7 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 			if (writer_held(w))
 				log_warnx("replay ended with batches waiting for a gap"
 				    " lane=%u held=%zu", lane, writer_held(w));
-			if (commit_and_ack(w, acks, &ab, "end") != 0)
+			if (commit_and_ack(w, &ao, "end") != 0)
 				rc = EX_IOERR;
 			else if (r == CHAN_ETRUNC) {
 				log_warnx("capture truncated uri=%s", in_uri);
@@ -196,7 +227,7 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 		rc = EX_IOERR;
 		break;
 	}
-	if (stop && rc == 0 && commit_and_ack(w, acks, &ab, "stop") != 0)
+	if (stop && rc == 0 && commit_and_ack(w, &ao, "stop") != 0)
 		rc = EX_IOERR;
 	/*
 	 * A full disk is not fixed by restarting: exit 75, which the
@@ -219,8 +250,8 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 	    idle_us / 1000, k->decode_us / 1000, k->apply_us / 1000, k->commit_us / 1000);
 	writer_close(&w);
 	buf_clear(&msg);
-	buf_clear(&ab);
-	chan_close(&acks);
+	buf_clear(&ao.b);
+	chan_close(&ao.chan);
 	chan_close(&in);
 	chan_shutdown();
 	return rc;

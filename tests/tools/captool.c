@@ -1,4 +1,4 @@
-/* tests/tools/captool.c: inspects, makes and damages file: captures for replay tests. */
+/* tests/tools/captool.c: inspects, makes and damages file: captures for replay tests, and records what a stage sends. */
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include "ident.h"
 #include "log.h"
 #include "msg.h"
+#include "timefmt.h"
 
 static const char usage_text[] =
     "usage: captool count FILE\n"
@@ -25,8 +26,12 @@ static const char usage_text[] =
     "       captool truncate IN -o OUT --bytes N\n"
     "       captool gen ROWS -o OUT [--batch N] [--cols N] [--lanes N] [--run N]\n"
     "                         [--conn NAME] [--goal NAME] [--list NAME]\n"
+    "       captool listen URI -o OUT [--count N] [--ms T]\n"
+    "listen binds a PULL socket at URI (ipc:// or tcp://) and records the\n"
+    "first N messages (default 1) into OUT, waiting at most T ms (default\n"
+    "10000) from the start.\n"
     "Exit: 0 ok, 64 usage, 65 a capture is cut short or a frame is malformed,\n"
-    "74 i/o error.\n";
+    "74 i/o error, 75 listen heard fewer than N messages in time.\n";
 
 static noreturn void
 usage(void)
@@ -52,7 +57,7 @@ rng(void)
 struct opts {
 	const char	*out;
 	const char	*conn, *goal, *list;
-	uint64_t	 seed, bytes, batch, cols, lanes, run;
+	uint64_t	 seed, bytes, batch, cols, lanes, run, count, ms;
 	int		 have_seed, have_bytes;
 	int		 nargs;
 	char		**args;
@@ -81,6 +86,8 @@ parse(int argc, char **argv, struct opts *o)
 	o->cols = 20;
 	o->lanes = 1;
 	o->run = 1;
+	o->count = 1;
+	o->ms = 10000;
 	o->conn = "acme";
 	o->goal = "import";
 	o->list = "Main List";
@@ -109,6 +116,10 @@ parse(int argc, char **argv, struct opts *o)
 			o->lanes = num(v);
 		else if (strcmp(a, "--run") == 0)
 			o->run = num(v);
+		else if (strcmp(a, "--count") == 0)
+			o->count = num(v);
+		else if (strcmp(a, "--ms") == 0)
+			o->ms = num(v);
 		else if (strcmp(a, "--conn") == 0)
 			o->conn = v;
 		else if (strcmp(a, "--goal") == 0)
@@ -635,6 +646,52 @@ cmd_gen(struct opts *o)
 	return 0;
 }
 
+/*
+ * listen: what a stage sends on a channel nobody had bound (a writer's
+ * ACKs before its fetcher starts), recorded as a capture for `dump`.
+ */
+static int
+cmd_listen(struct opts *o)
+{
+	struct chan	*in, *out;
+	struct buf	 b;
+	char		 err[256];
+	uint64_t	 n = 0;
+	long long	 end = time_mono_ms() + (long long)o->ms, left;
+	int		 rc;
+
+	if (o->nargs != 1 || o->out == NULL)
+		usage();
+	if ((in = chan_open(o->args[0], CHAN_IN, CHAN_BIND, 0, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "captool: %s\n", err);
+		return EX_UNAVAILABLE;
+	}
+	out = open_out(o->out);
+	buf_init(&b, MSG_MAX_BYTES);
+	while (n < o->count && (left = end - time_mono_ms()) > 0) {
+		rc = chan_recv(in, &b, (int)left);	/* never -1: that waits forever */
+		if (rc == CHAN_TIMEOUT)
+			continue;
+		if (rc != 0) {
+			fprintf(stderr, "captool: receive %s: %s\n", o->args[0], strerror(errno));
+			abandon(o->out, EX_IOERR);
+		}
+		send_or_die(out, b.data, b.len, o->out);
+		n++;
+	}
+	close_or_die(&out, o->out);
+	chan_close(&in);
+	chan_shutdown();
+	buf_clear(&b);
+	if (n < o->count) {
+		fprintf(stderr, "captool: %s: %llu of %llu messages in %llu ms\n", o->args[0],
+		    (unsigned long long)n, (unsigned long long)o->count,
+		    (unsigned long long)o->ms);
+		return EX_TEMPFAIL;
+	}
+	return 0;
+}
+
 static int
 run_cmd(const char *cmd, struct opts *o)
 {
@@ -656,6 +713,8 @@ run_cmd(const char *cmd, struct opts *o)
 		return cmd_truncate(o);
 	if (strcmp(cmd, "gen") == 0)
 		return cmd_gen(o);
+	if (strcmp(cmd, "listen") == 0)
+		return cmd_listen(o);
 	usage();
 }
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <fcntl.h>
+#include <math.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,18 @@
 #define STORE_EPOCH_MS		1577836800000LL	/* 2020-01-01T00:00:00Z */
 #define STORE_NODE_BYTES	10	/* a leaf node's header and its slot in the page */
 
+/*
+ * The trees whose puts land anywhere in them: their dirty pages are
+ * estimated from how many puts they took and how many pages they have
+ * (txn_cost).  Puts into the other trees count a page each.
+ */
+enum { TREE_PROFILES, TREE_IDENT, TREE_EXCHANGE, STORE_NTREES, TREE_OTHER = STORE_NTREES };
+
+struct tree_puts {
+	double		 leaves, branches;	/* at the transaction's start */
+	uint64_t	 puts;			/* in the middle of its keys */
+};
+
 struct store {
 	const struct conf_store	*cs;
 	unsigned		 lane;
@@ -37,6 +50,8 @@ struct store {
 	int			 txn_write;
 	uint64_t		 txn_pages;	/* pages txn may have dirtied (txn_cost) */
 	uint64_t		 tail_bytes;	/* bytes put at key-range tails in txn */
+	uint64_t		 grow_bytes;	/* bytes put in the middle of trees */
+	struct tree_puts	 trees[STORE_NTREES];
 	uint64_t		 idctr;		/* last id handed out */
 	uint64_t		 idctr_stored;	/* as in meta */
 	struct buf		 enc;		/* encoded values, reused */
@@ -450,36 +465,89 @@ store_begin(struct store *s)
 	s->txn_write = 1;
 	s->txn_pages = 0;
 	s->tail_bytes = 0;
+	s->grow_bytes = 0;
+	for (int i = 0; i < STORE_NTREES; i++) {
+		MDB_dbi	 dbi = i == TREE_PROFILES ? s->profiles : i == TREE_IDENT ?
+		    s->ident : s->exchange;
+		MDB_stat ms;
+
+		memset(&s->trees[i], 0, sizeof(s->trees[i]));
+		if (mdb_stat(s->txn, dbi, &ms) == 0) {
+			s->trees[i].leaves = (double)ms.ms_leaf_pages;
+			s->trees[i].branches = (double)ms.ms_branch_pages;
+		}
+	}
 	s->idctr = s->idctr_stored;
 	return 0;
 }
 
 /*
- * What a write may cost in dirty pages, an upper estimate (store.h).  A put
- * anywhere in a tree may dirty a leaf of its own, and a value larger than
- * a page its overflow pages too.  A put at the tail of its key range (the
- * profile, or the exchange mark, of an id handed out in this transaction:
- * ids only grow) lands beside the previous one: such puts fill pages in
- * order, and LMDB splits a full page in half, so they cost their bytes
- * over half a page.  Counting them a page each made the writer commit
- * every 10,000 rows of an import whose new profiles dirtied a few hundred
- * pages; the count is what bounds the heap, not the number of rows.
+ * What a write may cost in dirty pages (store.h).  A value larger than a
+ * page has overflow pages of its own.  A put at the tail of its key range
+ * (the profile, or the exchange mark, of an id handed out in this
+ * transaction: ids only grow) lands beside the previous one: such puts
+ * fill pages in order, and LMDB splits a full page in half, so they cost
+ * their bytes over half a page.  Counting them a page each made the writer
+ * commit every 10,000 rows of an import whose new profiles dirtied a few
+ * hundred pages.
+ *
+ * A put in the middle of a tree dirties the leaf it lands on and that
+ * leaf's parent, and grows the tree by its bytes (splits).  Counting a
+ * page per put overstates a large transaction on a small tree (31,000 rows
+ * put 37,000 index entries into 25,000 leaves, and most shared a leaf) and
+ * understates one on a large tree, where the parents add up: the writer's
+ * heap went from 239 MiB at 1M rows to 333 MiB at 10M under a 256 MiB
+ * budget.  So the leaves and parents a tree's puts dirty are estimated as
+ * distinct pages drawn at random: L(1 - e^(-n/L)) of L pages for n puts,
+ * the expected count when the keys are spread evenly (index inserts of
+ * random emails), and more than keys that cluster (which share pages).
  */
 static void
-txn_cost(struct store *s, int tail, size_t klen, size_t vlen)
+txn_cost(struct store *s, int tree, int tail, size_t klen, size_t vlen)
 {
-	if (tail)
-		s->tail_bytes += klen + vlen + STORE_NODE_BYTES;
+	size_t	 bytes;
+
+	if (vlen > STORE_PAGE_BYTES / 2) {
+		/* LMDB puts it on overflow pages; the node keeps a page number. */
+		s->txn_pages += (vlen + STORE_PAGE_BYTES - 1) / STORE_PAGE_BYTES;
+		vlen = 8;
+	}
+	bytes = klen + vlen + STORE_NODE_BYTES;
+	if (tail) {
+		s->tail_bytes += bytes;
+		return;
+	}
+	s->grow_bytes += bytes;
+	if (tree == TREE_OTHER)
+		s->txn_pages++;
 	else
-		s->txn_pages += 1 + vlen / STORE_PAGE_BYTES;
+		s->trees[tree].puts++;
+}
+
+/* Expected distinct pages of npages hit by n puts at random (at least one). */
+static uint64_t
+pages_hit(double npages, uint64_t n)
+{
+	if (npages < 1)
+		npages = 1;
+	return (uint64_t)ceil(-npages * expm1(-(double)n / npages));
 }
 
 uint64_t
 store_txn_pages(const struct store *s)
 {
+	uint64_t	 n;
+
 	if (s->txn == NULL || !s->txn_write)
 		return 0;
-	return s->txn_pages + s->tail_bytes / (STORE_PAGE_BYTES / 2);
+	n = s->txn_pages + (s->tail_bytes + s->grow_bytes) / (STORE_PAGE_BYTES / 2);
+	for (int i = 0; i < STORE_NTREES; i++) {
+		const struct tree_puts *t = &s->trees[i];
+
+		if (t->puts)
+			n += pages_hit(t->leaves, t->puts) + pages_hit(t->branches, t->puts) + 1;
+	}
+	return n;
 }
 
 int
@@ -665,7 +733,7 @@ store_profile_put(struct store *s, const struct profile *p)
 	k.mv_size = 8;
 	v.mv_data = s->enc.data;
 	v.mv_size = s->enc.len;
-	txn_cost(s, p->id > s->idctr_stored, k.mv_size, v.mv_size);
+	txn_cost(s, TREE_PROFILES, p->id > s->idctr_stored, k.mv_size, v.mv_size);
 	return store_rc(s, mdb_put(s->txn, s->profiles, &k, &v, 0), "put profile");
 }
 
@@ -774,7 +842,7 @@ store_ident_put(struct store *s, const char *prop, size_t plen, const char *val,
 	store_be64_put(b, id);
 	v.mv_data = b;
 	v.mv_size = 8;
-	txn_cost(s, 0, k.mv_size, v.mv_size);
+	txn_cost(s, TREE_IDENT, 0, k.mv_size, v.mv_size);
 	return store_rc(s, mdb_put(s->txn, s->ident, &k, &v, 0), "put ident");
 }
 
@@ -787,7 +855,7 @@ store_ident_del(struct store *s, const char *prop, size_t plen, const char *val,
 	need_txn(s, 1);
 	if (ident_key(s, prop, plen, val, vlen, &k) != 0)
 		return STORE_ERR;
-	txn_cost(s, 0, k.mv_size, 0);
+	txn_cost(s, TREE_IDENT, 0, k.mv_size, 0);
 	return store_rc(s, mdb_del(s->txn, s->ident, &k, NULL), "del ident");
 }
 
@@ -835,7 +903,7 @@ store_applied_put(struct store *s, uint64_t run, uint64_t seq)
 	k.mv_size = sizeof(kb);
 	v.mv_data = vb;
 	v.mv_size = 8;
-	txn_cost(s, 0, k.mv_size, v.mv_size);
+	txn_cost(s, TREE_OTHER, 0, k.mv_size, v.mv_size);
 	return store_rc(s, mdb_put(s->txn, s->applied, &k, &v, 0), "put applied");
 }
 
@@ -953,7 +1021,7 @@ store_stats_put(struct store *s, uint64_t run, const struct stats *st)
 	}
 	v.mv_data = s->enc.data;
 	v.mv_size = s->enc.len;
-	txn_cost(s, 0, k.mv_size, v.mv_size);
+	txn_cost(s, TREE_OTHER, 0, k.mv_size, v.mv_size);
 	return store_rc(s, mdb_put(s->txn, s->runstats, &k, &v, 0), "put run stats");
 }
 
@@ -998,7 +1066,7 @@ store_exchange_mark(struct store *s, const char *conn, size_t clen, const char *
 	rc = mdb_put(s->txn, s->exchange, &k, &v, MDB_NOOVERWRITE);
 	if (rc == MDB_KEYEXIST)
 		return 0;	/* found before anything was touched */
-	txn_cost(s, id > s->idctr_stored, k.mv_size, v.mv_size);
+	txn_cost(s, TREE_EXCHANGE, id > s->idctr_stored, k.mv_size, v.mv_size);
 	if (rc != 0)
 		return store_rc(s, rc, "put exchange");
 	return 1;
@@ -1038,7 +1106,7 @@ store_exchange_count_put(struct store *s, const char *conn, size_t clen, const c
 	store_be64_put(vb, count);
 	v.mv_data = vb;
 	v.mv_size = 8;
-	txn_cost(s, 0, k.mv_size, v.mv_size);
+	txn_cost(s, TREE_EXCHANGE, 0, k.mv_size, v.mv_size);
 	return store_rc(s, mdb_put(s->txn, s->exchange, &k, &v, 0), "put exchange count");
 }
 
@@ -1288,7 +1356,7 @@ store_raw_put(struct store *s, int db, const void *key, size_t klen, const void 
 	k.mv_size = klen;
 	v.mv_data = (void *)(uintptr_t)val;
 	v.mv_size = vlen;
-	txn_cost(s, 0, klen, vlen);
+	txn_cost(s, TREE_OTHER, 0, klen, vlen);
 	return store_rc(s, mdb_put(s->txn, raw_dbi(s, db), &k, &v, 0), "put");
 }
 

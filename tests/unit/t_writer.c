@@ -884,8 +884,8 @@ test_hostile(void)
 
 /*
  * store.txn_mb bounds a group by the pages it may dirty: with rows and
- * time out of the way, 16 MiB (4,096 pages) of new profiles' index
- * entries make the group due; 512 MiB does not.
+ * time out of the way, 16 MiB (4,096 pages) of new profiles whose 5 kB
+ * names take two overflow pages each make the group due; 512 MiB does not.
  */
 static void
 test_txn_budget(void)
@@ -893,10 +893,13 @@ test_txn_budget(void)
 	struct conf	 c;
 	struct writer	*w;
 	struct msg_batch *b;
-	char		 err[256], e[64];
+	char		 err[256], e[64], *name;
 	uint32_t	 mb[] = { 16, 512 };
 	uint64_t	 due_at = 0;
 
+	name = malloc(5001);
+	memset(name, 'n', 5000);
+	name[5000] = '\0';
 	for (int i = 0; i < 2; i++) {
 		conf_make(&c, i ? "budget-512" : "budget-16");
 		c.store.commit_rows = 10000000;
@@ -914,15 +917,18 @@ test_txn_budget(void)
 				/* Spread over the index: one leaf page per entry, at first. */
 				snprintf(e, sizeof(e), "%08x.budget@example.com",
 				    (unsigned)((k * MAXREC + r) * 2654435761u));
-				by_email(b, arena_strndup(&b->arena, e, strlen(e)), 1);
+				struct msg_patch *p = by_email(b,
+				    arena_strndup(&b->arena, e, strlen(e)), 1);
+
+				optext(b, p, OP_SET, "name", name);
 			}
 			submit(w, b);
 			if (writer_due_in(w) == 0)
 				due_at = (uint64_t)(k + 1) * MAXREC;
 		}
 		if (i == 0)
-			ok(due_at >= 2048 && due_at <= 4096 + MAXREC,
-			    "txn_mb 16: due after %llu new profiles (4,096 pages)",
+			ok(due_at >= 1536 && due_at <= 2048 + MAXREC,
+			    "txn_mb 16: due after %llu new profiles of 2 pages (4,096 pages)",
 			    (unsigned long long)due_at);
 		else
 			ok(due_at == 0 && writer_due_in(w) > 0,
@@ -930,6 +936,7 @@ test_txn_budget(void)
 		writer_commit(w);
 		writer_close(&w);
 	}
+	free(name);
 }
 
 static void

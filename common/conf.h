@@ -56,8 +56,8 @@ struct conf_segment {
 
 /*
  * store.txn_mb's default.  Changed pages are writer heap until the commit;
- * a 1M-row import commits 59 times at 128 MiB and 33 at 256 MiB, and
- * spends 30% less time in commits (README, Benchmark).
+ * past 256 MiB a 1M-row import spends in apply what it saves in commits
+ * (README, Benchmark).
  */
 #define CONF_TXN_MB	256
 

@@ -71,12 +71,13 @@ int		 store_commit(struct store *s);
 void		 store_abort(struct store *s);
 #define STORE_PAGE_BYTES	4096	/* LMDB's page on the platforms we build for */
 /*
- * The pages the open write transaction may have dirtied, an upper
- * estimate (0 when none is open): a put or delete anywhere in a tree
- * counts a page (plus its overflow pages), puts at the tail of a key range
- * (new profiles and their exchange marks) their bytes over half a page.
- * Dirty pages are heap until the commit, so bounding this bounds the heap
- * whatever the size of the trees.
+ * The pages the open write transaction has dirtied, estimated (0 when none
+ * is open; txn_cost in store.c): puts at the tail of a key range (new
+ * profiles and their exchange marks) cost their bytes over half a page;
+ * puts anywhere else in the profiles, index and exchange trees the
+ * distinct leaves and parents they hit at random, plus the bytes they
+ * add; large values their overflow pages.  Dirty pages are heap until the
+ * commit, so bounding this bounds the heap whatever the size of the trees.
  */
 uint64_t	 store_txn_pages(const struct store *s);
 /* Doubles the map size; only with no transaction open. */

@@ -255,8 +255,8 @@ writer_due_in(const struct writer *w)
 	/*
 	 * A group is committed once its transaction may have dirtied
 	 * store.txn_mb of pages, whatever commit_rows says: dirty pages are
-	 * heap until the commit (store_txn_pages, an upper estimate), so
-	 * this caps the writer's heap however large the store grows.
+	 * heap until the commit (store_txn_pages estimates them), so this
+	 * caps the writer's heap however large the store grows.
 	 */
 	if (w->rows >= w->conf->store.commit_rows ||
 	    store_txn_pages(w->st) >= ((uint64_t)w->conf->store.txn_mb << 20) /

@@ -378,8 +378,8 @@ apply_row(struct flr *f, const char *goal)
 		int m = f->colmap[c];
 		const struct mapping *mp;
 		struct prop *pr;
-		struct val nv[MAXVALS];
-		int nn = 0;
+		struct val nv;
+		int dup = 0;
 
 		if (m < 0 || f->flen[c] == 0)
 			continue;
@@ -396,36 +396,27 @@ apply_row(struct flr *f, const char *goal)
 		 * mapper does not split CSV cells ("music,garden" is one
 		 * interest), so neither does the floor.
 		 */
-		if (conv(mp->type, f->field[c], &nv[0]) == 0)
-			nn = 1;
-		if (nn == 0)
+		if (conv(mp->type, f->field[c], &nv) != 0)
 			continue;
 		switch (mp->rule) {
 		case R_IFEMPTY:
 			if (pr->nvals) {
-				for (int i = 0; i < nn; i++)
-					free(nv[i].s);
+				free(nv.s);
 				break;
 			}
 			/* FALLTHROUGH */
 		case R_SET:
 			prop_clear(pr);
-			pr->v[0] = nv[nn - 1];
-			for (int i = 0; i < nn - 1; i++)
-				free(nv[i].s);
+			pr->v[0] = nv;
 			pr->nvals = 1;
 			break;
 		case R_ADD:
-			for (int i = 0; i < nn; i++) {
-				int dup = 0;
-
-				for (int j = 0; j < pr->nvals && !dup; j++)
-					dup = val_eq(mp->type, &pr->v[j], &nv[i]);
-				if (dup || pr->nvals == MAXVALS)
-					free(nv[i].s);
-				else
-					pr->v[pr->nvals++] = nv[i];
-			}
+			for (int j = 0; j < pr->nvals && !dup; j++)
+				dup = val_eq(mp->type, &pr->v[j], &nv);
+			if (dup || pr->nvals == MAXVALS)
+				free(nv.s);
+			else
+				pr->v[pr->nvals++] = nv;
 			break;
 		case R_SUM:
 			if (pr->nvals == 0) {
@@ -433,7 +424,7 @@ apply_row(struct flr *f, const char *goal)
 				pr->v[0].n = 0;
 				pr->nvals = 1;
 			}
-			pr->v[0].n += nv[0].n;
+			pr->v[0].n += nv.n;
 			break;
 		}
 	}

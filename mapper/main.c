@@ -42,7 +42,7 @@ open_or_die(const char *uri, enum chan_dir dir, enum chan_side side)
 	struct chan	*c;
 	char		 err[256];
 
-	if ((c = chan_open(uri, dir, side, 0, err, sizeof(err))) == NULL)
+	if ((c = chan_open(uri, dir, side, CHAN_HWM_STAGE, err, sizeof(err))) == NULL)
 		fatalx(strncmp(uri, "file:", 5) == 0 ? EX_IOERR : EX_UNAVAILABLE,
 		    "cannot open channel uri=%s reason=\"%s\"", uri, err);
 	return c;

@@ -12,9 +12,9 @@
 # each stage's time went (its own counters), and each stage's peak heap.
 #
 #   run.sh [--rows N] [--mem-rows M[,M2...]|none] [--cpus LIST]
-# --mem-rows M (default 5,000,000) runs the one-lane pipeline again at M
-# rows (then M2, ...): each stage's peak heap at every size, and the
-# throughput at M against N.
+# --mem-rows M (default 5,000,000) runs plain-floor and the one-lane
+# pipeline again at M rows (then M2, ...): each stage's peak heap at every
+# size, and the throughput at M against N, the pipeline's and the floor's.
 # --cpus LIST runs everything under taskset -c LIST (0 for one core).
 set -eu
 
@@ -257,12 +257,21 @@ if [ -n "$mem_rows" ]; then
 		echo "bench: pipeline, 1 lane, 1 mapper, at $size rows (load $(cut -d' ' -f1-3 /proc/loadavg))"
 		rm -rf pipe-store plain-store floor-store big-?.csv
 		gen "$size" big
+		# The floor at this size too: how much of the slowdown is the
+		# store's own (B-tree pages rewritten per commit) and not ours.
+		big_line=$(plain-floor plain-store big-a.csv big-b.csv big-c.csv)
+		echo "  $big_line"
+		bpl_secs=$(echo "$big_line" | sed 's/.*seconds=\([0-9.]*\).*/\1/')
+		rm -rf plain-store
 		pipeline big 1 1
 		echo "  time by stage (ms): $p_prof"
 		awk -v r1="$rows" -v r2="$size" -v s1="$p1_secs" -v s2="$p_secs" \
+		    -v f1="$pl_secs" -v f2="$bpl_secs" \
 		    -v b1="$p_fetcher" -v b2="$p_mapper" -v b3="$p_writer" 'BEGIN {
 			printf "  %d rows in %.2f s (%.0f rows/s), %.0f%% of the throughput at %d rows\n",
 			    r2, s2, r2 / s2, 100 * (r2 / s2) / (r1 / s1), r1
+			printf "  plain-floor: %.2f s, %.0f%% of its throughput at %d rows; pipeline %.2fx plain-floor\n",
+			    f2, 100 * (r2 / f2) / (r1 / f1), r1, s2 / f2
 			printf "  peak heap: fetcher %.1f, mapper %.1f, writer %.1f MiB\n",
 			    b1 / 1024, b2 / 1024, b3 / 1024
 		}'

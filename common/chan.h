@@ -50,9 +50,11 @@ struct chan;
  * took: its peak RSS was 24.0 MiB at 1M rows and 36.0 MiB at 5M.  With 8
  * the backlog waits in the writer's input queue (the same batches, bounded
  * by the window), and the mapper's peak was 21.5 and 21.7 MiB (README,
- * Benchmark).  The writer's input keeps the default: a peer that
- * disconnects while the writer's queue is full loses what is still in the
- * socket, and a mapper replaying a capture exits as soon as it has sent.
+ * Benchmark).  A peer that disconnects while a receiver's queue is full
+ * loses what is still in the socket.  The fetcher, which feeds a mapper,
+ * stays until every batch is acknowledged and resends what was lost; a
+ * mapper replaying a capture into a writer exits as soon as it has sent,
+ * so the writer's input keeps the default.
  */
 #define CHAN_HWM_STAGE	8
 struct chan	*chan_open(const char *uri, enum chan_dir dir, enum chan_side side,

@@ -47,9 +47,9 @@ struct chan;
  * what is in flight, and the fetcher holds those batches anyway (to resend
  * them).  With the default HWM, what a writer busy in a commit had not
  * read yet piled up in the mapper, so its heap followed how long commits
- * took: its peak RSS was 24.0 MiB at 1M rows and 36.0 MiB at 5M.  With 8
+ * took: its peak RSS was 23.5 MiB at 1M rows and 35.2 MiB at 5M.  With 8
  * the backlog waits in the writer's input queue (the same batches, bounded
- * by the window), and the mapper's peak was 21.5 and 21.7 MiB (README,
+ * by the window), and the mapper's peak was 21.0 and 21.2 MiB (README,
  * Benchmark).  A peer that disconnects while a receiver's queue is full
  * loses what is still in the socket.  The fetcher, which feeds a mapper,
  * stays until every batch is acknowledged and resends what was lost; a

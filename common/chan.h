@@ -36,27 +36,28 @@ enum chan_side { CHAN_BIND, CHAN_CONNECT };
 struct chan;
 
 /*
- * Opens uri for dir; side is the default when the uri has no '@'/'>'.
- * hwm bounds the messages queued in each direction (0 means the default,
- * 1000).  Returns NULL with a reason in err.  The zmq context is one per
- * process and created on first use.
- */
-/*
  * The HWM of a mapper's channels (its input and its lane outputs): a few
  * batches.  The fetcher's window (pipeline.window batches a lane) bounds
  * what is in flight, and the fetcher holds those batches anyway (to resend
  * them).  With the default HWM, what a writer busy in a commit had not
  * read yet piled up in the mapper, so its heap followed how long commits
  * took: its peak RSS was 23.5 MiB at 1M rows and 35.2 MiB at 5M.  With 8
- * the backlog waits in the writer's input queue (the same batches, bounded
- * by the window), and the mapper's peak was 21.0 and 21.2 MiB (README,
- * Benchmark).  A peer that disconnects while a receiver's queue is full
- * loses what is still in the socket.  The fetcher, which feeds a mapper,
+ * the backlog waits in the fetcher's and the writer's queues (the same
+ * batches, bounded by the window), and the mapper's peak was 21.0 and
+ * 21.2 MiB (README, Benchmark).  A peer that disconnects while a
+ * receiver's queue is full loses what is still in the socket.  The fetcher, which feeds a mapper,
  * stays until every batch is acknowledged and resends what was lost; a
  * mapper replaying a capture into a writer exits as soon as it has sent,
  * so the writer's input keeps the default.
  */
 #define CHAN_HWM_STAGE	8
+
+/*
+ * Opens uri for dir; side is the default when the uri has no '@'/'>'.
+ * hwm bounds the messages queued in each direction (0 means the default,
+ * 1000).  Returns NULL with a reason in err.  The zmq context is one per
+ * process and created on first use.
+ */
 struct chan	*chan_open(const char *uri, enum chan_dir dir, enum chan_side side,
 		    int hwm, char *err, size_t errlen);
 /*

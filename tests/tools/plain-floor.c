@@ -43,26 +43,25 @@ static const struct mapping {
 	const char	*column, *prop;
 	enum ptype	 type;
 	enum prule	 rule;
-	int		 multi;
 } maps[] = {
-	{ "city", "city", T_TEXT, R_IFEMPTY, 0 },
-	{ "Clicks", "clicks", T_NUM, R_SUM, 0 },
-	{ "country", "country", T_TEXT, R_IFEMPTY, 0 },
-	{ "Email", "email", T_TEXT, R_SET, 0 },
-	{ "Engagement", "engagement", T_TEXT, R_SET, 0 },
-	{ "first_name", "first_name", T_TEXT, R_SET, 0 },
-	{ "interests", "interests", T_TEXT, R_ADD, 1 },
-	{ "Last Click", "last_click", T_TIME, R_SET, 0 },
-	{ "last_name", "last_name", T_TEXT, R_SET, 0 },
-	{ "Last Open", "last_open", T_TIME, R_SET, 0 },
-	{ "lifetime_value", "lifetime_value", T_DEC, R_SET, 0 },
-	{ "Opens", "opens", T_NUM, R_SUM, 0 },
-	{ "phone", "phone", T_TEXT, R_SET, 0 },
-	{ "plan", "plan", T_TEXT, R_SET, 0 },
-	{ "Profile Id", "sailthru_profile_id", T_TEXT, R_SET, 0 },
-	{ "Lists", "sailthru_lists", T_TEXT, R_ADD, 1 },
-	{ "Signup", "signup", T_TIME, R_IFEMPTY, 0 },
-	{ "loyalty_tier", "tiers", T_TEXT, R_ADD, 1 },
+	{ "city", "city", T_TEXT, R_IFEMPTY },
+	{ "Clicks", "clicks", T_NUM, R_SUM },
+	{ "country", "country", T_TEXT, R_IFEMPTY },
+	{ "Email", "email", T_TEXT, R_SET },
+	{ "Engagement", "engagement", T_TEXT, R_SET },
+	{ "first_name", "first_name", T_TEXT, R_SET },
+	{ "interests", "interests", T_TEXT, R_ADD },
+	{ "Last Click", "last_click", T_TIME, R_SET },
+	{ "last_name", "last_name", T_TEXT, R_SET },
+	{ "Last Open", "last_open", T_TIME, R_SET },
+	{ "lifetime_value", "lifetime_value", T_DEC, R_SET },
+	{ "Opens", "opens", T_NUM, R_SUM },
+	{ "phone", "phone", T_TEXT, R_SET },
+	{ "plan", "plan", T_TEXT, R_SET },
+	{ "Profile Id", "sailthru_profile_id", T_TEXT, R_SET },
+	{ "Lists", "sailthru_lists", T_TEXT, R_ADD },
+	{ "Signup", "signup", T_TIME, R_IFEMPTY },
+	{ "loyalty_tier", "tiers", T_TEXT, R_ADD },
 };
 #define NMAPS	(sizeof(maps) / sizeof(maps[0]))
 #define MAXVALS	16

@@ -1,5 +1,6 @@
 /* common/buf.c: owns capped growable buffers and bump arenas. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,16 +161,33 @@ struct arena_chunk {
 };
 
 #define ARENA_CHUNK	(64u << 10)
-#define ARENA_CACHE	32
+#define ARENA_CACHE	128
 
 /*
  * Standard-size chunks freed by arena_clear are kept for the next batch:
  * a stage decodes and frees a batch every millisecond, and handing the
  * chunks back to malloc made it fault fresh pages in each time.  The
- * processes are single-threaded, so the cache needs no lock.
+ * writer decodes in one thread and frees in another (writer_serve.c), so
+ * the cache is shared under a lock, taken once per 64 KiB chunk handed
+ * out and once per arena cleared.  128 chunks (8 MiB) hold the writer's
+ * batches in flight (its queue of decoded batches, the one being
+ * applied), which 32 did not.
  */
 static struct arena_chunk *arena_cache[ARENA_CACHE];
 static int arena_ncache;
+static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct arena_chunk *
+arena_cached(void)
+{
+	struct arena_chunk *c = NULL;
+
+	pthread_mutex_lock(&arena_lock);
+	if (arena_ncache > 0)
+		c = arena_cache[--arena_ncache];
+	pthread_mutex_unlock(&arena_lock);
+	return c;
+}
 
 void
 arena_init(struct arena *a)
@@ -190,9 +208,8 @@ arena_take(struct arena *a, size_t n)
 		n = 16;
 	if (c == NULL || c->size - c->used < n) {
 		size = n > ARENA_CHUNK / 4 ? n : ARENA_CHUNK;
-		if (size == ARENA_CHUNK && arena_ncache > 0)
-			c = arena_cache[--arena_ncache];
-		else if ((c = malloc(sizeof(*c) + size)) == NULL)
+		if ((size != ARENA_CHUNK || (c = arena_cached()) == NULL) &&
+		    (c = malloc(sizeof(*c) + size)) == NULL)
 			fatal_oom("arena");
 		c->used = 0;
 		c->size = size;
@@ -237,12 +254,15 @@ arena_clear(struct arena *a)
 {
 	struct arena_chunk *c, *next;
 
+	pthread_mutex_lock(&arena_lock);
 	for (c = a->head; c; c = next) {
 		next = c->next;
-		if (c->size == ARENA_CHUNK && arena_ncache < ARENA_CACHE)
+		if (c->size == ARENA_CHUNK && arena_ncache < ARENA_CACHE) {
 			arena_cache[arena_ncache++] = c;
-		else
-			free(c);
+			c = NULL;
+		}
+		free(c);
 	}
+	pthread_mutex_unlock(&arena_lock);
 	arena_init(a);
 }

@@ -1,5 +1,6 @@
 /* common/log.c: owns the stage name, level and format of this process's log lines. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sysexits.h>
@@ -14,6 +15,8 @@ static enum log_format	 log_fmt = LOG_TEXT;
 static const char *const log_names[] = { "debug", "info", "warn", "error" };
 /* The last warning or error, for a run's history record (never a secret: no log line holds one). */
 static char		 log_last_line[512];
+/* The writer's receiving thread and the ZAP handler log too (chan.c). */
+static pthread_mutex_t	 log_last_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void
 log_init(const char *stage, enum log_level level)
@@ -232,9 +235,12 @@ log_vline(enum log_level lv, const char *suffix, const char *fmt, va_list ap)
 		text[0] = '\0';
 	if (suffix && strlen(text) + strlen(suffix) < sizeof(text))
 		strcat(text, suffix);
-	if (lv >= LOG_WARN)
+	if (lv >= LOG_WARN) {
+		pthread_mutex_lock(&log_last_lock);
 		snprintf(log_last_line, sizeof(log_last_line), "%.*s",
 		    (int)sizeof(log_last_line) - 1, text);
+		pthread_mutex_unlock(&log_last_lock);
+	}
 	if (lv < log_min)
 		return;
 	if (log_fmt == LOG_JSON)

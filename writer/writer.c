@@ -1545,29 +1545,38 @@ int
 writer_input(struct writer *w, const void *p, size_t len)
 {
 	struct msg_batch	 b;
-	char			 err[256], q[300];
-	int64_t			 t = time_mono_us(), t2;
+	char			 err[256];
+	int64_t			 t = time_mono_us();
 	int			 rc;
 
 	rc = msg_decode(p, len, &b, err, sizeof(err));
-	t2 = time_mono_us();
-	w->cnt.decode_us += t2 - t;
+	return writer_decoded(w, rc, &b, len, err, time_mono_us() - t);
+}
+
+int
+writer_decoded(struct writer *w, int rc, struct msg_batch *b, size_t len, const char *err,
+    int64_t decode_us)
+{
+	char			 q[300];
+	int64_t			 t = time_mono_us();
+
+	w->cnt.decode_us += decode_us;
 	if (rc == -1) {
 		log_warnx("dropped malformed batch lane=%u bytes=%zu reason=%s", w->lane,
 		    len, log_quote(err, q, sizeof(q)));
 		w->cnt.dropped++;
 		return 0;
 	}
-	if (b.kind == MSG_PATCHES && (rc = follow_unknown(w, &b)) != 1) {
-		msg_batch_clear(&b);
+	if (b->kind == MSG_PATCHES && (rc = follow_unknown(w, b)) != 1) {
+		msg_batch_clear(b);
 		return rc;
 	}
-	if (b.kind == MSG_PATCHES && !announced(w, &b)) {
-		msg_batch_clear(&b);
+	if (b->kind == MSG_PATCHES && !announced(w, b)) {
+		msg_batch_clear(b);
 		return 0;
 	}
-	rc = writer_submit(w, &b);
-	w->cnt.apply_us += time_mono_us() - t2;
+	rc = writer_submit(w, b);
+	w->cnt.apply_us += time_mono_us() - t;
 	return rc;
 }
 

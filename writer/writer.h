@@ -50,7 +50,7 @@ struct writer_counters {
 	uint64_t	 commits;
 	uint64_t	 redos;		/* groups redone after the map grew */
 	/* Where the time went (us), for make bench's profile. */
-	int64_t		 decode_us;	/* writer_input's msg_decode */
+	int64_t		 decode_us;	/* msg_decode of the input */
 	int64_t		 apply_us;	/* writer_submit */
 	int64_t		 commit_us;	/* writer_commit */
 };
@@ -83,6 +83,14 @@ int		 writer_submit(struct writer *w, struct msg_batch *b);
  * writer_submit.
  */
 int		 writer_input(struct writer *w, const void *p, size_t len);
+/*
+ * writer_input after its msg_decode, for a caller that decoded the frame
+ * itself (writer_serve's receiving thread): rc, *b and err are what
+ * msg_decode gave for a frame of len bytes, decode_us what it took.
+ * Takes over *b as writer_submit does.
+ */
+int		 writer_decoded(struct writer *w, int rc, struct msg_batch *b, size_t len,
+		    const char *err, int64_t decode_us);
 
 /* Records applied in the open transaction, not yet committed. */
 uint64_t	 writer_uncommitted(const struct writer *w);

@@ -11,7 +11,9 @@
 # Prints seconds, rows/s and the ratio to the plain floor for each, where
 # each stage's time went (its own counters), and each stage's peak heap.
 #
-#   run.sh [--rows N] [--mem-rows M[,M2...]|none] [--cpus LIST]
+#   run.sh [--rows N] [--pairs K] [--mem-rows M[,M2...]|none] [--cpus LIST]
+# --pairs K (default 3) times plain-floor and the one-lane pipeline K
+# times in all, alternately, and prints each ratio and their median.
 # --mem-rows M (default 5,000,000) runs plain-floor and the one-lane
 # pipeline again at M rows (then M2, ...): each stage's peak heap at every
 # size, and the throughput at M against N, the pipeline's and the floor's.
@@ -23,20 +25,21 @@ bin=${SAILSYNC_BIN:-$top/build/default/bin}
 PATH=$bin:$top/deploy:$PATH
 export PATH SAILSYNC_BIN="$bin"
 
-rows=1000000 mem_rows=5000000 cpus=
+rows=1000000 mem_rows=5000000 cpus= pairs=3
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rows) rows=$2; shift 2 ;;
+	--pairs) pairs=$2; shift 2 ;;
 	--mem-rows) mem_rows=$2; shift 2 ;;
 	--cpus) cpus=$2; shift 2 ;;
-	*) echo "usage: run.sh [--rows N] [--mem-rows M[,M2...]|none] [--cpus LIST]" >&2; exit 64 ;;
+	*) echo "usage: run.sh [--rows N] [--pairs K] [--mem-rows M[,M2...]|none] [--cpus LIST]" >&2; exit 64 ;;
 	esac
 done
 [ "$mem_rows" = none ] && mem_rows=
 if [ -n "$cpus" ] && [ -z "${BENCH_CPUS:-}" ]; then
 	# Everything started from here on inherits the CPU set.
 	BENCH_CPUS=$cpus exec taskset -c "$cpus" sh "$0" "$@" --rows "$rows" \
-	    --mem-rows "${mem_rows:-none}" --cpus "$cpus"
+	    --pairs "$pairs" --mem-rows "${mem_rows:-none}" --cpus "$cpus"
 fi
 
 dir=$top/build/bench
@@ -243,6 +246,30 @@ awk -v a="$p1_f" -v b="$p1_m" -v c="$p1_w" -v d="$p2_f" -v e="$p2_m" -v g="$p2_w
 	    " 2 lanes: fetcher %.1f, mapper %.1f, writer %.1f\n", a / 1024, b / 1024, c / 1024,
 	    d / 1024, e / 1024, g / 1024
 }'
+
+# The one-lane ratio in alternating pairs (the first is the one above):
+# three processes sharing two cores and a disk vary more from run to run
+# than one process does, so a single pair cannot tell a change from the
+# noise.
+if [ "$pairs" -gt 1 ]; then
+	ratios=$(awk -v a="$p1_secs" -v b="$pl_secs" 'BEGIN { printf "%.2f", a / b }')
+	pair=1		# (not $i: pipeline() counts with it)
+	while [ "$pair" -lt "$pairs" ]; do
+		pair=$((pair + 1))
+		rm -rf plain-store
+		pair_line=$(plain-floor plain-store export-a.csv export-b.csv export-c.csv)
+		pair_pl=$(echo "$pair_line" | sed 's/.*seconds=\([0-9.]*\).*/\1/')
+		pipeline export 1 1
+		pair_r=$(awk -v a="$p_secs" -v b="$pair_pl" 'BEGIN { printf "%.2f", a / b }')
+		echo "  pair $pair: plain-floor $pair_pl s, one lane $p_secs s: ${pair_r}x"
+		ratios="$ratios $pair_r"
+	done
+	echo "$ratios" | tr ' ' '\n' | sort -n | awk '{ r[NR] = $1 } END {
+		m = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2
+		printf "one lane / plain-floor in %d alternating pairs: %.2fx to %.2fx, median %.2fx\n",
+		    NR, r[1], r[NR], m
+	}'
+fi
 
 if [ -n "$mem_rows" ]; then
 	# One size after the other, each printed as soon as it is done; the

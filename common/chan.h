@@ -45,10 +45,10 @@ struct chan;
  * the backlog waits in the fetcher's and the writer's queues (the same
  * batches, bounded by the window), and the mapper's peak was 21.0 and
  * 21.2 MiB (README, Benchmark).  A peer that disconnects while a
- * receiver's queue is full loses what is still in the socket.  The fetcher, which feeds a mapper,
- * stays until every batch is acknowledged and resends what was lost; a
- * mapper replaying a capture into a writer exits as soon as it has sent,
- * so the writer's input keeps the default.
+ * receiver's queue is full loses what is still in the socket.  The
+ * fetcher, which feeds a mapper, stays until every batch is acknowledged
+ * and resends what was lost; a mapper replaying a capture into a writer
+ * exits as soon as it has sent, so the writer's input keeps the default.
  */
 #define CHAN_HWM_STAGE	8
 

@@ -142,7 +142,8 @@ inq_main(void *arg)
 			    sizeof(it->why));
 			it->decode_us = time_mono_us() - t;
 		}
-		end = r == CHAN_EOF || r == CHAN_ETRUNC || (r == CHAN_ERR && it->err != E2BIG);
+		end = r == CHAN_EOF || r == CHAN_ETRUNC ||
+		    (r == CHAN_ERR && it->err != E2BIG);
 		pthread_mutex_lock(&q->mu);
 		q->n++;
 		pthread_mutex_unlock(&q->mu);

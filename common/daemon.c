@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,30 @@ daemon_log_format(const char *prog, const char *value)
 	setenv("SAILSYNC_LOG_FORMAT", value, 1);
 }
 
+/*
+ * glibc's defaults hand blocks of 128 KiB and more (a batch, its decoded
+ * strings) to mmap and give them back on free, and trim the heap's top as
+ * soon as 128 KiB of it is free: a stage that takes and frees such blocks
+ * for every batch faults the same memory in again and again, each fault
+ * costing 13 to 21 us on the virtual machines we measured (the writer
+ * took 150,000 to 185,000 page faults over a 1M-row import, the mapper
+ * 40,000).  Blocks up to 32 MiB come from the heap instead, and the heap
+ * keeps up to 64 MiB of free memory at its top.  A stage still returns
+ * its free memory when idle (daemon_heap_release).
+ */
+void
+daemon_heap_keep(void)
+{
+	mallopt(M_MMAP_THRESHOLD, DAEMON_HEAP_MMAP_MIN);
+	mallopt(M_TRIM_THRESHOLD, DAEMON_HEAP_TRIM);
+}
+
+void
+daemon_heap_release(void)
+{
+	malloc_trim(0);
+}
+
 static void
 daemon_usage_exit(const struct daemon_spec *spec)
 {
@@ -118,6 +143,7 @@ daemon_start(const struct daemon_spec *spec, int argc, char **argv, struct daemo
 	 * (directories 0700) whatever umask the stage was started with.
 	 */
 	umask(077);
+	daemon_heap_keep();
 	log_init(spec->stage, d->level);
 	if (conf_load(d->path, &d->conf, err, sizeof(err)) == -1)
 		fatalx(EX_CONFIG, "%s", err);

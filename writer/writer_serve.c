@@ -282,7 +282,7 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 	struct inq	 q;
 	struct initem	 it;
 	char		 err[512];
-	int		 rc = 0, r;
+	int		 rc = 0, r, worked = 0;
 	int64_t		 t, idle_us = 0;
 	const struct writer_counters *k;
 
@@ -364,6 +364,7 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 		}
 		idle_us += time_mono_us() - t;
 		if (r == 0) {
+			worked = 1;
 			if (writer_decoded(w, it.rc, &it.b, it.len, it.why, it.decode_us) != 0) {
 				rc = EX_IOERR;
 				break;
@@ -376,6 +377,11 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 			if (commit_and_ack(w, &ao, "idle") != 0) {
 				rc = EX_IOERR;
 				break;
+			}
+			/* Quiet for a second with all committed: free memory back. */
+			if (due < 0 && worked) {
+				daemon_heap_release();
+				worked = 0;
 			}
 			continue;
 		}

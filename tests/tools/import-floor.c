@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "daemon.h"
 #include "fetcher.h"
 #include "log.h"
 #include "mapper.h"
@@ -130,6 +131,7 @@ main(int argc, char **argv)
 	int		 ch;
 
 	log_init("import-floor", LOG_WARN);
+	daemon_heap_keep();	/* the stages' heap policy */
 	while ((ch = getopt(argc, argv, "c:")) != -1) {
 		if (ch != 'c') {
 			fprintf(stderr, "usage: import-floor -c CONFIG CONNECTION\n");

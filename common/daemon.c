@@ -69,13 +69,14 @@ daemon_log_format(const char *prog, const char *value)
 }
 
 /*
- * glibc's defaults hand blocks of 128 KiB and more (a batch, its decoded
- * strings) to mmap and give them back on free, and trim the heap's top as
- * soon as 128 KiB of it is free: a stage that takes and frees such blocks
- * for every batch faults the same memory in again and again, each fault
- * costing 13 to 21 us on the virtual machines we measured (the writer
- * took 126,000 to 185,000 page faults over a 1M-row import, the mapper
- * 77,000; with this, about 100,000 and 3,000).  Blocks up to 32 MiB come
+ * By default glibc hands large blocks (from 128 KiB, a threshold that
+ * moves with what is freed: a batch, its decoded strings) to mmap and
+ * gives them back on free, and trims the heap's top as soon as a little
+ * of it is free: a stage that takes and frees such blocks for every batch
+ * faults the same memory in again and again, each fault costing 13 to 21
+ * us on the virtual machines we measured (the writer took 126,000 to
+ * 188,000 page faults over a 1M-row import, the mapper 40,000 to 78,000;
+ * with this, about 100,000 and 3,000).  Blocks up to 32 MiB come
  * from the heap instead, and the heap keeps up to 64 MiB of free memory
  * at its top.  The writer still returns its free memory when idle
  * (daemon_heap_release).

@@ -69,16 +69,16 @@ daemon_log_format(const char *prog, const char *value)
 }
 
 /*
- * By default glibc hands large blocks (from 128 KiB, a threshold that
- * moves with what is freed: a batch, its decoded strings) to mmap and
- * gives them back on free, and trims the heap's top as soon as a little
- * of it is free: a stage that takes and frees such blocks for every batch
- * faults the same memory in again and again, each fault costing 13 to 21
- * us on the virtual machines we measured (the writer took 126,000 to
- * 188,000 page faults over a 1M-row import, the mapper 40,000 to 78,000;
- * with this, about 100,000 and 3,000).  Blocks up to 32 MiB come
- * from the heap instead, and the heap keeps up to 64 MiB of free memory
- * at its top.  The writer still returns its free memory when idle
+ * By default glibc maps large blocks (a batch, its decoded strings; from
+ * 128 KiB, a threshold that moves with what is freed) afresh and unmaps
+ * them on free, and trims the heap's top as soon as a little of it is
+ * free: a stage that takes and frees such blocks for every batch faults
+ * the same memory in again and again, each fault costing 13 to 21 us on
+ * the virtual machines we measured (the writer took 126,000 to 188,000
+ * page faults over a 1M-row import, the mapper 40,000 to 78,000; with
+ * this, about 100,000 and 3,000).  Blocks up to 32 MiB come from the
+ * heap instead, and the heap keeps up to 64 MiB of free memory at its
+ * top.  The writer still returns its free memory when idle
  * (daemon_heap_release).
  */
 void

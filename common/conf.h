@@ -60,6 +60,12 @@ struct conf_segment {
  * (README, Benchmark).
  */
 #define CONF_TXN_MB	256
+/*
+ * store.index_stage's default: new identifiers wait in a small index
+ * until it holds this many (and an eighth of the large one), then are
+ * folded into the large one in key order (store.h, README).
+ */
+#define CONF_INDEX_STAGE	262144
 
 struct conf_store {
 	char		*path;		/* directory; lane L lives in PATH/lane-L */
@@ -72,6 +78,7 @@ struct conf_store {
 	uint32_t	 commit_rows;	/* group commit: at most this many rows ... */
 	uint32_t	 commit_ms;	/* ... or this long since the first uncommitted */
 	uint32_t	 txn_mb;		/* ... or once its pages may hold this much heap */
+	uint32_t	 index_stage;	/* identifiers staged before a fold (store.h) */
 	int		 durable;	/* fsync each commit (default 1) */
 	size_t		 nsegments;
 	struct conf_segment *segments;

@@ -5,6 +5,8 @@
  * Named databases:
  *   profiles	8-byte big-endian id -> msgpack profile (profile.h)
  *   ident	prop \x1f normalized value -> 8-byte big-endian id
+ *   ident_stage  the same, for entries not yet folded into ident (newer
+ *		than ident's entry of the same key; store_ident_fold)
  *   applied	8-byte run, 4-byte lane (big-endian) -> 8-byte last applied seq
  *   runstats	8-byte run, 4-byte lane, conn \x1f goal -> msgpack, the
  *		encoding of msg_stats_encode (stats.h, msg.h)
@@ -39,7 +41,7 @@
 #define STORE_FULL	(-2)
 #define STORE_NOSPACE	(-3)
 
-#define STORE_SCHEMA		1
+#define STORE_SCHEMA		2	/* 2: ident_stage; a writer upgrades 1 */
 #define STORE_REDIRECT_DEPTH	16	/* redirects followed before giving up */
 
 /* store_open flags */
@@ -139,6 +141,19 @@ int		 store_ident_put(struct store *s, const char *prop, size_t plen,
 /* Deletes the entry; STORE_NOTFOUND when there was none. */
 int		 store_ident_del(struct store *s, const char *prop, size_t plen,
 		    const char *val, size_t vlen);
+/*
+ * store_ident_put stages entries; this folds them into the index, in its
+ * own write transactions (none may be open).  A fold starts once the
+ * stage holds cs->index_stage entries and an eighth of the index, and
+ * moves them in key order, at most about max_pages of changed pages per
+ * call, each call one durable commit.  Returns 1 when the fold goes on
+ * (call again, between groups), 0 when there is nothing (more) to fold,
+ * or a store code (STORE_FULL: grow and call again); *moved and *left
+ * are the entries moved and still staged.  A fold that stops half way
+ * (a crash, a stop) leaves every entry in one of the two trees.
+ */
+int		 store_ident_fold(struct store *s, uint64_t max_pages, uint64_t *moved,
+		    uint64_t *left);
 
 /* applied: last applied sequence number of (run, this lane); 0 when none. */
 int		 store_applied_get(struct store *s, uint64_t run, uint64_t *seq);
@@ -200,7 +215,8 @@ int		 store_kv_each(struct store_kv *kv, const void *prefix, size_t plen,
  * record of a lane to the lane it belongs to under another lane count and
  * so needs them as they are stored.  db is one of STORE_DB_*; the layouts
  * are those listed at the top of this file.  store_raw_each calls fn for
- * every record of db in key order, within the open transaction (key and
+ * every record of db in key order (STORE_DB_IDENT: the folded entries the
+ * stage does not hold, then the staged ones), within the open transaction (key and
  * value are valid until fn returns), and stops when fn returns non-zero,
  * returning that.  store_raw_put puts one record (write transaction).
  */

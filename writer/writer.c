@@ -78,6 +78,7 @@ struct writer {
 	uint64_t		 rows;		/* uncommitted records */
 	int64_t			 first_ms;	/* mono time of the first of them */
 	int64_t			 last_commit_ms;	/* how long the last commit took */
+	int64_t			 fold_ms;	/* the last fold step, while one goes on */
 	uint64_t		 ack_last;	/* run of the last ACK writer_ack_next gave */
 
 	const char		**uniq;		/* unique identifier properties */
@@ -282,7 +283,7 @@ writer_due_in(const struct writer *w)
 	span = (int64_t)w->conf->store.commit_ms;
 	if (4 * w->last_commit_ms > span)
 		span = 4 * w->last_commit_ms;
-	cap = (int64_t)w->conf->pipe.resend_ms / 2 - w->last_commit_ms;
+	cap = (int64_t)w->conf->pipe.resend_ms / 2 - w->last_commit_ms - w->fold_ms;
 	if (w->conf->pipe.resend_ms > 0 && span > cap)
 		span = cap > (int64_t)w->conf->store.commit_ms ? cap :
 		    (int64_t)w->conf->store.commit_ms;
@@ -1614,6 +1615,42 @@ flush_state(struct writer *w)
 }
 
 static int commit_group(struct writer *w);
+
+int
+writer_fold(struct writer *w)
+{
+	uint64_t	 budget = ((uint64_t)w->conf->store.txn_mb << 20) / STORE_PAGE_BYTES;
+	uint64_t	 moved = 0, left = 0;
+	int64_t		 t = time_mono_us(), took;
+	int		 rc;
+
+	if (w->txn)
+		return 0;
+	for (int tries = 0; tries < 24; tries++) {
+		if ((rc = store_ident_fold(w->st, budget, &moved, &left)) != STORE_FULL)
+			break;
+		if ((rc = store_grow(w->st)) != 0)
+			break;
+		rc = STORE_FULL;
+	}
+	took = time_mono_us() - t;
+	w->cnt.fold_us += took;
+	w->fold_ms = rc == 1 ? took / 1000 : 0;
+	if (rc < 0) {
+		log_warnx("index fold failed lane=%u rc=%d: nothing of it is lost, "
+		    "the staged entries stay where they were", w->lane, rc);
+		w->nospace = rc == STORE_NOSPACE;
+		return -1;
+	}
+	if (moved > 0) {
+		w->cnt.folds++;
+		w->cnt.folded += moved;
+		log_info("index folded lane=%u moved=%" PRIu64 " staged=%" PRIu64
+		    " ms=%" PRId64 "%s", w->lane, moved, left, took / 1000,
+		    rc == 1 ? " (goes on)" : "");
+	}
+	return rc;
+}
 
 int
 writer_commit(struct writer *w)

@@ -53,6 +53,9 @@ struct writer_counters {
 	int64_t		 decode_us;	/* msg_decode of the input */
 	int64_t		 apply_us;	/* writer_submit */
 	int64_t		 commit_us;	/* writer_commit */
+	uint64_t	 folds;		/* writer_fold steps that moved entries */
+	uint64_t	 folded;	/* identifier entries they moved */
+	int64_t		 fold_us;	/* writer_fold */
 };
 
 /*
@@ -133,6 +136,16 @@ void		 writer_ack_unsent(struct writer *w);
 int		 writer_ack_rearm(struct writer *w);
 /* Encodes the HELLO this writer sends on start into out (reset first). */
 int		 writer_hello(struct writer *w, struct buf *out);
+
+/*
+ * One step of folding staged identifiers into the index
+ * (store_ident_fold), between groups (no-op while one is open): at most
+ * store.txn_mb of changed pages and one durable commit.  Call after each
+ * commit; returns 1 while the fold goes on, 0 when there is nothing to
+ * fold, -1 when the store failed (logged; writer_no_space tells a full
+ * disk).
+ */
+int		 writer_fold(struct writer *w);
 
 const struct writer_counters *writer_counters(const struct writer *w);
 /* Batches held, waiting for a gap before them to fill. */

@@ -270,6 +270,9 @@ commit_and_ack(struct writer *w, struct ackout *ao, const char *why)
 	if (n)
 		log_debug("committed rows=%" PRIu64 " why=%s", n, why);
 	send_acks(w, ao);
+	/* After the ACKs: a fold step is a commit of its own, acknowledging nothing. */
+	if (strcmp(why, "stop") != 0 && strcmp(why, "end") != 0 && writer_fold(w) == -1)
+		return -1;
 	return 0;
 }
 
@@ -432,10 +435,12 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 	log_info("stopped lane=%u batches=%" PRIu64 " records=%" PRIu64 " dropped=%" PRIu64
 	    " duplicates=%" PRIu64 " refused=%" PRIu64 " unannounced=%" PRIu64
 	    " commits=%" PRIu64 " redos=%" PRIu64 " idle_ms=%" PRId64
-	    " decode_ms=%" PRId64 " apply_ms=%" PRId64 " commit_ms=%" PRId64, lane,
+	    " decode_ms=%" PRId64 " apply_ms=%" PRId64 " commit_ms=%" PRId64
+	    " folds=%" PRIu64 " folded=%" PRIu64 " fold_ms=%" PRId64, lane,
 	    k->batches, k->records, k->dropped, k->duplicates, k->refused,
 	    k->unannounced, k->commits, k->redos,
-	    idle_us / 1000, k->decode_us / 1000, k->apply_us / 1000, k->commit_us / 1000);
+	    idle_us / 1000, k->decode_us / 1000, k->apply_us / 1000, k->commit_us / 1000,
+	    k->folds, k->folded, k->fold_us / 1000);
 	writer_close(&w);
 	buf_clear(&ao.b);
 	chan_close(&ao.chan);

@@ -44,6 +44,8 @@ floor_commit(struct floor *f)
 	/* The pipeline encodes its ACKs; so does the floor, then drops them. */
 	while (writer_ack_next(f->w, &f->ack) == 1)
 		;
+	if (writer_fold(f->w) == -1)
+		fatalx(EX_IOERR, "index fold failed");
 }
 
 static void

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <lmdb.h>
 #include <msgpack.h>
 
 #include "tap.h"
@@ -759,6 +760,170 @@ test_txn_pages(void)
 	arena_clear(&a);
 }
 
+static int
+count_ident(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+	uint64_t *n = arg;
+
+	(void)k;
+	(void)vl;
+	n[0]++;
+	if (kl == 11 && memcmp(k, "email\x1fk0007", 11) == 0)
+		n[1] = store_be64_get(v);
+	return 0;
+}
+
+/* All 1,000 keys k0000..k0999 resolve to 1000 + i. */
+static int
+all_resolve(struct store *s)
+{
+	char	 key[16];
+	uint64_t id;
+	int	 good = 0;
+
+	if (store_read_begin(s) != 0)
+		return -1;
+	for (int i = 0; i < 1000; i++) {
+		snprintf(key, sizeof(key), "k%04d", i);
+		good += store_ident_get(s, "email", 5, key, 5, &id) == 0 &&
+		    id == 1000 + (uint64_t)i;
+	}
+	store_read_end(s);
+	return good;
+}
+
+/*
+ * The identifier stage: new entries are staged, a fold moves them into the
+ * index in key order over several bounded commits, and at every point each
+ * entry resolves, a staged entry shadows the index's, a delete removes
+ * both, and raw iteration yields each key once.  A schema 1 lane opens
+ * (read-only, as it is; writable, upgraded), a newer schema does not.
+ */
+static void
+test_stage(void)
+{
+	struct conf_store cs = conf_for("stage", 0);
+	struct store	*s, *r;
+	uint64_t	 id, moved, left, total = 0, n[2];
+	char		 err[256], key[16], path[300];
+	int		 rc, steps = 0, good_each = 1;
+	MDB_env		*env;
+	MDB_txn		*txn;
+	MDB_dbi		 dbi;
+	MDB_val		 k, v;
+
+	cs.index_stage = 100;
+	if ((s = store_open(&cs, 0, 0, err, sizeof(err))) == NULL) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	is_int(store_ident_fold(s, 1000, &moved, &left), 0, "empty: nothing to fold");
+	ok(store_begin(s) == 0, "begin");
+	for (int i = 0; i < 1000; i++) {
+		snprintf(key, sizeof(key), "k%04d", i);
+		store_ident_put(s, "email", 5, key, 5, 1000 + (uint64_t)i);
+	}
+	ok(store_ident_get(s, "email", 5, "k0500", 5, &id) == 0 && id == 1500,
+	    "staged: found in the transaction");
+	is_int(store_commit(s), 0, "commit");
+	is_int(all_resolve(s), 1000, "staged: all 1,000 found after the commit");
+	/* Small steps: about 8 pages of the index each. */
+	while ((rc = store_ident_fold(s, 8, &moved, &left)) == 1) {
+		total += moved;
+		steps++;
+		if (all_resolve(s) != 1000)
+			good_each = 0;
+		if (steps == 2) {
+			/* Between steps: a new entry, and one shadowing a folded key. */
+			ok(store_begin(s) == 0, "begin between fold steps");
+			is_int(store_ident_put(s, "email", 5, "k0007", 5, 7), 0,
+			    "stage a newer entry for a folded key");
+			is_int(store_ident_put(s, "email", 5, "zz", 2, 9), 0, "stage one more");
+			is_int(store_commit(s), 0, "commit");
+			ok(store_read_begin(s) == 0 && store_ident_get(s, "email", 5, "k0007", 5,
+			    &id) == 0 && id == 7, "the staged entry shadows the folded one");
+			n[0] = n[1] = 0;
+			store_raw_each(s, STORE_DB_IDENT, count_ident, n);
+			store_read_end(s);
+			ok(n[0] == 1001 && n[1] == 7, "raw iteration: each key once, the "
+			    "staged value (%llu keys, k0007 -> %llu)", (unsigned long long)n[0],
+			    (unsigned long long)n[1]);
+			ok(store_begin(s) == 0, "begin");
+			is_int(store_ident_put(s, "email", 5, "k0007", 5, 1007), 0, "put it back");
+			is_int(store_commit(s), 0, "commit");
+		}
+	}
+	total += moved;
+	is_int(rc, 0, "the fold ends");
+	ok(steps >= 3, "in several bounded steps (%d)", steps);
+	ok(good_each, "every entry resolves after every step");
+	ok(total >= 1000, "moved every entry at least once (%llu)", (unsigned long long)total);
+	is_int(all_resolve(s), 1000, "all found after the fold");
+	ok(store_read_begin(s) == 0 && store_ident_get(s, "email", 5, "zz", 2, &id) == 0 &&
+	    id == 9, "the entry staged during the fold resolves");
+	n[0] = n[1] = 0;
+	store_raw_each(s, STORE_DB_IDENT, count_ident, n);
+	store_read_end(s);
+	ok(n[0] == 1001 && n[1] == 1007, "raw iteration after the fold: %llu keys",
+	    (unsigned long long)n[0]);
+	is_int(store_ident_fold(s, 1000, &moved, &left), 0, "below the threshold: no fold");
+	ok(left <= 1, "staged: %llu", (unsigned long long)left);
+
+	ok(store_begin(s) == 0, "begin: delete");
+	is_int(store_ident_put(s, "email", 5, "k0001", 5, 5), 0, "stage over a folded key");
+	is_int(store_ident_del(s, "email", 5, "k0001", 5), 0, "delete it");
+	is_int(store_ident_get(s, "email", 5, "k0001", 5, &id), STORE_NOTFOUND,
+	    "gone from both trees");
+	is_int(store_ident_del(s, "email", 5, "k0001", 5), STORE_NOTFOUND, "delete again");
+	is_int(store_ident_del(s, "email", 5, "zz", 2), 0, "delete a staged-only key");
+	is_int(store_ident_get(s, "email", 5, "zz", 2, &id), STORE_NOTFOUND, "gone");
+	store_abort(s);
+	store_close(&s);
+
+	/* A schema 1 lane: no ident_stage, meta schema 1. */
+	snprintf(path, sizeof(path), "%s/lane-0", cs.path);
+	ok(mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 8) == 0 &&
+	    mdb_env_open(env, path, 0, 0644) == 0 && mdb_txn_begin(env, NULL, 0, &txn) == 0,
+	    "open the lane with LMDB");
+	ok(mdb_dbi_open(txn, "ident_stage", 0, &dbi) == 0 && mdb_drop(txn, dbi, 1) == 0,
+	    "drop ident_stage");
+	ok(mdb_dbi_open(txn, "meta", 0, &dbi) == 0, "meta");
+	k.mv_data = "schema";
+	k.mv_size = 6;
+	v.mv_data = "\0\0\0\1";
+	v.mv_size = 4;
+	ok(mdb_put(txn, dbi, &k, &v, 0) == 0 && mdb_txn_commit(txn) == 0, "schema 1");
+	mdb_env_close(env);
+	r = store_open(&cs, 0, STORE_RDONLY, err, sizeof(err));
+	ok(r != NULL, "a schema 1 lane opens read-only%s%s", r ? "" : ": ", r ? "" : err);
+	if (r) {
+		is_int(all_resolve(r), 1000, "and its index answers");
+		store_close(&r);
+	}
+	s = store_open(&cs, 0, 0, err, sizeof(err));
+	ok(s != NULL, "a writer opens it%s%s", s ? "" : ": ", s ? "" : err);
+	if (s) {
+		ok(store_begin(s) == 0 && store_ident_put(s, "email", 5, "new", 3, 3) == 0 &&
+		    store_commit(s) == 0, "and stages into it");
+		ok(store_read_begin(s) == 0 && store_ident_get(s, "email", 5, "new", 3, &id) == 0 &&
+		    id == 3, "the new entry resolves");
+		store_read_end(s);
+		store_close(&s);
+	}
+	ok(mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 8) == 0 &&
+	    mdb_env_open(env, path, 0, 0644) == 0 && mdb_txn_begin(env, NULL, 0, &txn) == 0 &&
+	    mdb_dbi_open(txn, "meta", 0, &dbi) == 0 && mdb_get(txn, dbi, &k, &v) == 0,
+	    "read the schema");
+	ok(v.mv_size == 4 && memcmp(v.mv_data, "\0\0\0\2", 4) == 0, "upgraded to 2");
+	v.mv_data = "\0\0\0\3";
+	ok(mdb_put(txn, dbi, &k, &v, 0) == 0 && mdb_txn_commit(txn) == 0, "schema 3");
+	mdb_env_close(env);
+	s = store_open(&cs, 0, 0, err, sizeof(err));
+	ok(s == NULL && strstr(err, "unknown schema version") != NULL,
+	    "a newer schema is refused: %s", s ? "opened" : err);
+	store_close(&s);
+}
+
 int
 main(void)
 {
@@ -773,6 +938,7 @@ main(void)
 	test_store();
 	test_map_full();
 	test_txn_pages();
+	test_stage();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", tmpdir);

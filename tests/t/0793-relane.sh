@@ -38,10 +38,13 @@ conf ref ref '["ipc://run-ref/lane-0", "ipc://run-ref/lane-1"]'
 
 # entries STORE LANE: the records (profiles and redirects) of a lane.
 entries() { mdb_stat -s profiles "$1/lane-$2" | awk '/Entries:/ { print $2 }'; }
-# idents STORE LANE: the identifier values a lane indexes (prop \x1f value).
+# idents STORE LANE: the identifier values a lane indexes (prop \x1f value),
+# folded or still staged (README, "The store"), sorted.
 idents() {
-	mdb_dump -p -s ident "$1/lane-$2" |
-	    awk '/^HEADER=END/ { on = 1; n = 0; next } /^DATA=END/ { on = 0 } on && n++ % 2 == 0'
+	for db in ident ident_stage; do
+		mdb_dump -p -s $db "$1/lane-$2" |
+		    awk '/^HEADER=END/ { on = 1; n = 0; next } /^DATA=END/ { on = 0 } on && n++ % 2 == 0'
+	done | LC_ALL=C sort -u
 }
 
 test_expect_success 'an import with one lane' '

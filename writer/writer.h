@@ -140,7 +140,8 @@ int		 writer_hello(struct writer *w, struct buf *out);
 /*
  * One step of folding staged identifiers into the index
  * (store_ident_fold), between groups (no-op while one is open): at most
- * store.txn_mb of changed pages and one durable commit.  Call after each
+ * half of store.txn_mb of changed pages, by the store's estimate, and one
+ * durable commit.  Call after each
  * commit; returns 1 while the fold goes on, 0 when there is nothing to
  * fold, -1 when the store failed (logged; writer_no_space tells a full
  * disk).

@@ -84,9 +84,10 @@ void	 daemon_log_format(const char *prog, const char *value);
  * The heap's policy (daemon_start sets it): blocks up to DAEMON_HEAP_MMAP
  * come from the heap, not from mmap, and free memory at its top stays
  * until more than DAEMON_HEAP_TRIM of it is free, so a stage reuses the
- * memory of one batch for the next instead of faulting it in again.  daemon_heap_release returns every free page to the system and
- * logs the anonymous RSS after and before (the writer calls it when its
- * input has been quiet for a second).
+ * memory of one batch for the next instead of faulting it in again.
+ * daemon_heap_release returns every free page to the system and logs the
+ * anonymous RSS after and before (the writer calls it when its input has
+ * been quiet for a second).
  */
 #define DAEMON_HEAP_MMAP	(32 << 20)	/* glibc's largest on 64-bit */
 #define DAEMON_HEAP_TRIM	(64 << 20)

@@ -259,9 +259,13 @@ send_acks(struct writer *w, struct ackout *ao)
 	}
 }
 
-/* Commits, then acknowledges: never an ACK for what a crash could lose. */
+/*
+ * Commits, then acknowledges: never an ACK for what a crash could lose.
+ * Then, unless the writer is about to stop (fold 0), one step of folding
+ * staged identifiers: a commit of its own, acknowledging nothing.
+ */
 static int
-commit_and_ack(struct writer *w, struct ackout *ao, const char *why)
+commit_and_ack(struct writer *w, struct ackout *ao, const char *why, int fold)
 {
 	uint64_t	 n = writer_uncommitted(w);
 
@@ -270,8 +274,7 @@ commit_and_ack(struct writer *w, struct ackout *ao, const char *why)
 	if (n)
 		log_debug("committed rows=%" PRIu64 " why=%s", n, why);
 	send_acks(w, ao);
-	/* After the ACKs: a fold step is a commit of its own, acknowledging nothing. */
-	if (strcmp(why, "stop") != 0 && strcmp(why, "end") != 0 && writer_fold(w) == -1)
+	if (fold && writer_fold(w) == -1)
 		return -1;
 	return 0;
 }
@@ -350,7 +353,7 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 		int	 timeout;
 
 		if (due == 0) {
-			if (commit_and_ack(w, &ao, "size_or_time") != 0) {
+			if (commit_and_ack(w, &ao, "size_or_time", 1) != 0) {
 				rc = EX_IOERR;
 				break;
 			}
@@ -377,7 +380,7 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 		}
 		if (r == CHAN_TIMEOUT) {
 			/* Also ends a transaction that only answered resends. */
-			if (commit_and_ack(w, &ao, "idle") != 0) {
+			if (commit_and_ack(w, &ao, "idle", 1) != 0) {
 				rc = EX_IOERR;
 				break;
 			}
@@ -393,7 +396,7 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 			if (writer_held(w))
 				log_warnx("replay ended with batches waiting for a gap"
 				    " lane=%u held=%zu", lane, writer_held(w));
-			if (commit_and_ack(w, &ao, "end") != 0)
+			if (commit_and_ack(w, &ao, "end", 0) != 0)
 				rc = EX_IOERR;
 			else if (r == CHAN_ETRUNC) {
 				log_warnx("capture truncated uri=%s", in_uri);
@@ -418,7 +421,7 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 		break;
 	}
 	inq_stop(&q);
-	if (stop && rc == 0 && commit_and_ack(w, &ao, "stop") != 0)
+	if (stop && rc == 0 && commit_and_ack(w, &ao, "stop", 0) != 0)
 		rc = EX_IOERR;
 	/*
 	 * A full disk is not fixed by restarting: exit 75, which the

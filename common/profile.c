@@ -168,6 +168,32 @@ val_equal(const struct val *a, const struct val *b)
 }
 
 int
+profile_mark_has(const struct profile *p, const char *name, size_t len)
+{
+	for (uint32_t i = 0; i < p->nmarks; i++)
+		if (p->marks[i].len == len && memcmp(p->marks[i].p, name, len) == 0)
+			return 1;
+	return 0;
+}
+
+int
+profile_mark_add(struct profile *p, struct arena *a, const char *name, size_t len)
+{
+	struct str	*m;
+
+	if (p->nmarks >= PROFILE_MAX_MARKS)
+		return -1;
+	m = arena_alloc(a, sizeof(*m) * (p->nmarks + 1));
+	if (p->nmarks)
+		memcpy(m, p->marks, sizeof(*m) * p->nmarks);
+	m[p->nmarks].p = name;
+	m[p->nmarks].len = len;
+	p->marks = m;
+	p->nmarks++;
+	return 0;
+}
+
+int
 profile_equal(const struct profile *a, const struct profile *b)
 {
 	if (a->redirect != b->redirect || a->nprops != b->nprops)
@@ -329,8 +355,10 @@ enc_val(unsigned char *o, const struct val *v)
 
 /*
  * Stored form: [1, id, created, updated, redirect,
- *		 [[name, type, multi, [values...]], ...]]
+ *		 [[name, type, multi, [values...]], ...], [mark, ...]]
  * Properties are in name order; values in their type's native msgpack form.
+ * The marks (exchange marks, strings) are left out when there are none, so
+ * a profile without marks has the six-element form earlier builds wrote.
  */
 int
 profile_encode(const struct profile *p, struct buf *out)
@@ -341,6 +369,11 @@ profile_encode(const struct profile *p, struct buf *out)
 	n = 1 + enc_uint_size(PROFILE_FORMAT) + enc_uint_size(p->id) +
 	    enc_int_size(p->created) + enc_int_size(p->updated) +
 	    enc_uint_size(p->redirect) + enc_array_size(p->nprops);
+	if (p->nmarks) {
+		n += enc_array_size(p->nmarks);
+		for (uint32_t i = 0; i < p->nmarks; i++)
+			n += enc_str_size(p->marks[i].len) + p->marks[i].len;
+	}
 	for (uint32_t i = 0; i < p->nprops; i++) {
 		const struct profile_prop *pp = &p->props[i];
 
@@ -352,7 +385,7 @@ profile_encode(const struct profile *p, struct buf *out)
 	}
 	if ((start = buf_room(out, n)) == NULL)
 		return -1;
-	o = enc_array(start, 6);
+	o = enc_array(start, p->nmarks ? 7 : 6);
 	o = enc_uint(o, PROFILE_FORMAT);
 	o = enc_uint(o, p->id);
 	o = enc_int(o, p->created);
@@ -369,6 +402,11 @@ profile_encode(const struct profile *p, struct buf *out)
 		o = enc_array(o, pp->nvals);
 		for (uint32_t j = 0; j < pp->nvals; j++)
 			o = enc_val(o, &pp->vals[j]);
+	}
+	if (p->nmarks) {
+		o = enc_array(o, p->nmarks);
+		for (uint32_t i = 0; i < p->nmarks; i++)
+			o = enc_str(o, p->marks[i].p, p->marks[i].len);
 	}
 	if ((size_t)(o - start) != n)
 		panic("profile: encoded %zu bytes, sized %zu", (size_t)(o - start), n);
@@ -602,6 +640,29 @@ decode_props(struct rd *r, struct profile *p, struct arena *a, char *err, size_t
 	return 0;
 }
 
+static int
+decode_marks(struct rd *r, struct profile *p, struct arena *a, char *err, size_t errlen)
+{
+	const char	*s;
+	uint32_t	 n, len;
+
+	if (rd_array(r, &n) == -1 || n == 0 || n > PROFILE_MAX_MARKS) {
+		snprintf(err, errlen, "profile: bad exchange marks");
+		return -1;
+	}
+	p->marks = arena_alloc(a, sizeof(*p->marks) * n);
+	for (uint32_t i = 0; i < n; i++) {
+		if (rd_str(r, &s, &len) == -1 || len == 0) {
+			snprintf(err, errlen, "profile: exchange mark %u malformed", i);
+			return -1;
+		}
+		p->marks[i].p = arena_strndup(a, s, len);
+		p->marks[i].len = len;
+	}
+	p->nmarks = n;
+	return 0;
+}
+
 int
 profile_decode(const void *data, size_t len, struct profile *p, struct arena *a,
     char *err, size_t errlen)
@@ -612,14 +673,15 @@ profile_decode(const void *data, size_t len, struct profile *p, struct arena *a,
 	int		 rc = -1;
 
 	profile_init(p);
-	if (rd_array(&r, &n) == -1 || n != 6)
-		snprintf(err, errlen, "profile: not a 6-element array");
+	if (rd_array(&r, &n) == -1 || (n != 6 && n != 7))
+		snprintf(err, errlen, "profile: not a 6- or 7-element array");
 	else if (rd_u64(&r, &fmt) == -1 || fmt != PROFILE_FORMAT)
 		snprintf(err, errlen, "profile: unknown format");
 	else if (rd_u64(&r, &p->id) == -1 || rd_i64(&r, &p->created) == -1 ||
 	    rd_i64(&r, &p->updated) == -1 || rd_u64(&r, &p->redirect) == -1)
 		snprintf(err, errlen, "profile: bad header field");
-	else if (decode_props(&r, p, a, err, errlen) == 0) {
+	else if (decode_props(&r, p, a, err, errlen) == 0 &&
+	    (n == 6 || decode_marks(&r, p, a, err, errlen) == 0)) {
 		if (r.p == r.end)
 			rc = 0;
 		else

@@ -5,7 +5,10 @@
  * A profile is an id, created/updated times, and properties sorted by name,
  * each a typed list of values (one for a single-valued property).  A
  * profile merged into another is kept as a redirect: redirect != 0 and no
- * properties.
+ * properties.  It also carries its data exchange marks: the names
+ * (conn \x1f goal) of the goals that changed it, each once, which count it
+ * among the goal's unique profiles (writer.c, apply_exchange); a redirect
+ * keeps the loser's, so a re-laning counts the same ids.
  *
  * Ownership: every pointer inside a struct profile (props, names, values)
  * lives in the struct arena given to the function that filled it, or in the
@@ -25,6 +28,7 @@
 #define PROFILE_MAX_PROPS	4096
 #define PROFILE_MAX_VALS	4096	/* values of one property */
 #define PROFILE_ID_HEX		17	/* 16 hex digits and NUL */
+#define PROFILE_MAX_MARKS	4096	/* exchange marks of one profile */
 
 struct profile_prop {
 	struct str	 name;
@@ -42,6 +46,8 @@ struct profile {
 	uint32_t	 nprops;
 	uint32_t	 cap;
 	struct profile_prop *props;	/* sorted bytewise by name */
+	uint32_t	 nmarks;
+	struct str	*marks;		/* conn \x1f goal, in the order added */
 };
 
 /* Empties p (no allocation). */
@@ -58,9 +64,20 @@ struct profile_prop *profile_prop_get(struct profile *p, struct arena *a,
 /* Removes the property named name if present. */
 void	 profile_prop_del(struct profile *p, const char *name, size_t len);
 
+/* 1 when p carries the exchange mark name (conn \x1f goal). */
+int	 profile_mark_has(const struct profile *p, const char *name, size_t len);
+/*
+ * Adds the exchange mark name to p: a new array from a (p's may be shared
+ * with the profile it was copied from) and name referenced, not copied.
+ * Returns 0, or -1 when p holds PROFILE_MAX_MARKS already.
+ */
+int	 profile_mark_add(struct profile *p, struct arena *a, const char *name, size_t len);
 /* 1 when the two values are the same type and value (text bytewise). */
 int	 val_equal(const struct val *a, const struct val *b);
-/* 1 when the profiles hold the same properties and values (ids, times ignored). */
+/*
+ * 1 when the profiles hold the same properties and values (ids, times and
+ * exchange marks ignored).
+ */
 int	 profile_equal(const struct profile *a, const struct profile *b);
 
 /*

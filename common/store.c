@@ -86,6 +86,7 @@ struct store {
 	MDB_env			*env;
 	MDB_dbi			 profiles, ident, stage, applied, runstats, exchange, meta;
 	int			 has_stage;	/* 0: a schema 1 lane opened read-only */
+	int			 tree_marks;	/* exchange marks of schema 2 or before */
 	int			 stage_empty;	/* in the open write txn: nothing staged */
 	int			 folding;	/* a fold is under way, up to fold_key */
 	double			 fold_per;	/* its estimated pages per entry moved */
@@ -282,6 +283,38 @@ env_txn_begin(MDB_env *env, unsigned flags, MDB_txn **txn)
 	return rc;
 }
 
+/* 1 when an exchange key is a mark (conn \x1f goal \x1f id), not a count. */
+static int
+exchange_is_mark(const void *key, size_t klen)
+{
+	const char	*k = key, *s1 = memchr(k, 0x1f, klen);
+
+	return s1 != NULL && memchr(s1 + 1, 0x1f, klen - (size_t)(s1 + 1 - k)) != NULL;
+}
+
+/*
+ * Sets s->tree_marks when the exchange tree holds a mark, which only a
+ * lane written before schema 3 has (or one re-laned from such a lane).  A
+ * goal's count key sorts just before its marks, so this reads a key a goal
+ * at most.
+ */
+static int
+find_tree_marks(struct store *s, MDB_txn *txn)
+{
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	int		 rc;
+
+	s->tree_marks = 0;
+	if ((rc = mdb_cursor_open(txn, s->exchange, &c)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !s->tree_marks;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+		s->tree_marks = exchange_is_mark(k.mv_data, k.mv_size);
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
 static int
 open_dbis(struct store *s, char *err, size_t errlen)
 {
@@ -323,13 +356,16 @@ open_dbis(struct store *s, char *err, size_t errlen)
 	k.mv_size = 6;
 	/*
 	 * Schema 2 added ident_stage (identifiers not yet folded into
-	 * ident): a schema 1 lane is a schema 2 lane with nothing staged, so
-	 * a writer opening one only records the new version, after which
-	 * earlier builds, which would not look in the stage, refuse it.
+	 * ident): a schema 1 lane is a schema 2 lane with nothing staged.
+	 * Schema 3 keeps new exchange marks in the profiles: a schema 2
+	 * lane's marks stay in the exchange tree, where store_exchange_marked
+	 * still finds them.  So a writer opening an older lane only records
+	 * the new version, after which earlier builds, which would not look
+	 * in the stage or count the profiles' marks, refuse it.
 	 */
 	if ((rc = mdb_get(txn, s->meta, &k, &v)) == 0) {
 		had = v.mv_size == 4 ? be32_get(v.mv_data) : 0;
-		if (had != schema && had != 1) {
+		if (had == 0 || had > schema) {
 			snprintf(err, errlen, "store: %s: unknown schema version", s->path);
 			mdb_txn_abort(txn);
 			return -1;
@@ -337,8 +373,7 @@ open_dbis(struct store *s, char *err, size_t errlen)
 	}
 	if (!s->rdonly && had != schema) {
 		if (had != 0)
-			log_info("store: %s: schema %u -> %u (identifier stage)", s->path,
-			    had, schema);
+			log_info("store: %s: schema %u -> %u", s->path, had, schema);
 		be32(sb, schema);
 		v.mv_data = sb;
 		v.mv_size = 4;
@@ -389,6 +424,11 @@ open_dbis(struct store *s, char *err, size_t errlen)
 	k.mv_size = 5;
 	if (mdb_get(txn, s->meta, &k, &v) == 0 && v.mv_size == 8)
 		s->idctr = s->idctr_stored = store_be64_get(v.mv_data);
+	if (!s->rdonly && (rc = find_tree_marks(s, txn)) != 0) {
+		snprintf(err, errlen, "store: %s: exchange: %s", s->path, mdb_strerror(rc));
+		mdb_txn_abort(txn);
+		return -1;
+	}
 	/* Committing (a read-only one too) keeps the database handles open. */
 	if ((rc = mdb_txn_commit(txn)) != 0) {
 		snprintf(err, errlen, "store: %s: commit: %s", s->path, mdb_strerror(rc));
@@ -556,8 +596,8 @@ store_begin(struct store *s)
 /*
  * What a write may cost in dirty pages (store.h).  A value larger than a
  * page has overflow pages of its own.  A put at the tail of its key range
- * (the profile, or the exchange mark, of an id handed out in this
- * transaction: ids only grow) lands beside the previous one: such puts
+ * (the profile of an id handed out in this transaction: ids only grow)
+ * lands beside the previous one: such puts
  * fill pages in order, and LMDB splits a full page in half, so they cost
  * their bytes over half a page.  Counting them a page each made the writer
  * commit every 10,000 rows of an import whose new profiles dirtied a few
@@ -1343,26 +1383,20 @@ exchange_key(struct store *s, const char *conn, size_t clen, const char *goal, s
 }
 
 int
-store_exchange_mark(struct store *s, const char *conn, size_t clen, const char *goal,
-    size_t glen, uint64_t id, int64_t ms)
+store_exchange_marked(struct store *s, const char *conn, size_t clen, const char *goal,
+    size_t glen, uint64_t id)
 {
-	unsigned char	 vb[8];
 	MDB_val		 k, v;
 	int		 rc;
 
-	need_txn(s, 1);
+	need_txn(s, 0);
+	if (!s->tree_marks)
+		return 0;
 	if (exchange_key(s, conn, clen, goal, glen, &id, &k) != 0)
 		return STORE_ERR;
-	store_be64_put(vb, (uint64_t)ms);
-	v.mv_data = vb;
-	v.mv_size = 8;
-	rc = mdb_put(s->txn, s->exchange, &k, &v, MDB_NOOVERWRITE);
-	if (rc == MDB_KEYEXIST)
-		return 0;	/* found before anything was touched */
-	txn_cost(s, TREE_EXCHANGE, id > s->idctr_stored, k.mv_size, v.mv_size);
-	if (rc != 0)
-		return store_rc(s, rc, "put exchange");
-	return 1;
+	if ((rc = mdb_get(s->txn, s->exchange, &k, &v)) == MDB_NOTFOUND)
+		return 0;
+	return rc == 0 ? 1 : store_rc(s, rc, "get exchange mark");
 }
 
 int
@@ -1676,6 +1710,8 @@ store_raw_put(struct store *s, int db, const void *key, size_t klen, const void 
 	txn_cost(s, TREE_OTHER, 0, klen, vlen);
 	if (db == STORE_DB_IDENT)
 		filter_add(&s->filter, &k);
+	if (db == STORE_DB_EXCHANGE && exchange_is_mark(key, klen))
+		s->tree_marks = 1;
 	return store_rc(s, mdb_put(s->txn, raw_dbi(s, db), &k, &v, 0), "put");
 }
 

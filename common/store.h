@@ -10,8 +10,10 @@
  *   applied	8-byte run, 4-byte lane (big-endian) -> 8-byte last applied seq
  *   runstats	8-byte run, 4-byte lane, conn \x1f goal -> msgpack, the
  *		encoding of msg_stats_encode (stats.h, msg.h)
- *   exchange	conn \x1f goal \x1f 8-byte id -> 8-byte first time (ms), and
- *		conn \x1f goal -> 8-byte count of such ids (kept in step)
+ *   exchange	conn \x1f goal -> 8-byte count of the profiles (ids) that
+ *		carry the goal's exchange mark (profile.h), kept in step with
+ *		them; in a lane written before schema 3, the marks themselves:
+ *		conn \x1f goal \x1f 8-byte id -> 8-byte first time (ms)
  *   meta	"schema" -> 4-byte version, "idctr" -> 8-byte last profile id
  *
  * One write transaction at a time per store (LMDB allows one writer), and
@@ -41,7 +43,7 @@
 #define STORE_FULL	(-2)
 #define STORE_NOSPACE	(-3)
 
-#define STORE_SCHEMA		2	/* 2: ident_stage; a writer upgrades 1 */
+#define STORE_SCHEMA		3	/* 2: ident_stage; 3: marks in profiles */
 #define STORE_REDIRECT_DEPTH	16	/* redirects followed before giving up */
 
 /* store_open flags */
@@ -75,8 +77,8 @@ void		 store_abort(struct store *s);
 /*
  * The pages the open write transaction has dirtied, estimated (0 when none
  * is open; txn_cost in store.c): puts at the tail of a key range (new
- * profiles and their exchange marks) cost their bytes over half a page;
- * puts anywhere else in the profiles, index and exchange trees the
+ * profiles) cost their bytes over half a page; puts anywhere else in the
+ * profiles, index and exchange trees the
  * distinct leaves and parents they hit at random, plus the bytes they
  * add; large values their overflow pages.  Dirty pages are heap until the
  * commit, so bounding this bounds the heap whatever the size of the trees.
@@ -171,14 +173,17 @@ void		 store_stats_free(struct stats *sts, size_t n);
 int		 store_stats_put(struct store *s, uint64_t run, const struct stats *st);
 
 /*
- * Data exchange.  store_exchange_mark records (conn, goal, id) with first
- * time ms; returns 1 when it was new, 0 when already there, <0 on error.
- * The count of distinct ids per (conn, goal) is read and written with
- * store_exchange_count_get/put in the same transaction, so callers can
- * keep it in memory for a group of records and write it once.
+ * Data exchange.  A profile carries its goals' marks (profile.h); the count
+ * of distinct ids per (conn, goal) is read and written with
+ * store_exchange_count_get/put in the same transaction, so callers can keep
+ * it in memory for a group of records and write it once.
+ * store_exchange_marked answers whether a lane written before schema 3
+ * marked id in its exchange tree: 1 or 0 (at once, without a read, in a
+ * lane with no such marks), <0 on error.  A writer checks it before
+ * putting a mark in a profile, so each id is counted once.
  */
-int		 store_exchange_mark(struct store *s, const char *conn, size_t clen,
-		    const char *goal, size_t glen, uint64_t id, int64_t ms);
+int		 store_exchange_marked(struct store *s, const char *conn, size_t clen,
+		    const char *goal, size_t glen, uint64_t id);
 int		 store_exchange_count_get(struct store *s, const char *conn, size_t clen,
 		    const char *goal, size_t glen, uint64_t *count);
 int		 store_exchange_count_put(struct store *s, const char *conn, size_t clen,

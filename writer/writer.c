@@ -90,7 +90,6 @@ struct writer {
 	int			 nospace;	/* the last failure was STORE_NOSPACE */
 };
 
-
 static void *
 xreallocarray(void *p, size_t n, size_t size)
 {
@@ -440,6 +439,8 @@ struct apply {
 	const struct msg_patch	*p;
 	struct wgoal		*g;
 	const struct conf_conn	*conn;
+	char			*mark;		/* the goal's exchange mark */
+	size_t			 marklen;
 	uint32_t		 nm;
 	struct profile		 m[WRITER_MAX_MATCH];	/* matched, as stored */
 	uint32_t		 nnotes;
@@ -904,7 +905,45 @@ apply_count_notes(struct apply *app)
 }
 
 /*
- * Step 3: stores the changed profile work, the merged losers as redirects
+ * Step 3: the data exchange.  A goal counts each profile it changed once
+ * ever: the first time, work takes the goal's mark, stored with it (no
+ * other tree to read or write: a separate tree of marks cost a descent a
+ * record and a leaf rewritten at the commit), and the goal's count goes
+ * up.  A lane written before schema 3 may hold the mark in its exchange
+ * tree instead, where it stays.
+ */
+static int
+apply_exchange(struct writer *w, struct apply *app, struct profile *work, int created)
+{
+	const struct msg_src	*src = &app->b->src;
+	struct exch_count	*ec;
+	char			 hex[PROFILE_ID_HEX];
+	int			 rc;
+
+	if (profile_mark_has(work, app->mark, app->marklen))
+		return 0;
+	if (!created) {
+		rc = store_exchange_marked(w->st, src->conn.p, src->conn.len, src->goal.p,
+		    src->goal.len, work->id);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
+	}
+	if (profile_mark_add(work, &w->scratch, app->mark, app->marklen) == -1) {
+		log_warnx("profile id=%s holds %d exchange marks: goal %.*s does not "
+		    "count it", profile_id_fmt(work->id, hex), PROFILE_MAX_MARKS,
+		    (int)src->goal.len, src->goal.p);
+		return 0;
+	}
+	if ((ec = exch_get(w, src->conn.p, src->conn.len, src->goal.p, src->goal.len,
+	    &rc)) == NULL)
+		return rc;
+	ec->count++;
+	ec->dirty = 1;
+	return 0;
+}
+
+/*
+ * Step 4: stores the changed profile work, the merged losers as redirects
  * to it, and the identifier index.  Returns 0 or a store code.
  */
 static int
@@ -923,34 +962,15 @@ apply_store(struct writer *w, struct apply *app, struct profile *work,
 		red.created = app->m[i].created;
 		red.updated = now;
 		red.redirect = work->id;
+		/* Its marks stay with its id: counted once, and by a re-laning. */
+		red.nmarks = app->m[i].nmarks;
+		red.marks = app->m[i].marks;
 		if ((rc = store_profile_put(w->st, &red)) != 0)
 			return rc;
 	}
 	for (size_t i = 0; i < w->nuniq; i++)
 		if ((rc = ident_sync(app, w->uniq[i], before, work)) != 0)
 			return rc;
-	return 0;
-}
-
-/* Step 4: the data exchange: the goal touched profile id (counted once ever). */
-static int
-apply_exchange(struct writer *w, struct apply *app, uint64_t id, int64_t now)
-{
-	const struct msg_src	*src = &app->b->src;
-	struct exch_count	*ec;
-	int			 rc;
-
-	rc = store_exchange_mark(w->st, src->conn.p, src->conn.len, src->goal.p,
-	    src->goal.len, id, now);
-	if (rc < 0)
-		return rc;
-	if (rc == 1) {
-		if ((ec = exch_get(w, src->conn.p, src->conn.len, src->goal.p,
-		    src->goal.len, &rc)) == NULL)
-			return rc;
-		ec->count++;
-		ec->dirty = 1;
-	}
 	return 0;
 }
 
@@ -1204,8 +1224,8 @@ apply_record(struct writer *w, struct apply *app)
 		work.created = now;
 	}
 	work.updated = now;
-	if ((rc = apply_store(w, app, &work, before, now)) != 0 ||
-	    (rc = apply_exchange(w, app, work.id, now)) != 0)
+	if ((rc = apply_exchange(w, app, &work, created)) != 0 ||
+	    (rc = apply_store(w, app, &work, before, now)) != 0)
 		return rc;
 	if (created)
 		app->g->st.created++;
@@ -1235,6 +1255,12 @@ apply_batch(struct writer *w, const struct msg_batch *b)
 	app->b = b;
 	app->g = run_goal(r, b->src.conn, b->src.goal);
 	app->conn = conf_conn_find(w->conf, b->src.conn.p, b->src.conn.len);
+	app->marklen = b->src.conn.len + 1 + b->src.goal.len;
+	if ((app->mark = malloc(app->marklen)) == NULL)
+		fatal_oom("writer");
+	memcpy(app->mark, b->src.conn.p, b->src.conn.len);
+	app->mark[b->src.conn.len] = 0x1f;
+	memcpy(app->mark + b->src.conn.len + 1, b->src.goal.p, b->src.goal.len);
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t seq = b->seq_first + i;
 
@@ -1248,6 +1274,7 @@ apply_batch(struct writer *w, const struct msg_batch *b)
 		}
 		app->p = &b->u.patches.recs[i];
 		if ((rc = apply_record(w, app)) != 0) {
+			free(app->mark);
 			free(app);
 			return rc;
 		}
@@ -1258,6 +1285,7 @@ apply_batch(struct writer *w, const struct msg_batch *b)
 		w->cnt.records++;
 	}
 	apply_last_flush(w, app);
+	free(app->mark);
 	free(app);
 	return 0;
 }

@@ -13,9 +13,10 @@
  *		redirect) goes with the profile it points to.  Ids stay: the
  *		exporter's state and the run records name profiles by id.
  *	ident	each entry goes with the profile it names.
- *	exchange each (connection, goal, profile) mark goes with its profile;
- *		the per-goal counts are counted again per new lane, so their
- *		sum (the goal's unique profiles) is unchanged.
+ *	exchange each (connection, goal, profile) mark goes with its profile
+ *		(it is in the profile, or, written before schema 3, in the
+ *		exchange tree); the per-goal counts are counted again per new
+ *		lane, so their sum (the goal's unique profiles) is unchanged.
  *	runstats every run's per-goal statistics, summed over the old lanes,
  *		are kept in lane 0, and an empty entry for it in every other
  *		lane, so that `stats --run N`, which sums the lanes' figures
@@ -322,34 +323,6 @@ put(struct relane *r, unsigned x, int db, const void *k, size_t klen, const void
 	return 0;
 }
 
-static int
-copy_profile(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
-{
-	struct relane	*r = arg;
-	struct idslot	*sl = id_find(r, store_be64_get(key), 0);
-	unsigned	 x = sl != NULL && sl->lane >= 0 ? (unsigned)sl->lane : 0;
-
-	if (sl != NULL && sl->redirect)
-		r->redirects++;
-	else
-		r->profiles++;
-	r->per_lane[x]++;
-	return put(r, x, STORE_DB_PROFILES, key, klen, val, vlen);
-}
-
-static int
-copy_ident(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
-{
-	struct relane	*r = arg;
-
-	if (vlen != 8) {
-		log_warnx("relane: lane %u: an identifier entry of %zu bytes", r->cur, vlen);
-		return r->rc = STORE_ERR;
-	}
-	r->idents++;
-	return put(r, id_lane(r, store_be64_get(val)), STORE_DB_IDENT, key, klen, val, vlen);
-}
-
 static void
 xcount_add(struct relane *r, unsigned lane, const char *name, size_t len)
 {
@@ -366,6 +339,52 @@ xcount_add(struct relane *r, unsigned lane, const char *name, size_t len)
 	r->xc[r->nxc].len = len;
 	r->xc[r->nxc].n = 1;
 	r->nxc++;
+}
+
+/* A profile, and its exchange marks counted for the lane it goes to. */
+static int
+copy_profile(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct relane	*r = arg;
+	struct idslot	*sl = id_find(r, store_be64_get(key), 0);
+	unsigned	 x = sl != NULL && sl->lane >= 0 ? (unsigned)sl->lane : 0;
+	struct profile	 p;
+	struct arena	 a;
+	char		 err[128], hex[PROFILE_ID_HEX];
+
+	if (sl != NULL && sl->redirect)
+		r->redirects++;
+	else
+		r->profiles++;
+	r->per_lane[x]++;
+	/* Seven elements: with marks (profile.c's stored form). */
+	if (vlen > 0 && *(const unsigned char *)val == 0x97) {
+		arena_init(&a);
+		if (profile_decode(val, vlen, &p, &a, err, sizeof(err)) == -1) {
+			log_warnx("relane: lane %u: undecodable profile id=%s reason=\"%s\"",
+			    r->cur, profile_id_fmt(store_be64_get(key), hex), err);
+			arena_clear(&a);
+			return r->rc = STORE_ERR;
+		}
+		for (uint32_t i = 0; i < p.nmarks; i++)
+			xcount_add(r, x, p.marks[i].p, p.marks[i].len);
+		r->marks += p.nmarks;
+		arena_clear(&a);
+	}
+	return put(r, x, STORE_DB_PROFILES, key, klen, val, vlen);
+}
+
+static int
+copy_ident(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct relane	*r = arg;
+
+	if (vlen != 8) {
+		log_warnx("relane: lane %u: an identifier entry of %zu bytes", r->cur, vlen);
+		return r->rc = STORE_ERR;
+	}
+	r->idents++;
+	return put(r, id_lane(r, store_be64_get(val)), STORE_DB_IDENT, key, klen, val, vlen);
 }
 
 /*

@@ -126,10 +126,25 @@ test_profile(void)
 		    "a thousand sums of 0.1 do not drift");
 	}
 
+	{
+		/* Exchange marks: added to a copy, not to the profile it came from. */
+		struct profile c = p;
+
+		ok(profile_mark_add(&c, &a, "c\x1fg", 3) == 0 && c.nmarks == 1 &&
+		    p.nmarks == 0, "a mark added to a copy only");
+		p = c;
+		ok(profile_mark_add(&p, &a, "c\x1fh", 3) == 0 && c.nmarks == 1 &&
+		    profile_mark_has(&p, "c\x1fg", 3) && profile_mark_has(&p, "c\x1fh", 3) &&
+		    !profile_mark_has(&p, "c\x1f", 2) && !profile_mark_has(&c, "c\x1fh", 3),
+		    "two marks, each found, no prefix of one");
+	}
 	buf_init(&enc, 1 << 20);
 	ok(profile_encode(&p, &enc) == 0, "encode");
+	is_int((unsigned char)enc.data[0], 0x97, "with marks: a 7-element array");
 	ok(profile_decode(enc.data, enc.len, &q, &a, err, sizeof(err)) == 0, "decode");
 	ok(profile_equal(&p, &q), "round trip equal");
+	ok(q.nmarks == 2 && profile_mark_has(&q, "c\x1fg", 3) && profile_mark_has(&q, "c\x1fh", 3),
+	    "the marks round trip");
 	{
 		char *pj = strdup(json(&p, 1));
 
@@ -156,6 +171,15 @@ test_profile(void)
 		cut[0] = (char)0x95;	/* a 5-element array */
 		ok(profile_decode(cut, enc.len, &q, &a, err, sizeof(err)) == -1,
 		    "wrong shape rejected: %s", err);
+		/* The marks array (last, 2 marks of 3 bytes) emptied, then a mark not a string. */
+		cut[0] = (char)0x97;
+		cut[enc.len - 9] = (char)0x90;
+		ok(profile_decode(cut, enc.len - 8, &q, &a, err, sizeof(err)) == -1 &&
+		    strstr(err, "exchange marks") != NULL, "no marks in a 7-element form: %s", err);
+		cut[enc.len - 9] = (char)0x92;
+		cut[enc.len - 8] = 0x01;
+		ok(profile_decode(cut, enc.len, &q, &a, err, sizeof(err)) == -1 &&
+		    strstr(err, "exchange mark 0") != NULL, "a mark not a string: %s", err);
 		free(cut);
 	}
 	{
@@ -537,9 +561,20 @@ test_store(void)
 		store_stats_free(all, n);
 	}
 
-	is_int(store_exchange_mark(s, "c1", 2, "g1", 2, ids[1], 5), 1, "exchange first");
-	is_int(store_exchange_mark(s, "c1", 2, "g1", 2, ids[1], 6), 0, "exchange again");
-	is_int(store_exchange_mark(s, "c1", 2, "g2", 2, ids[1], 6), 1, "other goal");
+	{
+		/* A mark as a lane written before schema 3 keeps it. */
+		unsigned char mk[14] = "c1\x1fg1\x1f", vb[8] = { 0 };
+
+		is_int(store_exchange_marked(s, "c1", 2, "g1", 2, ids[1]), 0,
+		    "no mark in the exchange tree");
+		store_be64_put(mk + 6, ids[1]);
+		is_int(store_raw_put(s, STORE_DB_EXCHANGE, mk, 14, vb, 8), 0, "an old mark");
+		is_int(store_exchange_marked(s, "c1", 2, "g1", 2, ids[1]), 1, "found");
+		is_int(store_exchange_marked(s, "c1", 2, "g2", 2, ids[1]), 0,
+		    "not another goal's");
+		is_int(store_exchange_marked(s, "c1", 2, "g1", 2, ids[0]), 0,
+		    "nor another id's");
+	}
 	store_exchange_count_put(s, "c1", 2, "g1", 2, 1);
 	store_exchange_count_get(s, "c1", 2, "g1", 2, &seq);
 	is_int(seq, 1, "exchange count");
@@ -666,9 +701,8 @@ test_map_full(void)
 
 /*
  * The dirty-page estimate that bounds the writer's transactions: a page
- * for each write into the middle of a tree, bytes for new profiles and
- * their exchange marks appended at the ends, nothing for a mark already
- * there.
+ * for each write into the middle of a tree, bytes for new profiles (with
+ * their exchange marks) appended at the end.
  */
 static void
 test_txn_pages(void)
@@ -700,16 +734,14 @@ test_txn_pages(void)
 		p.id = ids[i] = store_id_next(s);
 		number(&v, i);
 		profile_rule_apply(&p, &a, RULE_SET, "n", 1, VAL_NUMBER, 0, &v, 1);
+		profile_mark_add(&p, &a, "c\x1fg", 3);
 		is_int(store_profile_put(s, &p), 0, "new profile %d", i);
-		is_int(store_exchange_mark(s, "c", 1, "g", 1, ids[i], 1), 1, "new mark %d", i);
 	}
-	ok(store_txn_pages(s) - before <= 6, "100 new profiles and marks, appended: %llu pages more",
+	ok(store_txn_pages(s) - before <= 6, "100 new profiles with marks, appended: %llu pages more",
 	    (unsigned long long)(store_txn_pages(s) - before));
 	is_int(store_commit(s), 0, "commit");
 
 	ok(store_begin(s) == 0, "begin again");
-	is_int(store_exchange_mark(s, "c", 1, "g", 1, ids[5], 2), 0, "mark already there");
-	is_int((long long)store_txn_pages(s), 0, "costs nothing");
 	profile_init(&p);
 	p.id = ids[7];
 	store_profile_put(s, &p);
@@ -951,9 +983,9 @@ test_stage(void)
 	    mdb_env_open(env, path, 0, 0644) == 0 && mdb_txn_begin(env, NULL, 0, &txn) == 0 &&
 	    mdb_dbi_open(txn, "meta", 0, &dbi) == 0 && mdb_get(txn, dbi, &k, &v) == 0,
 	    "read the schema");
-	ok(v.mv_size == 4 && memcmp(v.mv_data, "\0\0\0\2", 4) == 0, "upgraded to 2");
-	v.mv_data = "\0\0\0\3";
-	ok(mdb_put(txn, dbi, &k, &v, 0) == 0 && mdb_txn_commit(txn) == 0, "schema 3");
+	ok(v.mv_size == 4 && memcmp(v.mv_data, "\0\0\0\3", 4) == 0, "upgraded to 3");
+	v.mv_data = "\0\0\0\4";
+	ok(mdb_put(txn, dbi, &k, &v, 0) == 0 && mdb_txn_commit(txn) == 0, "schema 4");
 	mdb_env_close(env);
 	s = store_open(&cs, 0, 0, err, sizeof(err));
 	ok(s == NULL && strstr(err, "unknown schema version") != NULL,

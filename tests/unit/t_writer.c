@@ -1097,8 +1097,13 @@ test_exchange_read_error(void)
 	struct page_copy	*saved;
 	struct buf		 out;
 	char			 err[256], data[400];
-	/* The exchange's own keys: conn, goal, then an id (runstats keys end at the goal). */
-	const char		 key[] = "c1\x1f" "exch-read\x1f";
+	/*
+	 * The count's node in its leaf: the key's size (12, little-endian, as
+	 * LMDB's node header ends), the key, the count (3, big-endian).  A
+	 * runstats key ends with the same conn and goal, after the lane (0).
+	 */
+	const char		 key[] = "\x0c\x00" "c1\x1f" "exch-read"
+				     "\x00\x00\x00\x00\x00\x00\x00\x03";
 	size_t			 npages;
 	int			 got;
 
@@ -1146,6 +1151,98 @@ test_exchange_read_error(void)
 	writer_close(&w);
 }
 
+/* Collects up to 8 profile ids of a lane into ids[1..], their count in ids[0]. */
+static int
+collect_id(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	uint64_t	*ids = arg;
+
+	(void)val;
+	(void)vlen;
+	if (klen == 8 && ids[0] < 8)
+		ids[++ids[0]] = store_be64_get(key);
+	return 0;
+}
+
+/*
+ * A lane written before schema 3 holds its exchange marks in the exchange
+ * tree: a profile marked there is not counted again by its goal, and only
+ * the goals that had not marked it put their mark in the profile.
+ */
+static void
+test_exchange_legacy(void)
+{
+	struct conf	 c;
+	struct writer	*w;
+	struct store	*s;
+	struct msg_batch *b, a;
+	struct msg_patch *p;
+	struct profile	 pr;
+	struct arena	 ar;
+	const struct stats *g;
+	uint64_t	 ids[9] = { 0 };
+	unsigned char	 mk[15] = "c1\x1f" "old\x1f", vb[8] = { 0 };
+	char		 err[256];
+	int		 moved = 0;
+
+	conf_make(&c, "exchlegacy");
+	w = writer_open(&c, 0, err, sizeof(err));
+	b = batch(41, 1, "c1", "old");
+	by_email(b, "l1@x.org", 1);
+	by_email(b, "l2@x.org", 1);
+	submit(w, b);
+	writer_commit(w);
+	writer_close(&w);
+
+	/* Each mark moved from its profile to the tree, as schema 2 kept it. */
+	arena_init(&ar);
+	s = store_open(&c.store, 0, 0, err, sizeof(err));
+	ok(s && store_begin(s) == 0 &&
+	    store_raw_each(s, STORE_DB_PROFILES, collect_id, ids) == 0 && ids[0] == 2,
+	    "legacy: two profiles");
+	for (uint64_t i = 1; s && i <= ids[0]; i++) {
+		if (store_profile_get(s, ids[i], &pr, &ar) != 0 || pr.nmarks != 1 ||
+		    !profile_mark_has(&pr, "c1\x1f" "old", 6))
+			continue;
+		pr.nmarks = 0;
+		store_be64_put(mk + 7, ids[i]);
+		moved += store_profile_put(s, &pr) == 0 &&
+		    store_raw_put(s, STORE_DB_EXCHANGE, mk, sizeof(mk), vb, 8) == 0;
+	}
+	ok(moved == 2 && store_commit(s) == 0, "legacy: both marks moved to the tree");
+	store_close(&s);
+
+	w = writer_open(&c, 0, err, sizeof(err));
+	b = batch(42, 1, "c1", "old");
+	p = by_email(b, "l1@x.org", 1);
+	optext(b, p, OP_SET, "name", "L1");
+	by_email(b, "l3@x.org", 1);
+	submit(w, b);
+	writer_commit(w);
+	ok(last_ack(w, &a) && (g = goal_stats(&a, "old")) != NULL && g->updated == 1 &&
+	    g->created == 1 && g->unique == 3,
+	    "legacy: a profile marked in the tree is not counted again, a new one is");
+	msg_batch_clear(&a);
+	b = batch(43, 1, "c1", "new");
+	p = by_email(b, "l1@x.org", 1);
+	optext(b, p, OP_SET, "name", "L1b");
+	submit(w, b);
+	writer_commit(w);
+	ok(last_ack(w, &a) && (g = goal_stats(&a, "new")) != NULL && g->unique == 1,
+	    "legacy: another goal counts it");
+	msg_batch_clear(&a);
+	writer_close(&w);
+
+	s = store_open(&c.store, 0, STORE_RDONLY, err, sizeof(err));
+	ok(s && store_read_begin(s) == 0 && store_profile_get(s, ids[1], &pr, &ar) == 0 &&
+	    pr.nmarks == 1 && profile_mark_has(&pr, "c1\x1f" "new", 6),
+	    "legacy: the profile holds the new goal's mark, the old one stays in the tree");
+	if (s)
+		store_read_end(s);
+	store_close(&s);
+	arena_clear(&ar);
+}
+
 int
 main(void)
 {
@@ -1161,6 +1258,7 @@ main(void)
 	test_consent_exchange_last();
 	test_last_changes_held();
 	test_exchange_read_error();
+	test_exchange_legacy();
 	test_hostile();
 	test_txn_budget();
 	test_import();

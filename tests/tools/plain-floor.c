@@ -13,8 +13,9 @@
  * new, apply the goal's rules (set, set_if_empty, add, sum) with values
  * converted to their types (RFC 2822 and ISO dates to milliseconds,
  * decimals, integers; a cell is one value, as in the mapper), store the profile as
- * msgpack with both identifier indexes and the per-goal exchange mark,
- * (one goal per file, named by the file), and commit durably (LMDB's default sync, no MDB_WRITEMAP) every N rows
+ * msgpack with both identifier indexes and the goal's exchange mark in
+ * the profile (one goal per file, named by the file; each goal's count of
+ * the profiles it marked is written at every commit), and commit durably (LMDB's default sync, no MDB_WRITEMAP) every N rows
  * (default 100,000).  Rows without an Email are skipped, as the pipeline
  * skips them.  The store it writes is its own format, not sailsync's.
  *
@@ -67,6 +68,7 @@ static const struct mapping {
 #define MAXVALS	16
 #define MAXCOLS	256
 #define MAXFIELD 65536
+#define MAXMARKS 16	/* goals, and so marks of a profile */
 
 struct val {
 	int64_t		 n;		/* number, decimal x 10000, ms */
@@ -79,6 +81,8 @@ struct prop {
 struct prof {
 	uint64_t	 id;
 	struct prop	 p[NMAPS];
+	int		 nmarks;
+	char		*mark[MAXMARKS];	/* goal names */
 };
 
 struct flr {
@@ -92,6 +96,9 @@ struct flr {
 	size_t		 flen[MAXCOLS];
 	msgpack_sbuffer	 sb;
 	msgpack_zone	 zone;
+	int		 ngoals, cur;		/* goals seen, the file's */
+	char		*goal[MAXMARKS];
+	uint64_t	 unique[MAXMARKS];	/* profiles marked, per goal */
 };
 
 static void
@@ -118,8 +125,15 @@ static void
 txn_commit(struct flr *f)
 {
 	MDB_val k = { 5, "idctr" }, v = { 8, &f->idctr };
+	char	 kb[600];
 
 	ck(mdb_put(f->txn, f->meta, &k, &v, 0), "put meta");
+	for (int i = 0; i < f->ngoals; i++) {
+		k.mv_size = (size_t)snprintf(kb, sizeof(kb), "bench\x1f%s", f->goal[i]);
+		k.mv_data = kb;
+		v.mv_data = &f->unique[i];
+		ck(mdb_put(f->txn, f->exchange, &k, &v, 0), "put exchange count");
+	}
 	ck(mdb_txn_commit(f->txn), "commit");	/* pages, fdatasync, meta page */
 	f->pending = 0;
 	txn_begin(f);
@@ -210,10 +224,13 @@ prof_clear(struct prof *p)
 {
 	for (size_t i = 0; i < NMAPS; i++)
 		prop_clear(&p->p[i]);
+	for (int i = 0; i < p->nmarks; i++)
+		free(p->mark[i]);
+	p->nmarks = 0;
 	p->id = 0;
 }
 
-/* [id, [[name, [values...]]...]] */
+/* [id, [[name, [values...]]...], [goal...]] */
 static void
 prof_encode(struct flr *f, const struct prof *p)
 {
@@ -224,7 +241,7 @@ prof_encode(struct flr *f, const struct prof *p)
 	msgpack_packer_init(&pk, &f->sb, msgpack_sbuffer_write);
 	for (size_t i = 0; i < NMAPS; i++)
 		n += p->p[i].nvals > 0;
-	msgpack_pack_array(&pk, 2);
+	msgpack_pack_array(&pk, 3);
 	msgpack_pack_uint64(&pk, p->id);
 	msgpack_pack_array(&pk, n);
 	for (size_t i = 0; i < NMAPS; i++) {
@@ -247,6 +264,11 @@ prof_encode(struct flr *f, const struct prof *p)
 				msgpack_pack_int64(&pk, pr->v[j].n);
 		}
 	}
+	msgpack_pack_array(&pk, (uint32_t)p->nmarks);
+	for (int i = 0; i < p->nmarks; i++) {
+		msgpack_pack_str(&pk, strlen(p->mark[i]));
+		msgpack_pack_str_body(&pk, p->mark[i], strlen(p->mark[i]));
+	}
 }
 
 static int
@@ -257,9 +279,14 @@ prof_decode(struct flr *f, const MDB_val *v, struct prof *p)
 
 	msgpack_zone_clear(&f->zone);
 	if (msgpack_unpack(v->mv_data, v->mv_size, &off, &f->zone, &o) != MSGPACK_UNPACK_SUCCESS ||
-	    o.type != MSGPACK_OBJECT_ARRAY || o.via.array.size != 2)
+	    o.type != MSGPACK_OBJECT_ARRAY || o.via.array.size != 3)
 		return -1;
 	p->id = o.via.array.ptr[0].via.u64;
+	for (uint32_t i = 0; i < o.via.array.ptr[2].via.array.size && i < MAXMARKS; i++) {
+		msgpack_object *x = &o.via.array.ptr[2].via.array.ptr[i];
+
+		p->mark[p->nmarks++] = strndup(x->via.str.ptr, x->via.str.size);
+	}
 	props = &o.via.array.ptr[1];
 	for (uint32_t i = 0; i < props->via.array.size; i++) {
 		msgpack_object *kv = props->via.array.ptr[i].via.array.ptr;
@@ -324,12 +351,12 @@ be64(unsigned char *b, uint64_t v)
 }
 
 static void
-apply_row(struct flr *f, const char *goal)
+apply_row(struct flr *f)
 {
 	static struct prof p;
 	char		 email[512];
 	const char	*sid = f->sid_col >= 0 && f->sid_col < f->col ? f->field[f->sid_col] : "";
-	unsigned char	 kb[8], xb[600];
+	unsigned char	 kb[8];
 	MDB_val		 k, v;
 	uint64_t	 id;
 	size_t		 n, a = 0;
@@ -427,6 +454,13 @@ apply_row(struct flr *f, const char *goal)
 			break;
 		}
 	}
+	/* The goal's exchange mark, in the profile: once per profile. */
+	for (a = 0; a < (size_t)p.nmarks && strcmp(p.mark[a], f->goal[f->cur]) != 0; a++)
+		;
+	if (a == (size_t)p.nmarks && p.nmarks < MAXMARKS) {
+		p.mark[p.nmarks++] = strdup(f->goal[f->cur]);
+		f->unique[f->cur]++;
+	}
 	prof_encode(f, &p);
 	be64(kb, p.id);
 	k.mv_data = kb;
@@ -439,17 +473,6 @@ apply_row(struct flr *f, const char *goal)
 		if (*sid)
 			ident_put(f, "sailthru_profile_id", sid, p.id);
 	}
-	/* The goal's exchange mark: once per profile. */
-	a = (size_t)snprintf((char *)xb, 500, "bench\x1f%s\x1f", goal);
-	be64(xb + a, p.id);
-	a += 8;
-	k.mv_data = xb;
-	k.mv_size = a;
-	v.mv_data = kb;
-	v.mv_size = 8;
-	if ((n = (size_t)mdb_put(f->txn, f->exchange, &k, &v, MDB_NOOVERWRITE)) != 0 &&
-	    (int)n != MDB_KEYEXIST)
-		die("put exchange", (int)n);
 	prof_clear(&p);
 	if (++f->pending >= f->commit_rows)
 		txn_commit(f);
@@ -469,8 +492,6 @@ on_field(void *s, size_t len, void *arg)
 	}
 	f->col++;
 }
-
-static const char *cur_goal;	/* the file's goal: its base name */
 
 static void
 on_row(int c, void *arg)
@@ -498,7 +519,7 @@ on_row(int c, void *arg)
 next:			;
 		}
 	} else
-		apply_row(f, cur_goal);
+		apply_row(f);
 	f->col = 0;
 }
 
@@ -512,7 +533,11 @@ import_file(struct flr *f, const char *path)
 
 	if ((in = fopen(path, "r")) == NULL)
 		die(path, errno);
-	cur_goal = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	/* The file's goal: its base name. */
+	if (f->ngoals == MAXMARKS)
+		die("too many files", E2BIG);
+	f->cur = f->ngoals++;
+	f->goal[f->cur] = strdup(strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
 	f->header = 1;
 	f->col = 0;
 	if (csv_init(&p, CSV_APPEND_NULL) != 0)

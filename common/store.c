@@ -1389,7 +1389,7 @@ store_exchange_marked(struct store *s, const char *conn, size_t clen, const char
 	MDB_val		 k, v;
 	int		 rc;
 
-	need_txn(s, 0);
+	need_txn(s, 1);		/* tree_marks is found by writable opens */
 	if (!s->tree_marks)
 		return 0;
 	if (exchange_key(s, conn, clen, goal, glen, &id, &k) != 0)

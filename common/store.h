@@ -177,10 +177,10 @@ int		 store_stats_put(struct store *s, uint64_t run, const struct stats *st);
  * of distinct ids per (conn, goal) is read and written with
  * store_exchange_count_get/put in the same transaction, so callers can keep
  * it in memory for a group of records and write it once.
- * store_exchange_marked answers whether a lane written before schema 3
- * marked id in its exchange tree: 1 or 0 (at once, without a read, in a
- * lane with no such marks), <0 on error.  A writer checks it before
- * putting a mark in a profile, so each id is counted once.
+ * store_exchange_marked answers, in a write transaction, whether a lane
+ * written before schema 3 marked id in its exchange tree: 1 or 0 (at once,
+ * without a read, in a lane with no such marks), <0 on error.  A writer
+ * checks it before putting a mark in a profile, so each id is counted once.
  */
 int		 store_exchange_marked(struct store *s, const char *conn, size_t clen,
 		    const char *goal, size_t glen, uint64_t id);

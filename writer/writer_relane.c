@@ -357,20 +357,17 @@ copy_profile(const void *key, size_t klen, const void *val, size_t vlen, void *a
 	else
 		r->profiles++;
 	r->per_lane[x]++;
-	/* Seven elements: with marks (profile.c's stored form). */
-	if (vlen > 0 && *(const unsigned char *)val == 0x97) {
-		arena_init(&a);
-		if (profile_decode(val, vlen, &p, &a, err, sizeof(err)) == -1) {
-			log_warnx("relane: lane %u: undecodable profile id=%s reason=\"%s\"",
-			    r->cur, profile_id_fmt(store_be64_get(key), hex), err);
-			arena_clear(&a);
-			return r->rc = STORE_ERR;
-		}
-		for (uint32_t i = 0; i < p.nmarks; i++)
-			xcount_add(r, x, p.marks[i].p, p.marks[i].len);
-		r->marks += p.nmarks;
+	arena_init(&a);
+	if (profile_decode(val, vlen, &p, &a, err, sizeof(err)) == -1) {
+		log_warnx("relane: lane %u: undecodable profile id=%s reason=\"%s\"",
+		    r->cur, profile_id_fmt(store_be64_get(key), hex), err);
 		arena_clear(&a);
+		return r->rc = STORE_ERR;
 	}
+	for (uint32_t i = 0; i < p.nmarks; i++)
+		xcount_add(r, x, p.marks[i].p, p.marks[i].len);
+	r->marks += p.nmarks;
+	arena_clear(&a);
 	return put(r, x, STORE_DB_PROFILES, key, klen, val, vlen);
 }
 

@@ -82,6 +82,7 @@ struct idslot {
 	uint64_t	 id;		/* 0: empty (ids are never 0) */
 	uint64_t	 redirect;	/* merged into this id; 0: a profile */
 	int		 lane;		/* the new lane, -1 while unresolved */
+	int		 marked;	/* the record carries exchange marks */
 };
 
 /* Statistics of one (run, connection, goal), summed over the old lanes. */
@@ -157,6 +158,7 @@ id_find(struct relane *r, uint64_t id, int add)
 	r->ids[i].id = id;
 	r->ids[i].redirect = 0;
 	r->ids[i].lane = -1;
+	r->ids[i].marked = 0;
 	r->nids++;
 	return &r->ids[i];
 }
@@ -280,6 +282,7 @@ scan_profile(const void *key, size_t klen, const void *val, size_t vlen, void *a
 		sl->redirect = p.redirect;
 	else
 		sl->lane = (int)route(r, &p);
+	sl->marked = p.nmarks > 0;
 	if (id > r->idmax[id >> 56])
 		r->idmax[id >> 56] = id;
 	arena_clear(&a);
@@ -357,6 +360,9 @@ copy_profile(const void *key, size_t klen, const void *val, size_t vlen, void *a
 	else
 		r->profiles++;
 	r->per_lane[x]++;
+	/* Pass 1 decoded every record; only those with marks are again. */
+	if (sl == NULL || !sl->marked)
+		return put(r, x, STORE_DB_PROFILES, key, klen, val, vlen);
 	arena_init(&a);
 	if (profile_decode(val, vlen, &p, &a, err, sizeof(err)) == -1) {
 		log_warnx("relane: lane %u: undecodable profile id=%s reason=\"%s\"",

@@ -724,6 +724,26 @@ store_grow(struct store *s)
 }
 
 int
+store_reserve(struct store *s, uint64_t pages)
+{
+	MDB_envinfo	 mi;
+	int		 rc;
+
+	if (s->txn)
+		panic("store: reserve with a transaction open");
+	for (int grown = 0; grown < 24; grown++) {
+		if ((rc = mdb_env_info(s->env, &mi)) != 0)
+			return store_rc(s, rc, "env info");
+		if ((uint64_t)mi.me_last_pgno + 1 + pages <=
+		    (uint64_t)mi.me_mapsize / STORE_PAGE_BYTES)
+			return grown;
+		if ((rc = store_grow(s)) != 0)
+			return rc;
+	}
+	return STORE_FULL;
+}
+
+int
 store_read_begin(struct store *s)
 {
 	int	 rc;

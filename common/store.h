@@ -86,6 +86,13 @@ void		 store_abort(struct store *s);
 uint64_t	 store_txn_pages(const struct store *s);
 /* Doubles the map size; only with no transaction open. */
 int		 store_grow(struct store *s);
+/*
+ * Grows the map, with no transaction open, until pages more pages fit
+ * past the last one in use: a transaction that finds the map full is
+ * aborted and its work done again after store_grow.  Returns how many
+ * times it doubled the map, or a store error.
+ */
+int		 store_reserve(struct store *s, uint64_t pages);
 
 /* A read snapshot (for dump, show, stats; also in a read-only store). */
 int		 store_read_begin(struct store *s);

@@ -49,6 +49,7 @@ struct writer_counters {
 	uint64_t	 unannounced;	/* PATCHES without their run's tag (runauth.h) */
 	uint64_t	 commits;
 	uint64_t	 redos;		/* groups redone after the map grew */
+	uint64_t	 grows;		/* map doublings, ahead of a group or for a redo */
 	/* Where the time went (us), for make bench's profile. */
 	int64_t		 decode_us;	/* msg_decode of the input */
 	int64_t		 apply_us;	/* writer_submit */

@@ -939,6 +939,58 @@ test_txn_budget(void)
 	free(name);
 }
 
+/*
+ * A group that changes more pages than the map has room for past its last
+ * page (store_reserve made room for store.txn_mb only) finds it full: it
+ * is applied again once the map has grown, and commits whole.
+ */
+static void
+test_map_redo(void)
+{
+	struct conf	 c;
+	struct writer	*w;
+	struct msg_batch *b, a;
+	char		 err[256], e[64], *name;
+	int		 nb = 5;
+
+	name = malloc(5001);
+	memset(name, 'r', 5000);
+	name[5000] = '\0';
+	conf_make(&c, "redo");
+	c.store.txn_mb = 1;		/* room for 256 pages */
+	c.store.commit_rows = 10000000;
+	c.store.commit_ms = 600000;
+	if ((w = writer_open(&c, 0, err, sizeof(err))) == NULL) {
+		ok(0, "writer_open: %s", err);
+		free(name);
+		return;
+	}
+	/* One group: 320 profiles of two overflow pages each. */
+	for (int k = 0; k < nb; k++) {
+		b = batch(23, (uint64_t)k * MAXREC + 1, "c1", "redo");
+		for (int r = 0; r < MAXREC; r++) {
+			snprintf(e, sizeof(e), "redo%d@example.com", k * MAXREC + r);
+			struct msg_patch *p = by_email(b,
+			    arena_strndup(&b->arena, e, strlen(e)), 1);
+
+			optext(b, p, OP_SET, "name", name);
+		}
+		submit(w, b);
+	}
+	is_int(writer_commit(w), 0, "the group commits");
+	ok(writer_counters(w)->redos > 0 && writer_counters(w)->grows > 1,
+	    "a group larger than the room made for it was redone (%llu) as the map grew "
+	    "(%llu doublings)", (unsigned long long)writer_counters(w)->redos,
+	    (unsigned long long)writer_counters(w)->grows);
+	last_ack(w, &a);
+	is_int(a.u.ack.applied, nb * MAXREC, "every record of the redone group applied");
+	ok(a.u.ack.nstats == 1 && a.u.ack.stats[0].created == (uint64_t)(nb * MAXREC),
+	    "each created once");
+	msg_batch_clear(&a);
+	writer_close(&w);
+	free(name);
+}
+
 static void
 test_import(void)
 {
@@ -1007,7 +1059,9 @@ test_import(void)
 	ok(a.u.ack.nstats == 1 && a.u.ack.stats[0].created == (uint64_t)(nb * per),
 	    "import created one profile per row");
 	msg_batch_clear(&a);
-	ok(writer_counters(w)->redos > 0, "the 1 MiB map grew during the import (%llu redos)",
+	ok(writer_counters(w)->grows > 0 && writer_counters(w)->redos == 0,
+	    "the 1 MiB map grew ahead of the groups (%llu doublings), none redone (%llu)",
+	    (unsigned long long)writer_counters(w)->grows,
 	    (unsigned long long)writer_counters(w)->redos);
 	printf("# import: %d rows in %.2f s = %.0f rows/s (commit_rows %u, durable off)\n",
 	    nb * per, secs, nb * per / secs, c.store.commit_rows);
@@ -1261,6 +1315,7 @@ main(void)
 	test_exchange_legacy();
 	test_hostile();
 	test_txn_budget();
+	test_map_redo();
 	test_import();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)

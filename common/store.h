@@ -84,6 +84,12 @@ void		 store_abort(struct store *s);
  * commit, so bounding this bounds the heap whatever the size of the trees.
  */
 uint64_t	 store_txn_pages(const struct store *s);
+/*
+ * Pages this handle's commits have written, as the kernel counted what the
+ * thread wrote during them (the meta page included; 0 without the
+ * kernel's I/O accounting).
+ */
+uint64_t	 store_written(const struct store *s);
 /* Doubles the map size; only with no transaction open. */
 int		 store_grow(struct store *s);
 /*

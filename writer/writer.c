@@ -1660,7 +1660,7 @@ int
 writer_fold(struct writer *w)
 {
 	uint64_t	 budget = ((uint64_t)w->conf->store.txn_mb << 20) / STORE_PAGE_BYTES / 2;
-	uint64_t	 moved = 0, left = 0;
+	uint64_t	 moved = 0, left = 0, pages = store_written(w->st);
 	int64_t		 t = time_mono_us(), took;
 	int		 rc;
 
@@ -1686,6 +1686,7 @@ writer_fold(struct writer *w)
 	}
 	took = time_mono_us() - t;
 	w->cnt.fold_us += took;
+	w->cnt.fold_pages += store_written(w->st) - pages;
 	w->fold_ms = rc == 1 ? took / 1000 : 0;
 	if (rc < 0) {
 		log_warnx("index fold failed lane=%u rc=%d: nothing of it is lost, "
@@ -1707,11 +1708,13 @@ int
 writer_commit(struct writer *w)
 {
 	int64_t	 t = time_mono_us(), took;
+	uint64_t pages = store_written(w->st);
 	int	 had = w->rows > 0;
 	int	 rc = commit_group(w);
 
 	took = time_mono_us() - t;
 	w->cnt.commit_us += took;
+	w->cnt.commit_pages += store_written(w->st) - pages;
 	if (had)
 		w->last_commit_ms = took / 1000;
 	return rc;

@@ -54,9 +54,11 @@ struct writer_counters {
 	int64_t		 decode_us;	/* msg_decode of the input */
 	int64_t		 apply_us;	/* writer_submit */
 	int64_t		 commit_us;	/* writer_commit */
+	uint64_t	 commit_pages;	/* pages its commits wrote (store_written) */
 	uint64_t	 folds;		/* writer_fold steps that moved entries */
 	uint64_t	 folded;	/* identifier entries they moved */
 	int64_t		 fold_us;	/* writer_fold */
+	uint64_t	 fold_pages;	/* pages its steps wrote */
 };
 
 /*

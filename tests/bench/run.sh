@@ -12,12 +12,15 @@
 # each stage's time went (its own counters), and each stage's peak heap.
 #
 #   run.sh [--rows N] [--pairs K] [--mem-rows M[,M2...]|none] [--cpus LIST]
+#          [--txn-mb MB]
 # --pairs K (default 3) times plain-floor and the one-lane pipeline K
 # times in all, alternately, and prints each ratio and their median.
 # --mem-rows M (default 5,000,000) runs plain-floor and the one-lane
 # pipeline again at M rows (then M2, ...): each stage's peak heap at every
-# size, and the throughput at M against N, the pipeline's and the floor's.
+# size, and the throughput at M against N, the pipeline's and the floor's;
+# then two lanes and two mappers, against their own throughput at N.
 # --cpus LIST runs everything under taskset -c LIST (0 for one core).
+# --txn-mb MB sets the stages' store.txn_mb (default: the default, 256).
 set -eu
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,21 +28,25 @@ bin=${SAILSYNC_BIN:-$top/build/default/bin}
 PATH=$bin:$top/deploy:$PATH
 export PATH SAILSYNC_BIN="$bin"
 
-rows=1000000 mem_rows=5000000 cpus= pairs=3
+rows=1000000 mem_rows=5000000 cpus= pairs=3 txn_mb=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rows) rows=$2; shift 2 ;;
 	--pairs) pairs=$2; shift 2 ;;
 	--mem-rows) mem_rows=$2; shift 2 ;;
 	--cpus) cpus=$2; shift 2 ;;
-	*) echo "usage: run.sh [--rows N] [--pairs K] [--mem-rows M[,M2...]|none] [--cpus LIST]" >&2; exit 64 ;;
+	--txn-mb) txn_mb=$2; shift 2 ;;
+	*) echo "usage: run.sh [--rows N] [--pairs K] [--mem-rows M[,M2...]|none] [--cpus LIST] [--txn-mb MB]" >&2; exit 64 ;;
 	esac
 done
 [ "$mem_rows" = none ] && mem_rows=
+txn_json=
+[ -z "$txn_mb" ] || txn_json=" \"txn_mb\": $txn_mb,"
 if [ -n "$cpus" ] && [ -z "${BENCH_CPUS:-}" ]; then
 	# Everything started from here on inherits the CPU set.
 	BENCH_CPUS=$cpus exec taskset -c "$cpus" sh "$0" "$@" --rows "$rows" \
-	    --pairs "$pairs" --mem-rows "${mem_rows:-none}" --cpus "$cpus"
+	    --pairs "$pairs" --mem-rows "${mem_rows:-none}" --cpus "$cpus" \
+	    ${txn_mb:+--txn-mb "$txn_mb"}
 fi
 
 dir=$top/build/bench
@@ -90,7 +97,7 @@ conf() {
 {
   "store": {
     "path": "$2",
-    "map_size_mb": 4096,
+    "map_size_mb": 4096,$txn_json
     "properties": {
       "email":          {"type": "text", "unique": true},
       "first_name":     {"type": "text"},
@@ -304,10 +311,20 @@ if [ -n "$mem_rows" ]; then
 			printf "  peak heap: fetcher %.1f, mapper %.1f, writer %.1f MiB\n",
 			    b1 / 1024, b2 / 1024, b3 / 1024
 		}'
+		# Two lanes at this size too: each lane's trees are half as
+		# large, so scaling out also slows the growth.
+		b1_secs=$p_secs b1_f=$p_fetcher b1_m=$p_mapper b1_w=$p_writer
+		pipeline big 2 2
+		echo "  two lanes, two mappers, time by stage (ms): $p_prof"
+		awk -v r1="$rows" -v r2="$size" -v s1="$p2_secs" -v s2="$p_secs" -v o="$b1_secs" \
+		    -v b3="$p_writer" 'BEGIN {
+			printf "  two lanes: %d rows in %.2f s (%.0f rows/s), %.0f%% of their throughput at %d rows; %.2fx the wall time of one lane; writer peak heap %.1f MiB\n",
+			    r2, s2, r2 / s2, 100 * (r2 / s2) / (r1 / s1), r1, s2 / o, b3 / 1024
+		}'
 		heap_rows=$(printf '%s %14s' "$heap_rows" "$size rows")
-		heap_f=$(printf '%s %11.1f MiB' "$heap_f" "$(echo "$p_fetcher" | awk '{ print $1 / 1024 }')")
-		heap_m=$(printf '%s %11.1f MiB' "$heap_m" "$(echo "$p_mapper" | awk '{ print $1 / 1024 }')")
-		heap_w=$(printf '%s %11.1f MiB' "$heap_w" "$(echo "$p_writer" | awk '{ print $1 / 1024 }')")
+		heap_f=$(printf '%s %11.1f MiB' "$heap_f" "$(echo "$b1_f" | awk '{ print $1 / 1024 }')")
+		heap_m=$(printf '%s %11.1f MiB' "$heap_m" "$(echo "$b1_m" | awk '{ print $1 / 1024 }')")
+		heap_w=$(printf '%s %11.1f MiB' "$heap_w" "$(echo "$b1_w" | awk '{ print $1 / 1024 }')")
 	done
 	echo
 	printf '%s\n%s\n%s\n%s\n' "$heap_rows" "$heap_f" "$heap_m" "$heap_w"

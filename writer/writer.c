@@ -293,10 +293,10 @@ writer_due_in(const struct writer *w)
 /*
  * Opens the write transaction when none is, after making room in the map
  * for the pages a group may change (store.txn_mb): a group that finds the
- * map full is applied again after the map grows (redo), and its batches
- * and the input received meanwhile held the writer's heap the while (at
- * 10M rows, a redo after the 4 GiB map filled took 4 s and raised the
- * writer's peak heap from 378 to 408 MiB).
+ * map full is applied again after the map grows (redo), while the input
+ * received meanwhile waits in the heap (at 10M rows, a redo after the
+ * 4 GiB map filled took 4 s and raised the writer's peak heap from 378 to
+ * 408 MiB).
  */
 static int
 txn_ensure(struct writer *w)

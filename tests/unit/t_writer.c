@@ -1,4 +1,5 @@
 /* tests/unit/t_writer.c: the writer in process: rules, create, merge, exactly-once, stats, consent. */
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1065,6 +1066,21 @@ test_import(void)
 	    (unsigned long long)writer_counters(w)->redos);
 	printf("# import: %d rows in %.2f s = %.0f rows/s (commit_rows %u, durable off)\n",
 	    nb * per, secs, nb * per / secs, c.store.commit_rows);
+	{
+		const struct writer_counters *k = writer_counters(w);
+		char		 data[400];
+		struct stat	 st;
+		uint64_t	 written = k->commit_pages + k->fold_pages;
+
+		/* Every page of the file was written by a commit but the two metas. */
+		snprintf(data, sizeof(data), "%s/lane-0/data.mdb", c.store.path);
+		if (stat(data, &st) != 0)
+			st.st_size = -1;
+		ok(st.st_size > 0 && written + 2 >= (uint64_t)st.st_size / STORE_PAGE_BYTES &&
+		    k->commit_pages > 0, "the commits and folds counted %llu pages written, the file "
+		    "has %lld", (unsigned long long)written,
+		    (long long)st.st_size / STORE_PAGE_BYTES);
+	}
 	writer_close(&w);
 }
 

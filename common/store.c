@@ -699,7 +699,7 @@ store_commit(struct store *s)
 {
 	unsigned char	 b[8];
 	MDB_val		 k, v;
-	uint64_t	 wc;
+	uint64_t	 wc, wc2;
 	int		 rc;
 
 	if (s->txn == NULL || !s->txn_write)
@@ -724,7 +724,8 @@ store_commit(struct store *s)
 	 */
 	wc = wchar();
 	rc = mdb_txn_commit(s->txn);
-	s->written += (wchar() - wc) / STORE_PAGE_BYTES;
+	if ((wc2 = wchar()) > wc)	/* 0 when the second read failed */
+		s->written += (wc2 - wc) / STORE_PAGE_BYTES;
 	s->txn = NULL;
 	if (rc != 0) {
 		s->idctr = s->idctr_stored;

@@ -245,6 +245,13 @@ writer_uncommitted(const struct writer *w)
 	return w->rows;
 }
 
+/* store.txn_mb in pages: what a group may change (half for a fold step). */
+static uint64_t
+budget_pages(const struct writer *w)
+{
+	return ((uint64_t)w->conf->store.txn_mb << 20) / STORE_PAGE_BYTES;
+}
+
 int64_t
 writer_due_in(const struct writer *w)
 {
@@ -259,8 +266,7 @@ writer_due_in(const struct writer *w)
 	 * caps the writer's heap however large the store grows.
 	 */
 	if (w->rows >= w->conf->store.commit_rows ||
-	    store_txn_pages(w->st) >= ((uint64_t)w->conf->store.txn_mb << 20) /
-	    STORE_PAGE_BYTES)
+	    store_txn_pages(w->st) >= budget_pages(w))
 		return 0;
 	/*
 	 * Grouping by time: commit_ms after the first uncommitted record, or
@@ -305,8 +311,7 @@ txn_ensure(struct writer *w)
 
 	if (w->txn)
 		return 0;
-	if ((rc = store_reserve(w->st, ((uint64_t)w->conf->store.txn_mb << 20) /
-	    STORE_PAGE_BYTES)) < 0)
+	if ((rc = store_reserve(w->st, budget_pages(w))) < 0)
 		return rc;
 	w->cnt.grows += (uint64_t)rc;
 	if ((rc = store_begin(w->st)) != 0)
@@ -1659,7 +1664,7 @@ static int commit_group(struct writer *w);
 int
 writer_fold(struct writer *w)
 {
-	uint64_t	 budget = ((uint64_t)w->conf->store.txn_mb << 20) / STORE_PAGE_BYTES / 2;
+	uint64_t	 budget = budget_pages(w) / 2;
 	uint64_t	 moved = 0, left = 0, pages = store_written(w->st);
 	int64_t		 t = time_mono_us(), took;
 	int		 rc;

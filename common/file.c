@@ -1,4 +1,5 @@
 /* common/file.c: owns durable file writes and making directories (see file.h for the policy). */
+#define _GNU_SOURCE		/* sync_file_range */
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -125,4 +126,10 @@ file_mkdirs_parent(const char *path, mode_t mode)
 	}
 	snprintf(d, sizeof(d), "%.*s", (int)(slash - path), path);
 	return file_mkdirs(d, mode);
+}
+
+int
+file_writeback_start(int fd)
+{
+	return sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 }

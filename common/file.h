@@ -38,4 +38,10 @@ int	 file_mkdirs(const char *dir, mode_t mode);
 /* mkdir -p of the directory part of path. */
 int	 file_mkdirs_parent(const char *path, mode_t mode);
 
+/*
+ * Starts writeback of fd's dirty pages and returns without waiting for
+ * it (sync_file_range WRITE): no durability, no ordering; -1 with errno.
+ */
+int	 file_writeback_start(int fd);
+
 #endif

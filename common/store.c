@@ -1,6 +1,8 @@
 /* common/store.c: owns the LMDB environments of the profile store (the only file that sees LMDB). */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,13 +103,137 @@ struct store {
 	struct tree_puts	 trees[STORE_NTREES];
 	uint64_t		 idctr;		/* last id handed out */
 	uint64_t		 idctr_stored;	/* as in meta */
-	uint64_t		 written;	/* pages commits wrote (store_written) */
+	struct store_io		 io;		/* what commits cost (store_io) */
 	struct buf		 enc;		/* encoded values, reused */
 	struct buf		 key;		/* built keys, reused */
 	struct arena		 scratch;	/* for iteration */
 	int			 lockfd;	/* writable: flock on writer.lock, else -1 */
+	struct flusher		*flusher;	/* durable writable stores (flusher_start) */
 	char			 path[4096];
 };
+
+/*
+ * Writeback started while a commit writes.  LMDB copies a commit's pages
+ * into the page cache and then fdatasyncs: the disk gets nothing until
+ * the last page is copied, and the committing thread then waits for all
+ * of it, doing ext4's writeback work itself.  While a commit runs, this
+ * thread asks the kernel every millisecond to start writing what is
+ * dirty in the data file (sync_file_range WRITE: no wait, no barrier),
+ * so the disk works while LMDB copies the rest and the writeback work
+ * runs on another core.  It cannot reorder what reaches the disk: LMDB
+ * writes the meta page only after its fdatasync returned, and a page
+ * written early is one the commit writes anyway.  Durable writable
+ * stores only; a process must not fork without exec while one is open.
+ */
+struct flusher {
+	pthread_t	 thread;
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	unsigned	 lane;
+	int		 fd;
+	int		 on;		/* a commit is under way */
+	int		 quit;
+	int		 off;		/* sync_file_range failed: no more */
+	uint64_t	 writebacks;	/* sync_file_range calls made */
+};
+
+static void *
+flusher_main(void *arg)
+{
+	struct flusher		*f = arg;
+	struct timespec		 ms = { 0, 1000000 };
+	int			 rc, e;
+
+	pthread_mutex_lock(&f->mu);
+	for (;;) {
+		while (!f->on && !f->quit)
+			pthread_cond_wait(&f->cv, &f->mu);
+		if (f->quit)
+			break;
+		pthread_mutex_unlock(&f->mu);
+		rc = file_writeback_start(f->fd);
+		e = errno;
+		if (rc == 0)
+			nanosleep(&ms, NULL);
+		pthread_mutex_lock(&f->mu);
+		if (rc == 0)
+			f->writebacks++;
+		else if (e != EINTR) {
+			log_warnx("store: cannot start writeback lane=%u: %s: commits "
+			    "write back at their fdatasync", f->lane, strerror(e));
+			f->off = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&f->mu);
+	return NULL;
+}
+
+/* on: a commit starts (1) or has returned (0). */
+static void
+flusher_set(struct store *s, int on)
+{
+	struct flusher	*f = s->flusher;
+
+	if (f == NULL)
+		return;
+	pthread_mutex_lock(&f->mu);
+	f->on = on && !f->off;
+	s->io.writebacks = f->writebacks;
+	pthread_cond_signal(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* Without a thread, commits write back at their fdatasync (logged). */
+static void
+flusher_start(struct store *s)
+{
+	struct flusher	*f;
+	sigset_t	 all, old;
+	int		 e;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL ||
+	    mdb_env_get_fd(s->env, &f->fd) != 0) {
+		free(f);
+		log_warnx("store: no writeback thread lane=%u", s->lane);
+		return;
+	}
+	f->lane = s->lane;
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
+	/* Signals are the main thread's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	e = pthread_create(&f->thread, NULL, flusher_main, f);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0) {
+		log_warnx("store: no writeback thread lane=%u: %s", s->lane, strerror(e));
+		pthread_mutex_destroy(&f->mu);
+		pthread_cond_destroy(&f->cv);
+		free(f);
+		return;
+	}
+	s->flusher = f;
+}
+
+static void
+flusher_stop(struct store *s)
+{
+	struct flusher	*f = s->flusher;
+
+	if (f == NULL)
+		return;
+	pthread_mutex_lock(&f->mu);
+	f->quit = 1;
+	pthread_cond_signal(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	pthread_join(f->thread, NULL);
+	s->io.writebacks = f->writebacks;
+	pthread_mutex_destroy(&f->mu);
+	pthread_cond_destroy(&f->cv);
+	free(f);
+	s->flusher = NULL;
+}
 
 /*
  * One writing process per lane environment.  Two writers on one lane
@@ -512,6 +638,8 @@ store_open(const struct conf_store *cs, unsigned lane, int flags, char *err, siz
 		log_info("store: cleared stale readers lane=%u n=%d", lane, dead);
 	if (open_dbis(s, err, errlen) == -1)
 		goto fail;
+	if (!(eflags & (MDB_RDONLY | MDB_NOSYNC)))
+		flusher_start(s);
 	return s;
 fail:
 	{
@@ -530,6 +658,7 @@ store_close(struct store **sp)
 
 	if (s == NULL)
 		return;
+	flusher_stop(s);
 	env_close(s->env, s->txn);
 	/* After the environment is closed: the next writer may open it. */
 	if (s->lockfd != -1)
@@ -688,10 +817,21 @@ wchar(void)
 	return strtoull(p + 7, NULL, 10);
 }
 
-uint64_t
-store_written(const struct store *s)
+const struct store_io *
+store_io(const struct store *s)
 {
-	return s->written;
+	return &s->io;
+}
+
+/* This thread's CPU time (us). */
+static int64_t
+thread_cpu_us(void)
+{
+	struct timespec	 ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == -1)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 int
@@ -700,6 +840,7 @@ store_commit(struct store *s)
 	unsigned char	 b[8];
 	MDB_val		 k, v;
 	uint64_t	 wc, wc2;
+	int64_t		 t, cpu, wait;
 	int		 rc;
 
 	if (s->txn == NULL || !s->txn_write)
@@ -720,12 +861,20 @@ store_commit(struct store *s)
 	 * page synchronously (unless durable=false) before returning: once
 	 * it returns 0 the group survives a crash, and only then may the
 	 * writer acknowledge it.  What it wrote is what this thread passed
-	 * to write calls meanwhile (LMDB writes from the calling thread).
+	 * to write calls meanwhile (LMDB writes from the calling thread);
+	 * the time it spent off the CPU, waiting for the disk (or a core).
 	 */
 	wc = wchar();
+	t = time_mono_us();
+	cpu = thread_cpu_us();
+	flusher_set(s, 1);
 	rc = mdb_txn_commit(s->txn);
+	flusher_set(s, 0);
+	wait = (time_mono_us() - t) - (thread_cpu_us() - cpu);
+	if (wait > 0)
+		s->io.wait_us += wait;
 	if ((wc2 = wchar()) > wc)	/* 0 when the second read failed */
-		s->written += (wc2 - wc) / STORE_PAGE_BYTES;
+		s->io.pages += (wc2 - wc) / STORE_PAGE_BYTES;
 	s->txn = NULL;
 	if (rc != 0) {
 		s->idctr = s->idctr_stored;

@@ -85,11 +85,19 @@ void		 store_abort(struct store *s);
  */
 uint64_t	 store_txn_pages(const struct store *s);
 /*
- * Pages this handle's commits have written, as the kernel counted what the
- * thread wrote during them (the meta page included; 0 without the
- * kernel's I/O accounting).
+ * What this handle's commits have cost: the pages they wrote, as the
+ * kernel counted what the thread wrote during them (the meta page
+ * included; 0 without the kernel's I/O accounting); the time they spent
+ * off the CPU, waiting for the disk (or for a core); and how many times
+ * writeback was started while they wrote (durable writable stores: see
+ * the flusher in store.c).
  */
-uint64_t	 store_written(const struct store *s);
+struct store_io {
+	uint64_t	 pages;
+	int64_t		 wait_us;
+	uint64_t	 writebacks;
+};
+const struct store_io *store_io(const struct store *s);
 /* Doubles the map size; only with no transaction open. */
 int		 store_grow(struct store *s);
 /*

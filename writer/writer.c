@@ -1665,8 +1665,9 @@ int
 writer_fold(struct writer *w)
 {
 	uint64_t	 budget = budget_pages(w) / 2;
-	uint64_t	 moved = 0, left = 0, pages = store_written(w->st);
-	int64_t		 t = time_mono_us(), took;
+	const struct store_io *io = store_io(w->st);
+	uint64_t	 moved = 0, left = 0, pages = io->pages;
+	int64_t		 t = time_mono_us(), took, wait = io->wait_us;
 	int		 rc;
 
 	/*
@@ -1691,7 +1692,9 @@ writer_fold(struct writer *w)
 	}
 	took = time_mono_us() - t;
 	w->cnt.fold_us += took;
-	w->cnt.fold_pages += store_written(w->st) - pages;
+	w->cnt.fold_pages += io->pages - pages;
+	w->cnt.fold_wait_us += io->wait_us - wait;
+	w->cnt.writebacks = io->writebacks;
 	w->fold_ms = rc == 1 ? took / 1000 : 0;
 	if (rc < 0) {
 		log_warnx("index fold failed lane=%u rc=%d: nothing of it is lost, "
@@ -1712,14 +1715,17 @@ writer_fold(struct writer *w)
 int
 writer_commit(struct writer *w)
 {
-	int64_t	 t = time_mono_us(), took;
-	uint64_t pages = store_written(w->st);
+	const struct store_io *io = store_io(w->st);
+	int64_t	 t = time_mono_us(), took, wait = io->wait_us;
+	uint64_t pages = io->pages;
 	int	 had = w->rows > 0;
 	int	 rc = commit_group(w);
 
 	took = time_mono_us() - t;
 	w->cnt.commit_us += took;
-	w->cnt.commit_pages += store_written(w->st) - pages;
+	w->cnt.commit_pages += io->pages - pages;
+	w->cnt.commit_wait_us += io->wait_us - wait;
+	w->cnt.writebacks = io->writebacks;
 	if (had)
 		w->last_commit_ms = took / 1000;
 	return rc;

@@ -54,11 +54,14 @@ struct writer_counters {
 	int64_t		 decode_us;	/* msg_decode of the input */
 	int64_t		 apply_us;	/* writer_submit */
 	int64_t		 commit_us;	/* writer_commit */
-	uint64_t	 commit_pages;	/* pages its commits wrote (store_written) */
+	uint64_t	 commit_pages;	/* pages its commits wrote (store_io) */
+	int64_t		 commit_wait_us; /* of commit_us, off the CPU (store_io) */
 	uint64_t	 folds;		/* writer_fold steps that moved entries */
 	uint64_t	 folded;	/* identifier entries they moved */
 	int64_t		 fold_us;	/* writer_fold */
 	uint64_t	 fold_pages;	/* pages its steps wrote */
+	int64_t		 fold_wait_us;	/* of fold_us, off the CPU in its commits */
+	uint64_t	 writebacks;	/* started while commits wrote (store_io) */
 };
 
 /*

@@ -190,13 +190,14 @@ pipeline() {
 	cat sup/mapper-*.log >mappers.log
 	cat sup/writer-*.log >writers.log
 	# Each stage's own clock, summed over its instances (ms).
-	p_prof=$(printf 'fetcher parse %s encode %s send %s wait %s | mapper decode %s map %s encode %s send %s idle %s | writer decode %s apply %s commit %s fold %s idle %s | commits %s writing %s pages, fold steps %s writing %s' \
+	p_prof=$(printf 'fetcher parse %s encode %s send %s wait %s | mapper decode %s map %s encode %s send %s idle %s | writer decode %s apply %s commit %s (off the CPU %s) fold %s (off the CPU %s) idle %s | commits %s writing %s pages, fold steps %s writing %s' \
 	    "$(kv parse_ms pipe-run.log)" "$(kv encode_ms pipe-run.log)" \
 	    "$(kv send_ms pipe-run.log)" "$(kv wait_ms pipe-run.log)" \
 	    "$(kv decode_ms mappers.log)" "$(kv map_ms mappers.log)" \
 	    "$(kv encode_ms mappers.log)" "$(kv send_ms mappers.log)" "$(kv idle_ms mappers.log)" \
 	    "$(kv decode_ms writers.log)" "$(kv apply_ms writers.log)" \
-	    "$(kv commit_ms writers.log)" "$(kv fold_ms writers.log)" "$(kv idle_ms writers.log)" \
+	    "$(kv commit_ms writers.log)" "$(kv commit_wait_ms writers.log)" \
+	    "$(kv fold_ms writers.log)" "$(kv fold_wait_ms writers.log)" "$(kv idle_ms writers.log)" \
 	    "$(kv commits writers.log)" "$(kv commit_pages writers.log)" \
 	    "$(kv folds writers.log)" "$(kv fold_pages writers.log)")
 }

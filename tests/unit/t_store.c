@@ -700,6 +700,77 @@ test_map_full(void)
 }
 
 /*
+ * Writeback during durable commits: a thread starts the disk's work
+ * while the commit still copies pages (store.c, the flusher).  It runs
+ * only while a commit does, so the test commits until it has seen one
+ * (a loaded machine may keep it off the CPU for a short commit); a
+ * store that does not sync has none.  Every record stays readable.
+ */
+static void
+test_writeback(void)
+{
+	struct store	*s;
+	struct arena	 a;
+	struct profile	 p;
+	struct val	 v;
+	char		 err[256], big[2000];
+	int		 commits = 0, n = 0, rc = 0;
+	uint64_t	 cnt[64 * 1000 + 1];
+
+	arena_init(&a);
+	memset(big, 'w', sizeof(big));
+	for (int durable = 1; durable >= 0; durable--) {
+		struct conf_store cs = conf_for(durable ? "wb-durable" : "wb-nosync", 0);
+
+		cs.durable = durable;
+		if ((s = store_open(&cs, 0, 0, err, sizeof(err))) == NULL) {
+			ok(0, "open %s: %s", cs.path, err);
+			continue;
+		}
+		commits = n = 0;
+		while (rc == 0 && commits < (durable ? 60 : 4) &&
+		    (!durable || store_io(s)->writebacks == 0)) {
+			rc = store_begin(s);
+			for (int i = 0; i < 1000 && rc == 0; i++, n++) {
+				profile_init(&p);
+				p.id = store_id_next(s);
+				v.type = VAL_TEXT;
+				v.u.s = (struct str){ big, sizeof(big) };
+				profile_rule_apply(&p, &a, RULE_SET, "blob", 4, VAL_TEXT, 0, &v, 1);
+				rc = store_profile_put(s, &p);
+			}
+			if (rc == 0 && (rc = store_commit(s)) == 0)
+				commits++;
+			arena_clear(&a);
+		}
+		is_int(rc, 0, "%s: %d commits of 1,000 profiles of 2 KB", cs.path, commits);
+		if (durable)
+			ok(store_io(s)->writebacks > 0, "durable: writeback started %llu times "
+			    "while %d commits wrote", (unsigned long long)store_io(s)->writebacks,
+			    commits);
+		else
+			ok(store_io(s)->writebacks == 0, "durable false: no writeback "
+			    "thread (%llu)", (unsigned long long)store_io(s)->writebacks);
+		ok(store_io(s)->pages >= (uint64_t)n / 2 && store_io(s)->wait_us >= 0,
+		    "%llu pages written for %d profiles, %lld us off the CPU",
+		    (unsigned long long)store_io(s)->pages, n,
+		    (long long)store_io(s)->wait_us);
+		store_close(&s);
+		if ((s = store_open(&cs, 0, STORE_RDONLY, err, sizeof(err))) == NULL) {
+			ok(0, "reopen %s: %s", cs.path, err);
+			continue;
+		}
+		cnt[0] = 0;
+		store_read_begin(s);
+		store_profile_each(s, collect, cnt);
+		store_read_end(s);
+		is_int(cnt[0], n, "reopened: all %d profiles there", n);
+		store_close(&s);
+	}
+	arena_clear(&a);
+}
+
+/*
  * The dirty-page estimate that bounds the writer's transactions: a page
  * for each write into the middle of a tree, bytes for new profiles (with
  * their exchange marks) appended at the end.
@@ -1006,6 +1077,7 @@ main(void)
 	test_diff();
 	test_store();
 	test_map_full();
+	test_writeback();
 	test_txn_pages();
 	test_stage();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);

@@ -261,6 +261,12 @@ awk -v a="$p1_f" -v b="$p1_m" -v c="$p1_w" -v d="$p2_f" -v e="$p2_m" -v g="$p2_w
 # three processes sharing two cores and a disk vary more from run to run
 # than one process does, so a single pair cannot tell a change from the
 # noise.
+# median N...: the middle of the numbers (the mean of the two middle ones).
+median() {
+	echo "$@" | tr ' ' '\n' | sort -n | awk '{ r[NR] = $1 } END {
+		printf "%.2f", NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2 }'
+}
+lane_runs=$p1_secs floor_runs=$pl_secs
 if [ "$pairs" -gt 1 ]; then
 	ratios=$(awk -v a="$p1_secs" -v b="$pl_secs" 'BEGIN { printf "%.2f", a / b }')
 	pair=1		# (not $i: pipeline() counts with it)
@@ -273,6 +279,7 @@ if [ "$pairs" -gt 1 ]; then
 		pair_r=$(awk -v a="$p_secs" -v b="$pair_pl" 'BEGIN { printf "%.2f", a / b }')
 		echo "  pair $pair: plain-floor $pair_pl s, one lane $p_secs s: ${pair_r}x"
 		ratios="$ratios $pair_r"
+		lane_runs="$lane_runs $p_secs" floor_runs="$floor_runs $pair_pl"
 	done
 	echo "$ratios" | tr ' ' '\n' | sort -n | awk '{ r[NR] = $1 } END {
 		m = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2
@@ -302,13 +309,18 @@ if [ -n "$mem_rows" ]; then
 		rm -rf plain-store
 		pipeline big 1 1
 		echo "  time by stage (ms): $p_prof"
+		# Against the first run at the first size, and against the
+		# median of all runs there (one run can be a slow one).
 		awk -v r1="$rows" -v r2="$size" -v s1="$p1_secs" -v s2="$p_secs" \
-		    -v f1="$pl_secs" -v f2="$bpl_secs" \
+		    -v f1="$pl_secs" -v f2="$bpl_secs" -v k="$(echo $lane_runs | wc -w)" \
+		    -v sm="$(median $lane_runs)" -v fm="$(median $floor_runs)" \
 		    -v b1="$p_fetcher" -v b2="$p_mapper" -v b3="$p_writer" 'BEGIN {
-			printf "  %d rows in %.2f s (%.0f rows/s), %.0f%% of the throughput at %d rows\n",
-			    r2, s2, r2 / s2, 100 * (r2 / s2) / (r1 / s1), r1
-			printf "  plain-floor: %.2f s, %.0f%% of its throughput at %d rows; pipeline %.2fx plain-floor\n",
-			    f2, 100 * (r2 / f2) / (r1 / f1), r1, s2 / f2
+			printf "  %d rows in %.2f s (%.0f rows/s), %.0f%% of the throughput at %d rows (%.0f%% against the median of %d runs there, %.2f s)\n",
+			    r2, s2, r2 / s2, 100 * (r2 / s2) / (r1 / s1), r1,
+			    100 * (r2 / s2) / (r1 / sm), k, sm
+			printf "  plain-floor: %.2f s, %.0f%% of its throughput at %d rows (%.0f%% against its median there, %.2f s); pipeline %.2fx plain-floor\n",
+			    f2, 100 * (r2 / f2) / (r1 / f1), r1, 100 * (r2 / f2) / (r1 / fm), fm,
+			    s2 / f2
 			printf "  peak heap: fetcher %.1f, mapper %.1f, writer %.1f MiB\n",
 			    b1 / 1024, b2 / 1024, b3 / 1024
 		}'

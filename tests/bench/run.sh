@@ -257,15 +257,16 @@ awk -v a="$p1_f" -v b="$p1_m" -v c="$p1_w" -v d="$p2_f" -v e="$p2_m" -v g="$p2_w
 	    d / 1024, e / 1024, g / 1024
 }'
 
-# The one-lane ratio in alternating pairs (the first is the one above):
-# three processes sharing two cores and a disk vary more from run to run
-# than one process does, so a single pair cannot tell a change from the
-# noise.
 # median N...: the middle of the numbers (the mean of the two middle ones).
 median() {
 	echo "$@" | tr ' ' '\n' | sort -n | awk '{ r[NR] = $1 } END {
 		printf "%.2f", NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2 }'
 }
+
+# The one-lane ratio in alternating pairs (the first is the one above):
+# three processes sharing two cores and a disk vary more from run to run
+# than one process does, so a single pair cannot tell a change from the
+# noise.
 lane_runs=$p1_secs floor_runs=$pl_secs
 if [ "$pairs" -gt 1 ]; then
 	ratios=$(awk -v a="$p1_secs" -v b="$pl_secs" 'BEGIN { printf "%.2f", a / b }')
@@ -281,11 +282,9 @@ if [ "$pairs" -gt 1 ]; then
 		ratios="$ratios $pair_r"
 		lane_runs="$lane_runs $p_secs" floor_runs="$floor_runs $pair_pl"
 	done
-	echo "$ratios" | tr ' ' '\n' | sort -n | awk '{ r[NR] = $1 } END {
-		m = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2
-		printf "one lane / plain-floor in %d alternating pairs: %.2fx to %.2fx, median %.2fx\n",
-		    NR, r[1], r[NR], m
-	}'
+	sorted=$(echo "$ratios" | tr ' ' '\n' | sort -n)
+	printf "one lane / plain-floor in %d alternating pairs: %.2fx to %.2fx, median %.2fx\n" \
+	    "$pairs" "$(echo "$sorted" | head -1)" "$(echo "$sorted" | tail -1)" "$(median $ratios)"
 fi
 
 if [ -n "$mem_rows" ]; then

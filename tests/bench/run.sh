@@ -12,7 +12,7 @@
 # each stage's time went (its own counters), and each stage's peak heap.
 #
 #   run.sh [--rows N] [--pairs K] [--mem-rows M[,M2...]|none] [--cpus LIST]
-#          [--txn-mb MB]
+#          [--txn-mb MB] [--store-dir DIR]
 # --pairs K (default 3) times plain-floor and the one-lane pipeline K
 # times in all, alternately, and prints each ratio and their median.
 # --mem-rows M (default 5,000,000) runs plain-floor and the one-lane
@@ -21,6 +21,9 @@
 # then two lanes and two mappers, against their own throughput at N.
 # --cpus LIST runs everything under taskset -c LIST (0 for one core).
 # --txn-mb MB sets the stages' store.txn_mb (default: the default, 256).
+# --store-dir DIR puts every store (the floors' and the stages') in DIR,
+# removed at the end; a RAM file system there (/dev/shm) shows what the
+# same runs take without the disk.
 set -eu
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -28,7 +31,7 @@ bin=${SAILSYNC_BIN:-$top/build/default/bin}
 PATH=$bin:$top/deploy:$PATH
 export PATH SAILSYNC_BIN="$bin"
 
-rows=1000000 mem_rows=5000000 cpus= pairs=3 txn_mb=
+rows=1000000 mem_rows=5000000 cpus= pairs=3 txn_mb= sd=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rows) rows=$2; shift 2 ;;
@@ -36,7 +39,8 @@ while [ $# -gt 0 ]; do
 	--mem-rows) mem_rows=$2; shift 2 ;;
 	--cpus) cpus=$2; shift 2 ;;
 	--txn-mb) txn_mb=$2; shift 2 ;;
-	*) echo "usage: run.sh [--rows N] [--pairs K] [--mem-rows M[,M2...]|none] [--cpus LIST] [--txn-mb MB]" >&2; exit 64 ;;
+	--store-dir) sd=$2; shift 2 ;;
+	*) echo "usage: run.sh [--rows N] [--pairs K] [--mem-rows M[,M2...]|none] [--cpus LIST] [--txn-mb MB] [--store-dir DIR]" >&2; exit 64 ;;
 	esac
 done
 [ "$mem_rows" = none ] && mem_rows=
@@ -46,16 +50,31 @@ if [ -n "$cpus" ] && [ -z "${BENCH_CPUS:-}" ]; then
 	# Everything started from here on inherits the CPU set.
 	BENCH_CPUS=$cpus exec taskset -c "$cpus" sh "$0" "$@" --rows "$rows" \
 	    --pairs "$pairs" --mem-rows "${mem_rows:-none}" --cpus "$cpus" \
-	    ${txn_mb:+--txn-mb "$txn_mb"}
+	    ${txn_mb:+--txn-mb "$txn_mb"} ${sd:+--store-dir "$sd"}
 fi
 
 dir=$top/build/bench
 rm -rf "$dir"
 mkdir -p "$dir"
+if [ -n "$sd" ]; then
+	mkdir -p "$sd" && sd=$(cd "$sd" && pwd) || { echo "bench: --store-dir $sd: cannot use it" >&2; exit 1; }
+	echo "bench: stores in $sd ($(df -P "$sd" | awk 'NR == 2 { print $1 }'))"
+fi
 cd "$dir"
 export SAILSYNC_RUN=$dir/sup
+# The stores' paths (under --store-dir, or here).
+st=${sd:-$dir}
+rm -rf "$st/pipe-store" "$st/plain-store" "$st/floor-store"
 
-cleanup() { [ ! -f pipe.json ] || sailsync -c "$dir/pipe.json" stop >/dev/null 2>&1 || true; }
+# The block device the stores are on, to count what a run asked of it
+# (none on a RAM file system).
+devstat=/sys/dev/block/$(stat -c '%Hd:%Ld' "$st")/stat
+[ -r "$devstat" ] || devstat=
+
+cleanup() {
+	[ ! -f pipe.json ] || sailsync -c "$dir/pipe.json" stop >/dev/null 2>&1 || true
+	[ -z "$sd" ] || rm -rf "$sd/pipe-store" "$sd/plain-store" "$sd/floor-store"
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -153,10 +172,10 @@ kv() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" "$2" | awk '{ s += $1 } END { print s 
 
 # pipeline PREFIX LANES MAPPERS: imports through the stages; sets p_secs,
 # the peak heaps p_fetcher, p_mapper, p_writer (KiB, the largest of each
-# kind) and the profile line p_prof.
+# kind), the profile line p_prof and the disk line p_disk.
 pipeline() {
-	rm -rf pipe-store fetcher-pipe sup run
-	conf pipe pipe-store "$1" "$2"
+	rm -rf "$st/pipe-store" fetcher-pipe sup run
+	conf pipe "$st/pipe-store" "$1" "$2"
 	sailsync -c pipe.json start --mappers "$3" >/dev/null
 	# The supervisor writes each stage's pid as it starts it.
 	i=0
@@ -165,6 +184,7 @@ pipeline() {
 		i=$((i + 1)); [ $i -gt 100 ] && { echo "bench: stages did not start" >&2; exit 1; }
 		sleep 0.1
 	done
+	d0=$(cat $devstat 2>/dev/null || true)
 	t0=$(date +%s.%N)
 	sailsync-fetcher -c pipe.json run bench --no-progress --summary-json pipe-summary.json \
 		>pipe-run.out 2>pipe-run.log &
@@ -186,6 +206,15 @@ pipeline() {
 	wait "$fpid" || { cat pipe-run.log >&2; echo "bench: pipeline run failed" >&2; exit 1; }
 	t1=$(date +%s.%N)
 	p_secs=$(echo "$t1 $t0" | awk '{ printf "%.2f", $1 - $2 }')
+	p_disk=
+	# The device's counters (Documentation/block/stat.rst): writes are
+	# fields 5 to 8, flushes 16 and 17 (kernels from 5.5).
+	[ -z "$devstat" ] || p_disk=$(echo "$d0 $(cat $devstat)" | awk '{
+		n = NF / 2; w = $(n + 5) - $5
+		printf "%d write requests, %.1f KiB each on average, %.0f ms waited in all",
+		    w, w ? ($(n + 7) - $7) / 2 / w : 0, $(n + 8) - $8
+		if (n >= 17)
+			printf "; %d flushes, %.0f ms", $(n + 16) - $16, $(n + 17) - $17 }')
 	sailsync -c pipe.json stop >/dev/null
 	cat sup/mapper-*.log >mappers.log
 	cat sup/writer-*.log >writers.log
@@ -214,20 +243,20 @@ gen "$rows" export
 echo "bench: $(cat export-?.csv | wc -c) bytes, $(head -1 export-a.csv | tr ',' '\n' | wc -l) columns"
 
 echo "bench: plain-floor (one file, no sailsync code)"
-plain_line=$(plain-floor plain-store export-a.csv export-b.csv export-c.csv)
+plain_line=$(plain-floor "$st/plain-store" export-a.csv export-b.csv export-c.csv)
 echo "  $plain_line"
 pl_secs=$(echo "$plain_line" | sed 's/.*seconds=\([0-9.]*\).*/\1/')
 pl_prof=$(echo "$plain_line" | sed 's/.*profiles=\([0-9]*\).*/\1/')
 
 echo "bench: import-floor (the stages' code in one process)"
-conf floor floor-store export 1
+conf floor "$st/floor-store" export 1
 floor_line=$(import-floor -c floor.json bench)
 echo "  $floor_line"
 f_secs=$(echo "$floor_line" | sed 's/.*seconds=\([0-9.]*\).*/\1/')
 
 echo "bench: pipeline, 1 lane, 1 mapper"
 pipeline export 1 1
-p1_secs=$p_secs p1_f=$p_fetcher p1_m=$p_mapper p1_w=$p_writer p1_prof=$p_prof
+p1_secs=$p_secs p1_f=$p_fetcher p1_m=$p_mapper p1_w=$p_writer p1_prof=$p_prof p1_disk=$p_disk
 echo "  seconds=$p1_secs"
 sailsync-writer -c pipe.json dump --no-ids >pipe1.dump
 sailsync-writer -c floor.json dump --no-ids | cmp -s - pipe1.dump && same_floor=yes || same_floor=NO
@@ -250,6 +279,7 @@ awk -v r="$rows" -v pl="$pl_secs" -v f="$f_secs" -v p1="$p1_secs" -v p2="$p2_sec
 }'
 echo "same profiles: import-floor and pipeline $same_floor; plain-floor count ($pl_prof) $same_plain; one and two lanes $same_lanes"
 echo "time by stage, 1 lane (ms): $p1_prof"
+[ -z "$p1_disk" ] || echo "disk under the stores, 1 lane (the whole device): $p1_disk"
 echo "time by stage, 2 lanes (ms): $p2_prof"
 awk -v a="$p1_f" -v b="$p1_m" -v c="$p1_w" -v d="$p2_f" -v e="$p2_m" -v g="$p2_w" 'BEGIN {
 	printf "peak heap (anonymous RSS, MiB), 1 lane: fetcher %.1f, mapper %.1f, writer %.1f;" \
@@ -273,8 +303,8 @@ if [ "$pairs" -gt 1 ]; then
 	pair=1		# (not $i: pipeline() counts with it)
 	while [ "$pair" -lt "$pairs" ]; do
 		pair=$((pair + 1))
-		rm -rf plain-store
-		pair_line=$(plain-floor plain-store export-a.csv export-b.csv export-c.csv)
+		rm -rf "$st/plain-store"
+		pair_line=$(plain-floor "$st/plain-store" export-a.csv export-b.csv export-c.csv)
 		pair_pl=$(echo "$pair_line" | sed 's/.*seconds=\([0-9.]*\).*/\1/')
 		pipeline export 1 1
 		pair_r=$(awk -v a="$p_secs" -v b="$pair_pl" 'BEGIN { printf "%.2f", a / b }')
@@ -298,16 +328,17 @@ if [ -n "$mem_rows" ]; then
 	for size in $(echo "$mem_rows" | tr ',' ' '); do
 		echo
 		echo "bench: pipeline, 1 lane, 1 mapper, at $size rows (load $(cut -d' ' -f1-3 /proc/loadavg))"
-		rm -rf pipe-store plain-store floor-store big-?.csv
+		rm -rf "$st/pipe-store" "$st/plain-store" "$st/floor-store" big-?.csv
 		gen "$size" big
 		# The floor at this size too: how much of the slowdown is the
 		# store's own (B-tree pages rewritten per commit) and not ours.
-		big_line=$(plain-floor plain-store big-a.csv big-b.csv big-c.csv)
+		big_line=$(plain-floor "$st/plain-store" big-a.csv big-b.csv big-c.csv)
 		echo "  $big_line"
 		bpl_secs=$(echo "$big_line" | sed 's/.*seconds=\([0-9.]*\).*/\1/')
-		rm -rf plain-store
+		rm -rf "$st/plain-store"
 		pipeline big 1 1
 		echo "  time by stage (ms): $p_prof"
+		[ -z "$p_disk" ] || echo "  disk under the stores (the whole device): $p_disk"
 		# Against the first run at the first size, and against the
 		# median of all runs there (one run can be a slow one).
 		awk -v r1="$rows" -v r2="$size" -v s1="$p1_secs" -v s2="$p_secs" \

@@ -823,17 +823,6 @@ store_io(const struct store *s)
 	return &s->io;
 }
 
-/* This thread's CPU time (us). */
-static int64_t
-thread_cpu_us(void)
-{
-	struct timespec	 ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == -1)
-		return 0;
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int
 store_commit(struct store *s)
 {
@@ -866,11 +855,11 @@ store_commit(struct store *s)
 	 */
 	wc = wchar();
 	t = time_mono_us();
-	cpu = thread_cpu_us();
+	cpu = time_thread_cpu_us();
 	flusher_set(s, 1);
 	rc = mdb_txn_commit(s->txn);
 	flusher_set(s, 0);
-	wait = (time_mono_us() - t) - (thread_cpu_us() - cpu);
+	wait = (time_mono_us() - t) - (time_thread_cpu_us() - cpu);
 	if (wait > 0)
 		s->io.wait_us += wait;
 	if ((wc2 = wchar()) > wc)	/* 0 when the second read failed */

@@ -645,6 +645,12 @@ time_mono_us(void)
 	return clock_read(CLOCK_MONOTONIC, 1000000);
 }
 
+int64_t
+time_thread_cpu_us(void)
+{
+	return clock_read(CLOCK_THREAD_CPUTIME_ID, 1000000);
+}
+
 /* Zone-aware calendar: dates and period starts as the account sees them. */
 
 int

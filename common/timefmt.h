@@ -56,5 +56,6 @@ int	 time_period_start(int64_t ms, const char *tz, enum time_period per,
 int64_t	 time_now_ms(void);		/* CLOCK_REALTIME */
 int64_t	 time_mono_ms(void);		/* CLOCK_MONOTONIC */
 int64_t	 time_mono_us(void);		/* CLOCK_MONOTONIC, for stage time counters */
+int64_t	 time_thread_cpu_us(void);	/* the calling thread's CPU time */
 
 #endif

@@ -64,7 +64,8 @@ cd "$dir"
 export SAILSYNC_RUN=$dir/sup
 # The stores' paths (under --store-dir, or here).
 st=${sd:-$dir}
-rm -rf "$st/pipe-store" "$st/plain-store" "$st/floor-store"
+rm_stores() { rm -rf "$st/pipe-store" "$st/plain-store" "$st/floor-store"; }
+rm_stores
 
 # The block device the stores are on, to count what a run asked of it
 # (none on a RAM file system).
@@ -73,7 +74,7 @@ devstat=/sys/dev/block/$(stat -c '%Hd:%Ld' "$st")/stat
 
 cleanup() {
 	[ ! -f pipe.json ] || sailsync -c "$dir/pipe.json" stop >/dev/null 2>&1 || true
-	[ -z "$sd" ] || rm -rf "$sd/pipe-store" "$sd/plain-store" "$sd/floor-store"
+	[ -z "$sd" ] || rm_stores
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -184,7 +185,8 @@ pipeline() {
 		i=$((i + 1)); [ $i -gt 100 ] && { echo "bench: stages did not start" >&2; exit 1; }
 		sleep 0.1
 	done
-	d0=$(cat $devstat 2>/dev/null || true)
+	d0=
+	[ -z "$devstat" ] || d0=$(cat "$devstat")
 	t0=$(date +%s.%N)
 	sailsync-fetcher -c pipe.json run bench --no-progress --summary-json pipe-summary.json \
 		>pipe-run.out 2>pipe-run.log &
@@ -209,7 +211,7 @@ pipeline() {
 	p_disk=
 	# The device's counters (Documentation/block/stat.rst): writes are
 	# fields 5 to 8, flushes 16 and 17 (kernels from 5.5).
-	[ -z "$devstat" ] || p_disk=$(echo "$d0 $(cat $devstat)" | awk '{
+	[ -z "$devstat" ] || p_disk=$(echo "$d0 $(cat "$devstat")" | awk '{
 		n = NF / 2; w = $(n + 5) - $5
 		printf "%d write requests, %.1f KiB each on average, %.0f ms waited in all",
 		    w, w ? ($(n + 7) - $7) / 2 / w : 0, $(n + 8) - $8
@@ -328,7 +330,8 @@ if [ -n "$mem_rows" ]; then
 	for size in $(echo "$mem_rows" | tr ',' ' '); do
 		echo
 		echo "bench: pipeline, 1 lane, 1 mapper, at $size rows (load $(cut -d' ' -f1-3 /proc/loadavg))"
-		rm -rf "$st/pipe-store" "$st/plain-store" "$st/floor-store" big-?.csv
+		rm_stores
+		rm -f big-?.csv
 		gen "$size" big
 		# The floor at this size too: how much of the slowdown is the
 		# store's own (B-tree pages rewritten per commit) and not ours.

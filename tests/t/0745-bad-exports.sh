@@ -99,6 +99,8 @@ test_expect_success 'a run where every list failed exits 2 and says failed' '
 
 # The coordinator runs the same code in a child: its record and its log
 # carry the status and the exit code (1 partial, 2 every list failed).
+# A run writes its record before it exits, and the coordinator logs the
+# exit code once it has reaped it: each log line is waited for.
 cat >"$SCRATCH/coord.json" <<JSON
 {
   "store": {"path": "cstore", "properties": {"email": {"type": "text", "unique": true}}},
@@ -122,7 +124,7 @@ test_expect_success 'through the coordinator: partial ends with exit 1, every li
 	jq -e ".status == \"partial\" and .trigger == \"manual\"" cstate/half/runs/*.json &&
 	jq -e ".status == \"failed\"" cstate/none/runs/*.json &&
 	wait_for 20 grep -q "run ended connection=none exit=2" sup-coord/coordinator.log &&
-	grep -q "run ended connection=half exit=1" sup-coord/coordinator.log &&
+	wait_for 20 grep -q "run ended connection=half exit=1" sup-coord/coordinator.log &&
 	test "$(sailsync-writer -c coord.json dump --no-ids 2>/dev/null | grep -c "a@x.org")" = 1
 '
 

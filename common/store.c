@@ -1358,8 +1358,14 @@ store_ident_fold(struct store *s, uint64_t max_pages, uint64_t *moved, uint64_t 
 		cost += s->fold_per + (double)(k.mv_size + v.mv_size + STORE_NODE_BYTES) /
 		    (STORE_PAGE_BYTES / 4);
 		(*moved)++;
-		k.mv_data = kb;
-		rc = mdb_cursor_get(sc, &k, &v, MDB_SET_RANGE);
+		/*
+		 * The delete left the cursor on the entry after it, which
+		 * MDB_NEXT returns without moving.  MDB_SET_RANGE with the
+		 * deleted key searched from the root for every entry: the
+		 * key is below the leaf's first one, which LMDB's
+		 * same-page shortcut does not take.
+		 */
+		rc = mdb_cursor_get(sc, &k, &v, MDB_NEXT);
 	}
 	if (rc == MDB_NOTFOUND) {
 		ended = 1;

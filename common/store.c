@@ -76,6 +76,33 @@ struct filter {
 	int		 off;		/* could not be built: lookups read the trees */
 };
 
+/*
+ * New identifiers of the open write transaction, put into the stage in
+ * key order when it commits (or when PEND_MAX of them wait).  Put one at
+ * a time, each was a descent into the stage at a random key, missing the
+ * cache and the TLB on the way: at 5M rows 11.6% of the writer's samples.
+ * In key order, the entries that share a leaf find it where the last one
+ * left the cursor.  Lookups and deletes see them first (the newest entry
+ * of a key); an abort drops them with the rest of the transaction.
+ */
+#define PEND_MAX	262144	/* entries: about 20 MiB of heap at most */
+
+struct pend_ent {
+	uint64_t	 hash;
+	uint64_t	 id;
+	uint32_t	 off;		/* key bytes at keys.data + off */
+	uint16_t	 len;
+	uint16_t	 dead;		/* deleted since it was put */
+};
+
+struct pending {
+	struct buf	 keys;
+	struct pend_ent	*ents;
+	size_t		 n, cap;
+	uint32_t	*slots;		/* entry index + 1; 0: free */
+	size_t		 nslots;	/* a power of two, at least twice n */
+};
+
 struct tree_puts {
 	double		 leaves, branches, entries;	/* at the transaction's start */
 	uint64_t	 puts;			/* in the middle of its keys */
@@ -95,6 +122,7 @@ struct store {
 	unsigned char		 fold_key[STORE_KEY_MAX + 32];
 	size_t			 fold_klen;	/* 0: from the first staged key */
 	struct filter		 filter;	/* writable stores, once built */
+	struct pending		 pend;		/* new identifiers not yet staged */
 	MDB_txn			*txn;
 	int			 txn_write;
 	uint64_t		 txn_pages;	/* pages txn may have dirtied (txn_cost) */
@@ -111,6 +139,10 @@ struct store {
 	struct flusher		*flusher;	/* durable writable stores (flusher_start) */
 	char			 path[4096];
 };
+
+static int	pend_flush(struct store *);
+static void	pend_reset(struct pending *);
+static void	pend_free(struct pending *);
 
 /*
  * Writeback started while a commit writes.  LMDB copies a commit's pages
@@ -601,6 +633,7 @@ store_open(const struct conf_store *cs, unsigned lane, int flags, char *err, siz
 	s->rdonly = (flags & STORE_RDONLY) != 0;
 	buf_init(&s->enc, 64u << 20);
 	buf_init(&s->key, 64u << 10);
+	buf_init(&s->pend.keys, (size_t)PEND_MAX * (STORE_KEY_MAX + 32));
 	arena_init(&s->scratch);
 	if ((size_t)snprintf(s->path, sizeof(s->path), "%s/lane-%u", cs->path, lane) >=
 	    sizeof(s->path)) {
@@ -665,6 +698,7 @@ store_close(struct store **sp)
 		close(s->lockfd);
 	buf_clear(&s->enc);
 	buf_clear(&s->key);
+	pend_free(&s->pend);
 	arena_clear(&s->scratch);
 	free(s->filter.words);
 	free(s);
@@ -834,6 +868,10 @@ store_commit(struct store *s)
 
 	if (s->txn == NULL || !s->txn_write)
 		panic("store: commit without a write transaction");
+	if ((rc = pend_flush(s)) != 0) {
+		store_abort(s);
+		return store_rc(s, rc, "stage identifiers");
+	}
 	if (s->idctr != s->idctr_stored) {
 		store_be64_put(b, s->idctr);
 		k.mv_data = "idctr";
@@ -880,6 +918,7 @@ store_abort(struct store *s)
 		mdb_txn_abort(s->txn);
 	s->txn = NULL;
 	s->idctr = s->idctr_stored;
+	pend_reset(&s->pend);
 }
 
 int
@@ -1198,6 +1237,7 @@ filter_build(struct store *s)
 		keys += a.ms_entries;
 	if (mdb_stat(s->txn, s->stage, &b) == 0)
 		keys += b.ms_entries;
+	keys += s->pend.n;
 	while (bits < keys * STORE_FILTER_BITS_KEY)
 		bits <<= 1;
 	memset(&f, 0, sizeof(f));
@@ -1213,17 +1253,202 @@ filter_build(struct store *s)
 		s->filter.off = 1;
 		return;
 	}
+	for (size_t i = 0; i < s->pend.n; i++) {
+		MDB_val	 k;
+
+		k.mv_data = s->pend.keys.data + s->pend.ents[i].off;
+		k.mv_size = s->pend.ents[i].len;
+		filter_add(&f, &k);
+	}
 	s->filter = f;
 	log_info("store: identifier filter built lane=%u keys=%" PRIu64 " kib=%" PRIu64
 	    " ms=%" PRId64, s->lane, f.keys, bits / 8 / 1024, time_mono_ms() - t0);
+}
+
+/* Pending identifiers (struct pending). */
+
+static void
+pend_reset(struct pending *pd)
+{
+	if (pd->n == 0)
+		return;
+	memset(pd->slots, 0, pd->nslots * sizeof(*pd->slots));
+	pd->n = 0;
+	buf_reset(&pd->keys);
+}
+
+static void
+pend_free(struct pending *pd)
+{
+	buf_clear(&pd->keys);
+	free(pd->ents);
+	free(pd->slots);
+	pd->ents = NULL;
+	pd->slots = NULL;
+	pd->n = pd->cap = pd->nslots = 0;
+}
+
+/* The slot of k (hash h): its entry's, or the free one it would take. */
+static size_t
+pend_slot(const struct pending *pd, const MDB_val *k, uint64_t h)
+{
+	size_t			 i = (size_t)h & (pd->nslots - 1);
+	const struct pend_ent	*e;
+
+	while (pd->slots[i] != 0) {
+		e = &pd->ents[pd->slots[i] - 1];
+		if (e->hash == h && e->len == k->mv_size &&
+		    memcmp(pd->keys.data + e->off, k->mv_data, k->mv_size) == 0)
+			break;
+		i = (i + 1) & (pd->nslots - 1);
+	}
+	return i;
+}
+
+static struct pend_ent *
+pend_find(const struct pending *pd, const MDB_val *k)
+{
+	size_t	 i;
+
+	if (pd->n == 0)
+		return NULL;
+	i = pend_slot(pd, k, fnv64(k->mv_data, k->mv_size, 1469598103934665603ULL));
+	return pd->slots[i] ? &pd->ents[pd->slots[i] - 1] : NULL;
+}
+
+/* -1: out of memory (nothing changed). */
+static int
+pend_grow(struct pending *pd)
+{
+	struct pend_ent	*ne;
+	uint32_t	*ns;
+	size_t		 nn, i, j;
+
+	if (pd->n == pd->cap) {
+		nn = pd->cap ? pd->cap * 2 : 4096;
+		if ((ne = reallocarray(pd->ents, nn, sizeof(*ne))) == NULL)
+			return -1;
+		pd->ents = ne;
+		pd->cap = nn;
+	}
+	if (2 * (pd->n + 1) <= pd->nslots)
+		return 0;
+	nn = pd->nslots ? pd->nslots * 2 : 8192;
+	if ((ns = calloc(nn, sizeof(*ns))) == NULL)
+		return -1;
+	for (i = 0; i < pd->n; i++) {
+		for (j = (size_t)pd->ents[i].hash & (nn - 1); ns[j] != 0; j = (j + 1) & (nn - 1))
+			;
+		ns[j] = (uint32_t)i + 1;
+	}
+	free(pd->slots);
+	pd->slots = ns;
+	pd->nslots = nn;
+	return 0;
+}
+
+/* k -> id among the pending; -1: no memory for it (nothing changed). */
+static int
+pend_put(struct pending *pd, const MDB_val *k, uint64_t id)
+{
+	uint64_t	 h = fnv64(k->mv_data, k->mv_size, 1469598103934665603ULL);
+	struct pend_ent	*e;
+	size_t		 i, off = pd->keys.len;
+
+	if (pd->nslots > 0) {
+		i = pend_slot(pd, k, h);
+		if (pd->slots[i] != 0) {
+			e = &pd->ents[pd->slots[i] - 1];
+			e->id = id;
+			e->dead = 0;
+			return 0;
+		}
+	}
+	if (pend_grow(pd) == -1 || buf_add(&pd->keys, k->mv_data, k->mv_size) == -1)
+		return -1;
+	e = &pd->ents[pd->n];
+	e->hash = h;
+	e->id = id;
+	e->off = (uint32_t)off;
+	e->len = (uint16_t)k->mv_size;
+	e->dead = 0;
+	pd->slots[pend_slot(pd, k, h)] = (uint32_t)++pd->n;
+	return 0;
+}
+
+struct pend_sorted {
+	const char	*key;
+	size_t		 len;
+	uint64_t	 id;
+};
+
+/* LMDB's default order: bytes, then the shorter first. */
+static int
+pend_cmp(const void *a, const void *b)
+{
+	const struct pend_sorted *x = a, *y = b;
+	int	 c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+
+	if (c != 0)
+		return c;
+	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/*
+ * Puts the pending identifiers into the stage, in key order, within the
+ * open write transaction.  Returns 0 or an LMDB code (the transaction
+ * must then be aborted: some may be in).
+ */
+static int
+pend_flush(struct store *s)
+{
+	struct pending		*pd = &s->pend;
+	struct pend_sorted	*srt;
+	MDB_cursor		*c;
+	MDB_val			 k, v;
+	unsigned char		 b[8];
+	size_t			 n = 0;
+	int			 rc = 0;
+
+	if (pd->n == 0)
+		return 0;
+	if ((srt = reallocarray(NULL, pd->n, sizeof(*srt))) == NULL)
+		return ENOMEM;
+	for (size_t i = 0; i < pd->n; i++) {
+		if (pd->ents[i].dead)
+			continue;
+		srt[n].key = pd->keys.data + pd->ents[i].off;
+		srt[n].len = pd->ents[i].len;
+		srt[n].id = pd->ents[i].id;
+		n++;
+	}
+	qsort(srt, n, sizeof(*srt), pend_cmp);
+	if (n > 0 && (rc = mdb_cursor_open(s->txn, s->stage, &c)) == 0) {
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			k.mv_data = (void *)(uintptr_t)srt[i].key;
+			k.mv_size = srt[i].len;
+			store_be64_put(b, srt[i].id);
+			v.mv_data = b;
+			v.mv_size = 8;
+			rc = mdb_cursor_put(c, &k, &v, 0);
+		}
+		mdb_cursor_close(c);
+		if (rc == 0)
+			s->stage_empty = 0;
+	}
+	free(srt);
+	if (rc == 0)
+		pend_reset(pd);
+	return rc;
 }
 
 int
 store_ident_get(struct store *s, const char *prop, size_t plen, const char *val,
     size_t vlen, uint64_t *id)
 {
-	MDB_val	 k, v;
-	int	 rc = MDB_NOTFOUND;
+	struct pend_ent	*e;
+	MDB_val		 k, v;
+	int		 rc = MDB_NOTFOUND;
 
 	need_txn(s, 0);
 	if (ident_key(s, prop, plen, val, vlen, &k) != 0)
@@ -1234,7 +1459,13 @@ store_ident_get(struct store *s, const char *prop, size_t plen, const char *val,
 		if (s->filter.words != NULL && !filter_may(&s->filter, &k))
 			return STORE_NOTFOUND;
 	}
-	/* The stage first: it holds the newer entry of a key in both. */
+	/* Pending, then the stage: the newer entry of a key in several. */
+	if (s->txn_write && (e = pend_find(&s->pend, &k)) != NULL) {
+		if (e->dead)
+			return STORE_NOTFOUND;
+		*id = e->id;
+		return 0;
+	}
 	if (s->has_stage && !(s->txn_write && s->stage_empty))
 		rc = mdb_get(s->txn, s->stage, &k, &v);
 	if (rc == MDB_NOTFOUND)
@@ -1253,6 +1484,7 @@ store_ident_put(struct store *s, const char *prop, size_t plen, const char *val,
 {
 	unsigned char	 b[8];
 	MDB_val		 k, v;
+	int		 rc;
 
 	need_txn(s, 1);
 	if (ident_key(s, prop, plen, val, vlen, &k) != 0)
@@ -1261,8 +1493,17 @@ store_ident_put(struct store *s, const char *prop, size_t plen, const char *val,
 	v.mv_data = b;
 	v.mv_size = 8;
 	txn_cost(s, TREE_STAGE, 0, k.mv_size, v.mv_size);
-	s->stage_empty = 0;
 	filter_add(&s->filter, &k);
+	if (!s->has_stage)
+		return store_rc(s, mdb_put(s->txn, s->stage, &k, &v, 0), "put ident");
+	if (s->pend.n >= PEND_MAX && (rc = pend_flush(s)) != 0)
+		return store_rc(s, rc, "stage identifiers");
+	if (pend_put(&s->pend, &k, id) == 0)
+		return 0;
+	/* No memory to wait in: staged now, after those waiting. */
+	if ((rc = pend_flush(s)) != 0)
+		return store_rc(s, rc, "stage identifiers");
+	s->stage_empty = 0;
 	return store_rc(s, mdb_put(s->txn, s->stage, &k, &v, 0), "put ident");
 }
 
@@ -1270,19 +1511,25 @@ int
 store_ident_del(struct store *s, const char *prop, size_t plen, const char *val,
     size_t vlen)
 {
-	MDB_val	 k;
-	int	 rs = MDB_NOTFOUND, ri;
+	struct pend_ent	*e;
+	MDB_val		 k;
+	int		 rp = MDB_NOTFOUND, rs = MDB_NOTFOUND, ri;
 
 	need_txn(s, 1);
 	if (ident_key(s, prop, plen, val, vlen, &k) != 0)
 		return STORE_ERR;
+	if ((e = pend_find(&s->pend, &k)) != NULL && !e->dead) {
+		e->dead = 1;
+		rp = 0;
+	}
 	if (!s->stage_empty) {
 		txn_cost(s, TREE_STAGE, 0, k.mv_size, 0);
 		if ((rs = mdb_del(s->txn, s->stage, &k, NULL)) != 0 && rs != MDB_NOTFOUND)
 			return store_rc(s, rs, "del ident");
 	}
 	txn_cost(s, TREE_IDENT, 0, k.mv_size, 0);
-	if ((ri = mdb_del(s->txn, s->ident, &k, NULL)) == MDB_NOTFOUND && rs == 0)
+	if ((ri = mdb_del(s->txn, s->ident, &k, NULL)) == MDB_NOTFOUND &&
+	    (rs == 0 || rp == 0))
 		ri = 0;
 	return store_rc(s, ri, "del ident");
 }
@@ -1889,6 +2136,8 @@ store_raw_each(struct store *s, int db, int (*fn)(const void *key, size_t klen,
 	int	 r;
 
 	need_txn(s, 0);
+	if (db == STORE_DB_IDENT && s->txn_write && (r = pend_flush(s)) != 0)
+		return store_rc(s, r, "stage identifiers");
 	if (db != STORE_DB_IDENT || !s->has_stage)
 		return raw_tree_each(s, raw_dbi(s, db), 0, fn, arg);
 	/* Identifiers: the folded ones, then the staged ones. */

@@ -78,14 +78,17 @@ struct filter {
 
 /*
  * New identifiers of the open write transaction, put into the stage in
- * key order when it commits (or when PEND_MAX of them wait).  Put one at
- * a time, each was a descent into the stage at a random key, missing the
- * cache and the TLB on the way: at 5M rows 11.6% of the writer's samples.
- * In key order, the entries that share a leaf find it where the last one
- * left the cursor.  Lookups and deletes see them first (the newest entry
- * of a key); an abort drops them with the rest of the transaction.
+ * key order when it commits, or once PEND_MAX of them or PEND_BYTES of
+ * their keys wait (about 30 MiB of heap at most, the table and the sort
+ * included).  Put one at a time, each was a descent into the stage at a
+ * random key, missing the cache and the TLB on the way: at 5M rows 11.6%
+ * of the writer's samples.  In key order, the entries that share a leaf
+ * find it where the last one left the cursor.  Lookups and deletes see
+ * them first (the newest entry of a key); an abort drops them with the
+ * rest of the transaction.
  */
-#define PEND_MAX	262144	/* entries: about 20 MiB of heap at most */
+#define PEND_MAX	262144		/* entries waiting at most */
+#define PEND_BYTES	(16u << 20)	/* and bytes of their keys */
 
 struct pend_ent {
 	uint64_t	 hash;
@@ -633,7 +636,7 @@ store_open(const struct conf_store *cs, unsigned lane, int flags, char *err, siz
 	s->rdonly = (flags & STORE_RDONLY) != 0;
 	buf_init(&s->enc, 64u << 20);
 	buf_init(&s->key, 64u << 10);
-	buf_init(&s->pend.keys, (size_t)PEND_MAX * (STORE_KEY_MAX + 32));
+	buf_init(&s->pend.keys, PEND_BYTES + STORE_KEY_MAX + 32);
 	arena_init(&s->scratch);
 	if ((size_t)snprintf(s->path, sizeof(s->path), "%s/lane-%u", cs->path, lane) >=
 	    sizeof(s->path)) {
@@ -1157,10 +1160,17 @@ ident_key(struct store *s, const char *prop, size_t plen, const char *val, size_
 	return 0;
 }
 
+/* A key's 64-bit hash: the filter's first, the pending table's. */
+static uint64_t
+key_hash(const MDB_val *k)
+{
+	return fnv64(k->mv_data, k->mv_size, 1469598103934665603ULL);
+}
+
 static void
 filter_hashes(const MDB_val *k, uint64_t *h1, uint64_t *h2)
 {
-	*h1 = fnv64(k->mv_data, k->mv_size, 1469598103934665603ULL);
+	*h1 = key_hash(k);
 	*h2 = fnv64(k->mv_data, k->mv_size, 0x9e3779b97f4a7c15ULL) | 1;
 }
 
@@ -1312,7 +1322,7 @@ pend_find(const struct pending *pd, const MDB_val *k)
 
 	if (pd->n == 0)
 		return NULL;
-	i = pend_slot(pd, k, fnv64(k->mv_data, k->mv_size, 1469598103934665603ULL));
+	i = pend_slot(pd, k, key_hash(k));
 	return pd->slots[i] ? &pd->ents[pd->slots[i] - 1] : NULL;
 }
 
@@ -1351,7 +1361,7 @@ pend_grow(struct pending *pd)
 static int
 pend_put(struct pending *pd, const MDB_val *k, uint64_t id)
 {
-	uint64_t	 h = fnv64(k->mv_data, k->mv_size, 1469598103934665603ULL);
+	uint64_t	 h = key_hash(k);
 	struct pend_ent	*e;
 	size_t		 i, off = pd->keys.len;
 
@@ -1494,9 +1504,8 @@ store_ident_put(struct store *s, const char *prop, size_t plen, const char *val,
 	v.mv_size = 8;
 	txn_cost(s, TREE_STAGE, 0, k.mv_size, v.mv_size);
 	filter_add(&s->filter, &k);
-	if (!s->has_stage)
-		return store_rc(s, mdb_put(s->txn, s->stage, &k, &v, 0), "put ident");
-	if (s->pend.n >= PEND_MAX && (rc = pend_flush(s)) != 0)
+	if ((s->pend.n >= PEND_MAX || s->pend.keys.len >= PEND_BYTES) &&
+	    (rc = pend_flush(s)) != 0)
 		return store_rc(s, rc, "stage identifiers");
 	if (pend_put(&s->pend, &k, id) == 0)
 		return 0;

@@ -1160,45 +1160,54 @@ ident_key(struct store *s, const char *prop, size_t plen, const char *val, size_
 	return 0;
 }
 
-/* A key's 64-bit hash: the filter's first, the pending table's. */
-static uint64_t
-key_hash(const MDB_val *k)
+/*
+ * A key's two hashes: the filter probes with both, the pending table
+ * takes the first.  A lookup or put computes them once for both.
+ */
+struct key_hashes {
+	uint64_t	 h1, h2;
+};
+
+static struct key_hashes
+key_hashes(const MDB_val *k)
 {
-	return fnv64(k->mv_data, k->mv_size, 1469598103934665603ULL);
+	struct key_hashes h;
+
+	h.h1 = fnv64(k->mv_data, k->mv_size, 1469598103934665603ULL);
+	h.h2 = fnv64(k->mv_data, k->mv_size, 0x9e3779b97f4a7c15ULL) | 1;
+	return h;
 }
 
 static void
-filter_hashes(const MDB_val *k, uint64_t *h1, uint64_t *h2)
+filter_add_hashed(struct filter *f, struct key_hashes h)
 {
-	*h1 = key_hash(k);
-	*h2 = fnv64(k->mv_data, k->mv_size, 0x9e3779b97f4a7c15ULL) | 1;
-}
-
-static void
-filter_add(struct filter *f, const MDB_val *k)
-{
-	uint64_t	 h1, h2, b;
+	uint64_t	 b;
 
 	if (f->words == NULL)
 		return;
-	filter_hashes(k, &h1, &h2);
 	for (int i = 0; i < STORE_FILTER_PROBES; i++) {
-		b = (h1 + (uint64_t)i * h2) & f->mask;
+		b = (h.h1 + (uint64_t)i * h.h2) & f->mask;
 		f->words[b >> 6] |= 1ull << (b & 63);
 	}
 	if (++f->keys * (STORE_FILTER_BITS_KEY / 2) > f->mask + 1)
 		f->stale = 1;
 }
 
-/* 0: k is in neither tree; 1: it may be. */
-static int
-filter_may(const struct filter *f, const MDB_val *k)
+static void
+filter_add(struct filter *f, const MDB_val *k)
 {
-	uint64_t	 h1, h2, b;
+	if (f->words != NULL)
+		filter_add_hashed(f, key_hashes(k));
+}
 
-	filter_hashes(k, &h1, &h2);
+/* 0: the key hashed to h is in neither tree; 1: it may be. */
+static int
+filter_may(const struct filter *f, struct key_hashes h)
+{
+	uint64_t	 b;
+
 	for (int i = 0; i < STORE_FILTER_PROBES; i++) {
-		b = (h1 + (uint64_t)i * h2) & f->mask;
+		b = (h.h1 + (uint64_t)i * h.h2) & f->mask;
 		if ((f->words[b >> 6] & (1ull << (b & 63))) == 0)
 			return 0;
 	}
@@ -1315,14 +1324,15 @@ pend_slot(const struct pending *pd, const MDB_val *k, uint64_t h)
 	return i;
 }
 
+/* k's entry, if waiting; h: key_hashes(k).h1. */
 static struct pend_ent *
-pend_find(const struct pending *pd, const MDB_val *k)
+pend_find(const struct pending *pd, const MDB_val *k, uint64_t h)
 {
 	size_t	 i;
 
 	if (pd->n == 0)
 		return NULL;
-	i = pend_slot(pd, k, key_hash(k));
+	i = pend_slot(pd, k, h);
 	return pd->slots[i] ? &pd->ents[pd->slots[i] - 1] : NULL;
 }
 
@@ -1357,11 +1367,13 @@ pend_grow(struct pending *pd)
 	return 0;
 }
 
-/* k -> id among the pending; -1: no memory for it (nothing changed). */
+/*
+ * k -> id among the pending (h: key_hashes(k).h1); -1: no memory for it
+ * (nothing changed).
+ */
 static int
-pend_put(struct pending *pd, const MDB_val *k, uint64_t id)
+pend_put(struct pending *pd, const MDB_val *k, uint64_t h, uint64_t id)
 {
-	uint64_t	 h = key_hash(k);
 	struct pend_ent	*e;
 	size_t		 i, off = pd->keys.len;
 
@@ -1456,21 +1468,24 @@ int
 store_ident_get(struct store *s, const char *prop, size_t plen, const char *val,
     size_t vlen, uint64_t *id)
 {
-	struct pend_ent	*e;
-	MDB_val		 k, v;
-	int		 rc = MDB_NOTFOUND;
+	struct pend_ent		*e;
+	struct key_hashes	 h = { 0, 0 };
+	MDB_val			 k, v;
+	int			 rc = MDB_NOTFOUND;
 
 	need_txn(s, 0);
 	if (ident_key(s, prop, plen, val, vlen, &k) != 0)
 		return STORE_ERR;
+	if (s->txn_write)
+		h = key_hashes(&k);
 	if (s->txn_write && s->has_stage && !s->filter.off) {
 		if (s->filter.words == NULL || s->filter.stale)
 			filter_build(s);
-		if (s->filter.words != NULL && !filter_may(&s->filter, &k))
+		if (s->filter.words != NULL && !filter_may(&s->filter, h))
 			return STORE_NOTFOUND;
 	}
 	/* Pending, then the stage: the newer entry of a key in several. */
-	if (s->txn_write && (e = pend_find(&s->pend, &k)) != NULL) {
+	if (s->txn_write && (e = pend_find(&s->pend, &k, h.h1)) != NULL) {
 		if (e->dead)
 			return STORE_NOTFOUND;
 		*id = e->id;
@@ -1492,9 +1507,10 @@ int
 store_ident_put(struct store *s, const char *prop, size_t plen, const char *val,
     size_t vlen, uint64_t id)
 {
-	unsigned char	 b[8];
-	MDB_val		 k, v;
-	int		 rc;
+	unsigned char		 b[8];
+	struct key_hashes	 h;
+	MDB_val			 k, v;
+	int			 rc;
 
 	need_txn(s, 1);
 	if (ident_key(s, prop, plen, val, vlen, &k) != 0)
@@ -1503,11 +1519,12 @@ store_ident_put(struct store *s, const char *prop, size_t plen, const char *val,
 	v.mv_data = b;
 	v.mv_size = 8;
 	txn_cost(s, TREE_STAGE, 0, k.mv_size, v.mv_size);
-	filter_add(&s->filter, &k);
+	h = key_hashes(&k);
+	filter_add_hashed(&s->filter, h);
 	if ((s->pend.n >= PEND_MAX || s->pend.keys.len >= PEND_BYTES) &&
 	    (rc = pend_flush(s)) != 0)
 		return store_rc(s, rc, "stage identifiers");
-	if (pend_put(&s->pend, &k, id) == 0)
+	if (pend_put(&s->pend, &k, h.h1, id) == 0)
 		return 0;
 	/* No memory to wait in: staged now, after those waiting. */
 	if ((rc = pend_flush(s)) != 0)
@@ -1527,7 +1544,7 @@ store_ident_del(struct store *s, const char *prop, size_t plen, const char *val,
 	need_txn(s, 1);
 	if (ident_key(s, prop, plen, val, vlen, &k) != 0)
 		return STORE_ERR;
-	if ((e = pend_find(&s->pend, &k)) != NULL && !e->dead) {
+	if ((e = pend_find(&s->pend, &k, key_hashes(&k).h1)) != NULL && !e->dead) {
 		e->dead = 1;
 		rp = 0;
 	}

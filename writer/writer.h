@@ -95,11 +95,20 @@ int		 writer_input(struct writer *w, const void *p, size_t len);
 /*
  * writer_input after its msg_decode, for a caller that decoded the frame
  * itself (writer_serve's receiving thread): rc, *b and err are what
- * msg_decode gave for a frame of len bytes, decode_us what it took.
- * Takes over *b as writer_submit does.
+ * msg_decode gave for a frame of len bytes, decode_us what it took; raw,
+ * when not NULL, a copy of the frame from writer_frame_copy, which the
+ * writer keeps instead of *b once it is applied, to apply it again
+ * should the group be redone.  Takes over *b and raw as writer_submit
+ * does b.
  */
-int		 writer_decoded(struct writer *w, int rc, struct msg_batch *b, size_t len,
-		    const char *err, int64_t decode_us);
+int		 writer_decoded(struct writer *w, int rc, struct msg_batch *b,
+		    unsigned char *raw, size_t len, const char *err, int64_t decode_us);
+/*
+ * A malloc'd copy of the len bytes at p that *b was decoded from, for
+ * writer_decoded; NULL for a batch the writer does not apply (not
+ * PATCHES), or without memory.  Thread-safe.
+ */
+unsigned char	*writer_frame_copy(const struct msg_batch *b, const void *p, size_t len);
 
 /* Records applied in the open transaction, not yet committed. */
 uint64_t	 writer_uncommitted(const struct writer *w);

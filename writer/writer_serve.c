@@ -91,6 +91,7 @@ struct initem {
 	int		 err;		/* errno with CHAN_ERR */
 	int		 rc;		/* msg_decode: 0 or -1 */
 	size_t		 len;		/* the frame's bytes */
+	unsigned char	*raw;		/* a copy of them (writer_frame_copy), or NULL */
 	int64_t		 decode_us;
 	struct msg_batch b;
 	char		 why[256];	/* msg_decode's reason */
@@ -140,6 +141,8 @@ inq_main(void *arg)
 
 			it->rc = msg_decode(msg.data, msg.len, &it->b, it->why,
 			    sizeof(it->why));
+			it->raw = it->rc == 0 ? writer_frame_copy(&it->b, msg.data,
+			    msg.len) : NULL;
 			it->decode_us = time_mono_us() - t;
 		}
 		end = r == CHAN_EOF || r == CHAN_ETRUNC ||
@@ -225,8 +228,10 @@ inq_stop(struct inq *q)
 	for (; q->n > 0; q->n--, q->head = (q->head + 1) % INQ_MAX) {
 		struct initem *it = &q->items[q->head];
 
-		if (it->r == 0 && it->rc == 0)
+		if (it->r == 0 && it->rc == 0) {
 			msg_batch_clear(&it->b);
+			free(it->raw);
+		}
 	}
 	close(q->efd);
 	pthread_cond_destroy(&q->room);
@@ -371,7 +376,7 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 		idle_us += time_mono_us() - t;
 		if (r == 0) {
 			worked = 1;
-			if (writer_decoded(w, it.rc, &it.b, it.len, it.why, it.decode_us) != 0) {
+			if (writer_decoded(w, it.rc, &it.b, it.raw, it.len, it.why, it.decode_us) != 0) {
 				rc = EX_IOERR;
 				break;
 			}

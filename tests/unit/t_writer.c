@@ -157,6 +157,20 @@ submit(struct writer *w, struct msg_batch *b)
 	free(b);
 }
 
+/* Sends b (taken over) as a frame from the wire, through e: writer_input's result. */
+static int
+input(struct writer *w, struct msg_batch *b, struct buf *e)
+{
+	char	 err[256];
+
+	buf_reset(e);
+	if (msg_encode(b, e, err, sizeof(err)) == -1)
+		abort();
+	msg_batch_clear(b);
+	free(b);
+	return writer_input(w, e->data, e->len);
+}
+
 /* The dump as one string (the writer must be closed: one env per process). */
 static char *
 dump(struct conf *c, int no_ids)
@@ -865,12 +879,7 @@ test_hostile(void)
 				runauth_tag("c1-secret", "c1", 2, 3, tag);
 			if (k != 0)
 				b->auth = str_c(tag);
-			buf_reset(&e);
-			if (msg_encode(b, &e, err, sizeof(err)) == -1)
-				abort();
-			msg_batch_clear(b);
-			free(b);
-			is_int(writer_input(w, e.data, e.len), 0, "input %d", k);
+			is_int(input(w, b, &e), 0, "input %d", k);
 			if (k < 4)
 				is_int(writer_counters(w)->unannounced, before + (uint64_t)k + 1,
 				    "refused: %s", why[k]);
@@ -943,21 +952,25 @@ test_txn_budget(void)
 /*
  * A group that changes more pages than the map has room for past its last
  * page (store_reserve made room for store.txn_mb only) finds it full: it
- * is applied again once the map has grown, and commits whole.
+ * is applied again once the map has grown, and commits whole.  Submitted
+ * decoded (writer_submit), the group keeps its batches; received as
+ * frames (writer_input), it keeps the frames and decodes them again.
  */
 static void
-test_map_redo(void)
+test_map_redo(int frames)
 {
 	struct conf	 c;
 	struct writer	*w;
 	struct msg_batch *b, a;
-	char		 err[256], e[64], *name;
-	int		 nb = 5;
+	struct buf	 e;
+	char		 err[256], em[64], tag[RUNAUTH_HEX + 1], *name, *d, *at;
+	int		 nb = 5, n;
 
 	name = malloc(5001);
 	memset(name, 'r', 5000);
 	name[5000] = '\0';
-	conf_make(&c, "redo");
+	buf_init(&e, MSG_MAX_BYTES);
+	conf_make(&c, frames ? "redo-frames" : "redo");
 	c.store.txn_mb = 1;		/* room for 256 pages */
 	c.store.commit_rows = 10000000;
 	c.store.commit_ms = 600000;
@@ -966,17 +979,23 @@ test_map_redo(void)
 		free(name);
 		return;
 	}
+	runauth_tag("c1-secret", "c1", 2, 23, tag);
 	/* One group: 320 profiles of two overflow pages each. */
 	for (int k = 0; k < nb; k++) {
 		b = batch(23, (uint64_t)k * MAXREC + 1, "c1", "redo");
 		for (int r = 0; r < MAXREC; r++) {
-			snprintf(e, sizeof(e), "redo%d@example.com", k * MAXREC + r);
+			snprintf(em, sizeof(em), "redo%d@example.com", k * MAXREC + r);
 			struct msg_patch *p = by_email(b,
-			    arena_strndup(&b->arena, e, strlen(e)), 1);
+			    arena_strndup(&b->arena, em, strlen(em)), 1);
 
 			optext(b, p, OP_SET, "name", name);
 		}
-		submit(w, b);
+		if (!frames) {
+			submit(w, b);
+			continue;
+		}
+		b->auth = str_c(tag);
+		is_int(input(w, b, &e), 0, "frame %d taken", k);
 	}
 	is_int(writer_commit(w), 0, "the group commits");
 	ok(writer_counters(w)->redos > 0 && writer_counters(w)->grows > 1,
@@ -989,6 +1008,16 @@ test_map_redo(void)
 	    "each created once");
 	msg_batch_clear(&a);
 	writer_close(&w);
+	/* What the redo applied is what was sent: every profile, its name whole. */
+	d = dump(&c, 1);
+	for (n = 0, at = d; (at = strstr(at, name)) != NULL; at += 5000)
+		n++;
+	is_int(n, nb * MAXREC, "%s: every profile has its 5,000-byte name",
+	    frames ? "frames decoded again" : "batches kept");
+	ok(strstr(d, "redo0@example.com") && strstr(d, "redo319@example.com"),
+	    "the first and the last profile are there");
+	free(d);
+	buf_clear(&e);
 	free(name);
 }
 
@@ -1331,7 +1360,8 @@ main(void)
 	test_exchange_legacy();
 	test_hostile();
 	test_txn_budget();
-	test_map_redo();
+	test_map_redo(0);
+	test_map_redo(1);
 	test_import();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)

@@ -58,15 +58,19 @@ struct exch_count {
  * A batch the writer keeps: held until its turn, or applied in the open
  * group and kept to apply again should the map fill before the commit
  * (redo).  A batch that came as a frame keeps the frame, and its decoded
- * form only until it is applied: decoded, the benchmark's rows took 1.8
+ * form only while it is applied: decoded, the benchmark's rows took 1.8
  * KB each against 470 bytes as sent, so a group of 64,000 rows kept 114
  * MiB of the writer's heap for a redo that seldom comes, where its
- * frames take 29 MiB.  A redo decodes them again.
+ * frames take 29 MiB; and with two mappers a writer held up to 54
+ * batches early (121 MiB).  A redo, or a held batch's turn, decodes the
+ * frame again.
  */
 struct gbatch {
-	struct msg_batch	*b;	/* decoded; NULL once applied, when raw is kept */
+	struct msg_batch	*b;	/* decoded; NULL while only raw is kept */
 	unsigned char		*raw;	/* the frame b was decoded from, or NULL */
 	size_t			 len;
+	uint64_t		 run, seq_first;	/* b's, for a held frame */
+	uint32_t		 n;		/* b's records */
 };
 
 struct writer {
@@ -1351,22 +1355,37 @@ state_abort(struct writer *w)
 	w->rows = 0;
 }
 
+/*
+ * Decodes the frame g keeps into *b (on the main thread: counted as the
+ * writer's decoding).  Returns 0, or STORE_ERR: it was decoded once, so
+ * only memory gone bad gets there.
+ */
+static int
+frame_decode(struct writer *w, const struct gbatch *g, struct msg_batch *b)
+{
+	char	 err[256];
+	int64_t	 t = time_mono_us();
+
+	if (msg_decode(g->raw, g->len, b, err, sizeof(err)) == -1) {
+		log_warnx("a kept frame no longer decodes lane=%u run=%" PRIu64
+		    " seq_first=%" PRIu64 " reason=%s", w->lane, g->run, g->seq_first, err);
+		return STORE_ERR;
+	}
+	w->cnt.decode_us += time_mono_us() - t;
+	return 0;
+}
+
 /* Applies a batch of the group again (redo), decoding its frame if need be. */
 static int
 apply_again(struct writer *w, const struct gbatch *g)
 {
 	struct msg_batch	 b;
-	char			 err[256];
 	int			 rc;
 
 	if (g->b != NULL)
 		return apply_batch(w, g->b);
-	if (msg_decode(g->raw, g->len, &b, err, sizeof(err)) == -1) {
-		/* It was decoded once: only memory gone bad gets here. */
-		log_warnx("redo: a kept frame no longer decodes lane=%u reason=%s",
-		    w->lane, err);
-		return STORE_ERR;
-	}
+	if ((rc = frame_decode(w, g, &b)) != 0)
+		return rc;
 	rc = apply_batch(w, &b);
 	msg_batch_clear(&b);
 	return rc;
@@ -1453,9 +1472,9 @@ drain_held(struct writer *w, struct wrun *r)
 		again = 0;
 		for (size_t i = 0; i < w->nheld; i++) {
 			struct gbatch	 h = w->held[i];
-			uint64_t last = h.b->seq_first + msg_batch_count(h.b) - 1;
+			uint64_t last = h.seq_first + h.n - 1;
 
-			if (h.b->run != r->run || h.b->seq_first > r->applied + 1)
+			if (h.run != r->run || h.seq_first > r->applied + 1)
 				continue;
 			w->held[i] = w->held[--w->nheld];
 			w->held_bytes -= gbatch_bytes(&h);
@@ -1463,6 +1482,16 @@ drain_held(struct writer *w, struct wrun *r)
 				gbatch_free(&h);
 				again = 1;
 				break;
+			}
+			if (h.b == NULL) {
+				if ((h.b = malloc(sizeof(*h.b))) == NULL)
+					fatal_oom("writer");
+				if ((rc = frame_decode(w, &h, h.b)) != 0) {
+					free(h.b);
+					h.b = NULL;
+					gbatch_free(&h);
+					return rc;
+				}
 			}
 			if ((rc = group_apply(w, &h, &r)) != 0)
 				return rc;
@@ -1554,6 +1583,9 @@ submit(struct writer *w, struct msg_batch *in, unsigned char *raw, size_t len)
 	g.b = b;
 	g.raw = raw;
 	g.len = len;
+	g.run = b->run;
+	g.seq_first = b->seq_first;
+	g.n = n;
 
 	if ((rc = txn_ensure(w)) != 0 || (r = run_get(w, b->run, b->src.conn, &rc)) == NULL) {
 		gbatch_free(&g);
@@ -1580,16 +1612,18 @@ submit(struct writer *w, struct msg_batch *in, unsigned char *raw, size_t len)
 			return 0;
 		}
 		for (size_t i = 0; i < w->nheld; i++)
-			if (w->held[i].b->run == b->run && w->held[i].b->seq_first == b->seq_first) {
+			if (w->held[i].run == b->run && w->held[i].seq_first == b->seq_first) {
 				gbatch_free(&g);		/* already held */
 				return 0;
 			}
+		if (g.raw != NULL)
+			batch_free(&g.b);	/* decoded again on its turn */
 		if (w->nheld == w->maxheld ||
 		    w->held_bytes + gbatch_bytes(&g) > WRITER_HOLD_BYTES) {
 			/* The fetcher resends from the applied point anyway. */
 			log_warnx("hold full, dropped batch run=%" PRIu64 " lane=%u"
 			    " seq_first=%" PRIu64 " applied=%" PRIu64 " held=%zu"
-			    " held_bytes=%zu", b->run, w->lane, b->seq_first,
+			    " held_bytes=%zu", g.run, w->lane, g.seq_first,
 			    r->applied, w->nheld, w->held_bytes);
 			w->cnt.dropped++;
 			gbatch_free(&g);

@@ -35,13 +35,15 @@ static struct conf_prop props[] = {
 static char *merge[] = { "email", "sailthru_profile_id" };
 static char *objectives[] = { "marketing" };
 static struct conf_conn conns[2];
-static char paths[16][300];
+static char paths[32][300];
 static int npaths;
 
 /* A configuration with its own store directory. */
 static void
 conf_make(struct conf *c, const char *name)
 {
+	if (npaths == (int)(sizeof(paths) / sizeof(paths[0])))
+		abort();		/* more configurations than paths */
 	memset(c, 0, sizeof(*c));
 	snprintf(paths[npaths], sizeof(paths[0]), "%s/%s", tmpdir, name);
 	c->store.path = paths[npaths++];
@@ -1021,6 +1023,55 @@ test_map_redo(int frames)
 	free(name);
 }
 
+/*
+ * Frames that arrive early (two mappers race) are held as frames and
+ * decoded on their turn: applied in sequence order, each once.
+ */
+static void
+test_held_frames(void)
+{
+	struct conf	 c;
+	struct writer	*w;
+	struct msg_batch *b, a;
+	struct buf	 e;
+	char		 err[256], tag[RUNAUTH_HEX + 1], v[16], *d;
+	static const int order[] = { 4, 2, 3, 3, 1 };	/* 3 twice: already held */
+
+	buf_init(&e, MSG_MAX_BYTES);
+	conf_make(&c, "held-frames");
+	if ((w = writer_open(&c, 0, err, sizeof(err))) == NULL) {
+		ok(0, "writer_open: %s", err);
+		return;
+	}
+	runauth_tag("c1-secret", "c1", 2, 5, tag);
+	for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+		struct msg_patch *p;
+
+		b = batch(5, (uint64_t)order[k], "c1", "held");
+		b->auth = str_c(tag);
+		p = by_email(b, "held@example.com", 1);
+		snprintf(v, sizeof(v), "v%d", order[k]);
+		optext(b, p, OP_SET, "name", arena_strndup(&b->arena, v, strlen(v)));
+		is_int(input(w, b, &e), 0, "frame of seq %d taken", order[k]);
+		if (k == 2)
+			is_int(writer_held(w), 3, "seqs 4, 2 and 3 held");
+	}
+	is_int(writer_held(w), 0, "seq 1 came: nothing held");
+	is_int(writer_uncommitted(w), 4, "four records applied");
+	is_int(writer_commit(w), 0, "committed");
+	last_ack(w, &a);
+	is_int(a.u.ack.applied, 4, "applied up to seq 4");
+	ok(a.u.ack.nstats == 1 && a.u.ack.stats[0].created == 1 &&
+	    a.u.ack.stats[0].updated == 3, "created once, then updated three times");
+	msg_batch_clear(&a);
+	writer_close(&w);
+	d = dump(&c, 1);
+	ok(strstr(d, "\"v4\"") != NULL && strstr(d, "\"v3\"") == NULL,
+	    "the last set is seq 4's: applied in order (%s)", d);
+	free(d);
+	buf_clear(&e);
+}
+
 static void
 test_import(void)
 {
@@ -1362,6 +1413,7 @@ main(void)
 	test_txn_budget();
 	test_map_redo(0);
 	test_map_redo(1);
+	test_held_frames();
 	test_import();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)

@@ -1375,6 +1375,21 @@ frame_decode(struct writer *w, const struct gbatch *g, struct msg_batch *b)
 	return 0;
 }
 
+/* g's decoded form, from its frame, for a held batch whose turn came. */
+static int
+gbatch_decode(struct writer *w, struct gbatch *g)
+{
+	int	 rc;
+
+	if ((g->b = malloc(sizeof(*g->b))) == NULL)
+		fatal_oom("writer");
+	if ((rc = frame_decode(w, g, g->b)) != 0) {
+		free(g->b);
+		g->b = NULL;
+	}
+	return rc;
+}
+
 /* Applies a batch of the group again (redo), decoding its frame if need be. */
 static int
 apply_again(struct writer *w, const struct gbatch *g)
@@ -1483,15 +1498,9 @@ drain_held(struct writer *w, struct wrun *r)
 				again = 1;
 				break;
 			}
-			if (h.b == NULL) {
-				if ((h.b = malloc(sizeof(*h.b))) == NULL)
-					fatal_oom("writer");
-				if ((rc = frame_decode(w, &h, h.b)) != 0) {
-					free(h.b);
-					h.b = NULL;
-					gbatch_free(&h);
-					return rc;
-				}
+			if (h.b == NULL && (rc = gbatch_decode(w, &h)) != 0) {
+				gbatch_free(&h);
+				return rc;
 			}
 			if ((rc = group_apply(w, &h, &r)) != 0)
 				return rc;
@@ -1570,7 +1579,7 @@ submit(struct writer *w, struct msg_batch *in, unsigned char *raw, size_t len)
 	case CONF_FOLLOW_NEW:
 		if (conf_adopt(w, next) != 0) {
 			msg_batch_clear(in);
-		free(raw);
+			free(raw);
 			return -1;
 		}
 		break;

@@ -26,7 +26,8 @@
 /* Held (early) batches per lane: WRITER_HOLD_FACTOR x pipeline.window. */
 #define WRITER_HOLD_FACTOR	4
 /*
- * And at most this many decoded bytes held, and nothing further ahead of
+ * And at most this many bytes held (frames, or decoded batches when no
+ * frame came with them), and nothing further ahead of
  * the applied point than WRITER_HOLD_FACTOR windows of pipeline.batch_rows:
  * the fetcher never sends past its window, so a batch beyond that comes
  * from no fetcher, and holding it would only cost memory.
@@ -97,9 +98,9 @@ int		 writer_input(struct writer *w, const void *p, size_t len);
  * itself (writer_serve's receiving thread): rc, *b and err are what
  * msg_decode gave for a frame of len bytes, decode_us what it took; raw,
  * when not NULL, a copy of the frame from writer_frame_copy, which the
- * writer keeps instead of *b once it is applied, to apply it again
- * should the group be redone.  Takes over *b and raw as writer_submit
- * does b.
+ * writer keeps instead of *b while the batch is held (decoding it again
+ * on its turn) and once it is applied (to apply it again should the
+ * group be redone).  Takes over *b and raw as writer_submit does b.
  */
 int		 writer_decoded(struct writer *w, int rc, struct msg_batch *b,
 		    unsigned char *raw, size_t len, const char *err, int64_t decode_us);

@@ -62,7 +62,7 @@ struct conf_segment {
 #define CONF_TXN_MB	256
 /*
  * store.index_stage's default: new identifiers wait in a small index
- * until it holds this many (and an eighth of the large one), then are
+ * until it holds this many (and half as many as the large one), then are
  * folded into the large one in key order (store.h, README).
  */
 #define CONF_INDEX_STAGE	262144

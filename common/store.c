@@ -41,14 +41,30 @@ enum { TREE_PROFILES, TREE_IDENT, TREE_STAGE, TREE_EXCHANGE, STORE_NTREES,
 
 /*
  * The identifier index in two trees: new entries go into a small one,
- * ident_stage, and are folded into ident, the large one, in key order once
- * the stage holds cs->index_stage entries and an eighth of the index.  A
+ * ident_runs, and are folded into ident, the large one, in key order once
+ * the stage holds cs->index_stage entries and half as many as the index.  A
  * put into a large tree of random keys (emails) rewrites a leaf of its own
  * at the commit: at 5M rows a 39,000-row group rewrote 39,000 of the
  * index's 130,000 leaves.  Folded in key order, many staged entries share
  * each leaf, and each leaf is rewritten once per fold (README, Benchmark).
+ *
+ * The stage is itself a series of sorted runs (schema 4): its keys are a
+ * 4-byte big-endian run number, then the identifier's key.  A commit's
+ * new identifiers go, in key order, into a new run after the last one
+ * (MDB_APPEND: full pages, written once), or into the newest run while it
+ * holds fewer than RUN_SMALL (small groups do not make a run each).  As
+ * one tree of plain keys, a group's new keys landed all over the stage,
+ * and at 5M rows each group rewrote 5,000 to 12,000 of its leaves, a
+ * number that grew with the index.  A key may be in several runs: the
+ * newest run holds its newest entry.  A writable store keeps a filter of
+ * each run's keys (struct run), so a lookup descends only into the runs
+ * that may hold the key; a read-only one looks into every run.
  */
-#define STORE_STAGE_SHARE	8	/* fold once the stage holds 1/8 of the index */
+#define RUN_PREFIX		4	/* the run number before each staged key */
+#define RUN_SMALL		16384	/* a run below this takes the next flush too */
+#define RUNS_MAX		64	/* a fold starts once this many runs wait */
+#define RUN_FILTER_MIN_BITS	(1ull << 18)	/* 32 KiB: RUN_SMALL keys at 16 bits */
+#define STORE_STAGE_SHARE	2	/* fold once the stage holds 1/2 of the index */
 
 /*
  * The writer's filter of every identifier key in either tree (a Bloom
@@ -74,6 +90,13 @@ struct filter {
 	uint64_t	 keys;		/* keys added since it was built */
 	int		 stale;		/* too full: build again */
 	int		 off;		/* could not be built: lookups read the trees */
+};
+
+/* A run of the stage: its number, and a filter of its keys. */
+struct run {
+	uint32_t	 no;
+	uint64_t	 entries;	/* put into it (counted when listed) */
+	struct filter	 f;		/* words NULL: every lookup looks into it */
 };
 
 /*
@@ -117,10 +140,16 @@ struct store {
 	int			 rdonly;
 	MDB_env			*env;
 	MDB_dbi			 profiles, ident, stage, applied, runstats, exchange, meta;
-	int			 has_stage;	/* 0: a schema 1 lane opened read-only */
+	MDB_dbi			 legacy;	/* ident_stage of schema 2 and 3 */
+	int			 has_stage;	/* 0: a lane before schema 4 opened read-only */
+	int			 has_legacy;	/* such a lane's ident_stage, read-only */
 	int			 tree_marks;	/* exchange marks of schema 2 or before */
-	int			 stage_empty;	/* in the open write txn: nothing staged */
+	struct run		*runs;		/* the stage's runs, oldest first */
+	struct filter		 gate;		/* every run's keys (runs_load) */
+	size_t			 nruns, runs_cap;
+	int			 runs_ok;	/* runs[] is the stage's (runs_load) */
 	int			 folding;	/* a fold is under way, up to fold_key */
+	uint32_t		 fold_hi;	/* it takes the runs up to this one */
 	double			 fold_per;	/* its estimated pages per entry moved */
 	unsigned char		 fold_key[STORE_KEY_MAX + 32];
 	size_t			 fold_klen;	/* 0: from the first staged key */
@@ -144,6 +173,7 @@ struct store {
 };
 
 static int	pend_flush(struct store *);
+static void	runs_clear(struct store *);
 static void	pend_reset(struct pending *);
 static void	pend_free(struct pending *);
 
@@ -477,6 +507,58 @@ find_tree_marks(struct store *s, MDB_txn *txn)
 	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
 
+/*
+ * The ident_stage of a lane before schema 4, in txn: a writable store
+ * moves its entries into run 0 of ident_runs, in key order, and deletes
+ * it (one transaction with the rest of open_dbis); a read-only one looks
+ * into it after the runs (has_legacy).  Returns 0 or an LMDB code.
+ */
+static int
+open_legacy_stage(struct store *s, MDB_txn *txn)
+{
+	unsigned char	 kb[RUN_PREFIX + STORE_KEY_MAX + 32];
+	MDB_cursor	*from, *to;
+	MDB_val		 k, v, rk;
+	size_t		 n = 0;
+	int		 rc;
+
+	if ((rc = mdb_dbi_open(txn, "ident_stage", 0, &s->legacy)) != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (s->rdonly) {
+		s->has_legacy = 1;
+		return 0;
+	}
+	if ((rc = mdb_cursor_open(txn, s->legacy, &from)) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, s->stage, &to)) != 0) {
+		mdb_cursor_close(from);
+		return rc;
+	}
+	memset(kb, 0, RUN_PREFIX);
+	for (rc = mdb_cursor_get(from, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(from, &k, &v, MDB_NEXT)) {
+		if (k.mv_size > sizeof(kb) - RUN_PREFIX) {
+			rc = MDB_BAD_VALSIZE;
+			break;
+		}
+		memcpy(kb + RUN_PREFIX, k.mv_data, k.mv_size);
+		rk.mv_data = kb;
+		rk.mv_size = RUN_PREFIX + k.mv_size;
+		if ((rc = mdb_cursor_put(to, &rk, &v, MDB_APPEND)) != 0)
+			break;
+		n++;
+	}
+	mdb_cursor_close(to);
+	mdb_cursor_close(from);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	if ((rc = mdb_drop(txn, s->legacy, 1)) != 0)
+		return rc;
+	log_info("store: %s: %zu staged identifiers moved into run 0 of ident_runs",
+	    s->path, n);
+	return 0;
+}
+
 static int
 open_dbis(struct store *s, char *err, size_t errlen)
 {
@@ -487,7 +569,7 @@ open_dbis(struct store *s, char *err, size_t errlen)
 		{ "profiles", &s->profiles }, { "ident", &s->ident },
 		{ "applied", &s->applied }, { "runstats", &s->runstats },
 		{ "exchange", &s->exchange }, { "meta", &s->meta },
-		{ "ident_stage", &s->stage },
+		{ "ident_runs", &s->stage },
 	};
 	MDB_txn	*txn;
 	MDB_val	 k, v;
@@ -502,7 +584,7 @@ open_dbis(struct store *s, char *err, size_t errlen)
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		rc = mdb_dbi_open(txn, dbs[i].name, s->rdonly ? 0 : MDB_CREATE, dbs[i].dbi);
 		if (rc == MDB_NOTFOUND && dbs[i].dbi == &s->stage)
-			continue;	/* schema 1, read-only: nothing staged */
+			continue;	/* before schema 4, read-only: ident_stage */
 		if (dbs[i].dbi == &s->stage)
 			s->has_stage = rc == 0;
 		if (rc != 0) {
@@ -514,6 +596,11 @@ open_dbis(struct store *s, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if ((rc = open_legacy_stage(s, txn)) != 0) {
+		snprintf(err, errlen, "store: %s: ident_stage: %s", s->path, mdb_strerror(rc));
+		mdb_txn_abort(txn);
+		return -1;
+	}
 	k.mv_data = "schema";
 	k.mv_size = 6;
 	/*
@@ -521,9 +608,11 @@ open_dbis(struct store *s, char *err, size_t errlen)
 	 * ident): a schema 1 lane is a schema 2 lane with nothing staged.
 	 * Schema 3 keeps new exchange marks in the profiles: a schema 2
 	 * lane's marks stay in the exchange tree, where store_exchange_marked
-	 * still finds them.  So a writer opening an older lane only records
-	 * the new version, after which earlier builds, which would not look
-	 * in the stage or count the profiles' marks, refuse it.
+	 * still finds them.  Schema 4 stages in runs (ident_runs): a writer
+	 * moves an older lane's ident_stage into run 0 (open_legacy_stage).
+	 * So a writer opening an older lane only records the new version,
+	 * after which earlier builds, which would not look in the stage's
+	 * runs or count the profiles' marks, refuse it.
 	 */
 	if ((rc = mdb_get(txn, s->meta, &k, &v)) == 0) {
 		had = v.mv_size == 4 ? be32_get(v.mv_data) : 0;
@@ -667,7 +756,7 @@ store_open(const struct conf_store *cs, unsigned lane, int flags, char *err, siz
 		if (!cs->durable)
 			eflags |= MDB_NOSYNC;
 	}
-	if (env_open(&s->env, s->path, cs->map_size, 8, eflags, 0644, &dead, err,
+	if (env_open(&s->env, s->path, cs->map_size, 10, eflags, 0644, &dead, err,
 	    errlen) == -1)
 		goto fail;
 	if (dead > 0)
@@ -704,6 +793,8 @@ store_close(struct store **sp)
 	pend_free(&s->pend);
 	arena_clear(&s->scratch);
 	free(s->filter.words);
+	runs_clear(s);
+	free(s->runs);
 	free(s);
 	*sp = NULL;
 }
@@ -741,7 +832,6 @@ store_begin(struct store *s)
 	s->txn_pages = 0;
 	s->tail_bytes = 0;
 	s->grow_bytes = 0;
-	s->stage_empty = 1;
 	for (int i = 0; i < STORE_NTREES; i++) {
 		MDB_dbi	 dbi = i == TREE_PROFILES ? s->profiles : i == TREE_IDENT ?
 		    s->ident : i == TREE_STAGE ? s->stage : s->exchange;
@@ -752,8 +842,6 @@ store_begin(struct store *s)
 			s->trees[i].leaves = (double)ms.ms_leaf_pages;
 			s->trees[i].branches = (double)ms.ms_branch_pages;
 			s->trees[i].entries = (double)ms.ms_entries;
-			if (i == TREE_STAGE && ms.ms_entries > 0)
-				s->stage_empty = 0;
 		}
 	}
 	s->idctr = s->idctr_stored;
@@ -908,6 +996,7 @@ store_commit(struct store *s)
 	s->txn = NULL;
 	if (rc != 0) {
 		s->idctr = s->idctr_stored;
+		s->runs_ok = 0;
 		return store_rc(s, rc, "commit");
 	}
 	s->idctr_stored = s->idctr;
@@ -922,6 +1011,8 @@ store_abort(struct store *s)
 	s->txn = NULL;
 	s->idctr = s->idctr_stored;
 	pend_reset(&s->pend);
+	/* Runs it made or filled are gone, or hold less: listed again. */
+	s->runs_ok = 0;
 }
 
 int
@@ -972,6 +1063,9 @@ store_read_begin(struct store *s)
 		return store_rc(s, rc, "read begin");
 	}
 	s->txn_write = 0;
+	/* Another process writes the lane: its runs are listed again. */
+	if (s->rdonly)
+		s->runs_ok = 0;
 	return 0;
 }
 
@@ -1161,8 +1255,10 @@ ident_key(struct store *s, const char *prop, size_t plen, const char *val, size_
 }
 
 /*
- * A key's two hashes: the filter probes with both, the pending table
- * takes the first.  A lookup or put computes them once for both.
+ * A key's two hashes: the pending table takes the first, the filters
+ * probe with both; the second is mixed from the first (a 64-bit
+ * finalizer), so a key is read once.  A lookup or put computes them once
+ * for all.
  */
 struct key_hashes {
 	uint64_t	 h1, h2;
@@ -1172,9 +1268,15 @@ static struct key_hashes
 key_hashes(const MDB_val *k)
 {
 	struct key_hashes h;
+	uint64_t	 x;
 
-	h.h1 = fnv64(k->mv_data, k->mv_size, 1469598103934665603ULL);
-	h.h2 = fnv64(k->mv_data, k->mv_size, 0x9e3779b97f4a7c15ULL) | 1;
+	h.h1 = x = fnv64(k->mv_data, k->mv_size, 1469598103934665603ULL);
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	h.h2 = x | 1;
 	return h;
 }
 
@@ -1200,7 +1302,7 @@ filter_add(struct filter *f, const MDB_val *k)
 		filter_add_hashed(f, key_hashes(k));
 }
 
-/* 0: the key hashed to h is in neither tree; 1: it may be. */
+/* 0: the key hashed to h is not in the filter; 1: it may be. */
 static int
 filter_may(const struct filter *f, struct key_hashes h)
 {
@@ -1214,9 +1316,12 @@ filter_may(const struct filter *f, struct key_hashes h)
 	return 1;
 }
 
-/* Adds every key of dbi to f; -1 on an LMDB error (logged). */
+/*
+ * Adds every key of dbi to f, less its first skip bytes (a run's number);
+ * -1 on an LMDB error (logged).
+ */
 static int
-filter_scan(struct store *s, struct filter *f, MDB_dbi dbi)
+filter_scan(struct store *s, struct filter *f, MDB_dbi dbi, size_t skip)
 {
 	MDB_cursor	*c;
 	MDB_val		 k, v;
@@ -1227,8 +1332,13 @@ filter_scan(struct store *s, struct filter *f, MDB_dbi dbi)
 		return -1;
 	}
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < skip)
+			continue;
+		k.mv_data = (char *)k.mv_data + skip;
+		k.mv_size -= skip;
 		filter_add(f, &k);
+	}
 	mdb_cursor_close(c);
 	if (rc != MDB_NOTFOUND) {
 		store_rc(s, rc, "filter scan");
@@ -1267,7 +1377,8 @@ filter_build(struct store *s)
 		s->filter.off = 1;
 		return;
 	}
-	if (filter_scan(s, &f, s->ident) == -1 || filter_scan(s, &f, s->stage) == -1) {
+	if (filter_scan(s, &f, s->ident, 0) == -1 ||
+	    filter_scan(s, &f, s->stage, RUN_PREFIX) == -1) {
 		free(f.words);
 		s->filter.off = 1;
 		return;
@@ -1282,6 +1393,382 @@ filter_build(struct store *s)
 	s->filter = f;
 	log_info("store: identifier filter built lane=%u keys=%" PRIu64 " kib=%" PRIu64
 	    " ms=%" PRId64, s->lane, f.keys, bits / 8 / 1024, time_mono_ms() - t0);
+}
+
+/* The stage's runs (struct run). */
+
+static void
+runs_clear(struct store *s)
+{
+	for (size_t i = 0; i < s->nruns; i++)
+		free(s->runs[i].f.words);
+	s->nruns = 0;
+	free(s->gate.words);
+	memset(&s->gate, 0, sizeof(s->gate));
+	s->runs_ok = 0;
+}
+
+/* A key put into run r: its filter and the gate. */
+static void
+run_added(struct store *s, struct run *r, struct key_hashes h)
+{
+	filter_add_hashed(&r->f, h);
+	filter_add_hashed(&s->gate, h);
+	r->entries++;
+}
+
+/* May k (hashes h) be in any run?  Without a gate (read-only): yes. */
+static int
+runs_may(const struct store *s, struct key_hashes h)
+{
+	return s->nruns > 0 && (s->gate.words == NULL || filter_may(&s->gate, h));
+}
+
+/* A new run at the end of the list; NULL without memory. */
+static struct run *
+runs_add(struct store *s, uint32_t no)
+{
+	struct run	*nr;
+	size_t		 nn;
+
+	if (s->nruns == s->runs_cap) {
+		nn = s->runs_cap ? s->runs_cap * 2 : 16;
+		if ((nr = reallocarray(s->runs, nn, sizeof(*nr))) == NULL)
+			return NULL;
+		s->runs = nr;
+		s->runs_cap = nn;
+	}
+	nr = &s->runs[s->nruns++];
+	memset(nr, 0, sizeof(*nr));
+	nr->no = no;
+	return nr;
+}
+
+/*
+ * A run's filter, sized for keys at STORE_FILTER_BITS_KEY bits each.
+ * Without memory it has none, and lookups look into the run.
+ */
+static void
+run_filter_init(struct run *r, uint64_t keys)
+{
+	uint64_t	 bits = RUN_FILTER_MIN_BITS;
+
+	while (bits < keys * STORE_FILTER_BITS_KEY)
+		bits <<= 1;
+	memset(&r->f, 0, sizeof(r->f));
+	if ((r->f.words = calloc(bits / 64, sizeof(uint64_t))) != NULL)
+		r->f.mask = bits - 1;
+}
+
+/*
+ * The gate: a filter of the keys of every run, so that a lookup of a key
+ * in no run (most: the stage holds a fraction of the index) checks no
+ * run's filter.  Sized for four times the keys staged now (at least
+ * index_stage), it is built again with the runs once it holds 5 bits a
+ * key; without memory there is none, and each run's filter is checked.
+ */
+static void
+gate_init(struct store *s, uint64_t keys)
+{
+	uint64_t	 bits = STORE_FILTER_MIN_BITS;
+
+	if (keys < s->cs->index_stage)
+		keys = s->cs->index_stage;
+	while (bits < 2 * keys * STORE_FILTER_BITS_KEY)
+		bits <<= 1;
+	memset(&s->gate, 0, sizeof(s->gate));
+	if ((s->gate.words = calloc(bits / 64, sizeof(uint64_t))) != NULL)
+		s->gate.mask = bits - 1;
+}
+
+/* kb := the run's number, then k; the staged key. */
+static MDB_val
+staged_key(uint32_t no, const MDB_val *k, unsigned char *kb)
+{
+	MDB_val	 rk;
+
+	be32(kb, no);
+	memcpy(kb + RUN_PREFIX, k->mv_data, k->mv_size);
+	rk.mv_data = kb;
+	rk.mv_size = RUN_PREFIX + k->mv_size;
+	return rk;
+}
+
+/*
+ * Lists the stage's runs in the open transaction.  A writable store reads
+ * every staged key, counting each run's, then builds each run's filter;
+ * it keeps the list up to date from then on (pend_flush, the fold) until
+ * an abort.  A read-only store, which another process writes, finds each
+ * run's first key (a descent a run) in each read transaction, and has no
+ * filters.  Returns 0 or an LMDB code.
+ */
+static int
+runs_load(struct store *s)
+{
+	unsigned char	 kb[RUN_PREFIX];
+	struct key_hashes h;
+	MDB_cursor	*c;
+	MDB_val		 k, v;
+	struct run	*r = NULL;
+	uint64_t	 total = 0;
+	uint32_t	 no = 0;
+	int		 rc;
+
+	runs_clear(s);
+	if (!s->has_stage) {
+		s->runs_ok = 1;
+		return 0;
+	}
+	if ((rc = mdb_cursor_open(s->txn, s->stage, &c)) != 0)
+		return rc;
+	if (s->rdonly) {
+		for (;;) {
+			be32(kb, no);
+			k.mv_data = kb;
+			k.mv_size = RUN_PREFIX;
+			if ((rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)) != 0)
+				break;
+			if (k.mv_size < RUN_PREFIX) {
+				rc = MDB_CORRUPTED;
+				break;
+			}
+			no = be32_get(k.mv_data);
+			if (runs_add(s, no) == NULL) {
+				rc = ENOMEM;
+				break;
+			}
+			if (no++ == UINT32_MAX) {
+				rc = MDB_NOTFOUND;
+				break;
+			}
+		}
+	} else {
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+		    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			if (k.mv_size < RUN_PREFIX) {
+				rc = MDB_CORRUPTED;
+				break;
+			}
+			no = be32_get(k.mv_data);
+			if (r == NULL || r->no != no) {
+				if ((r = runs_add(s, no)) == NULL) {
+					rc = ENOMEM;
+					break;
+				}
+			}
+			r->entries++;
+		}
+		for (size_t i = 0; rc == MDB_NOTFOUND && i < s->nruns; i++) {
+			run_filter_init(&s->runs[i], s->runs[i].entries);
+			total += s->runs[i].entries;
+		}
+		gate_init(s, total);
+		r = s->runs;
+		for (rc = rc == MDB_NOTFOUND ? mdb_cursor_get(c, &k, &v, MDB_FIRST) : rc;
+		    rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			no = be32_get(k.mv_data);
+			while (r < s->runs + s->nruns && r->no != no)
+				r++;
+			if (r == s->runs + s->nruns) {
+				rc = MDB_CORRUPTED;
+				break;
+			}
+			k.mv_data = (char *)k.mv_data + RUN_PREFIX;
+			k.mv_size -= RUN_PREFIX;
+			h = key_hashes(&k);
+			filter_add_hashed(&r->f, h);
+			filter_add_hashed(&s->gate, h);
+		}
+	}
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND) {
+		runs_clear(s);
+		return rc;
+	}
+	s->runs_ok = 1;
+	return 0;
+}
+
+/*
+ * The run that takes n more entries: the newest while it holds fewer
+ * than RUN_SMALL and no fold takes it, else a new one after it, into
+ * which they are appended (*flags MDB_APPEND, and n sizes its filter).
+ * NULL without memory.
+ */
+static struct run *
+run_target(struct store *s, size_t n, unsigned *flags)
+{
+	struct run	*r = s->nruns ? &s->runs[s->nruns - 1] : NULL;
+
+	*flags = 0;
+	if (r != NULL && (r->no == UINT32_MAX || (r->entries < RUN_SMALL &&
+	    !(s->folding && r->no <= s->fold_hi))))
+		return r;
+	if ((r = runs_add(s, r ? r->no + 1 : 0)) == NULL)
+		return NULL;
+	run_filter_init(r, n > RUN_SMALL ? n : RUN_SMALL);
+	*flags = MDB_APPEND;
+	return r;
+}
+
+/*
+ * The newest staged entry of k (h: its hashes): the runs, newest first,
+ * then a read-only older lane's ident_stage.  0, MDB_NOTFOUND or an
+ * LMDB code.
+ */
+static int
+stage_get(struct store *s, const MDB_val *k, struct key_hashes h, MDB_val *v)
+{
+	unsigned char	 kb[RUN_PREFIX + STORE_KEY_MAX + 32];
+	MDB_val		 rk;
+	int		 rc;
+
+	if ((!s->runs_ok || s->gate.stale) && (rc = runs_load(s)) != 0)
+		return rc;
+	for (size_t i = runs_may(s, h) ? s->nruns : 0; i-- > 0;) {
+		if (s->runs[i].f.words != NULL && !filter_may(&s->runs[i].f, h))
+			continue;
+		rk = staged_key(s->runs[i].no, k, kb);
+		if ((rc = mdb_get(s->txn, s->stage, &rk, v)) != MDB_NOTFOUND)
+			return rc;
+	}
+	if (s->has_legacy)
+		return mdb_get(s->txn, s->legacy, (MDB_val *)(uintptr_t)k, v);
+	return MDB_NOTFOUND;
+}
+
+/*
+ * Several trees in key order as one (the stage's runs over the index):
+ * each key once, with the value of the newest source that holds it.
+ */
+struct merge_src {
+	MDB_cursor	*c;
+	int		 run;		/* a run: keys start with its number */
+	uint32_t	 no;
+	int		 live, advance;
+	MDB_val		 k, v;		/* its current entry, less the number */
+};
+
+struct merge {
+	struct merge_src *src;		/* oldest first */
+	size_t		 n;
+};
+
+static void
+merge_close(struct merge *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->src[i].c)
+			mdb_cursor_close(m->src[i].c);
+	free(m->src);
+	m->src = NULL;
+	m->n = 0;
+}
+
+/* src's entry after rc's move; 0 or an LMDB code (MDB_NOTFOUND: none). */
+static int
+merge_took(struct merge_src *src, int rc)
+{
+	src->live = 0;
+	if (rc != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (src->run) {
+		if (src->k.mv_size < RUN_PREFIX || be32_get(src->k.mv_data) != src->no)
+			return 0;
+		src->k.mv_data = (char *)src->k.mv_data + RUN_PREFIX;
+		src->k.mv_size -= RUN_PREFIX;
+	}
+	src->live = 1;
+	return 0;
+}
+
+/*
+ * Opens a merge from key from (flen bytes; 0: the first) over the index
+ * when with_index, a read-only older lane's ident_stage, and the runs up
+ * to hi.  0 or an LMDB code (the merge is closed).
+ */
+static int
+merge_open(struct store *s, struct merge *m, int with_index, uint32_t hi,
+    const void *from, size_t flen)
+{
+	unsigned char	 kb[RUN_PREFIX + STORE_KEY_MAX + 32];
+	struct merge_src *src;
+	MDB_val		 k;
+	int		 rc = 0;
+
+	memset(m, 0, sizeof(*m));
+	if ((m->src = calloc(s->nruns + 2, sizeof(*m->src))) == NULL)
+		return ENOMEM;
+	k.mv_data = (void *)(uintptr_t)(flen ? from : "");
+	k.mv_size = flen;
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		if ((i == 0 && !with_index) || (i == 1 && !s->has_legacy))
+			continue;
+		src = &m->src[m->n++];
+		if ((rc = mdb_cursor_open(s->txn, i == 0 ? s->ident : s->legacy, &src->c)) != 0)
+			break;
+		src->k = k;
+		rc = merge_took(src, mdb_cursor_get(src->c, &src->k, &src->v,
+		    flen ? MDB_SET_RANGE : MDB_FIRST));
+	}
+	for (size_t i = 0; i < s->nruns && s->runs[i].no <= hi && rc == 0; i++) {
+		src = &m->src[m->n++];
+		src->run = 1;
+		src->no = s->runs[i].no;
+		if ((rc = mdb_cursor_open(s->txn, s->stage, &src->c)) != 0)
+			break;
+		src->k = staged_key(src->no, &k, kb);
+		rc = merge_took(src, mdb_cursor_get(src->c, &src->k, &src->v, MDB_SET_RANGE));
+	}
+	if (rc != 0)
+		merge_close(m);
+	return rc;
+}
+
+static int
+key_cmp(const MDB_val *a, const MDB_val *b)
+{
+	int	 c = memcmp(a->mv_data, b->mv_data, a->mv_size < b->mv_size ?
+		    a->mv_size : b->mv_size);
+
+	if (c != 0)
+		return c;
+	return a->mv_size < b->mv_size ? -1 : a->mv_size > b->mv_size;
+}
+
+/*
+ * The next key and its newest value, valid until the next call: 0,
+ * MDB_NOTFOUND at the end, or an LMDB code.
+ */
+static int
+merge_next(struct merge *m, MDB_val *k, MDB_val *v)
+{
+	struct merge_src *best = NULL;
+	int		 rc, c;
+
+	for (size_t i = 0; i < m->n; i++) {
+		if (!m->src[i].advance)
+			continue;
+		m->src[i].advance = 0;
+		if ((rc = merge_took(&m->src[i], mdb_cursor_get(m->src[i].c,
+		    &m->src[i].k, &m->src[i].v, MDB_NEXT))) != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < m->n; i++)
+		if (m->src[i].live && (best == NULL ||
+		    key_cmp(&m->src[i].k, &best->k) <= 0))
+			best = &m->src[i];
+	if (best == NULL)
+		return MDB_NOTFOUND;
+	for (size_t i = 0; i < m->n; i++) {
+		if (!m->src[i].live)
+			continue;
+		c = &m->src[i] == best ? 0 : key_cmp(&m->src[i].k, &best->k);
+		m->src[i].advance = c == 0;
+	}
+	*k = best->k;
+	*v = best->v;
+	return 0;
 }
 
 /* Pending identifiers (struct pending). */
@@ -1418,22 +1905,27 @@ pend_cmp(const void *a, const void *b)
 
 /*
  * Puts the pending identifiers into the stage, in key order, within the
- * open write transaction.  Returns 0 or an LMDB code (the transaction
- * must then be aborted: some may be in).
+ * open write transaction: into the newest run or a new one (run_target).
+ * Returns 0 or an LMDB code (the transaction must then be aborted: some
+ * may be in).
  */
 static int
 pend_flush(struct store *s)
 {
 	struct pending		*pd = &s->pend;
 	struct pend_sorted	*srt;
+	struct run		*r;
 	MDB_cursor		*c;
-	MDB_val			 k, v;
-	unsigned char		 b[8];
+	MDB_val			 k, rk, v;
+	unsigned char		 b[8], kb[RUN_PREFIX + STORE_KEY_MAX + 32];
+	unsigned		 flags;
 	size_t			 n = 0;
 	int			 rc = 0;
 
 	if (pd->n == 0)
 		return 0;
+	if (!s->runs_ok && (rc = runs_load(s)) != 0)
+		return rc;
 	if ((srt = reallocarray(NULL, pd->n, sizeof(*srt))) == NULL)
 		return ENOMEM;
 	for (size_t i = 0; i < pd->n; i++) {
@@ -1445,18 +1937,20 @@ pend_flush(struct store *s)
 		n++;
 	}
 	qsort(srt, n, sizeof(*srt), pend_cmp);
-	if (n > 0 && (rc = mdb_cursor_open(s->txn, s->stage, &c)) == 0) {
+	if (n > 0 && (r = run_target(s, n, &flags)) == NULL)
+		rc = ENOMEM;
+	else if (n > 0 && (rc = mdb_cursor_open(s->txn, s->stage, &c)) == 0) {
 		for (size_t i = 0; i < n && rc == 0; i++) {
 			k.mv_data = (void *)(uintptr_t)srt[i].key;
 			k.mv_size = srt[i].len;
+			rk = staged_key(r->no, &k, kb);
 			store_be64_put(b, srt[i].id);
 			v.mv_data = b;
 			v.mv_size = 8;
-			rc = mdb_cursor_put(c, &k, &v, 0);
+			if ((rc = mdb_cursor_put(c, &rk, &v, flags)) == 0)
+				run_added(s, r, key_hashes(&k));
 		}
 		mdb_cursor_close(c);
-		if (rc == 0)
-			s->stage_empty = 0;
 	}
 	free(srt);
 	if (rc == 0)
@@ -1476,8 +1970,7 @@ store_ident_get(struct store *s, const char *prop, size_t plen, const char *val,
 	need_txn(s, 0);
 	if (ident_key(s, prop, plen, val, vlen, &k) != 0)
 		return STORE_ERR;
-	if (s->txn_write)
-		h = key_hashes(&k);
+	h = key_hashes(&k);
 	if (s->txn_write && s->has_stage && !s->filter.off) {
 		if (s->filter.words == NULL || s->filter.stale)
 			filter_build(s);
@@ -1491,8 +1984,7 @@ store_ident_get(struct store *s, const char *prop, size_t plen, const char *val,
 		*id = e->id;
 		return 0;
 	}
-	if (s->has_stage && !(s->txn_write && s->stage_empty))
-		rc = mdb_get(s->txn, s->stage, &k, &v);
+	rc = stage_get(s, &k, h, &v);
 	if (rc == MDB_NOTFOUND)
 		rc = mdb_get(s->txn, s->ident, &k, &v);
 	if (rc != 0)
@@ -1507,9 +1999,11 @@ int
 store_ident_put(struct store *s, const char *prop, size_t plen, const char *val,
     size_t vlen, uint64_t id)
 {
-	unsigned char		 b[8];
+	unsigned char		 b[8], kb[RUN_PREFIX + STORE_KEY_MAX + 32];
 	struct key_hashes	 h;
-	MDB_val			 k, v;
+	struct run		*r;
+	MDB_val			 k, rk, v;
+	unsigned		 flags;
 	int			 rc;
 
 	need_txn(s, 1);
@@ -1518,7 +2012,8 @@ store_ident_put(struct store *s, const char *prop, size_t plen, const char *val,
 	store_be64_put(b, id);
 	v.mv_data = b;
 	v.mv_size = 8;
-	txn_cost(s, TREE_STAGE, 0, k.mv_size, v.mv_size);
+	/* Into a run, in key order: it fills pages as a tail does. */
+	txn_cost(s, TREE_STAGE, 1, RUN_PREFIX + k.mv_size, v.mv_size);
 	h = key_hashes(&k);
 	filter_add_hashed(&s->filter, h);
 	if ((s->pend.n >= PEND_MAX || s->pend.keys.len >= PEND_BYTES) &&
@@ -1529,29 +2024,44 @@ store_ident_put(struct store *s, const char *prop, size_t plen, const char *val,
 	/* No memory to wait in: staged now, after those waiting. */
 	if ((rc = pend_flush(s)) != 0)
 		return store_rc(s, rc, "stage identifiers");
-	s->stage_empty = 0;
-	return store_rc(s, mdb_put(s->txn, s->stage, &k, &v, 0), "put ident");
+	if ((r = run_target(s, 1, &flags)) == NULL)
+		return store_rc(s, ENOMEM, "stage identifiers");
+	rk = staged_key(r->no, &k, kb);
+	if ((rc = mdb_put(s->txn, s->stage, &rk, &v, flags)) == 0)
+		run_added(s, r, h);
+	return store_rc(s, rc, "put ident");
 }
 
 int
 store_ident_del(struct store *s, const char *prop, size_t plen, const char *val,
     size_t vlen)
 {
+	unsigned char	 kb[RUN_PREFIX + STORE_KEY_MAX + 32];
+	struct key_hashes h;
 	struct pend_ent	*e;
-	MDB_val		 k;
-	int		 rp = MDB_NOTFOUND, rs = MDB_NOTFOUND, ri;
+	MDB_val		 k, rk;
+	int		 rp = MDB_NOTFOUND, rs = MDB_NOTFOUND, ri, rc;
 
 	need_txn(s, 1);
 	if (ident_key(s, prop, plen, val, vlen, &k) != 0)
 		return STORE_ERR;
-	if ((e = pend_find(&s->pend, &k, key_hashes(&k).h1)) != NULL && !e->dead) {
+	h = key_hashes(&k);
+	if ((e = pend_find(&s->pend, &k, h.h1)) != NULL && !e->dead) {
 		e->dead = 1;
 		rp = 0;
 	}
-	if (!s->stage_empty) {
-		txn_cost(s, TREE_STAGE, 0, k.mv_size, 0);
-		if ((rs = mdb_del(s->txn, s->stage, &k, NULL)) != 0 && rs != MDB_NOTFOUND)
-			return store_rc(s, rs, "del ident");
+	/* Out of every run that holds it. */
+	if (!s->runs_ok && (rc = runs_load(s)) != 0)
+		return store_rc(s, rc, "list the stage's runs");
+	for (size_t i = 0, n = runs_may(s, h) ? s->nruns : 0; i < n; i++) {
+		if (s->runs[i].f.words != NULL && !filter_may(&s->runs[i].f, h))
+			continue;
+		txn_cost(s, TREE_STAGE, 0, RUN_PREFIX + k.mv_size, 0);
+		rk = staged_key(s->runs[i].no, &k, kb);
+		if ((rc = mdb_del(s->txn, s->stage, &rk, NULL)) == 0)
+			rs = 0;
+		else if (rc != MDB_NOTFOUND)
+			return store_rc(s, rc, "del ident");
 	}
 	txn_cost(s, TREE_IDENT, 0, k.mv_size, 0);
 	if ((ri = mdb_del(s->txn, s->ident, &k, NULL)) == MDB_NOTFOUND &&
@@ -1561,20 +2071,66 @@ store_ident_del(struct store *s, const char *prop, size_t plen, const char *val,
 }
 
 /*
- * Folding (store.h).  Staged keys are moved in key order, from where the
+ * Deletes the entries of the runs up to hi, each from its first, up to
+ * the key upto (ulen bytes) or, when upto is NULL, to its end: what a
+ * fold step moved.  0 or an LMDB code.
+ */
+static int
+runs_cut(struct store *s, uint32_t hi, const void *upto, size_t ulen)
+{
+	unsigned char	 kb[RUN_PREFIX];
+	MDB_cursor	*c;
+	MDB_val		 k, v, u;
+	int		 rc = 0;
+
+	u.mv_data = (void *)(uintptr_t)upto;
+	u.mv_size = ulen;
+	if ((rc = mdb_cursor_open(s->txn, s->stage, &c)) != 0)
+		return rc;
+	for (size_t i = 0; i < s->nruns && s->runs[i].no <= hi && rc == 0; i++) {
+		be32(kb, s->runs[i].no);
+		k.mv_data = kb;
+		k.mv_size = RUN_PREFIX;
+		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+		    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			if (k.mv_size < RUN_PREFIX || be32_get(k.mv_data) != s->runs[i].no)
+				break;
+			k.mv_data = (char *)k.mv_data + RUN_PREFIX;
+			k.mv_size -= RUN_PREFIX;
+			if (upto != NULL && key_cmp(&k, &u) > 0)
+				break;
+			/*
+			 * The delete leaves the cursor on the entry after it,
+			 * which MDB_NEXT returns without moving.
+			 */
+			if ((rc = mdb_cursor_del(c, 0)) != 0)
+				break;
+		}
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	mdb_cursor_close(c);
+	return rc;
+}
+
+/*
+ * Folding (store.h).  The runs listed when a fold starts (up to fold_hi)
+ * are merged in key order, the newest entry of each key, from where the
  * last call stopped (fold_key), so a fold rewrites each leaf of the index
- * once however many calls it takes; keys staged meanwhile below fold_key
- * wait for the next fold.  Moving n of the stage's S entries into the
- * index's slice of L leaves they fall in dirties about n * L / S leaves
- * (at most one an entry), and the stage's own leaves as it empties.
+ * once however many calls it takes; runs made meanwhile wait for the next
+ * fold.  Moving n of the stage's S entries into the index's slice of L
+ * leaves they fall in dirties about n * L / S leaves (at most one an
+ * entry), and the runs' own leaves as they empty, from their start.
  */
 int
 store_ident_fold(struct store *s, uint64_t max_pages, uint64_t *moved, uint64_t *left)
 {
-	MDB_cursor	*sc = NULL, *ic = NULL;
+	struct merge	 m;
+	MDB_cursor	*ic = NULL;
 	MDB_val		 k, v;
-	unsigned char	 kb[STORE_KEY_MAX + 32], vb[8];
 	const struct tree_puts *st, *it;
+	unsigned char	 from[STORE_KEY_MAX + 32];
+	size_t		 flen;
 	double		 cost = 0;
 	int		 rc, ended = 0;
 
@@ -1585,40 +2141,42 @@ store_ident_fold(struct store *s, uint64_t max_pages, uint64_t *moved, uint64_t 
 		return 0;
 	if ((rc = store_begin(s)) != 0)
 		return rc;
+	if (!s->runs_ok && (rc = runs_load(s)) != 0) {
+		store_abort(s);
+		return store_rc(s, rc, "list the stage's runs");
+	}
 	st = &s->trees[TREE_STAGE];
 	it = &s->trees[TREE_IDENT];
 	if (!s->folding) {
-		if (st->entries < s->cs->index_stage ||
-		    st->entries * STORE_STAGE_SHARE < it->entries) {
+		if (s->nruns == 0 || ((st->entries < s->cs->index_stage ||
+		    st->entries * STORE_STAGE_SHARE < it->entries) && s->nruns < RUNS_MAX)) {
 			store_abort(s);
 			*left = (uint64_t)st->entries;
 			return 0;
 		}
 		s->folding = 1;
 		s->fold_klen = 0;
+		s->fold_hi = s->runs[s->nruns - 1].no;
 		s->fold_per = (st->entries > it->leaves ? it->leaves / st->entries : 1) +
 		    (st->leaves + 1) / st->entries;
 	}
-	if ((rc = mdb_cursor_open(s->txn, s->stage, &sc)) != 0 ||
-	    (rc = mdb_cursor_open(s->txn, s->ident, &ic)) != 0)
+	memcpy(from, s->fold_key, s->fold_klen);
+	flen = s->fold_klen;
+	if ((rc = merge_open(s, &m, 0, s->fold_hi, from, flen)) != 0)
 		goto out;
-	k.mv_data = s->fold_key;
-	k.mv_size = s->fold_klen;
-	rc = mdb_cursor_get(sc, &k, &v, s->fold_klen ? MDB_SET_RANGE : MDB_FIRST);
-	while (rc == 0 && cost + s->fold_per + 1 <= (double)max_pages) {
-		if (k.mv_size > sizeof(kb) || v.mv_size > sizeof(vb)) {
+	if ((rc = mdb_cursor_open(s->txn, s->ident, &ic)) != 0) {
+		merge_close(&m);
+		goto out;
+	}
+	while (cost + s->fold_per + 1 <= (double)max_pages &&
+	    (rc = merge_next(&m, &k, &v)) == 0) {
+		if (k.mv_size > sizeof(s->fold_key)) {
 			rc = EINVAL;
 			break;
 		}
-		/* Copied: the delete below may move the page they point into. */
-		memcpy(kb, k.mv_data, k.mv_size);
-		memcpy(vb, v.mv_data, v.mv_size);
-		k.mv_data = kb;
-		v.mv_data = vb;
-		if ((rc = mdb_cursor_put(ic, &k, &v, 0)) != 0 ||
-		    (rc = mdb_cursor_del(sc, 0)) != 0)
+		if ((rc = mdb_cursor_put(ic, &k, &v, 0)) != 0)
 			break;
-		memcpy(s->fold_key, kb, k.mv_size);
+		memcpy(s->fold_key, k.mv_data, k.mv_size);
 		s->fold_klen = k.mv_size;
 		/*
 		 * Plus what it adds.  Random puts grow a tree by their bytes
@@ -1631,24 +2189,18 @@ store_ident_fold(struct store *s, uint64_t max_pages, uint64_t *moved, uint64_t 
 		cost += s->fold_per + (double)(k.mv_size + v.mv_size + STORE_NODE_BYTES) /
 		    (STORE_PAGE_BYTES / 4);
 		(*moved)++;
-		/*
-		 * The delete left the cursor on the entry after it, which
-		 * MDB_NEXT returns without moving.  MDB_SET_RANGE with the
-		 * deleted key searched from the root for every entry: the
-		 * key is below the leaf's first one, which LMDB's
-		 * same-page shortcut does not take.
-		 */
-		rc = mdb_cursor_get(sc, &k, &v, MDB_NEXT);
 	}
+	merge_close(&m);
 	if (rc == MDB_NOTFOUND) {
 		ended = 1;
 		rc = 0;
 	}
+	/* The runs merged so far, out of the stage. */
+	if (rc == 0 && (*moved > 0 || ended))
+		rc = runs_cut(s, s->fold_hi, ended ? NULL : s->fold_key, s->fold_klen);
 out:
 	if (ic)
 		mdb_cursor_close(ic);
-	if (sc)
-		mdb_cursor_close(sc);
 	if (rc != 0) {
 		store_abort(s);
 		s->folding = 0;
@@ -1660,8 +2212,11 @@ out:
 		*moved = 0;
 		return rc;
 	}
-	if (ended)
+	if (ended) {
+		/* The runs it took are empty: the rest listed again, with a new gate. */
+		runs_clear(s);
 		s->folding = 0;
+	}
 	*left = st->entries > (double)*moved ? (uint64_t)st->entries - *moved : 0;
 	return s->folding;
 }
@@ -2126,29 +2681,20 @@ raw_dbi(const struct store *s, int db)
 	panic("store: no database %d", db);
 }
 
-/*
- * The records of one tree in key order; with stage (the identifier
- * index), those of the index that the stage does not hold newer.
- */
+/* The records of one tree in key order. */
 static int
-raw_tree_each(struct store *s, MDB_dbi dbi, int stage, int (*fn)(const void *key,
-    size_t klen, const void *val, size_t vlen, void *arg), void *arg)
+raw_tree_each(struct store *s, MDB_dbi dbi, int (*fn)(const void *key, size_t klen,
+    const void *val, size_t vlen, void *arg), void *arg)
 {
 	MDB_cursor	*c;
-	MDB_val		 k, v, sv;
+	MDB_val		 k, v;
 	int		 rc, r = 0;
 
 	if ((rc = mdb_cursor_open(s->txn, dbi, &c)) != 0)
 		return store_rc(s, rc, "cursor");
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && r == 0;
-	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		if (stage && (rc = mdb_get(s->txn, s->stage, &k, &sv)) != MDB_NOTFOUND) {
-			if (rc != 0)
-				break;
-			continue;
-		}
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
 		r = fn(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg);
-	}
 	mdb_cursor_close(c);
 	if (r != 0)
 		return r;
@@ -2159,17 +2705,26 @@ int
 store_raw_each(struct store *s, int db, int (*fn)(const void *key, size_t klen,
     const void *val, size_t vlen, void *arg), void *arg)
 {
-	int	 r;
+	struct merge	 m;
+	MDB_val		 k, v;
+	int		 rc, r = 0;
 
 	need_txn(s, 0);
-	if (db == STORE_DB_IDENT && s->txn_write && (r = pend_flush(s)) != 0)
-		return store_rc(s, r, "stage identifiers");
-	if (db != STORE_DB_IDENT || !s->has_stage)
-		return raw_tree_each(s, raw_dbi(s, db), 0, fn, arg);
-	/* Identifiers: the folded ones, then the staged ones. */
-	if ((r = raw_tree_each(s, s->ident, 1, fn, arg)) != 0)
+	if (db != STORE_DB_IDENT)
+		return raw_tree_each(s, raw_dbi(s, db), fn, arg);
+	/* Identifiers: the index and the stage as one, each key's newest. */
+	if (s->txn_write && (rc = pend_flush(s)) != 0)
+		return store_rc(s, rc, "stage identifiers");
+	if (!s->runs_ok && (rc = runs_load(s)) != 0)
+		return store_rc(s, rc, "list the stage's runs");
+	if ((rc = merge_open(s, &m, 1, UINT32_MAX, NULL, 0)) != 0)
+		return store_rc(s, rc, "cursor");
+	while (r == 0 && (rc = merge_next(&m, &k, &v)) == 0)
+		r = fn(k.mv_data, k.mv_size, v.mv_data, v.mv_size, arg);
+	merge_close(&m);
+	if (r != 0)
 		return r;
-	return raw_tree_each(s, s->stage, 0, fn, arg);
+	return rc == MDB_NOTFOUND ? 0 : store_rc(s, rc, "cursor next");
 }
 
 int

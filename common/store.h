@@ -5,8 +5,12 @@
  * Named databases:
  *   profiles	8-byte big-endian id -> msgpack profile (profile.h)
  *   ident	prop \x1f normalized value -> 8-byte big-endian id
- *   ident_stage  the same, for entries not yet folded into ident (newer
- *		than ident's entry of the same key; store_ident_fold)
+ *   ident_runs	4-byte big-endian run number, prop \x1f normalized value
+ *		-> 8-byte big-endian id: entries not yet folded into ident,
+ *		in sorted runs (a newer run's entry of a key is newer, and
+ *		any is newer than ident's; store_ident_fold).  Lanes before
+ *		schema 4 had ident_stage (plain keys), which a writer moves
+ *		into run 0
  *   applied	8-byte run, 4-byte lane (big-endian) -> 8-byte last applied seq
  *   runstats	8-byte run, 4-byte lane, conn \x1f goal -> msgpack, the
  *		encoding of msg_stats_encode (stats.h, msg.h)
@@ -43,7 +47,7 @@
 #define STORE_FULL	(-2)
 #define STORE_NOSPACE	(-3)
 
-#define STORE_SCHEMA		3	/* 2: ident_stage; 3: marks in profiles */
+#define STORE_SCHEMA		4	/* 2: ident_stage; 3: marks in profiles; 4: runs */
 #define STORE_REDIRECT_DEPTH	16	/* redirects followed before giving up */
 
 /* store_open flags */
@@ -167,9 +171,10 @@ int		 store_ident_del(struct store *s, const char *prop, size_t plen,
 /*
  * store_ident_put stages entries; this folds them into the index, in its
  * own write transactions (none may be open).  A fold starts once the
- * stage holds cs->index_stage entries and an eighth of the index, and
- * moves them in key order, at most about max_pages of changed pages per
- * call, each call one durable commit.  Returns 1 when the fold goes on
+ * stage holds cs->index_stage entries and half as many as the index, or
+ * 64 runs wait, and merges the runs it found into the index in key order,
+ * the newest entry of each key, at most about max_pages of changed pages
+ * per call, each call one durable commit.  Returns 1 when the fold goes on
  * (call again, between groups), 0 when there is nothing (more) to fold,
  * or a store code (STORE_FULL: grow and call again); *moved and *left
  * are the entries moved and still staged.  A fold that stops half way

@@ -38,12 +38,16 @@ conf ref ref '["ipc://run-ref/lane-0", "ipc://run-ref/lane-1"]'
 
 # entries STORE LANE: the records (profiles and redirects) of a lane.
 entries() { mdb_stat -s profiles "$1/lane-$2" | awk '/Entries:/ { print $2 }'; }
-# idents STORE LANE: the identifier values a lane indexes (prop \x1f value),
-# folded or still staged (README, "The store"), sorted.
+# idents STORE LANE: the identifier keys a lane indexes (prop \x1f value, in
+# hex), folded or still staged (README, "The store"; a staged key starts
+# with its run's 4-byte number), sorted.
 idents() {
-	for db in ident ident_stage; do
-		mdb_dump -p -s $db "$1/lane-$2" |
-		    awk '/^HEADER=END/ { on = 1; n = 0; next } /^DATA=END/ { on = 0 } on && n++ % 2 == 0'
+	for db in ident ident_runs; do
+		mdb_dump -s $db "$1/lane-$2" |
+		    awk -v skip=$(test $db = ident_runs && echo 8 || echo 0) '
+			/^HEADER=END/ { on = 1; n = 0; next }
+			/^DATA=END/ { on = 0 }
+			on && n++ % 2 == 0 { print substr($1, skip + 1) }'
 	done | LC_ALL=C sort -u
 }
 

@@ -798,7 +798,7 @@ test_txn_pages(void)
 		store_ident_put(s, "email", 5, key, strlen(key), 1);
 	}
 	before = store_txn_pages(s);
-	ok(before >= 2 && before <= 6, "100 index writes into an empty index: %llu pages "
+	ok(before >= 1 && before <= 6, "100 index writes, staged in a new run: %llu pages "
 	    "(they fill a leaf or two)", (unsigned long long)before);
 	for (int i = 0; i < 100; i++) {
 		profile_init(&p);
@@ -833,32 +833,53 @@ test_txn_pages(void)
 	is_int((long long)store_txn_pages(s), 0, "aborted, no pages");
 
 	/*
-	 * An index of 20,000 entries (250 to 400 leaves: its commit stages
-	 * them in key order, and LMDB splits a full leaf in half): a few puts
-	 * at random cost about a leaf each; thousands cannot dirty more
-	 * leaves than the index has, plus what they add.
+	 * 20,000 profiles (appended, about 160 leaves): a few updates at
+	 * random cost about a leaf each; thousands cannot dirty more leaves
+	 * than the tree has, plus what they add.
 	 */
-	ok(store_begin(s) == 0, "begin: a large index");
+	ok(store_begin(s) == 0, "begin: a large tree");
 	for (int i = 0; i < 20000; i++) {
-		snprintf(key, sizeof(key), "%08x@big.org", (unsigned)(i * 2654435761u));
-		store_ident_put(s, "email", 5, key, strlen(key), 1);
+		profile_init(&p);
+		p.id = store_id_next(s);
+		if (i < 100)
+			ids[i] = p.id;
+		number(&v, i);
+		profile_rule_apply(&p, &a, RULE_SET, "n", 1, VAL_NUMBER, 0, &v, 1);
+		store_profile_put(s, &p);
 	}
-	is_int(store_commit(s), 0, "commit the large index");
-	ok(store_begin(s) == 0, "begin: puts into it");
+	is_int(store_commit(s), 0, "commit 20,000 profiles");
+	ok(store_begin(s) == 0, "begin: updates at random");
 	for (int i = 0; i < 50; i++) {
-		snprintf(key, sizeof(key), "%08x@new.org", (unsigned)(i * 2246822519u));
-		store_ident_put(s, "email", 5, key, strlen(key), 2);
+		profile_init(&p);
+		p.id = ids[0] + (uint64_t)((i * 2654435761u) % 20000);
+		number(&v, i);
+		profile_rule_apply(&p, &a, RULE_SET, "n", 1, VAL_NUMBER, 0, &v, 1);
+		store_profile_put(s, &p);
 	}
 	before = store_txn_pages(s);
-	ok(before >= 40 && before <= 60, "50 puts at random: %llu pages",
+	ok(before >= 40 && before <= 60, "50 updates at random: %llu pages",
 	    (unsigned long long)before);
 	for (int i = 50; i < 5000; i++) {
+		profile_init(&p);
+		p.id = ids[0] + (uint64_t)((i * 2654435761u) % 20000);
+		number(&v, i);
+		profile_rule_apply(&p, &a, RULE_SET, "n", 1, VAL_NUMBER, 0, &v, 1);
+		store_profile_put(s, &p);
+	}
+	before = store_txn_pages(s);
+	ok(before >= 100 && before <= 400, "5,000 updates into the tree's leaves: %llu pages, "
+	    "not 5,000", (unsigned long long)before);
+	store_abort(s);
+
+	/* New identifiers go into a run of their own, in key order: their bytes. */
+	ok(store_begin(s) == 0, "begin: identifiers");
+	for (int i = 0; i < 5000; i++) {
 		snprintf(key, sizeof(key), "%08x@new.org", (unsigned)(i * 2246822519u));
 		store_ident_put(s, "email", 5, key, strlen(key), 2);
 	}
 	before = store_txn_pages(s);
-	ok(before >= 250 && before <= 600, "5,000 puts into 250 to 400 leaves: %llu pages, "
-	    "not 5,000", (unsigned long long)before);
+	ok(before >= 80 && before <= 200, "5,000 new identifiers: %llu pages, not 5,000",
+	    (unsigned long long)before);
 	store_abort(s);
 	store_close(&s);
 	arena_clear(&a);
@@ -900,8 +921,10 @@ all_resolve(struct store *s)
  * The identifier stage: new entries are staged, a fold moves them into the
  * index in key order over several bounded commits, and at every point each
  * entry resolves, a staged entry shadows the index's, a delete removes
- * both, and raw iteration yields each key once.  A schema 1 lane opens
- * (read-only, as it is; writable, upgraded), a newer schema does not.
+ * both, and raw iteration yields each key once.  A schema 3 lane's
+ * ident_stage answers read-only and becomes run 0 for a writer; a schema
+ * 1 lane opens (read-only, as it is; writable, upgraded); a newer schema
+ * does not.
  */
 static void
 test_stage(void)
@@ -915,6 +938,7 @@ test_stage(void)
 	MDB_txn		*txn;
 	MDB_dbi		 dbi;
 	MDB_val		 k, v;
+	MDB_stat	 ms;
 
 	cs.index_stage = 100;
 	if ((s = store_open(&cs, 0, 0, err, sizeof(err))) == NULL) {
@@ -971,7 +995,7 @@ test_stage(void)
 	ok(n[0] == 1001 && n[1] == 1007, "raw iteration after the fold: %llu keys",
 	    (unsigned long long)n[0]);
 	is_int(store_ident_fold(s, 1000, &moved, &left), 0, "below the threshold: no fold");
-	ok(left <= 1, "staged: %llu", (unsigned long long)left);
+	is_int((long long)left, 2, "the two entries staged during the fold wait for the next");
 
 	ok(store_begin(s) == 0, "begin: delete");
 	is_int(store_ident_put(s, "email", 5, "k0001", 5, 5), 0, "stage over a folded key");
@@ -1021,13 +1045,69 @@ test_stage(void)
 	store_abort(s);
 	store_close(&s);
 
-	/* A schema 1 lane: no ident_stage, meta schema 1. */
+	/*
+	 * A schema 3 lane: ident_stage of plain keys, newer than ident's.
+	 * Read-only, it answers from there; a writer moves it into run 0.
+	 */
 	snprintf(path, sizeof(path), "%s/lane-0", cs.path);
-	ok(mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 8) == 0 &&
+	ok(mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 10) == 0 &&
 	    mdb_env_open(env, path, 0, 0644) == 0 && mdb_txn_begin(env, NULL, 0, &txn) == 0,
 	    "open the lane with LMDB");
-	ok(mdb_dbi_open(txn, "ident_stage", 0, &dbi) == 0 && mdb_drop(txn, dbi, 1) == 0,
-	    "drop ident_stage");
+	ok(mdb_dbi_open(txn, "ident_runs", 0, &dbi) == 0 && mdb_drop(txn, dbi, 1) == 0,
+	    "drop ident_runs");
+	ok(mdb_dbi_open(txn, "ident_stage", MDB_CREATE, &dbi) == 0, "create ident_stage");
+	k.mv_data = "email\x1fk0005";
+	k.mv_size = 11;
+	v.mv_data = "\0\0\0\0\0\0\0\5";
+	v.mv_size = 8;
+	ok(mdb_put(txn, dbi, &k, &v, 0) == 0, "stage k0005 -> 5 over the index's 1005");
+	k.mv_data = "email\x1fonly";
+	k.mv_size = 10;
+	v.mv_data = "\0\0\0\0\0\0\0\x4d";
+	ok(mdb_put(txn, dbi, &k, &v, 0) == 0, "stage only -> 77");
+	ok(mdb_dbi_open(txn, "meta", 0, &dbi) == 0, "meta");
+	k.mv_data = "schema";
+	k.mv_size = 6;
+	v.mv_data = "\0\0\0\3";
+	v.mv_size = 4;
+	ok(mdb_put(txn, dbi, &k, &v, 0) == 0 && mdb_txn_commit(txn) == 0, "schema 3");
+	mdb_env_close(env);
+	for (int pass = 0; pass < 2; pass++) {
+		const char *how = pass ? "after a writer moved it" : "read-only";
+
+		if (pass == 1) {
+			s = store_open(&cs, 0, 0, err, sizeof(err));
+			ok(s != NULL, "a writer opens the schema 3 lane%s%s", s ? "" : ": ",
+			    s ? "" : err);
+			store_close(&s);
+		}
+		r = store_open(&cs, 0, STORE_RDONLY, err, sizeof(err));
+		ok(r != NULL, "%s: opens%s%s", how, r ? "" : ": ", r ? "" : err);
+		if (r == NULL)
+			continue;
+		ok(store_read_begin(r) == 0 && store_ident_get(r, "email", 5, "k0005", 5,
+		    &id) == 0 && id == 5, "%s: the staged k0005 shadows the index's", how);
+		ok(store_ident_get(r, "email", 5, "only", 4, &id) == 0 && id == 77,
+		    "%s: a staged-only key resolves", how);
+		ok(store_ident_get(r, "email", 5, "k0006", 5, &id) == 0 && id == 1006,
+		    "%s: the index answers the rest", how);
+		n[0] = n[1] = 0;
+		store_raw_each(r, STORE_DB_IDENT, count_ident, n);
+		store_read_end(r);
+		/* The 1,000 k keys and only (the runs were dropped). */
+		ok(n[0] == 1001, "%s: raw iteration, each key once (%llu)", how,
+		    (unsigned long long)n[0]);
+		store_close(&r);
+	}
+	ok(mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 10) == 0 &&
+	    mdb_env_open(env, path, 0, 0644) == 0 && mdb_txn_begin(env, NULL, 0, &txn) == 0,
+	    "open the lane with LMDB");
+	is_int(mdb_dbi_open(txn, "ident_stage", 0, &dbi), MDB_NOTFOUND, "ident_stage is gone");
+	ok(mdb_dbi_open(txn, "ident_runs", 0, &dbi) == 0 &&
+	    mdb_stat(txn, dbi, &ms) == 0 && ms.ms_entries == 2, "its 2 entries are in ident_runs");
+
+	/* A schema 1 lane: no stage at all, meta schema 1. */
+	ok(mdb_drop(txn, dbi, 1) == 0, "drop ident_runs");
 	ok(mdb_dbi_open(txn, "meta", 0, &dbi) == 0, "meta");
 	k.mv_data = "schema";
 	k.mv_size = 6;
@@ -1038,6 +1118,7 @@ test_stage(void)
 	r = store_open(&cs, 0, STORE_RDONLY, err, sizeof(err));
 	ok(r != NULL, "a schema 1 lane opens read-only%s%s", r ? "" : ": ", r ? "" : err);
 	if (r) {
+		/* k0005 was folded before: its index entry, 1005. */
 		is_int(all_resolve(r), 1000, "and its index answers");
 		store_close(&r);
 	}
@@ -1051,17 +1132,139 @@ test_stage(void)
 		store_read_end(s);
 		store_close(&s);
 	}
-	ok(mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 8) == 0 &&
+	ok(mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 10) == 0 &&
 	    mdb_env_open(env, path, 0, 0644) == 0 && mdb_txn_begin(env, NULL, 0, &txn) == 0 &&
 	    mdb_dbi_open(txn, "meta", 0, &dbi) == 0 && mdb_get(txn, dbi, &k, &v) == 0,
 	    "read the schema");
-	ok(v.mv_size == 4 && memcmp(v.mv_data, "\0\0\0\3", 4) == 0, "upgraded to 3");
-	v.mv_data = "\0\0\0\4";
-	ok(mdb_put(txn, dbi, &k, &v, 0) == 0 && mdb_txn_commit(txn) == 0, "schema 4");
+	ok(v.mv_size == 4 && memcmp(v.mv_data, "\0\0\0\4", 4) == 0, "upgraded to 4");
+	v.mv_data = "\0\0\0\5";
+	ok(mdb_put(txn, dbi, &k, &v, 0) == 0 && mdb_txn_commit(txn) == 0, "schema 5");
 	mdb_env_close(env);
 	s = store_open(&cs, 0, 0, err, sizeof(err));
 	ok(s == NULL && strstr(err, "unknown schema version") != NULL,
 	    "a newer schema is refused: %s", s ? "opened" : err);
+	store_close(&s);
+}
+
+/*
+ * What the runs keys r00000 to r19999 resolve to: three runs put i, then
+ * 100000 + i over the even ones, then 300000 + i over every fourth; r00004
+ * deleted.  Returns how many resolve right, with s keys (second run only).
+ */
+static int
+runs_resolve(struct store *s)
+{
+	char	 key[16];
+	uint64_t id, want;
+	int	 good = 0, rc;
+
+	if (store_read_begin(s) != 0)
+		return -1;
+	for (int i = 0; i < 20000; i++) {
+		snprintf(key, sizeof(key), "r%05d", i);
+		want = i % 4 == 0 ? 300000 + (uint64_t)i : i % 2 == 0 ? 100000 + (uint64_t)i :
+		    (uint64_t)i;
+		rc = store_ident_get(s, "email", 5, key, 6, &id);
+		good += i == 4 ? rc == STORE_NOTFOUND : rc == 0 && id == want;
+	}
+	for (int i = 0; i < 10000; i += 7) {
+		snprintf(key, sizeof(key), "s%05d", i);
+		good += store_ident_get(s, "email", 5, key, 6, &id) == 0 &&
+		    id == 200000 + (uint64_t)i;
+	}
+	store_read_end(s);
+	return good;
+}
+
+/*
+ * The stage's runs: each commit of at least RUN_SMALL (16,384) new keys
+ * makes a run; a key in several resolves to the newest run's entry, for
+ * the writer (with its filters) and for a read-only store (without); a
+ * delete takes it out of all; an abort after a run was made leaves the
+ * list as the store has it; the fold merges the runs, the newest entry of
+ * each key, into the index.
+ */
+static void
+test_runs(void)
+{
+	struct conf_store cs = conf_for("runs", 0);
+	struct store	*s, *r;
+	uint64_t	 id, moved, left, n[2], total = 0;
+	char		 err[256], key[16];
+	int		 rc, steps = 0, good_each = 1;
+	const int	 all = 20000 + 10000 / 7 + 1;
+
+	cs.index_stage = 1000;
+	if ((s = store_open(&cs, 0, 0, err, sizeof(err))) == NULL) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	for (int run = 0; run < 3; run++) {
+		ok(store_begin(s) == 0, "begin run %d", run);
+		for (int i = 0; i < 20000; i += run == 0 ? 1 : run == 1 ? 2 : 4) {
+			snprintf(key, sizeof(key), "r%05d", i);
+			store_ident_put(s, "email", 5, key, 6,
+			    (uint64_t)i + (run == 0 ? 0 : run == 1 ? 100000 : 300000));
+		}
+		for (int i = 0; run == 1 && i < 10000; i++) {
+			snprintf(key, sizeof(key), "s%05d", i);
+			store_ident_put(s, "email", 5, key, 6, 200000 + (uint64_t)i);
+		}
+		is_int(store_commit(s), 0, "commit run %d", run);
+	}
+	ok(store_begin(s) == 0 && store_ident_del(s, "email", 5, "r00004", 6) == 0 &&
+	    store_commit(s) == 0, "delete r00004, staged in all three runs");
+	is_int(runs_resolve(s), all, "the writer: each key resolves to its newest entry");
+	store_close(&s);
+	r = store_open(&cs, 0, STORE_RDONLY, err, sizeof(err));
+	ok(r != NULL, "read-only open");
+	if (r) {
+		is_int(runs_resolve(r), all, "read-only, without filters: the same");
+		store_close(&r);
+	}
+	if ((s = store_open(&cs, 0, 0, err, sizeof(err))) == NULL) {
+		ok(0, "reopen: %s", err);
+		return;
+	}
+	is_int(runs_resolve(s), all, "the writer again: its runs listed, with filters");
+
+	/* An abort after its pending keys became a run. */
+	ok(store_begin(s) == 0, "begin: a run to abort");
+	for (int i = 0; i < 20000; i++) {
+		snprintf(key, sizeof(key), "t%05d", i);
+		store_ident_put(s, "email", 5, key, 6, 1);
+	}
+	n[0] = n[1] = 0;
+	store_raw_each(s, STORE_DB_IDENT, count_ident, n);
+	ok(n[0] == 50000 - 1, "raw iteration in the transaction: %llu keys",
+	    (unsigned long long)n[0]);
+	store_abort(s);
+	is_int(runs_resolve(s), all, "aborted: the runs as they were");
+	ok(store_begin(s) == 0, "begin");
+	is_int(store_ident_get(s, "email", 5, "t00001", 6, &id), STORE_NOTFOUND,
+	    "the aborted run's keys are gone");
+	ok(store_ident_put(s, "email", 5, "u", 1, 9) == 0 && store_commit(s) == 0,
+	    "a put after it");
+
+	/* The fold: the runs merged into the index. */
+	while ((rc = store_ident_fold(s, 100, &moved, &left)) == 1) {
+		total += moved;
+		if (++steps % 10 == 0 && runs_resolve(s) != all)
+			good_each = 0;
+	}
+	total += moved;
+	is_int(rc, 0, "the fold ends");
+	ok(steps > 10, "in bounded steps (%d)", steps);
+	ok(good_each, "every tenth step, every key resolves");
+	is_int((long long)total, 30000, "each key moved once (the newest)");
+	is_int((long long)left, 0, "nothing staged");
+	is_int(runs_resolve(s), all, "after the fold: each key resolves");
+	ok(store_read_begin(s) == 0 && store_ident_get(s, "email", 5, "u", 1, &id) == 0 &&
+	    id == 9, "the last put resolves");
+	n[0] = n[1] = 0;
+	store_raw_each(s, STORE_DB_IDENT, count_ident, n);
+	store_read_end(s);
+	ok(n[0] == 30000, "raw iteration: %llu keys", (unsigned long long)n[0]);
 	store_close(&s);
 }
 
@@ -1218,6 +1421,7 @@ main(void)
 	test_writeback();
 	test_txn_pages();
 	test_stage();
+	test_runs();
 	test_pending();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)

@@ -1463,18 +1463,23 @@ run_filter_init(struct run *r, uint64_t keys)
 /*
  * The gate: a filter of the keys of every run, so that a lookup of a key
  * in no run (most: the stage holds a fraction of the index) checks no
- * run's filter.  Sized for four times the keys staged now (at least
- * index_stage), it is built again with the runs once it holds 5 bits a
- * key; without memory there is none, and each run's filter is checked.
+ * run's filter.  Sized for what the stage may hold before the next fold
+ * (index_stage, or half of the index), or twice what it holds now, so
+ * that it is built again, with the runs, only when a fold ends (from the
+ * runs made meanwhile) or once it holds 5 bits a key; without memory
+ * there is none, and each run's filter is checked.
  */
 static void
 gate_init(struct store *s, uint64_t keys)
 {
-	uint64_t	 bits = STORE_FILTER_MIN_BITS;
+	uint64_t	 bits = STORE_FILTER_MIN_BITS, most = s->cs->index_stage;
+	MDB_stat	 ms;
 
-	if (keys < s->cs->index_stage)
-		keys = s->cs->index_stage;
-	while (bits < 2 * keys * STORE_FILTER_BITS_KEY)
+	if (mdb_stat(s->txn, s->ident, &ms) == 0 && ms.ms_entries / STORE_STAGE_SHARE > most)
+		most = ms.ms_entries / STORE_STAGE_SHARE;
+	if (2 * keys > most)
+		most = 2 * keys;
+	while (bits < most * STORE_FILTER_BITS_KEY)
 		bits <<= 1;
 	memset(&s->gate, 0, sizeof(s->gate));
 	if ((s->gate.words = calloc(bits / 64, sizeof(uint64_t))) != NULL)

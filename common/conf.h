@@ -55,11 +55,12 @@ struct conf_segment {
 };
 
 /*
- * store.txn_mb's default.  Changed pages are writer heap until the commit;
- * past 256 MiB a 1M-row import spends in apply what it saves in commits
- * (README, Benchmark).
+ * store.txn_mb's default.  Changed pages are writer heap until the commit,
+ * and the store's filters always are: about what the largest group of a
+ * 1M-row import needs of both, so that the writer's heap is the same from
+ * 1M to 10M rows (README, Benchmark).
  */
-#define CONF_TXN_MB	256
+#define CONF_TXN_MB	136
 /*
  * store.index_stage's default: new identifiers wait in a small index
  * until it holds this many (and half as many as the large one), then are

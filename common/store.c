@@ -942,6 +942,25 @@ wchar(void)
 	return strtoull(p + 7, NULL, 10);
 }
 
+/* Bytes of a filter's bit array (0 without one). */
+static uint64_t
+filter_bytes(const struct filter *f)
+{
+	return f->words ? (f->mask + 1) / 8 : 0;
+}
+
+uint64_t
+store_heap_bytes(const struct store *s)
+{
+	uint64_t	 n = filter_bytes(&s->filter) + filter_bytes(&s->gate);
+
+	for (size_t i = 0; i < s->nruns; i++)
+		n += filter_bytes(&s->runs[i].f);
+	n += s->pend.keys.cap + s->pend.cap * sizeof(*s->pend.ents) +
+	    s->pend.nslots * sizeof(*s->pend.slots);
+	return n;
+}
+
 const struct store_io *
 store_io(const struct store *s)
 {

@@ -89,6 +89,12 @@ void		 store_abort(struct store *s);
  */
 uint64_t	 store_txn_pages(const struct store *s);
 /*
+ * Bytes of heap the store holds besides LMDB's: its filters (of the
+ * identifiers, of the stage's runs) and the identifiers waiting to be
+ * staged.
+ */
+uint64_t	 store_heap_bytes(const struct store *s);
+/*
  * What this handle's commits have cost: the pages they wrote, as the
  * kernel counted what the thread wrote during them (the meta page
  * included; 0 without the kernel's I/O accounting); the time they spent

@@ -25,6 +25,9 @@
 #define WRITER_PROP_SLOTS	64	/* property names remembered per batch (2^n) */
 #define WRITER_MAX_RUNS		64	/* runs whose state is cached */
 #define WRITER_SCRATCH_MAX	(8u << 20)	/* record arena is cleared past this */
+#define WRITER_RATIOS		4	/* commits whose pages group_pages weighs */
+#define WRITER_RATIO_MIN	1024	/* estimated pages a commit needs to count */
+#define WRITER_RATIO_SPARE	1.1	/* group_pages: headroom over the ratio */
 
 /* Stats of one goal in one run, as in the open transaction. */
 struct wgoal {
@@ -97,6 +100,8 @@ struct writer {
 	uint64_t		 rows;		/* uncommitted records */
 	int64_t			 first_ms;	/* mono time of the first of them */
 	int64_t			 last_commit_ms;	/* how long the last commit took */
+	double			 wrote_per_est[WRITER_RATIOS]; /* recent commits (group_pages) */
+	unsigned		 nratios;	/* commits measured so far */
 	int64_t			 fold_ms;	/* the last fold step, while one goes on */
 	uint64_t		 ack_last;	/* run of the last ACK writer_ack_next gave */
 
@@ -280,11 +285,55 @@ writer_uncommitted(const struct writer *w)
 	return w->rows;
 }
 
-/* store.txn_mb in pages: what a group may change (half for a fold step). */
+/* store.txn_mb in pages: the map room a group or a fold step may need. */
 static uint64_t
 budget_pages(const struct writer *w)
 {
 	return ((uint64_t)w->conf->store.txn_mb << 20) / STORE_PAGE_BYTES;
+}
+
+/*
+ * What a group may change: store.txn_mb less the heap the store holds
+ * besides (its filters, the identifiers waiting to be staged), in pages,
+ * so that the two together stay within store.txn_mb however large the
+ * store grows.  The filters grow with the identifiers (12 MiB at 1M rows,
+ * 27 at 5M); without this, so did the writer's heap.  A quarter of
+ * store.txn_mb at least.
+ */
+static uint64_t
+group_budget(const struct writer *w)
+{
+	uint64_t	 all = budget_pages(w);
+	uint64_t	 own = store_heap_bytes(w->st) / STORE_PAGE_BYTES;
+
+	return own + all / 4 > all ? all / 4 : all - own;
+}
+
+/*
+ * The pages the open group has dirtied: the store's estimate, scaled by
+ * the largest ratio of pages written to pages estimated over the last
+ * WRITER_RATIOS commits (1 before any).  The estimate draws each put's
+ * page at random, and a group's puts share pages more than that: at 1M
+ * and 5M rows commits wrote 0.55 to 0.76 of it, so a budget in estimated
+ * pages bound the heap at about 70% of store.txn_mb, and only in large
+ * stores: at 1M rows groups stopped at the fetcher's window first, with
+ * 30,000 pages, at 5M at the budget, with 45,000 (the writer's heap
+ * 233 and 295 MiB).  The largest recent ratio, not the mean: the heap's
+ * peak is its largest group; and a tenth more, because the ratio rises
+ * from one commit to the next as the stage fills between folds (0.60 to
+ * 0.77 at 5M rows): by the largest of the last four alone, groups wrote
+ * up to 11% more than their budget.
+ */
+static uint64_t
+group_pages(const struct writer *w)
+{
+	double	 r = 0;
+
+	for (unsigned i = 0; i < w->nratios && i < WRITER_RATIOS; i++)
+		if (w->wrote_per_est[i] > r)
+			r = w->wrote_per_est[i];
+	r = w->nratios ? r * WRITER_RATIO_SPARE : 1;
+	return (uint64_t)((double)store_txn_pages(w->st) * r);
 }
 
 int64_t
@@ -301,7 +350,7 @@ writer_due_in(const struct writer *w)
 	 * caps the writer's heap however large the store grows.
 	 */
 	if (w->rows >= w->conf->store.commit_rows ||
-	    store_txn_pages(w->st) >= budget_pages(w))
+	    group_pages(w) >= group_budget(w))
 		return 0;
 	/*
 	 * Grouping by time: commit_ms after the first uncommitted record, or
@@ -1802,7 +1851,7 @@ static int commit_group(struct writer *w);
 int
 writer_fold(struct writer *w)
 {
-	uint64_t	 budget = budget_pages(w) / 2;
+	uint64_t	 budget = group_budget(w) / 2;
 	const struct store_io *io = store_io(w->st);
 	uint64_t	 moved = 0, left = 0, pages = io->pages;
 	int64_t		 t = time_mono_us(), took, wait = io->wait_us;
@@ -1855,13 +1904,27 @@ writer_commit(struct writer *w)
 {
 	const struct store_io *io = store_io(w->st);
 	int64_t	 t = time_mono_us(), took, wait = io->wait_us;
-	uint64_t pages = io->pages;
+	uint64_t pages = io->pages, est = store_txn_pages(w->st);
 	int	 had = w->rows > 0;
 	int	 rc = commit_group(w);
 
 	took = time_mono_us() - t;
 	w->cnt.commit_us += took;
 	w->cnt.commit_pages += io->pages - pages;
+	if (io->pages - pages > w->cnt.commit_pages_max)
+		w->cnt.commit_pages_max = io->pages - pages;
+	if (store_heap_bytes(w->st) > w->cnt.store_heap_max)
+		w->cnt.store_heap_max = store_heap_bytes(w->st);
+	/*
+	 * What it wrote against what was estimated (group_pages), from
+	 * groups large enough to say (and a store that counts its writes).
+	 */
+	if (rc == 0 && est >= WRITER_RATIO_MIN && io->pages - pages > 0) {
+		double	 r = (double)(io->pages - pages) / (double)est;
+
+		w->wrote_per_est[w->nratios++ % WRITER_RATIOS] =
+		    r < 0.25 ? 0.25 : r > 2 ? 2 : r;
+	}
 	w->cnt.commit_wait_us += io->wait_us - wait;
 	w->cnt.writebacks = io->writebacks;
 	if (had)

@@ -56,6 +56,8 @@ struct writer_counters {
 	int64_t		 apply_us;	/* writer_submit */
 	int64_t		 commit_us;	/* writer_commit */
 	uint64_t	 commit_pages;	/* pages its commits wrote (store_io) */
+	uint64_t	 commit_pages_max; /* the most one commit wrote */
+	uint64_t	 store_heap_max; /* store_heap_bytes at its largest, at a commit */
 	int64_t		 commit_wait_us; /* of commit_us, off the CPU (store_io) */
 	uint64_t	 folds;		/* writer_fold steps that moved entries */
 	uint64_t	 folded;	/* identifier entries they moved */

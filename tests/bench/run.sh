@@ -20,7 +20,7 @@
 # size, and the throughput at M against N, the pipeline's and the floor's;
 # then two lanes and two mappers, against their own throughput at N.
 # --cpus LIST runs everything under taskset -c LIST (0 for one core).
-# --txn-mb MB sets the stages' store.txn_mb (default: the default, 256).
+# --txn-mb MB sets the stages' store.txn_mb (default: the default, 136).
 # --store-dir DIR puts every store (the floors' and the stages') in DIR,
 # removed at the end; a RAM file system there (/dev/shm) shows what the
 # same runs take without the disk.
@@ -168,8 +168,9 @@ gen() {
 # LMDB map, which is file-backed), in KiB.
 anon() { awk '/^RssAnon/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-# kv KEY FILE: the sum of KEY=N over the lines of FILE.
+# kv KEY FILE: the sum of KEY=N over the lines of FILE; kvmax: the largest.
 kv() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" "$2" | awk '{ s += $1 } END { print s + 0 }'; }
+kvmax() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" "$2" | awk '$1 > m { m = $1 } END { print m + 0 }'; }
 
 # pipeline PREFIX LANES MAPPERS: imports through the stages; sets p_secs,
 # the peak heaps p_fetcher, p_mapper, p_writer (KiB, the largest of each
@@ -221,7 +222,7 @@ pipeline() {
 	cat sup/mapper-*.log >mappers.log
 	cat sup/writer-*.log >writers.log
 	# Each stage's own clock, summed over its instances (ms).
-	p_prof=$(printf 'fetcher parse %s encode %s send %s wait %s | mapper decode %s map %s encode %s send %s idle %s | writer decode %s apply %s commit %s (off the CPU %s) fold %s (off the CPU %s) idle %s | commits %s writing %s pages, fold steps %s writing %s' \
+	p_prof=$(printf 'fetcher parse %s encode %s send %s wait %s | mapper decode %s map %s encode %s send %s idle %s | writer decode %s apply %s commit %s (off the CPU %s) fold %s (off the CPU %s) idle %s | commits %s writing %s pages (at most %s in one), fold steps %s writing %s; the store'"'"'s filters and staging %.1f MiB' \
 	    "$(kv parse_ms pipe-run.log)" "$(kv encode_ms pipe-run.log)" \
 	    "$(kv send_ms pipe-run.log)" "$(kv wait_ms pipe-run.log)" \
 	    "$(kv decode_ms mappers.log)" "$(kv map_ms mappers.log)" \
@@ -230,7 +231,9 @@ pipeline() {
 	    "$(kv commit_ms writers.log)" "$(kv commit_wait_ms writers.log)" \
 	    "$(kv fold_ms writers.log)" "$(kv fold_wait_ms writers.log)" "$(kv idle_ms writers.log)" \
 	    "$(kv commits writers.log)" "$(kv commit_pages writers.log)" \
-	    "$(kv folds writers.log)" "$(kv fold_pages writers.log)")
+	    "$(kvmax commit_pages_max writers.log)" \
+	    "$(kv folds writers.log)" "$(kv fold_pages writers.log)" \
+	    "$(kvmax store_heap_kib writers.log | awk '{ print $1 / 1024 }')")
 }
 
 echo "bench: $(nproc) cpu(s)${cpus:+ (taskset -c $cpus)}, load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -952,6 +952,66 @@ test_txn_budget(void)
 }
 
 /*
+ * store.txn_mb bounds what a group's commit writes, not an estimate of it:
+ * after the first commits the writer scales the store's estimate by what
+ * commits wrote, so each group of small new profiles spread over the
+ * index is due once it has dirtied about the budget (4,096 pages at 16
+ * MiB, less the heap of the store's filters and staging), never much
+ * past it (one batch).  The first, before any commit, goes by the
+ * estimate alone, which overstates.
+ */
+static void
+test_txn_written(void)
+{
+	struct conf	 c;
+	struct writer	*w;
+	struct msg_batch *b;
+	char		 err[256], e[64];
+	uint64_t	 seq = 1, pages, wrote[4], own;
+	int		 n = 0;
+
+	conf_make(&c, "budget-written");
+	c.store.commit_rows = 10000000;
+	c.store.commit_ms = 600000;
+	c.store.txn_mb = 16;
+	c.store.map_size = 1024 << 20;
+	if ((w = writer_open(&c, 0, err, sizeof(err))) == NULL) {
+		ok(0, "writer_open: %s", err);
+		return;
+	}
+	for (int g = 0; g < 4; g++) {
+		pages = writer_counters(w)->commit_pages;
+		for (int k = 0; k < 4000 && writer_due_in(w) != 0; k++) {
+			b = batch(24, seq, "c1", "written");
+			for (int r = 0; r < MAXREC; r++, n++) {
+				snprintf(e, sizeof(e), "%08x.written@example.com",
+				    (unsigned)n * 2654435761u);
+				struct msg_patch *p = by_email(b,
+				    arena_strndup(&b->arena, e, strlen(e)), 1);
+
+				optext(b, p, OP_SET, "name", "a name of some thirty bytes");
+			}
+			seq += MAXREC;
+			submit(w, b);
+		}
+		ok(writer_due_in(w) == 0, "group %d is due", g + 1);
+		writer_commit(w);
+		wrote[g] = writer_counters(w)->commit_pages - pages;
+		ok(wrote[g] <= 4096 + 3 * MAXREC,
+		    "group %d wrote %llu pages, within 16 MiB and a batch", g + 1,
+		    (unsigned long long)wrote[g]);
+	}
+	own = writer_counters(w)->store_heap_max / 4096;
+	ok(own > 0 && own < 4096 / 2 && wrote[3] > wrote[0] &&
+	    wrote[3] >= (4096 - own) * 85 / 100,
+	    "group 4 wrote %llu pages of the %llu the store's own heap (%llu "
+	    "pages) leaves: the budget, not the estimate, bound it (group 1: %llu)",
+	    (unsigned long long)wrote[3], (unsigned long long)(4096 - own),
+	    (unsigned long long)own, (unsigned long long)wrote[0]);
+	writer_close(&w);
+}
+
+/*
  * A group that changes more pages than the map has room for past its last
  * page (store_reserve made room for store.txn_mb only) finds it full: it
  * is applied again once the map has grown, and commits whole.  Submitted
@@ -1411,6 +1471,7 @@ main(void)
 	test_exchange_legacy();
 	test_hostile();
 	test_txn_budget();
+	test_txn_written();
 	test_map_redo(0);
 	test_map_redo(1);
 	test_held_frames();

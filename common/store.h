@@ -85,7 +85,8 @@ void		 store_abort(struct store *s);
  * profiles, index and exchange trees the
  * distinct leaves and parents they hit at random, plus the bytes they
  * add; large values their overflow pages.  Dirty pages are heap until the
- * commit, so bounding this bounds the heap whatever the size of the trees.
+ * commit; the writer scales this by what its last commits wrote against
+ * it to bound them (store.txn_mb).
  */
 uint64_t	 store_txn_pages(const struct store *s);
 /*

@@ -296,8 +296,9 @@ budget_pages(const struct writer *w)
  * What a group may change: store.txn_mb less the heap the store holds
  * besides (its filters, the identifiers waiting to be staged), in pages,
  * so that the two together stay within store.txn_mb however large the
- * store grows.  The filters grow with the identifiers (12 MiB at 1M rows,
- * 27 at 5M); without this, so did the writer's heap.  A quarter of
+ * store grows.  The filters grow with the identifiers (12 MiB at 1M
+ * benchmark rows, 31 at 5M, 35 at 10M); without this, so did the
+ * writer's heap.  A quarter of
  * store.txn_mb at least.
  */
 static uint64_t
@@ -344,10 +345,11 @@ writer_due_in(const struct writer *w)
 	if (w->rows == 0)
 		return -1;
 	/*
-	 * A group is committed once its transaction may have dirtied
-	 * store.txn_mb of pages, whatever commit_rows says: dirty pages are
-	 * heap until the commit (store_txn_pages estimates them), so this
-	 * caps the writer's heap however large the store grows.
+	 * A group is committed once the pages its transaction has dirtied
+	 * (group_pages) and the store's filters together may hold
+	 * store.txn_mb (group_budget), whatever commit_rows says: dirty
+	 * pages are heap until the commit, so this caps the writer's heap
+	 * however large the store grows.
 	 */
 	if (w->rows >= w->conf->store.commit_rows ||
 	    group_pages(w) >= group_budget(w))
@@ -1904,7 +1906,7 @@ writer_commit(struct writer *w)
 {
 	const struct store_io *io = store_io(w->st);
 	int64_t	 t = time_mono_us(), took, wait = io->wait_us;
-	uint64_t pages = io->pages, est = store_txn_pages(w->st);
+	uint64_t pages = io->pages, est = store_txn_pages(w->st), own;
 	int	 had = w->rows > 0;
 	int	 rc = commit_group(w);
 
@@ -1913,8 +1915,8 @@ writer_commit(struct writer *w)
 	w->cnt.commit_pages += io->pages - pages;
 	if (io->pages - pages > w->cnt.commit_pages_max)
 		w->cnt.commit_pages_max = io->pages - pages;
-	if (store_heap_bytes(w->st) > w->cnt.store_heap_max)
-		w->cnt.store_heap_max = store_heap_bytes(w->st);
+	if ((own = store_heap_bytes(w->st)) > w->cnt.store_heap_max)
+		w->cnt.store_heap_max = own;
 	/*
 	 * What it wrote against what was estimated (group_pages), from
 	 * groups large enough to say (and a store that counts its writes).

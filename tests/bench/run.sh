@@ -11,14 +11,17 @@
 # Prints seconds, rows/s and the ratio to the plain floor for each, where
 # each stage's time went (its own counters), and each stage's peak heap.
 #
-#   run.sh [--rows N] [--pairs K] [--mem-rows M[,M2...]|none] [--cpus LIST]
-#          [--txn-mb MB] [--store-dir DIR]
+#   run.sh [--rows N] [--pairs K] [--mem-rows M[,M2...]|none] [--mem-runs R]
+#          [--cpus LIST] [--txn-mb MB] [--store-dir DIR]
 # --pairs K (default 3) times plain-floor and the one-lane pipeline K
 # times in all, alternately, and prints each ratio and their median.
 # --mem-rows M (default 5,000,000) runs plain-floor and the one-lane
 # pipeline again at M rows (then M2, ...): each stage's peak heap at every
 # size, and the throughput at M against N, the pipeline's and the floor's;
 # then two lanes and two mappers, against their own throughput at N.
+# --mem-runs R (default 1) runs the one-lane pipeline R times at each
+# such size and compares the median there with the median at N: one run
+# at 5M rows varies by 15% from the next on a shared machine.
 # --cpus LIST runs everything under taskset -c LIST (0 for one core).
 # --txn-mb MB sets the stages' store.txn_mb (default: the default, 136).
 # --store-dir DIR puts every store (the floors' and the stages') in DIR,
@@ -31,25 +34,29 @@ bin=${SAILSYNC_BIN:-$top/build/default/bin}
 PATH=$bin:$top/deploy:$PATH
 export PATH SAILSYNC_BIN="$bin"
 
-rows=1000000 mem_rows=5000000 cpus= pairs=3 txn_mb= sd=
+rows=1000000 mem_rows=5000000 mem_runs=1 cpus= pairs=3 txn_mb= sd=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rows) rows=$2; shift 2 ;;
 	--pairs) pairs=$2; shift 2 ;;
 	--mem-rows) mem_rows=$2; shift 2 ;;
+	--mem-runs) mem_runs=$2; shift 2 ;;
 	--cpus) cpus=$2; shift 2 ;;
 	--txn-mb) txn_mb=$2; shift 2 ;;
 	--store-dir) sd=$2; shift 2 ;;
-	*) echo "usage: run.sh [--rows N] [--pairs K] [--mem-rows M[,M2...]|none] [--cpus LIST] [--txn-mb MB] [--store-dir DIR]" >&2; exit 64 ;;
+	*) echo "usage: run.sh [--rows N] [--pairs K] [--mem-rows M[,M2...]|none] [--mem-runs R] [--cpus LIST] [--txn-mb MB] [--store-dir DIR]" >&2; exit 64 ;;
 	esac
 done
+case "$mem_runs" in
+''|*[!0-9]*|0) echo "run.sh: --mem-runs $mem_runs: a count of runs, 1 or more" >&2; exit 64 ;;
+esac
 [ "$mem_rows" = none ] && mem_rows=
 txn_json=
 [ -z "$txn_mb" ] || txn_json=" \"txn_mb\": $txn_mb,"
 if [ -n "$cpus" ] && [ -z "${BENCH_CPUS:-}" ]; then
 	# Everything started from here on inherits the CPU set.
 	BENCH_CPUS=$cpus exec taskset -c "$cpus" sh "$0" "$@" --rows "$rows" \
-	    --pairs "$pairs" --mem-rows "${mem_rows:-none}" --cpus "$cpus" \
+	    --pairs "$pairs" --mem-rows "${mem_rows:-none}" --mem-runs "$mem_runs" --cpus "$cpus" \
 	    ${txn_mb:+--txn-mb "$txn_mb"} ${sd:+--store-dir "$sd"}
 fi
 
@@ -347,13 +354,31 @@ if [ -n "$mem_rows" ]; then
 		[ -z "$p_disk" ] || echo "  disk under the stores (the whole device): $p_disk"
 		# Against the first run at the first size, and against the
 		# median of all runs there (one run can be a slow one).
-		awk -v r1="$rows" -v r2="$size" -v s1="$p1_secs" -v s2="$p_secs" \
+		# --mem-runs: the same import again (the floor once), each
+		# store removed first; the peak heaps are the largest of them.
+		big_runs=$p_secs b1_f=$p_fetcher b1_m=$p_mapper b1_w=$p_writer
+		run=1
+		while [ "$run" -lt "$mem_runs" ]; do
+			run=$((run + 1))
+			pipeline big 1 1
+			echo "  run $run: $p_secs s; time by stage (ms): $p_prof"
+			[ -z "$p_disk" ] || echo "  run $run, disk under the stores: $p_disk"
+			big_runs="$big_runs $p_secs"
+			if [ "$p_fetcher" -gt "$b1_f" ]; then b1_f=$p_fetcher; fi
+			if [ "$p_mapper" -gt "$b1_m" ]; then b1_m=$p_mapper; fi
+			if [ "$p_writer" -gt "$b1_w" ]; then b1_w=$p_writer; fi
+		done
+		awk -v r1="$rows" -v r2="$size" -v s1="$p1_secs" -v s2="${big_runs%% *}" \
 		    -v f1="$pl_secs" -v f2="$bpl_secs" -v k="$(echo $lane_runs | wc -w)" \
 		    -v sm="$(median $lane_runs)" -v fm="$(median $floor_runs)" \
-		    -v b1="$p_fetcher" -v b2="$p_mapper" -v b3="$p_writer" 'BEGIN {
+		    -v kb="$mem_runs" -v bm="$(median $big_runs)" -v all="$big_runs" \
+		    -v b1="$b1_f" -v b2="$b1_m" -v b3="$b1_w" 'BEGIN {
 			printf "  %d rows in %.2f s (%.0f rows/s), %.0f%% of the throughput at %d rows (%.0f%% against the median of %d runs there, %.2f s)\n",
 			    r2, s2, r2 / s2, 100 * (r2 / s2) / (r1 / s1), r1,
 			    100 * (r2 / s2) / (r1 / sm), k, sm
+			if (kb > 1)
+				printf "  %d runs at %d rows (%s s): median %.2f s, %.0f%% of the median throughput at %d rows\n",
+				    kb, r2, all, bm, 100 * (r2 / bm) / (r1 / sm), r1
 			printf "  plain-floor: %.2f s, %.0f%% of its throughput at %d rows (%.0f%% against its median there, %.2f s); pipeline %.2fx plain-floor\n",
 			    f2, 100 * (r2 / f2) / (r1 / f1), r1, 100 * (r2 / f2) / (r1 / fm), fm,
 			    s2 / f2
@@ -362,7 +387,7 @@ if [ -n "$mem_rows" ]; then
 		}'
 		# Two lanes at this size too: each lane's trees are half as
 		# large, so scaling out also slows the growth.
-		b1_secs=$p_secs b1_f=$p_fetcher b1_m=$p_mapper b1_w=$p_writer
+		b1_secs=$(median $big_runs)
 		pipeline big 2 2
 		echo "  two lanes, two mappers, time by stage (ms): $p_prof"
 		awk -v r1="$rows" -v r2="$size" -v s1="$p2_secs" -v s2="$p_secs" -v o="$b1_secs" \

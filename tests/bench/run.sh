@@ -20,8 +20,8 @@
 # size, and the throughput at M against N, the pipeline's and the floor's;
 # then two lanes and two mappers, against their own throughput at N.
 # --mem-runs R (default 1) runs the one-lane pipeline R times at each
-# such size and compares the median there with the median at N: one run
-# at 5M rows varies by 15% from the next on a shared machine.
+# such size and compares the median there with the median at N: runs
+# of one build at 5M rows spread by up to 22% in a day on a shared machine.
 # --cpus LIST runs everything under taskset -c LIST (0 for one core).
 # --txn-mb MB sets the stages' store.txn_mb (default: the default, 136).
 # --store-dir DIR puts every store (the floors' and the stages') in DIR,
@@ -352,8 +352,6 @@ if [ -n "$mem_rows" ]; then
 		pipeline big 1 1
 		echo "  time by stage (ms): $p_prof"
 		[ -z "$p_disk" ] || echo "  disk under the stores (the whole device): $p_disk"
-		# Against the first run at the first size, and against the
-		# median of all runs there (one run can be a slow one).
 		# --mem-runs: the same import again (the floor once), each
 		# store removed first; the peak heaps are the largest of them.
 		big_runs=$p_secs b1_f=$p_fetcher b1_m=$p_mapper b1_w=$p_writer
@@ -368,6 +366,8 @@ if [ -n "$mem_rows" ]; then
 			if [ "$p_mapper" -gt "$b1_m" ]; then b1_m=$p_mapper; fi
 			if [ "$p_writer" -gt "$b1_w" ]; then b1_w=$p_writer; fi
 		done
+		# Against the first run at the first size, and against the
+		# median of all runs there (one run can be a slow one).
 		awk -v r1="$rows" -v r2="$size" -v s1="$p1_secs" -v s2="${big_runs%% *}" \
 		    -v f1="$pl_secs" -v f2="$bpl_secs" -v k="$(echo $lane_runs | wc -w)" \
 		    -v sm="$(median $lane_runs)" -v fm="$(median $floor_runs)" \

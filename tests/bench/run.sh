@@ -20,8 +20,10 @@
 # size, and the throughput at M against N, the pipeline's and the floor's;
 # then two lanes and two mappers, against their own throughput at N.
 # --mem-runs R (default 1) runs the one-lane pipeline R times at each
-# such size and compares the median there with the median at N: runs
-# of one build at 5M rows spread by up to 22% in a day on a shared machine.
+# such size, each right after a one-lane run at N, and prints each pair's
+# throughput ratio and their median (a pair shares the machine's drift),
+# and the median there against the median at N: runs of one build at 5M
+# rows spread by up to 22% in a day on a shared machine.
 # --cpus LIST runs everything under taskset -c LIST (0 for one core).
 # --txn-mb MB sets the stages' store.txn_mb (default: the default, 136).
 # --store-dir DIR puts every store (the floors' and the stages') in DIR,
@@ -349,23 +351,40 @@ if [ -n "$mem_rows" ]; then
 		echo "  $big_line"
 		bpl_secs=$(echo "$big_line" | sed 's/.*seconds=\([0-9.]*\).*/\1/')
 		rm -rf "$st/plain-store"
-		pipeline big 1 1
-		echo "  time by stage (ms): $p_prof"
-		[ -z "$p_disk" ] || echo "  disk under the stores (the whole device): $p_disk"
-		# --mem-runs: the same import again (the floor once), each
-		# store removed first; the peak heaps are the largest of them.
-		big_runs=$p_secs b1_f=$p_fetcher b1_m=$p_mapper b1_w=$p_writer
-		run=1
+		# --mem-runs R > 1: R runs at this size, each right after a
+		# one-lane run at the first size, and each compared with that
+		# one: the machine's speed drifts over minutes (a CSV parse that
+		# involves no store took 10.6 to 14.1 s in three runs in a row),
+		# and a pair taken together shares the drift.  The floor once;
+		# the peak heaps are the largest of the runs.
+		big_runs= pcts= b1_f=0 b1_m=0 b1_w=0
+		run=0
 		while [ "$run" -lt "$mem_runs" ]; do
 			run=$((run + 1))
+			if [ "$mem_runs" -gt 1 ]; then
+				pipeline export 1 1
+				small=$p_secs
+				lane_runs="$lane_runs $p_secs"
+			fi
 			pipeline big 1 1
-			echo "  run $run: $p_secs s; time by stage (ms): $p_prof"
-			[ -z "$p_disk" ] || echo "  run $run, disk under the stores: $p_disk"
 			big_runs="$big_runs $p_secs"
+			if [ "$mem_runs" -gt 1 ]; then
+				pct=$(awk -v r1="$rows" -v r2="$size" -v s1="$small" -v s2="$p_secs" \
+				    'BEGIN { printf "%.0f", 100 * (r2 / s2) / (r1 / s1) }')
+				pcts="$pcts $pct"
+				echo "  run $run: $rows rows in $small s, then $size rows in $p_secs s: $pct% of that throughput"
+			fi
+			echo "  run $run, time by stage (ms): $p_prof"
+			[ -z "$p_disk" ] || echo "  run $run, disk under the stores (the whole device): $p_disk"
 			if [ "$p_fetcher" -gt "$b1_f" ]; then b1_f=$p_fetcher; fi
 			if [ "$p_mapper" -gt "$b1_m" ]; then b1_m=$p_mapper; fi
 			if [ "$p_writer" -gt "$b1_w" ]; then b1_w=$p_writer; fi
 		done
+		big_runs=${big_runs# }
+		if [ "$mem_runs" -gt 1 ]; then
+			sorted=$(echo $pcts | tr ' ' '\n' | sort -n)
+			echo "  $size rows against $rows rows in $mem_runs interleaved pairs: $(echo "$sorted" | head -1)% to $(echo "$sorted" | tail -1)% of the throughput, median $(median $pcts | awk '{ printf "%.0f", $1 }')%"
+		fi
 		# Against the first run at the first size, and against the
 		# median of all runs there (one run can be a slow one).
 		awk -v r1="$rows" -v r2="$size" -v s1="$p1_secs" -v s2="${big_runs%% *}" \

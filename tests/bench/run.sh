@@ -23,7 +23,7 @@
 # such size, each right after a one-lane run at N, and prints each pair's
 # throughput ratio and their median (a pair shares the machine's drift),
 # and the median there against the median at N: runs of one build at 5M
-# rows spread by up to 22% in a day on a shared machine.
+# rows took 86.08 to 113.93 s in one day on a shared machine.
 # --cpus LIST runs everything under taskset -c LIST (0 for one core).
 # --txn-mb MB sets the stages' store.txn_mb (default: the default, 136).
 # --store-dir DIR puts every store (the floors' and the stages') in DIR,
@@ -301,6 +301,10 @@ awk -v a="$p1_f" -v b="$p1_m" -v c="$p1_w" -v d="$p2_f" -v e="$p2_m" -v g="$p2_w
 	    d / 1024, e / 1024, g / 1024
 }'
 
+# lowest N..., highest N...: the smallest and the largest of the numbers.
+lowest() { echo "$@" | tr ' ' '\n' | sort -n | head -1; }
+highest() { echo "$@" | tr ' ' '\n' | sort -n | tail -1; }
+
 # median N...: the middle of the numbers (the mean of the two middle ones).
 median() {
 	echo "$@" | tr ' ' '\n' | sort -n | awk '{ r[NR] = $1 } END {
@@ -326,9 +330,8 @@ if [ "$pairs" -gt 1 ]; then
 		ratios="$ratios $pair_r"
 		lane_runs="$lane_runs $p_secs" floor_runs="$floor_runs $pair_pl"
 	done
-	sorted=$(echo "$ratios" | tr ' ' '\n' | sort -n)
 	printf "one lane / plain-floor in %d alternating pairs: %.2fx to %.2fx, median %.2fx\n" \
-	    "$pairs" "$(echo "$sorted" | head -1)" "$(echo "$sorted" | tail -1)" "$(median $ratios)"
+	    "$pairs" "$(lowest $ratios)" "$(highest $ratios)" "$(median $ratios)"
 fi
 
 if [ -n "$mem_rows" ]; then
@@ -382,8 +385,7 @@ if [ -n "$mem_rows" ]; then
 		done
 		big_runs=${big_runs# }
 		if [ "$mem_runs" -gt 1 ]; then
-			sorted=$(echo $pcts | tr ' ' '\n' | sort -n)
-			echo "  $size rows against $rows rows in $mem_runs interleaved pairs: $(echo "$sorted" | head -1)% to $(echo "$sorted" | tail -1)% of the throughput, median $(median $pcts | awk '{ printf "%.0f", $1 }')%"
+			echo "  $size rows against $rows rows in $mem_runs interleaved pairs: $(lowest $pcts)% to $(highest $pcts)% of the throughput, median $(median $pcts | awk '{ printf "%.0f", $1 }')%"
 		fi
 		# Against the first run at the first size, and against the
 		# median of all runs there (one run can be a slow one).

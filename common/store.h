@@ -11,6 +11,11 @@
  *		any is newer than ident's; store_ident_fold).  Lanes before
  *		schema 4 had ident_stage (plain keys), which a writer moves
  *		into run 0
+ *   profile_runs	4-byte big-endian run number, 8-byte big-endian id ->
+ *		msgpack profile: updates of profiles made in earlier
+ *		transactions, not yet folded into profiles, in runs as
+ *		ident_runs (store_profile_fold); lanes before schema 5 have
+ *		none
  *   applied	8-byte run, 4-byte lane (big-endian) -> 8-byte last applied seq
  *   runstats	8-byte run, 4-byte lane, conn \x1f goal -> msgpack, the
  *		encoding of msg_stats_encode (stats.h, msg.h)
@@ -47,7 +52,8 @@
 #define STORE_FULL	(-2)
 #define STORE_NOSPACE	(-3)
 
-#define STORE_SCHEMA		4	/* 2: ident_stage; 3: marks in profiles; 4: runs */
+#define STORE_SCHEMA		5	/* 2: ident_stage; 3: marks in profiles; 4: runs;
+					   5: profile_runs */
 #define STORE_REDIRECT_DEPTH	16	/* redirects followed before giving up */
 
 /* store_open flags */
@@ -91,7 +97,7 @@ void		 store_abort(struct store *s);
 uint64_t	 store_txn_pages(const struct store *s);
 /*
  * Bytes of heap the store holds besides LMDB's: its filters (of the
- * identifiers, of the stage's runs) and the identifiers waiting to be
+ * identifiers, of the two stages' runs) and the identifiers waiting to be
  * staged.
  */
 uint64_t	 store_heap_bytes(const struct store *s);
@@ -188,6 +194,15 @@ int		 store_ident_del(struct store *s, const char *prop, size_t plen,
  * (a crash, a stop) leaves every entry in one of the two trees.
  */
 int		 store_ident_fold(struct store *s, uint64_t max_pages, uint64_t *moved,
+		    uint64_t *left);
+/*
+ * store_profile_put stages the updates of profiles made in earlier
+ * transactions (new ones go straight into profiles); this folds them into
+ * profiles in id order as store_ident_fold does, once the stage holds
+ * cs->index_stage entries and twice as many as profiles has leaves, or 64
+ * runs wait.  Returns and leaves what store_ident_fold does.
+ */
+int		 store_profile_fold(struct store *s, uint64_t max_pages, uint64_t *moved,
 		    uint64_t *left);
 
 /* applied: last applied sequence number of (run, this lane); 0 when none. */

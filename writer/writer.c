@@ -1850,6 +1850,15 @@ flush_state(struct writer *w)
 
 static int commit_group(struct writer *w);
 
+/* The store's stages, folded in this order, one step a call. */
+static const struct {
+	const char	*what;
+	int		(*fold)(struct store *, uint64_t, uint64_t *, uint64_t *);
+} writer_stages[] = {
+	{ "index", store_ident_fold },
+	{ "profiles", store_profile_fold },
+};
+
 int
 writer_fold(struct writer *w)
 {
@@ -1857,7 +1866,8 @@ writer_fold(struct writer *w)
 	const struct store_io *io = store_io(w->st);
 	uint64_t	 moved = 0, left = 0, pages = io->pages;
 	int64_t		 t = time_mono_us(), took, wait = io->wait_us;
-	int		 rc;
+	size_t		 f;
+	int		 rc = 0;
 
 	/*
 	 * Half the group's budget: a fold's estimate is rougher than a
@@ -1868,16 +1878,22 @@ writer_fold(struct writer *w)
 
 	if (w->txn)
 		return 0;
-	for (int tries = 0; tries < 24; tries++) {
-		if ((rc = store_reserve(w->st, budget)) < 0)
+	for (f = 0; f < sizeof(writer_stages) / sizeof(writer_stages[0]); f++) {
+		for (int tries = 0; tries < 24; tries++) {
+			if ((rc = store_reserve(w->st, budget)) < 0)
+				break;
+			w->cnt.grows += (uint64_t)rc;
+			if ((rc = writer_stages[f].fold(w->st, budget, &moved, &left)) !=
+			    STORE_FULL)
+				break;
+			if ((rc = store_grow(w->st)) != 0)
+				break;
+			w->cnt.grows++;
+			rc = STORE_FULL;
+		}
+		/* One step, of one stage, a call. */
+		if (rc != 0 || moved > 0)
 			break;
-		w->cnt.grows += (uint64_t)rc;
-		if ((rc = store_ident_fold(w->st, budget, &moved, &left)) != STORE_FULL)
-			break;
-		if ((rc = store_grow(w->st)) != 0)
-			break;
-		w->cnt.grows++;
-		rc = STORE_FULL;
 	}
 	took = time_mono_us() - t;
 	w->cnt.fold_us += took;
@@ -1886,16 +1902,18 @@ writer_fold(struct writer *w)
 	w->cnt.writebacks = io->writebacks;
 	w->fold_ms = rc == 1 ? took / 1000 : 0;
 	if (rc < 0) {
-		log_warnx("index fold failed lane=%u rc=%d: nothing of it is lost, "
-		    "the staged entries stay where they were", w->lane, rc);
+		log_warnx("%s fold failed lane=%u rc=%d: nothing of it is lost, "
+		    "the staged entries stay where they were", writer_stages[f].what,
+		    w->lane, rc);
 		w->nospace = rc == STORE_NOSPACE;
 		return -1;
 	}
 	if (moved > 0) {
 		w->cnt.folds++;
 		w->cnt.folded += moved;
-		log_info("index folded lane=%u moved=%" PRIu64 " staged=%" PRIu64
-		    " ms=%" PRId64 "%s", w->lane, moved, left, took / 1000,
+		log_info("%s folded lane=%u moved=%" PRIu64 " staged=%" PRIu64
+		    " ms=%" PRId64 "%s", writer_stages[f].what, w->lane, moved, left,
+		    took / 1000,
 		    rc == 1 ? " (goes on)" : "");
 	}
 	return rc;

@@ -60,7 +60,7 @@ struct writer_counters {
 	uint64_t	 store_heap_max; /* store_heap_bytes at its largest, at a commit */
 	int64_t		 commit_wait_us; /* of commit_us, off the CPU (store_io) */
 	uint64_t	 folds;		/* writer_fold steps that moved entries */
-	uint64_t	 folded;	/* identifier entries they moved */
+	uint64_t	 folded;	/* staged entries they moved (identifiers, profiles) */
 	int64_t		 fold_us;	/* writer_fold */
 	uint64_t	 fold_pages;	/* pages its steps wrote */
 	int64_t		 fold_wait_us;	/* of fold_us, off the CPU in its commits */

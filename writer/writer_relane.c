@@ -12,6 +12,8 @@
  *		name); with none at all, lane 0.  A merged-away profile (a
  *		redirect) goes with the profile it points to.  Ids stay: the
  *		exporter's state and the run records name profiles by id.
+ *		Staged updates (profile_runs) are read as the profiles they
+ *		update, and written into profiles.
  *	ident	each entry goes with the profile it names.
  *	exchange each (connection, goal, profile) mark goes with its profile
  *		(it is in the profile, or, written before schema 3, in the

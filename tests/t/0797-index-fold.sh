@@ -1,8 +1,9 @@
 #!/bin/sh
-# tests/t/0797-index-fold.sh: new identifiers are staged in a small index
-# and folded into the large one in key order (common/store.c).  An import
-# that folds many times must leave the store exactly as one that never
-# folds, with the same counts; and so must one whose writer is killed with
+# tests/t/0797-index-fold.sh: new identifiers, and the updates of
+# profiles made in earlier commits, are staged in small trees and folded
+# into the large ones in key order (common/store.c).  An import that folds
+# both many times must leave the store exactly as one that never folds,
+# with the same counts; and so must one whose writer is killed with
 # SIGKILL again and again as it folds.  (A fold split over several
 # commits, and lookups between them, are t_store's.)
 . "$(dirname "$0")/../lib.sh"
@@ -43,8 +44,10 @@ conf calm ''
 conf fold ', "index_stage": 1000, "txn_mb": 16'
 conf kill ', "index_stage": 1000, "txn_mb": 16'
 
+# folds NAME [WHAT]: fold steps of the writer's log, of both stages or of
+# WHAT's ("index", "profiles").
 folds() {
-	grep -c "index folded" "$SCRATCH/sup-$1/writer-0.log" 2>/dev/null
+	grep -c "${2:-}[a-z]* folded lane=" "$SCRATCH/sup-$1/writer-0.log" 2>/dev/null
 }
 
 counts() {
@@ -66,6 +69,7 @@ test_expect_success 'one that folds often ends the same' '
 	stages fold.json run files --no-progress --summary-json fold.sum >/dev/null 2>fold.err &&
 	stages fold.json stop &&
 	n=$(folds fold) && echo "$n folds" && test "$n" -ge 5 &&
+	test "$(folds fold index)" -ge 3 && test "$(folds fold profiles)" -ge 3 &&
 	grep "stopped lane=0" sup-fold/writer-0.log | grep -q "folds=$n folded=[1-9]" &&
 	stages fold.json dump --no-ids >fold.dump &&
 	cmp calm.dump fold.dump &&
@@ -86,7 +90,7 @@ test_expect_success 'SIGKILL of the writer right after a fold, three times: the 
 	background k sailsync-fetcher -c kill.json run files --no-progress --summary-json kill.sum &&
 	fpid=$(cat k.pid) &&
 	for round in 1 2 3; do
-		wait_for 60 sh -c "test \$(grep -c \"index folded\" sup-kill/writer-0.log) -ge $((round * 2))" &&
+		wait_for 60 sh -c "test \$(grep -c \"folded lane=\" sup-kill/writer-0.log) -ge $((round * 3))" &&
 		old=$(stage_pid kill.json writer-0) &&
 		stages kill.json kill writer-0 &&
 		wait_for 20 sh -c "test \"\$(cat sup-kill/writer-0.child)\" != $old" || exit 1

@@ -773,7 +773,8 @@ test_writeback(void)
 /*
  * The dirty-page estimate that bounds the writer's transactions: a page
  * for each write into the middle of a tree, bytes for new profiles (with
- * their exchange marks) appended at the end.
+ * their exchange marks) appended at the end and for updates staged in a
+ * run.
  */
 static void
 test_txn_pages(void)
@@ -783,7 +784,7 @@ test_txn_pages(void)
 	struct arena	 a;
 	struct profile	 p;
 	struct val	 v;
-	uint64_t	 ids[100], before;
+	uint64_t	 ids[100], before, moved, left;
 	char		 err[256], key[32], big[10000];
 
 	arena_init(&a);
@@ -817,7 +818,7 @@ test_txn_pages(void)
 	p.id = ids[7];
 	store_profile_put(s, &p);
 	before = store_txn_pages(s);
-	ok(before >= 1 && before <= 3, "an update in the middle: its leaf, at most its parent and the root (%llu)",
+	ok(before <= 1, "an update of a profile made before, staged: its bytes (%llu pages)",
 	    (unsigned long long)before);
 	memset(big, 'b', sizeof(big));
 	v.type = VAL_TEXT;
@@ -849,25 +850,49 @@ test_txn_pages(void)
 	}
 	is_int(store_commit(s), 0, "commit 20,000 profiles");
 	ok(store_begin(s) == 0, "begin: updates at random");
-	for (int i = 0; i < 50; i++) {
+	for (int i = 0; i < 5000; i++) {
 		profile_init(&p);
 		p.id = ids[0] + (uint64_t)((i * 2654435761u) % 20000);
 		number(&v, i);
 		profile_rule_apply(&p, &a, RULE_SET, "n", 1, VAL_NUMBER, 0, &v, 1);
 		store_profile_put(s, &p);
+		if (i == 49) {
+			before = store_txn_pages(s);
+			ok(before <= 2, "50 updates at random, staged: %llu pages",
+			    (unsigned long long)before);
+		}
 	}
 	before = store_txn_pages(s);
-	ok(before >= 40 && before <= 60, "50 updates at random: %llu pages",
+	ok(before >= 60 && before <= 200, "5,000 staged: their bytes, %llu pages, not 5,000",
 	    (unsigned long long)before);
-	for (int i = 50; i < 5000; i++) {
-		profile_init(&p);
-		p.id = ids[0] + (uint64_t)((i * 2654435761u) % 20000);
-		number(&v, i);
-		profile_rule_apply(&p, &a, RULE_SET, "n", 1, VAL_NUMBER, 0, &v, 1);
-		store_profile_put(s, &p);
+	store_abort(s);
+
+	/*
+	 * 20,000 identifiers folded into the index (about 130 leaves): a few
+	 * deletes at random cost about a leaf each; thousands cannot dirty
+	 * more leaves than the tree has, plus what they add.
+	 */
+	ok(store_begin(s) == 0, "begin: an index");
+	for (int i = 0; i < 20000; i++) {
+		snprintf(key, sizeof(key), "%08d@old.org", i);
+		store_ident_put(s, "email", 5, key, strlen(key), 3);
+	}
+	is_int(store_commit(s), 0, "commit 20,000 identifiers");
+	while (store_ident_fold(s, 100000, &moved, &left) == 1)
+		;
+	is_int((long long)left, 0, "folded into the index");
+	ok(store_begin(s) == 0, "begin: deletes at random");
+	for (int i = 0; i < 5000; i++) {
+		snprintf(key, sizeof(key), "%08u@old.org", (unsigned)((i * 2654435761u) % 20000));
+		store_ident_del(s, "email", 5, key, strlen(key));
+		if (i == 49) {
+			before = store_txn_pages(s);
+			ok(before >= 40 && before <= 60, "50 deletes at random: %llu pages",
+			    (unsigned long long)before);
+		}
 	}
 	before = store_txn_pages(s);
-	ok(before >= 100 && before <= 400, "5,000 updates into the tree's leaves: %llu pages, "
+	ok(before >= 100 && before <= 400, "5,000 deletes into the index's leaves: %llu pages, "
 	    "not 5,000", (unsigned long long)before);
 	store_abort(s);
 
@@ -1136,14 +1161,263 @@ test_stage(void)
 	    mdb_env_open(env, path, 0, 0644) == 0 && mdb_txn_begin(env, NULL, 0, &txn) == 0 &&
 	    mdb_dbi_open(txn, "meta", 0, &dbi) == 0 && mdb_get(txn, dbi, &k, &v) == 0,
 	    "read the schema");
-	ok(v.mv_size == 4 && memcmp(v.mv_data, "\0\0\0\4", 4) == 0, "upgraded to 4");
-	v.mv_data = "\0\0\0\5";
-	ok(mdb_put(txn, dbi, &k, &v, 0) == 0 && mdb_txn_commit(txn) == 0, "schema 5");
+	ok(v.mv_size == 4 && memcmp(v.mv_data, "\0\0\0\5", 4) == 0, "upgraded to 5");
+	v.mv_data = "\0\0\0\6";
+	ok(mdb_put(txn, dbi, &k, &v, 0) == 0 && mdb_txn_commit(txn) == 0, "schema 6");
 	mdb_env_close(env);
 	s = store_open(&cs, 0, 0, err, sizeof(err));
 	ok(s == NULL && strstr(err, "unknown schema version") != NULL,
 	    "a newer schema is refused: %s", s ? "opened" : err);
 	store_close(&s);
+}
+
+/*
+ * What profile i of pstage_check holds: n = i, then 10000 + i for every
+ * even one (staged), then 20000 + i for every sixth; the profile of
+ * ids[7] redirected to ids[3] in between.
+ */
+static int64_t
+pstage_want(int i, int round)
+{
+	if (round >= 2 && i % 6 == 0)
+		return 20000 + i;
+	if (round >= 1 && i % 2 == 0)
+		return 10000 + i;
+	return i;
+}
+
+struct pstage_seen {
+	const uint64_t	*ids;
+	int		 n, round, good, ascending, redirects;
+	uint64_t	 last;
+};
+
+static int
+pstage_each(const struct profile *p, void *arg)
+{
+	struct pstage_seen *ps = arg;
+	const struct profile_prop *pp = profile_prop_find(p, "n", 1);
+	int		 i = ps->n++;
+
+	if (ps->n > 1 && p->id <= ps->last)
+		ps->ascending = 0;
+	ps->last = p->id;
+	if (p->redirect != 0) {
+		ps->redirects++;
+		ps->good += p->id == ps->ids[7] && p->redirect == ps->ids[3];
+		return 0;
+	}
+	while (i < 3000 && ps->ids[i] != p->id)
+		i++;
+	ps->good += i < 3000 && pp != NULL && pp->vals[0].u.i == pstage_want(i,
+	    ps->round);
+	return 0;
+}
+
+/*
+ * Every profile resolves to its newest value (ids[7] to ids[3]), and
+ * iteration yields each record once, in id order.  Returns how many of
+ * the 3,000 resolve right plus how many iteration saw right, or -1.
+ */
+static int
+pstage_check(struct store *s, const uint64_t *ids, int round)
+{
+	struct pstage_seen ps = { ids, 0, round, 0, 1, 0, 0 };
+	struct profile	 q;
+	struct arena	 a;
+	int		 good = 0;
+
+	arena_init(&a);
+	if (store_read_begin(s) != 0)
+		return -1;
+	for (int i = 0; i < 3000; i++) {
+		const struct profile_prop *pp;
+		int	 want = i == 7 && round >= 1 ? 3 : i;
+
+		if (store_profile_get(s, ids[i], &q, &a) == 0 && q.id == ids[want] &&
+		    (pp = profile_prop_find(&q, "n", 1)) != NULL &&
+		    pp->vals[0].u.i == pstage_want(want, round))
+			good++;
+	}
+	if (store_profile_each(s, pstage_each, &ps) != 0 || ps.n != 3000 ||
+	    !ps.ascending || ps.redirects != (round >= 1))
+		good = -1;
+	else
+		good += ps.good;
+	store_read_end(s);
+	arena_clear(&a);
+	return good;
+}
+
+/*
+ * Updates of profiles made in earlier transactions are staged
+ * (profile_runs) and folded into profiles in id order: reads see the
+ * newest value at every point, for the writer and read-only; iteration
+ * yields each record once; an abort takes back what it staged; a fold in
+ * small steps, with updates between them, ends with nothing staged and
+ * every value as it was; a lane written before schema 5 opens read-only
+ * and a writer upgrades it.
+ */
+static void
+test_profile_stage(void)
+{
+	struct conf_store cs = conf_for("pstage", 0);
+	struct store	*s, *r;
+	struct arena	 a;
+	struct profile	 p;
+	struct val	 v;
+	uint64_t	 ids[3000], moved, left, total = 0;
+	char		 err[256], path[300];
+	int		 rc, steps = 0, good_each = 1;
+	MDB_env		*env;
+	MDB_txn		*txn;
+	MDB_dbi		 dbi;
+	MDB_val		 k, mv;
+	MDB_stat	 ms;
+
+	arena_init(&a);
+	cs.index_stage = 100;
+	if ((s = store_open(&cs, 0, 0, err, sizeof(err))) == NULL) {
+		ok(0, "open: %s", err);
+		return;
+	}
+	/* Round 0: 3,000 new profiles, at the end of profiles. */
+	ok(store_begin(s) == 0, "begin");
+	for (int i = 0; i < 3000; i++) {
+		profile_init(&p);
+		p.id = ids[i] = store_id_next(s);
+		number(&v, i);
+		rule(&p, &a, RULE_SET, "n", VAL_NUMBER, 0, &v, 1);
+		store_profile_put(s, &p);
+		arena_clear(&a);
+	}
+	is_int(store_commit(s), 0, "commit 3,000 new profiles");
+	is_int(store_profile_fold(s, 1000, &moved, &left), 0, "none staged: nothing to fold");
+	is_int((long long)left, 0, "and none left");
+
+	/* Round 1: the even ones updated, ids[7] redirected: staged. */
+	ok(store_begin(s) == 0, "begin");
+	for (int i = 0; i < 3000; i += 2) {
+		profile_init(&p);
+		p.id = ids[i];
+		number(&v, 10000 + i);
+		rule(&p, &a, RULE_SET, "n", VAL_NUMBER, 0, &v, 1);
+		store_profile_put(s, &p);
+		arena_clear(&a);
+	}
+	profile_init(&p);
+	p.id = ids[7];
+	p.redirect = ids[3];
+	store_profile_put(s, &p);
+	is_int(store_commit(s), 0, "commit the updates");
+	is_int(pstage_check(s, ids, 1), 6000, "the writer reads the staged values");
+	store_close(&s);
+	r = store_open(&cs, 0, STORE_RDONLY, err, sizeof(err));
+	ok(r != NULL, "read-only open%s%s", r ? "" : ": ", r ? "" : err);
+	if (r) {
+		is_int(pstage_check(r, ids, 1), 6000, "read-only, without filters: the same");
+		store_close(&r);
+	}
+	if ((s = store_open(&cs, 0, 0, err, sizeof(err))) == NULL) {
+		ok(0, "reopen: %s", err);
+		return;
+	}
+	is_int(pstage_check(s, ids, 1), 6000, "the writer again: its runs listed, with filters");
+
+	/* An abort takes its staged updates back. */
+	ok(store_begin(s) == 0, "begin: updates to abort");
+	for (int i = 0; i < 3000; i++) {
+		profile_init(&p);
+		p.id = ids[i];
+		number(&v, -1);
+		rule(&p, &a, RULE_SET, "n", VAL_NUMBER, 0, &v, 1);
+		store_profile_put(s, &p);
+		arena_clear(&a);
+	}
+	store_abort(s);
+	is_int(pstage_check(s, ids, 1), 6000, "aborted: the values as they were");
+
+	/* The fold, in small steps; round 2's updates staged after the second. */
+	while ((rc = store_profile_fold(s, 10, &moved, &left)) == 1) {
+		total += moved;
+		if (++steps == 2) {
+			ok(store_begin(s) == 0, "begin between fold steps");
+			for (int i = 0; i < 3000; i += 6) {
+				profile_init(&p);
+				p.id = ids[i];
+				number(&v, 20000 + i);
+				rule(&p, &a, RULE_SET, "n", VAL_NUMBER, 0, &v, 1);
+				store_profile_put(s, &p);
+				arena_clear(&a);
+			}
+			is_int(store_commit(s), 0, "commit round 2");
+		}
+		if (pstage_check(s, ids, steps >= 2 ? 2 : 1) != 6000)
+			good_each = 0;
+	}
+	total += moved;
+	is_int(rc, 0, "the fold ends");
+	ok(steps >= 5, "in several bounded steps (%d)", steps);
+	ok(good_each, "every value resolves after every step");
+	is_int((long long)total, 1501, "each staged profile moved once");
+	is_int((long long)left, 500, "round 2's updates wait for the next fold");
+	is_int(pstage_check(s, ids, 2), 6000, "after the fold");
+	total = 0;
+	while ((rc = store_profile_fold(s, 1000, &moved, &left)) == 1)
+		total += moved;
+	total += moved;
+	ok(rc == 0 && total == 500 && left == 0, "the next fold takes them (%llu, %llu left)",
+	    (unsigned long long)total, (unsigned long long)left);
+	is_int(pstage_check(s, ids, 2), 6000, "after it");
+	store_close(&s);
+
+	/* A lane before schema 5: no profile_runs. */
+	snprintf(path, sizeof(path), "%s/lane-0", cs.path);
+	ok(mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 10) == 0 &&
+	    mdb_env_open(env, path, 0, 0644) == 0 && mdb_txn_begin(env, NULL, 0, &txn) == 0,
+	    "open the lane with LMDB");
+	ok(mdb_dbi_open(txn, "profile_runs", 0, &dbi) == 0 &&
+	    mdb_stat(txn, dbi, &ms) == 0 && ms.ms_entries == 0 &&
+	    mdb_drop(txn, dbi, 1) == 0, "profile_runs is empty: drop it");
+	ok(mdb_dbi_open(txn, "meta", 0, &dbi) == 0, "meta");
+	k.mv_data = "schema";
+	k.mv_size = 6;
+	mv.mv_data = "\0\0\0\4";
+	mv.mv_size = 4;
+	ok(mdb_put(txn, dbi, &k, &mv, 0) == 0 && mdb_txn_commit(txn) == 0, "schema 4");
+	mdb_env_close(env);
+	r = store_open(&cs, 0, STORE_RDONLY, err, sizeof(err));
+	ok(r != NULL, "a schema 4 lane opens read-only%s%s", r ? "" : ": ", r ? "" : err);
+	if (r) {
+		is_int(pstage_check(r, ids, 2), 6000, "and its profiles read");
+		store_close(&r);
+	}
+	s = store_open(&cs, 0, 0, err, sizeof(err));
+	ok(s != NULL, "a writer opens it%s%s", s ? "" : ": ", s ? "" : err);
+	if (s) {
+		ok(store_begin(s) == 0, "begin");
+		for (int i = 0; i < 3000; i += 6) {
+			profile_init(&p);
+			p.id = ids[i];
+			number(&v, 20000 + i);
+			rule(&p, &a, RULE_SET, "n", VAL_NUMBER, 0, &v, 1);
+			store_profile_put(s, &p);
+			arena_clear(&a);
+		}
+		is_int(store_commit(s), 0, "and stages into it (round 2's values again)");
+		is_int(pstage_check(s, ids, 2), 6000, "the staged values read");
+		store_close(&s);
+	}
+	ok(mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 10) == 0 &&
+	    mdb_env_open(env, path, MDB_RDONLY, 0644) == 0 &&
+	    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0 &&
+	    mdb_dbi_open(txn, "profile_runs", 0, &dbi) == 0 &&
+	    mdb_stat(txn, dbi, &ms) == 0 && ms.ms_entries == 500, "500 staged");
+	ok(mdb_dbi_open(txn, "meta", 0, &dbi) == 0 && mdb_get(txn, dbi, &k, &mv) == 0 &&
+	    mv.mv_size == 4 && memcmp(mv.mv_data, "\0\0\0\5", 4) == 0, "upgraded to 5");
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	arena_clear(&a);
 }
 
 /*
@@ -1422,6 +1696,7 @@ main(void)
 	test_txn_pages();
 	test_stage();
 	test_runs();
+	test_profile_stage();
 	test_pending();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)

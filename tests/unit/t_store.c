@@ -943,6 +943,39 @@ all_resolve(struct store *s)
 }
 
 /*
+ * Opens the LMDB environment of a lane at path and begins a transaction
+ * (flags: 0 or MDB_RDONLY), as an older build would: 1 when both worked.
+ */
+static int
+lane_begin(const char *path, unsigned flags, MDB_env **env, MDB_txn **txn)
+{
+	return mdb_env_create(env) == 0 && mdb_env_set_maxdbs(*env, 10) == 0 &&
+	    mdb_env_open(*env, path, flags, 0644) == 0 &&
+	    mdb_txn_begin(*env, NULL, flags, txn) == 0;
+}
+
+/*
+ * Records schema version in the meta tree of txn (lane_begin), commits
+ * and closes env: 1 when that worked.
+ */
+static int
+lane_schema_commit(MDB_env *env, MDB_txn *txn, unsigned char version)
+{
+	unsigned char	 b[4] = { 0, 0, 0, version };
+	MDB_val		 k = { 6, (void *)(uintptr_t)"schema" }, v = { 4, b };
+	MDB_dbi		 dbi;
+	int		 done;
+
+	if ((done = mdb_dbi_open(txn, "meta", 0, &dbi) == 0 &&
+	    mdb_put(txn, dbi, &k, &v, 0) == 0))
+		done = mdb_txn_commit(txn) == 0;
+	else
+		mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return done;
+}
+
+/*
  * The identifier stage: new entries are staged, a fold moves them into the
  * index in key order over several bounded commits, and at every point each
  * entry resolves, a staged entry shadows the index's, a delete removes
@@ -1075,8 +1108,7 @@ test_stage(void)
 	 * Read-only, it answers from there; a writer moves it into run 0.
 	 */
 	snprintf(path, sizeof(path), "%s/lane-0", cs.path);
-	ok(mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 10) == 0 &&
-	    mdb_env_open(env, path, 0, 0644) == 0 && mdb_txn_begin(env, NULL, 0, &txn) == 0,
+	ok(lane_begin(path, 0, &env, &txn),
 	    "open the lane with LMDB");
 	ok(mdb_dbi_open(txn, "ident_runs", 0, &dbi) == 0 && mdb_drop(txn, dbi, 1) == 0,
 	    "drop ident_runs");
@@ -1124,8 +1156,7 @@ test_stage(void)
 		    (unsigned long long)n[0]);
 		store_close(&r);
 	}
-	ok(mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 10) == 0 &&
-	    mdb_env_open(env, path, 0, 0644) == 0 && mdb_txn_begin(env, NULL, 0, &txn) == 0,
+	ok(lane_begin(path, 0, &env, &txn),
 	    "open the lane with LMDB");
 	is_int(mdb_dbi_open(txn, "ident_stage", 0, &dbi), MDB_NOTFOUND, "ident_stage is gone");
 	ok(mdb_dbi_open(txn, "ident_runs", 0, &dbi) == 0 &&
@@ -1157,8 +1188,7 @@ test_stage(void)
 		store_read_end(s);
 		store_close(&s);
 	}
-	ok(mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 10) == 0 &&
-	    mdb_env_open(env, path, 0, 0644) == 0 && mdb_txn_begin(env, NULL, 0, &txn) == 0 &&
+	ok(lane_begin(path, 0, &env, &txn) &&
 	    mdb_dbi_open(txn, "meta", 0, &dbi) == 0 && mdb_get(txn, dbi, &k, &v) == 0,
 	    "read the schema");
 	ok(v.mv_size == 4 && memcmp(v.mv_data, "\0\0\0\5", 4) == 0, "upgraded to 5");
@@ -1212,6 +1242,28 @@ pstage_each(const struct profile *p, void *arg)
 	ps->good += i < 3000 && pp != NULL && pp->vals[0].u.i == pstage_want(i,
 	    ps->round);
 	return 0;
+}
+
+/*
+ * Puts n = base + per * i into profile i of ids, for every step-th i, in
+ * the open write transaction.
+ */
+static void
+pstage_put(struct store *s, const uint64_t *ids, int step, int64_t base, int per)
+{
+	struct profile	 p;
+	struct arena	 a;
+	struct val	 v;
+
+	arena_init(&a);
+	for (int i = 0; i < 3000; i += step) {
+		profile_init(&p);
+		p.id = ids[i];
+		number(&v, base + per * i);
+		rule(&p, &a, RULE_SET, "n", VAL_NUMBER, 0, &v, 1);
+		store_profile_put(s, &p);
+		arena_clear(&a);
+	}
 }
 
 /*
@@ -1297,14 +1349,7 @@ test_profile_stage(void)
 
 	/* Round 1: the even ones updated, ids[7] redirected: staged. */
 	ok(store_begin(s) == 0, "begin");
-	for (int i = 0; i < 3000; i += 2) {
-		profile_init(&p);
-		p.id = ids[i];
-		number(&v, 10000 + i);
-		rule(&p, &a, RULE_SET, "n", VAL_NUMBER, 0, &v, 1);
-		store_profile_put(s, &p);
-		arena_clear(&a);
-	}
+	pstage_put(s, ids, 2, 10000, 1);
 	profile_init(&p);
 	p.id = ids[7];
 	p.redirect = ids[3];
@@ -1326,14 +1371,7 @@ test_profile_stage(void)
 
 	/* An abort takes its staged updates back. */
 	ok(store_begin(s) == 0, "begin: updates to abort");
-	for (int i = 0; i < 3000; i++) {
-		profile_init(&p);
-		p.id = ids[i];
-		number(&v, -1);
-		rule(&p, &a, RULE_SET, "n", VAL_NUMBER, 0, &v, 1);
-		store_profile_put(s, &p);
-		arena_clear(&a);
-	}
+	pstage_put(s, ids, 1, -1, 0);
 	store_abort(s);
 	is_int(pstage_check(s, ids, 1), 6000, "aborted: the values as they were");
 
@@ -1342,14 +1380,7 @@ test_profile_stage(void)
 		total += moved;
 		if (++steps == 2) {
 			ok(store_begin(s) == 0, "begin between fold steps");
-			for (int i = 0; i < 3000; i += 6) {
-				profile_init(&p);
-				p.id = ids[i];
-				number(&v, 20000 + i);
-				rule(&p, &a, RULE_SET, "n", VAL_NUMBER, 0, &v, 1);
-				store_profile_put(s, &p);
-				arena_clear(&a);
-			}
+			pstage_put(s, ids, 6, 20000, 1);
 			is_int(store_commit(s), 0, "commit round 2");
 		}
 		if (pstage_check(s, ids, steps >= 2 ? 2 : 1) != 6000)
@@ -1373,19 +1404,12 @@ test_profile_stage(void)
 
 	/* A lane before schema 5: no profile_runs. */
 	snprintf(path, sizeof(path), "%s/lane-0", cs.path);
-	ok(mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 10) == 0 &&
-	    mdb_env_open(env, path, 0, 0644) == 0 && mdb_txn_begin(env, NULL, 0, &txn) == 0,
+	ok(lane_begin(path, 0, &env, &txn),
 	    "open the lane with LMDB");
 	ok(mdb_dbi_open(txn, "profile_runs", 0, &dbi) == 0 &&
 	    mdb_stat(txn, dbi, &ms) == 0 && ms.ms_entries == 0 &&
 	    mdb_drop(txn, dbi, 1) == 0, "profile_runs is empty: drop it");
-	ok(mdb_dbi_open(txn, "meta", 0, &dbi) == 0, "meta");
-	k.mv_data = "schema";
-	k.mv_size = 6;
-	mv.mv_data = "\0\0\0\4";
-	mv.mv_size = 4;
-	ok(mdb_put(txn, dbi, &k, &mv, 0) == 0 && mdb_txn_commit(txn) == 0, "schema 4");
-	mdb_env_close(env);
+	ok(lane_schema_commit(env, txn, 4), "schema 4");
 	r = store_open(&cs, 0, STORE_RDONLY, err, sizeof(err));
 	ok(r != NULL, "a schema 4 lane opens read-only%s%s", r ? "" : ": ", r ? "" : err);
 	if (r) {
@@ -1396,23 +1420,16 @@ test_profile_stage(void)
 	ok(s != NULL, "a writer opens it%s%s", s ? "" : ": ", s ? "" : err);
 	if (s) {
 		ok(store_begin(s) == 0, "begin");
-		for (int i = 0; i < 3000; i += 6) {
-			profile_init(&p);
-			p.id = ids[i];
-			number(&v, 20000 + i);
-			rule(&p, &a, RULE_SET, "n", VAL_NUMBER, 0, &v, 1);
-			store_profile_put(s, &p);
-			arena_clear(&a);
-		}
+		pstage_put(s, ids, 6, 20000, 1);
 		is_int(store_commit(s), 0, "and stages into it (round 2's values again)");
 		is_int(pstage_check(s, ids, 2), 6000, "the staged values read");
 		store_close(&s);
 	}
-	ok(mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 10) == 0 &&
-	    mdb_env_open(env, path, MDB_RDONLY, 0644) == 0 &&
-	    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0 &&
+	ok(lane_begin(path, MDB_RDONLY, &env, &txn) &&
 	    mdb_dbi_open(txn, "profile_runs", 0, &dbi) == 0 &&
 	    mdb_stat(txn, dbi, &ms) == 0 && ms.ms_entries == 500, "500 staged");
+	k.mv_data = "schema";
+	k.mv_size = 6;
 	ok(mdb_dbi_open(txn, "meta", 0, &dbi) == 0 && mdb_get(txn, dbi, &k, &mv) == 0 &&
 	    mv.mv_size == 4 && memcmp(mv.mv_data, "\0\0\0\5", 4) == 0, "upgraded to 5");
 	mdb_txn_abort(txn);

@@ -74,7 +74,7 @@ enum { TREE_PROFILES, TREE_IDENT, TREE_STAGE, TREE_PSTAGE, TREE_EXCHANGE, STORE_
  * has leaves (and at least cs->index_stage).  Put in place, nearly every
  * update rewrote a leaf of its own: at 5M rows 0.48 pages written a row
  * against 0.37 at 1M, in a tree of 361,000 leaves.  Staged, a run's
- * pages are new and full, and a fold rewrites each leaf it reaches once
+ * pages are new, and a fold rewrites each leaf it reaches once
  * for the two or so updates that fall in it.  New profiles (ids above
  * the last transaction's) still go to the end of profiles, where they
  * fill pages in order.

@@ -58,8 +58,8 @@ struct conf_segment {
  * store.txn_mb's default.  Changed pages are writer heap until the commit,
  * and the store's filters always are: about what the largest group of a
  * 1M-row import needed of both before profile updates were staged (schema
- * 5); a group of the fetcher's whole window now needs less than half of
- * it, up to 10M rows (README, Benchmark).
+ * 5); the largest group now needs less than half of it, up to 10M rows
+ * (README, Benchmark).
  */
 #define CONF_TXN_MB	136
 /*

@@ -813,11 +813,11 @@ static int
 load_store(struct cctx *cx, json_t *st, struct conf_store *s)
 {
 	static const char *const keys[] = { "path", "map_size_mb", "commit_rows",
-	    "commit_ms", "txn_mb", "index_stage", "durable", "properties", "merge",
+	    "commit_ms", "txn_mb", "index_stage", "filter_mb", "durable", "properties", "merge",
 	    "segments", NULL };
 	const char	*path = "var/store";
 	uint64_t	 mb = 1024, rows = 100000, ms = 300, txn = CONF_TXN_MB;
-	uint64_t	 stage = CONF_INDEX_STAGE;
+	uint64_t	 stage = CONF_INDEX_STAGE, fmb = CONF_FILTER_MB;
 	const struct conf_prop *p;
 	char		 q[96];
 	int		 r;
@@ -831,6 +831,7 @@ load_store(struct cctx *cx, json_t *st, struct conf_store *s)
 		    get_uint(cx, st, "commit_ms", 1, 600000, &ms) == -1 ||
 		    get_uint(cx, st, "txn_mb", 16, 512, &txn) == -1 ||
 		    get_uint(cx, st, "index_stage", 1, 100000000, &stage) == -1 ||
+		    get_uint(cx, st, "filter_mb", 1, 4096, &fmb) == -1 ||
 		    get_bool(cx, st, "durable", &s->durable) == -1)
 			return -1;
 	}
@@ -840,6 +841,7 @@ load_store(struct cctx *cx, json_t *st, struct conf_store *s)
 	s->commit_ms = (uint32_t)ms;
 	s->txn_mb = (uint32_t)txn;
 	s->index_stage = (uint32_t)stage;
+	s->filter_mb = (uint32_t)fmb;
 	if (load_props(cx, st, s) == -1)
 		return -1;
 	if (st != NULL && load_segments(cx, json_object_get(st, "segments"), s) == -1)

@@ -56,7 +56,8 @@ struct conf_segment {
 
 /*
  * store.txn_mb's default.  Changed pages are writer heap until the commit,
- * and the store's filters always are: about what the largest group of a
+ * and so are the identifiers waiting to be staged (the filters take
+ * store.filter_mb besides): about what the largest group of a
  * 1M-row import needed of both before profile updates were staged (schema
  * 5); the largest group now needs less than half of it, up to 10M rows
  * (README, Benchmark).
@@ -68,6 +69,12 @@ struct conf_segment {
  * folded into the large one in key order (store.h, README).
  */
 #define CONF_INDEX_STAGE	262144
+/*
+ * store.filter_mb's default: the writer's filters of identifiers and of
+ * the stages' runs take this much heap whatever the store's size (store.c,
+ * README): 10 bits an identifier up to about 8 million of them.
+ */
+#define CONF_FILTER_MB		24
 
 struct conf_store {
 	char		*path;		/* directory; lane L lives in PATH/lane-L */
@@ -81,6 +88,7 @@ struct conf_store {
 	uint32_t	 commit_ms;	/* ... or this long since the first uncommitted */
 	uint32_t	 txn_mb;		/* ... or once its pages may hold this much heap */
 	uint32_t	 index_stage;	/* identifiers staged before a fold (store.h) */
+	uint32_t	 filter_mb;	/* the writer's filters (0: CONF_FILTER_MB) */
 	int		 durable;	/* fsync each commit (default 1) */
 	size_t		 nsegments;
 	struct conf_segment *segments;

@@ -63,7 +63,6 @@ enum { TREE_PROFILES, TREE_IDENT, TREE_STAGE, TREE_PSTAGE, TREE_EXCHANGE, STORE_
 #define RUN_PREFIX		4	/* the run number before each staged key */
 #define RUN_SMALL		16384	/* a run below this takes the next flush too */
 #define RUNS_MAX		64	/* a fold starts once this many runs wait */
-#define RUN_FILTER_MIN_BITS	(1ull << 18)	/* 32 KiB: RUN_SMALL keys at 16 bits */
 #define STORE_STAGE_SHARE	2	/* fold once the stage holds 1/2 of the index */
 
 /*
@@ -86,23 +85,40 @@ enum { TREE_PROFILES, TREE_IDENT, TREE_STAGE, TREE_PSTAGE, TREE_EXCHANGE, STORE_
  * filter, 3 probes): a lookup it rules out reads no page.  Most lookups of
  * an import are of people not seen before, and each was a descent into a
  * large index, missing the cache and the TLB on the way (at 5M rows the
- * writer's apply took 88 s with the filter, 117 s without).  Sized at 10
- * bits a key, rounded up to a power of two, and built again, four times
- * as large, once there are 5 bits a key (false positives then about 9%,
- * costing the descent they would have cost anyway): 2 MiB at 1M rows
- * (1.2M keys), 8 MiB at 10M.  Built from the trees at the first lookup of
- * a write transaction, then every put adds its key; deletes and aborted
- * puts stay in it (only false positives).  A build reads every key once:
- * 81 ms at 210,000 keys, 1.7 s at 3.4 million.
+ * writer's apply took 88 s with the filter, 117 s without).  Built from
+ * the trees at the first lookup of a write transaction, then every put
+ * adds its key; deletes and aborted puts stay in it (only false
+ * positives) until it is built again, once it has taken twice the keys
+ * it was built with and more than one for STORE_FILTER_BITS_KEY / 2 of its
+ * bits.  A build reads every key once: 81 ms at 210,000 keys, 1.7 s at
+ * 3.4 million.
+ *
+ * The writer's filters (this one, and each stage's gate and runs' filters)
+ * share a fixed budget, store.filter_mb, in the tenths FILTER_TENTHS_*:
+ * sized by the keys they held, at 10 bits a key, they grew with the store
+ * (5 MiB at 1M benchmark rows, 30 at 10M), and were most of the writer's
+ * heap growth from 1M to 10M rows (159 to 193 MiB).  At the default 24
+ * MiB this one has 9.6 MiB: 10 bits a key up to 8 million identifiers,
+ * 6.7 at 12 million (false positives about 5%, each costing the descent
+ * it would have cost without a filter).  A stage may hold at most what
+ * its gate holds at 10 bits a key (stage_most), and its runs' filters
+ * share their part at up to 16 bits a key.
  */
-#define STORE_FILTER_MIN_BITS	(1ull << 20)
 #define STORE_FILTER_BITS_KEY	10
 #define STORE_FILTER_PROBES	3
+#define RUN_FILTER_MAX_BITS_KEY	16
+#define RUN_FILTER_MIN_BITS_KEY	4	/* fewer: no filter (15% false positives at 4) */
+#define FILTER_TENTHS_INDEX	4	/* the filter of every identifier */
+#define FILTER_TENTHS_IGATE	2	/* the identifier stage's gate */
+#define FILTER_TENTHS_IRUNS	2	/* and its runs' filters */
+#define FILTER_TENTHS_PGATE	1	/* the profile stage's gate */
+#define FILTER_TENTHS_PRUNS	1	/* and its runs' filters */
 
 struct filter {
 	uint64_t	*words;
-	uint64_t	 mask;		/* bits - 1 */
+	uint64_t	 bits;		/* a multiple of 64 */
 	uint64_t	 keys;		/* keys added since it was built */
+	uint64_t	 limit;		/* stale past this many keys */
 	int		 stale;		/* too full: build again */
 	int		 off;		/* could not be built: lookups read the trees */
 };
@@ -162,6 +178,8 @@ struct staging {
 	MDB_dbi			 into;		/* the tree they fold into */
 	int			 tree, into_tree;	/* their TREE_* */
 	int			 has;		/* 0: a lane before it, opened read-only */
+	uint64_t		 gate_bits;	/* its shares of store.filter_mb */
+	uint64_t		 runs_bits;
 	struct run		*runs;		/* oldest first */
 	struct filter		 gate;		/* every run's keys (runs_load) */
 	size_t			 nruns, runs_cap;
@@ -205,6 +223,8 @@ struct store {
 
 static int	pend_flush(struct store *);
 static void	runs_clear(struct staging *);
+static uint64_t	filter_share(const struct store *, unsigned);
+static uint64_t	stage_most(struct store *, const struct staging *);
 static void	pend_reset(struct pending *);
 static void	pend_free(struct pending *);
 
@@ -767,6 +787,10 @@ store_open(const struct conf_store *cs, unsigned lane, int flags, char *err, siz
 	s->pst.what = "fold profiles";
 	s->pst.tree = TREE_PSTAGE;
 	s->pst.into_tree = TREE_PROFILES;
+	s->ist.gate_bits = filter_share(s, FILTER_TENTHS_IGATE);
+	s->ist.runs_bits = filter_share(s, FILTER_TENTHS_IRUNS);
+	s->pst.gate_bits = filter_share(s, FILTER_TENTHS_PGATE);
+	s->pst.runs_bits = filter_share(s, FILTER_TENTHS_PRUNS);
 	buf_init(&s->enc, 64u << 20);
 	buf_init(&s->key, 64u << 10);
 	buf_init(&s->pend.keys, PEND_BYTES + STORE_KEY_MAX + 32);
@@ -993,7 +1017,7 @@ wchar(void)
 static uint64_t
 filter_bytes(const struct filter *f)
 {
-	return f->words ? (f->mask + 1) / 8 : 0;
+	return f->words ? f->bits / 8 : 0;
 }
 
 /* Bytes of a stage's filters. */
@@ -1008,10 +1032,15 @@ staging_bytes(const struct staging *st)
 }
 
 uint64_t
+store_filter_bytes(const struct store *s)
+{
+	return filter_bytes(&s->filter) + staging_bytes(&s->ist) + staging_bytes(&s->pst);
+}
+
+uint64_t
 store_heap_bytes(const struct store *s)
 {
-	uint64_t	 n = filter_bytes(&s->filter) + staging_bytes(&s->ist) +
-			    staging_bytes(&s->pst);
+	uint64_t	 n = store_filter_bytes(s);
 
 	n += s->pend.keys.cap + s->pend.cap * sizeof(*s->pend.ents) +
 	    s->pend.nslots * sizeof(*s->pend.slots);
@@ -1244,7 +1273,7 @@ ident_key(struct store *s, const char *prop, size_t plen, const char *val, size_
  * for all.
  */
 struct key_hashes {
-	uint64_t	 h1, h2;
+	uint64_t	 h1, h2, h3;
 };
 
 static struct key_hashes
@@ -1259,8 +1288,50 @@ key_hashes(const MDB_val *k)
 	x ^= x >> 33;
 	x *= 0xc4ceb9fe1a85ec53ULL;
 	x ^= x >> 33;
-	h.h2 = x | 1;
+	h.h2 = x;
+	x *= 0x9e3779b97f4a7c15ULL;
+	x ^= x >> 29;
+	h.h3 = x | 1;
 	return h;
+}
+
+/*
+ * The bit of f that probe i of h takes: h2 + i * h3 (both mixed) scaled
+ * to the filter's size by its high bits, so that a filter may have any
+ * size, not only a power of two.
+ */
+static inline uint64_t
+filter_bit(const struct filter *f, struct key_hashes h, int i)
+{
+	return (uint64_t)(((unsigned __int128)(h.h2 + (uint64_t)i * h.h3) * f->bits) >> 64);
+}
+
+/*
+ * Gives f, emptied, bits bits (rounded down to a multiple of 64), all clear,
+ * to be built again once it has taken more than limit keys (and more than
+ * one for STORE_FILTER_BITS_KEY / 2 of its bits).  -1 without memory.
+ */
+static int
+filter_init(struct filter *f, uint64_t bits, uint64_t limit)
+{
+	memset(f, 0, sizeof(*f));
+	bits = bits / 64 * 64;
+	if (bits == 0 || (f->words = calloc(bits / 64, sizeof(uint64_t))) == NULL)
+		return -1;
+	f->bits = bits;
+	f->limit = bits / (STORE_FILTER_BITS_KEY / 2);
+	if (limit > f->limit)
+		f->limit = limit;
+	return 0;
+}
+
+/* Bits of store.filter_mb's tenths. */
+static uint64_t
+filter_share(const struct store *s, unsigned tenths)
+{
+	uint64_t	 mb = s->cs->filter_mb ? s->cs->filter_mb : CONF_FILTER_MB;
+
+	return (mb << 20) * 8 / 10 * tenths;
 }
 
 static void
@@ -1271,10 +1342,10 @@ filter_add_hashed(struct filter *f, struct key_hashes h)
 	if (f->words == NULL)
 		return;
 	for (int i = 0; i < STORE_FILTER_PROBES; i++) {
-		b = (h.h1 + (uint64_t)i * h.h2) & f->mask;
+		b = filter_bit(f, h, i);
 		f->words[b >> 6] |= 1ull << (b & 63);
 	}
-	if (++f->keys * (STORE_FILTER_BITS_KEY / 2) > f->mask + 1)
+	if (++f->keys > f->limit)
 		f->stale = 1;
 }
 
@@ -1292,7 +1363,7 @@ filter_may(const struct filter *f, struct key_hashes h)
 	uint64_t	 b;
 
 	for (int i = 0; i < STORE_FILTER_PROBES; i++) {
-		b = (h.h1 + (uint64_t)i * h.h2) & f->mask;
+		b = filter_bit(f, h, i);
 		if ((f->words[b >> 6] & (1ull << (b & 63))) == 0)
 			return 0;
 	}
@@ -1340,7 +1411,7 @@ filter_build(struct store *s)
 {
 	struct filter	 f;
 	MDB_stat	 a, b;
-	uint64_t	 bits = STORE_FILTER_MIN_BITS, keys = 0;
+	uint64_t	 bits = filter_share(s, FILTER_TENTHS_INDEX), keys = 0;
 	int64_t		 t0 = time_mono_ms();
 
 	free(s->filter.words);
@@ -1350,11 +1421,7 @@ filter_build(struct store *s)
 	if (mdb_stat(s->txn, s->ist.dbi, &b) == 0)
 		keys += b.ms_entries;
 	keys += s->pend.n;
-	while (bits < keys * STORE_FILTER_BITS_KEY)
-		bits <<= 1;
-	memset(&f, 0, sizeof(f));
-	f.mask = bits - 1;
-	if ((f.words = calloc(bits / 64, sizeof(uint64_t))) == NULL) {
+	if (filter_init(&f, bits, 2 * keys) == -1) {
 		log_warnx("store: no memory for the identifier filter lane=%u bits=%" PRIu64
 		    ": lookups read the index", s->lane, bits);
 		s->filter.off = 1;
@@ -1428,59 +1495,70 @@ runs_add(struct staging *st, uint32_t no)
 }
 
 /*
- * A run's filter, sized for keys at STORE_FILTER_BITS_KEY bits each.
- * Without memory it has none, and lookups look into the run.
+ * A run's filter, for keys: the stage's share for runs' filters over the
+ * most it may hold (stage_most), at most RUN_FILTER_MAX_BITS_KEY a key,
+ * and no more than what the other runs left of the share: a stage past
+ * its most (a group's worth before the fold, or the runs made while one
+ * goes on) gets smaller filters, then none (below RUN_FILTER_MIN_BITS_KEY
+ * bits a key).  Without one (or without memory), lookups that pass the
+ * gate look into the run.
  */
 static void
-run_filter_init(struct run *r, uint64_t keys)
+run_filter_init(struct store *s, struct staging *st, struct run *r, uint64_t keys)
 {
-	uint64_t	 bits = RUN_FILTER_MIN_BITS;
+	uint64_t	 per = st->runs_bits / stage_most(s, st), used = 0, bits;
 
-	while (bits < keys * STORE_FILTER_BITS_KEY)
-		bits <<= 1;
+	for (size_t i = 0; i < st->nruns; i++)
+		used += st->runs[i].f.words ? st->runs[i].f.bits : 0;
+	if (per > RUN_FILTER_MAX_BITS_KEY)
+		per = RUN_FILTER_MAX_BITS_KEY;
+	bits = keys * per;
+	if (used + bits > st->runs_bits)
+		bits = used < st->runs_bits ? st->runs_bits - used : 0;
 	memset(&r->f, 0, sizeof(r->f));
-	if ((r->f.words = calloc(bits / 64, sizeof(uint64_t))) != NULL)
-		r->f.mask = bits - 1;
+	if (bits >= RUN_FILTER_MIN_BITS_KEY * keys)
+		(void)filter_init(&r->f, bits, 0);
 }
 
 /*
  * The entries st may hold before a fold is due (unless RUNS_MAX runs
  * wait): cs->index_stage, or half the identifier index, or twice the
- * profiles tree's leaves.
+ * profiles tree's leaves; but no more than its gate holds at
+ * STORE_FILTER_BITS_KEY a key (4 million identifiers at the default
+ * store.filter_mb, which binds past about 8 million: folds then come more
+ * often, each moving as many).
  */
 static uint64_t
 stage_most(struct store *s, const struct staging *st)
 {
-	uint64_t	 most = s->cs->index_stage, n = 0;
+	uint64_t	 most = s->cs->index_stage, n = 0, cap;
 	MDB_stat	 ms;
 
 	if (mdb_stat(s->txn, st->into, &ms) == 0)
 		n = st == &s->ist ? ms.ms_entries / STORE_STAGE_SHARE :
 		    ms.ms_leaf_pages * PSTAGE_LEAVES;
-	return n > most ? n : most;
+	if (n > most)
+		most = n;
+	cap = st->gate_bits / STORE_FILTER_BITS_KEY;
+	if (most > cap)
+		most = cap;
+	return most ? most : 1;
 }
 
 /*
  * The gate: a filter of the keys of every run, so that a lookup of a key
  * in no run (most: the stage holds a fraction of the index) checks no
- * run's filter.  Sized for what the stage may hold before the next fold
- * (stage_most), or twice what it holds now, so that it is built again,
- * with the runs, only when a fold ends (from the runs made meanwhile) or
- * once it holds 5 bits a key; without memory there is none, and each
- * run's filter is checked.
+ * run's filter.  Its share of store.filter_mb; the stage holds at most
+ * one key for STORE_FILTER_BITS_KEY of its bits (stage_most), so it is
+ * built again, with the runs, only when a fold ends (from the runs made
+ * meanwhile), or once it has taken twice the keys it was built with and
+ * more than one for 5 of its bits; without memory there is none, and
+ * each run's filter is checked.
  */
 static void
-gate_init(struct store *s, struct staging *st, uint64_t keys)
+gate_init(struct staging *st, uint64_t keys)
 {
-	uint64_t	 bits = STORE_FILTER_MIN_BITS, most = stage_most(s, st);
-
-	if (2 * keys > most)
-		most = 2 * keys;
-	while (bits < most * STORE_FILTER_BITS_KEY)
-		bits <<= 1;
-	memset(&st->gate, 0, sizeof(st->gate));
-	if ((st->gate.words = calloc(bits / 64, sizeof(uint64_t))) != NULL)
-		st->gate.mask = bits - 1;
+	(void)filter_init(&st->gate, st->gate_bits, 2 * keys);
 }
 
 /* kb := the run's number, then k; the staged key. */
@@ -1561,10 +1639,10 @@ runs_load(struct store *s, struct staging *st)
 			r->entries++;
 		}
 		for (size_t i = 0; rc == MDB_NOTFOUND && i < st->nruns; i++) {
-			run_filter_init(&st->runs[i], st->runs[i].entries);
+			run_filter_init(s, st, &st->runs[i], st->runs[i].entries);
 			total += st->runs[i].entries;
 		}
-		gate_init(s, st, total);
+		gate_init(st, total);
 		r = st->runs;
 		for (rc = rc == MDB_NOTFOUND ? mdb_cursor_get(c, &k, &v, MDB_FIRST) : rc;
 		    rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
@@ -1598,7 +1676,7 @@ runs_load(struct store *s, struct staging *st)
  * NULL without memory.
  */
 static struct run *
-run_target(struct staging *st, size_t n, unsigned *flags)
+run_target(struct store *s, struct staging *st, size_t n, unsigned *flags)
 {
 	struct run	*r = st->nruns ? &st->runs[st->nruns - 1] : NULL;
 
@@ -1608,7 +1686,7 @@ run_target(struct staging *st, size_t n, unsigned *flags)
 		return r;
 	if ((r = runs_add(st, r ? r->no + 1 : 0)) == NULL)
 		return NULL;
-	run_filter_init(r, n > RUN_SMALL ? n : RUN_SMALL);
+	run_filter_init(s, st, r, n > RUN_SMALL ? n : RUN_SMALL);
 	*flags = MDB_APPEND;
 	return r;
 }
@@ -1791,7 +1869,7 @@ stage_put(struct store *s, struct staging *st, const MDB_val *k, MDB_val *v,
 
 	if (!st->runs_ok && (rc = runs_load(s, st)) != 0)
 		return rc;
-	if ((r = run_target(st, 1, &flags)) == NULL)
+	if ((r = run_target(s, st, 1, &flags)) == NULL)
 		return ENOMEM;
 	rk = staged_key(r->no, k, kb);
 	if ((rc = mdb_put(s->txn, st->dbi, &rk, v, in_order ? flags : 0)) == 0)
@@ -1992,7 +2070,7 @@ pend_flush(struct store *s)
 		n++;
 	}
 	qsort(srt, n, sizeof(*srt), pend_cmp);
-	if (n > 0 && (r = run_target(st, n, &flags)) == NULL)
+	if (n > 0 && (r = run_target(s, st, n, &flags)) == NULL)
 		rc = ENOMEM;
 	else if (n > 0 && (rc = mdb_cursor_open(s->txn, st->dbi, &c)) == 0) {
 		for (size_t i = 0; i < n && rc == 0; i++) {
@@ -2018,7 +2096,7 @@ store_ident_get(struct store *s, const char *prop, size_t plen, const char *val,
     size_t vlen, uint64_t *id)
 {
 	struct pend_ent		*e;
-	struct key_hashes	 h = { 0, 0 };
+	struct key_hashes	 h = { 0, 0, 0 };
 	MDB_val			 k, v;
 	int			 rc = MDB_NOTFOUND;
 

@@ -101,6 +101,8 @@ uint64_t	 store_txn_pages(const struct store *s);
  * staged.
  */
 uint64_t	 store_heap_bytes(const struct store *s);
+/* Of those, the filters' (within store.filter_mb: store.c). */
+uint64_t	 store_filter_bytes(const struct store *s);
 /*
  * What this handle's commits have cost: the pages they wrote, as the
  * kernel counted what the thread wrote during them (the meta page

@@ -293,19 +293,19 @@ budget_pages(const struct writer *w)
 }
 
 /*
- * What a group may change: store.txn_mb less the heap the store holds
- * besides (its filters, the identifiers waiting to be staged), in pages,
- * so that the two together stay within store.txn_mb however large the
- * store grows.  The filters grow with the identifiers (12 MiB at 1M
- * benchmark rows, 31 at 5M, 35 at 10M); without this, so did the
- * writer's heap.  A quarter of
- * store.txn_mb at least.
+ * What a group may change: store.txn_mb less the heap of the identifiers
+ * waiting to be staged (up to about 30 MiB; 8 MiB at 1M benchmark rows,
+ * 12 at 10M), in pages, so that the two together stay within
+ * store.txn_mb however large the store grows.  The store's filters take
+ * store.filter_mb besides, whatever its size.  A quarter of store.txn_mb
+ * at least.
  */
 static uint64_t
 group_budget(const struct writer *w)
 {
 	uint64_t	 all = budget_pages(w);
-	uint64_t	 own = store_heap_bytes(w->st) / STORE_PAGE_BYTES;
+	uint64_t	 own = (store_heap_bytes(w->st) - store_filter_bytes(w->st)) /
+			    STORE_PAGE_BYTES;
 
 	return own + all / 4 > all ? all / 4 : all - own;
 }
@@ -1933,8 +1933,11 @@ writer_commit(struct writer *w)
 	w->cnt.commit_pages += io->pages - pages;
 	if (io->pages - pages > w->cnt.commit_pages_max)
 		w->cnt.commit_pages_max = io->pages - pages;
-	if ((own = store_heap_bytes(w->st)) > w->cnt.store_heap_max)
+	if ((own = store_heap_bytes(w->st) - store_filter_bytes(w->st)) >
+	    w->cnt.store_heap_max)
 		w->cnt.store_heap_max = own;
+	if ((own = store_filter_bytes(w->st)) > w->cnt.filter_max)
+		w->cnt.filter_max = own;
 	/*
 	 * What it wrote against what was estimated (group_pages), from
 	 * groups large enough to say (and a store that counts its writes).

@@ -445,14 +445,14 @@ writer_serve(const struct conf *c, unsigned lane, const char *in_uri, const char
 	    " commits=%" PRIu64 " redos=%" PRIu64 " grows=%" PRIu64 " idle_ms=%" PRId64
 	    " decode_ms=%" PRId64 " apply_ms=%" PRId64 " commit_ms=%" PRId64
 	    " commit_wait_ms=%" PRId64 " commit_pages=%" PRIu64 " commit_pages_max=%" PRIu64
-	    " store_heap_kib=%" PRIu64 " folds=%" PRIu64
+	    " store_heap_kib=%" PRIu64 " filter_kib=%" PRIu64 " folds=%" PRIu64
 	    " folded=%" PRIu64 " fold_ms=%" PRId64 " fold_wait_ms=%" PRId64
 	    " fold_pages=%" PRIu64 " writebacks=%" PRIu64, lane,
 	    k->batches, k->records, k->dropped, k->duplicates, k->refused,
 	    k->unannounced, k->commits, k->redos, k->grows,
 	    idle_us / 1000, k->decode_us / 1000, k->apply_us / 1000, k->commit_us / 1000,
 	    k->commit_wait_us / 1000, k->commit_pages, k->commit_pages_max,
-	    k->store_heap_max / 1024, k->folds, k->folded,
+	    k->store_heap_max / 1024, k->filter_max / 1024, k->folds, k->folded,
 	    k->fold_us / 1000, k->fold_wait_us / 1000, k->fold_pages, k->writebacks);
 	writer_close(&w);
 	buf_clear(&ao.b);

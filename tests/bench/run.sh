@@ -231,7 +231,7 @@ pipeline() {
 	cat sup/mapper-*.log >mappers.log
 	cat sup/writer-*.log >writers.log
 	# Each stage's own clock, summed over its instances (ms).
-	p_prof=$(printf 'fetcher parse %s encode %s send %s wait %s | mapper decode %s map %s encode %s send %s idle %s | writer decode %s apply %s commit %s (off the CPU %s) fold %s (off the CPU %s) idle %s | commits %s writing %s pages (at most %s in one), fold steps %s writing %s; the store'"'"'s filters and staging %.1f MiB' \
+	p_prof=$(printf 'fetcher parse %s encode %s send %s wait %s | mapper decode %s map %s encode %s send %s idle %s | writer decode %s apply %s commit %s (off the CPU %s) fold %s (off the CPU %s) idle %s | commits %s writing %s pages (at most %s in one), fold steps %s writing %s; the store'"'"'s filters %.1f MiB, identifiers waiting to be staged %.1f MiB' \
 	    "$(kv parse_ms pipe-run.log)" "$(kv encode_ms pipe-run.log)" \
 	    "$(kv send_ms pipe-run.log)" "$(kv wait_ms pipe-run.log)" \
 	    "$(kv decode_ms mappers.log)" "$(kv map_ms mappers.log)" \
@@ -242,6 +242,7 @@ pipeline() {
 	    "$(kv commits writers.log)" "$(kv commit_pages writers.log)" \
 	    "$(kvmax commit_pages_max writers.log)" \
 	    "$(kv folds writers.log)" "$(kv fold_pages writers.log)" \
+	    "$(kvmax filter_kib writers.log | awk '{ print $1 / 1024 }')" \
 	    "$(kvmax store_heap_kib writers.log | awk '{ print $1 / 1024 }')")
 }
 

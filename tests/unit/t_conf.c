@@ -115,6 +115,9 @@ static const struct ecase cases[] = {
 	{ "txn_mb too large", "\"store\": {\"path\": \"var/store\",",
 	  "\"store\": {\"path\": \"var/store\", \"txn_mb\": 4096,",
 	  "sailsync.json:2:44: store.txn_mb: must be between 16 and 512" },
+	{ "filter_mb zero", "\"store\": {\"path\": \"var/store\",",
+	  "\"store\": {\"path\": \"var/store\", \"filter_mb\": 0,",
+	  "sailsync.json:2:47: store.filter_mb: must be between 1 and 4096" },
 	{ "batch_rows too large", "\"batch_rows\": 500", "\"batch_rows\": 50000",
 	  "sailsync.json:8:30: pipeline.batch_rows: must be between 1 and 10000" },
 	{ "no lanes", "[\"ipc://run/l0\", \"ipc://run/l1\"]", "[]",
@@ -503,6 +506,7 @@ main(void)
 	is_int(c.store.commit_rows, 100000, "default commit_rows");
 	is_int(c.store.commit_ms, 300, "default commit_ms");
 	is_int(c.store.txn_mb, CONF_TXN_MB, "default txn_mb");
+	is_int(c.store.filter_mb, CONF_FILTER_MB, "default filter_mb");
 	is_int(c.store.durable, 1, "default durable");
 	is_int(c.store.nmerge, 2, "merge entries");
 	is_int(c.store.nprops, 4 + 6, "declared + built-in properties");

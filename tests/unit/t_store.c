@@ -984,6 +984,8 @@ lane_schema_commit(MDB_env *env, MDB_txn *txn, unsigned char version)
  * 1 lane opens (read-only, as it is; writable, upgraded); a newer schema
  * does not.
  */
+#define FILTER_KEYS	800000
+
 static void
 test_stage(void)
 {
@@ -1069,15 +1071,19 @@ test_stage(void)
 	/*
 	 * The writer's filter of identifier keys: built from the trees at a
 	 * write transaction's first lookup, told of every put after that,
-	 * and built again, larger, past 5 bits a key (here at about 210,000
-	 * keys): no entry may ever be ruled out.
+	 * and built again once it has twice the keys it was built with and
+	 * more than one for 5 of its bits (here, with store.filter_mb 1, at
+	 * about 671,000 keys), at the same size: the writer's filters stay
+	 * within store.filter_mb, however full, and no entry may ever be
+	 * ruled out.
 	 */
+	cs.filter_mb = 1;
 	s = store_open(&cs, 0, 0, err, sizeof(err));
 	ok(s != NULL && store_begin(s) == 0, "reopen, begin");
 	ok(store_ident_get(s, "email", 5, "k0999", 5, &id) == 0 && id == 1999,
 	    "an entry from before the filter was built");
 	is_int(store_ident_get(s, "email", 5, "nobody", 6, &id), STORE_NOTFOUND, "a miss");
-	for (int i = 0; i < 300000; i++) {
+	for (int i = 0; i < FILTER_KEYS; i++) {
 		snprintf(key, sizeof(key), "f%06d", i);
 		if (store_ident_put(s, "email", 5, key, 7, (uint64_t)i + 1) != 0)
 			break;
@@ -1086,20 +1092,23 @@ test_stage(void)
 			good_each = 0;
 	}
 	ok(good_each, "each entry found right after its put, across rebuilds");
-	is_int(store_commit(s), 0, "commit 300,000");
+	is_int(store_commit(s), 0, "commit 800,000");
 	ok(store_begin(s) == 0, "begin");
 	rc = 0;
-	for (int i = 0; i < 300000; i++) {
+	for (int i = 0; i < FILTER_KEYS; i++) {
 		snprintf(key, sizeof(key), "f%06d", i);
 		rc += store_ident_get(s, "email", 5, key, 7, &id) == 0 && id == (uint64_t)i + 1;
 	}
-	is_int(rc, 300000, "all 300,000 found");
+	is_int(rc, FILTER_KEYS, "all 800,000 found");
 	rc = 0;
 	for (int i = 0; i < 10000; i++) {
 		snprintf(key, sizeof(key), "g%06d", i);
 		rc += store_ident_get(s, "email", 5, key, 7, &id) == STORE_NOTFOUND;
 	}
 	is_int(rc, 10000, "and 10,000 others not");
+	ok(store_filter_bytes(s) <= (1u << 20), "the filters within store.filter_mb: %llu bytes",
+	    (unsigned long long)store_filter_bytes(s));
+	cs.filter_mb = 0;
 	store_abort(s);
 	store_close(&s);
 

@@ -956,7 +956,7 @@ test_txn_budget(void)
  * after the first commits the writer scales the store's estimate by what
  * commits wrote, so each group of small new profiles spread over the
  * index is due once it has dirtied about the budget (4,096 pages at 16
- * MiB, less the heap of the store's filters and staging), never much
+ * MiB, less the heap of the identifiers waiting to be staged), never much
  * past it (one batch).  The first, before any commit, goes by the
  * estimate alone, which overstates.
  */

@@ -1038,13 +1038,10 @@ store_filter_bytes(const struct store *s)
 }
 
 uint64_t
-store_heap_bytes(const struct store *s)
+store_pend_bytes(const struct store *s)
 {
-	uint64_t	 n = store_filter_bytes(s);
-
-	n += s->pend.keys.cap + s->pend.cap * sizeof(*s->pend.ents) +
+	return s->pend.keys.cap + s->pend.cap * sizeof(*s->pend.ents) +
 	    s->pend.nslots * sizeof(*s->pend.slots);
-	return n;
 }
 
 const struct store_io *

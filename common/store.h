@@ -96,12 +96,11 @@ void		 store_abort(struct store *s);
  */
 uint64_t	 store_txn_pages(const struct store *s);
 /*
- * Bytes of heap the store holds besides LMDB's: its filters (of the
- * identifiers, of the two stages' runs) and the identifiers waiting to be
- * staged.
+ * Bytes of heap the store holds besides LMDB's: the identifiers waiting
+ * to be staged (pend), and its filters (of the identifiers, of the two
+ * stages' runs: within store.filter_mb, store.c).
  */
-uint64_t	 store_heap_bytes(const struct store *s);
-/* Of those, the filters' (within store.filter_mb: store.c). */
+uint64_t	 store_pend_bytes(const struct store *s);
 uint64_t	 store_filter_bytes(const struct store *s);
 /*
  * What this handle's commits have cost: the pages they wrote, as the
@@ -186,8 +185,9 @@ int		 store_ident_del(struct store *s, const char *prop, size_t plen,
 /*
  * store_ident_put stages entries; this folds them into the index, in its
  * own write transactions (none may be open).  A fold starts once the
- * stage holds cs->index_stage entries and half as many as the index, or
- * 64 runs wait, and merges the runs it found into the index in key order,
+ * stage holds cs->index_stage entries and half as many as the index (but
+ * no more than its share of cs->filter_mb allows: store.c), or 64 runs
+ * wait, and merges the runs it found into the index in key order,
  * the newest entry of each key, at most about max_pages of changed pages
  * per call, each call one durable commit.  Returns 1 when the fold goes on
  * (call again, between groups), 0 when there is nothing (more) to fold,
@@ -201,8 +201,9 @@ int		 store_ident_fold(struct store *s, uint64_t max_pages, uint64_t *moved,
  * store_profile_put stages the updates of profiles made in earlier
  * transactions (new ones go straight into profiles); this folds them into
  * profiles in id order as store_ident_fold does, once the stage holds
- * cs->index_stage entries and twice as many as profiles has leaves, or 64
- * runs wait.  Returns and leaves what store_ident_fold does.
+ * cs->index_stage entries and twice as many as profiles has leaves (but
+ * no more than its share of cs->filter_mb allows: store.c), or 64 runs
+ * wait.  Returns and leaves what store_ident_fold does.
  */
 int		 store_profile_fold(struct store *s, uint64_t max_pages, uint64_t *moved,
 		    uint64_t *left);

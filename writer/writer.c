@@ -304,8 +304,7 @@ static uint64_t
 group_budget(const struct writer *w)
 {
 	uint64_t	 all = budget_pages(w);
-	uint64_t	 own = (store_heap_bytes(w->st) - store_filter_bytes(w->st)) /
-			    STORE_PAGE_BYTES;
+	uint64_t	 own = store_pend_bytes(w->st) / STORE_PAGE_BYTES;
 
 	return own + all / 4 > all ? all / 4 : all - own;
 }
@@ -1933,8 +1932,7 @@ writer_commit(struct writer *w)
 	w->cnt.commit_pages += io->pages - pages;
 	if (io->pages - pages > w->cnt.commit_pages_max)
 		w->cnt.commit_pages_max = io->pages - pages;
-	if ((own = store_heap_bytes(w->st) - store_filter_bytes(w->st)) >
-	    w->cnt.store_heap_max)
+	if ((own = store_pend_bytes(w->st)) > w->cnt.store_heap_max)
 		w->cnt.store_heap_max = own;
 	if ((own = store_filter_bytes(w->st)) > w->cnt.filter_max)
 		w->cnt.filter_max = own;

@@ -57,8 +57,7 @@ struct writer_counters {
 	int64_t		 commit_us;	/* writer_commit */
 	uint64_t	 commit_pages;	/* pages its commits wrote (store_io) */
 	uint64_t	 commit_pages_max; /* the most one commit wrote */
-	uint64_t	 store_heap_max; /* at a commit, the most store_heap_bytes held
-					   besides the filters (store_filter_bytes) */
+	uint64_t	 store_heap_max; /* store_pend_bytes at its largest, at a commit */
 	uint64_t	 filter_max;	/* store_filter_bytes at its largest, likewise */
 	int64_t		 commit_wait_us; /* of commit_us, off the CPU (store_io) */
 	uint64_t	 folds;		/* writer_fold steps that moved entries */
